@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// DESIGN.md §3: pure cores first, I/O at the edge. A module imports only the ones above it.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+
+let package = Package(
+    name: "Ferry",
+    products: [
+        .library(name: "FerryRaft", targets: ["FerryRaft"]),
+        .library(name: "FerryWire", targets: ["FerryWire"]),
+        .executable(name: "ferry-sim", targets: ["ferry-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
+    ],
+    targets: [
+        // Pure: no I/O, no clock, no global randomness (DESIGN §4). NIOCore only for ByteBuffer.
+        .target(name: "FerryRaft", dependencies: [nioCore], swiftSettings: swiftSettings),
+        .target(name: "FerryWire", dependencies: ["FerryRaft", nioCore], swiftSettings: swiftSettings),
+        .target(
+            name: "FerrySimulator",
+            dependencies: ["FerryRaft", "FerryWire", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        // The simulator's command line: long seed runs, election-time and throughput figures.
+        .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
+
+        .testTarget(
+            name: "FerryRaftTests",
+            dependencies: ["FerryRaft", "FerrySimulator", nioCore],
+            resources: [.copy("testdata")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FerryWireTests", dependencies: ["FerryWire", "FerryRaft", nioCore], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["FerrySimulator", "FerryRaft"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,98 @@
+import FerryRaft
+
+/// Everything one simulation run is made of. `SimConfig.swarm(seed:)` draws it from the seed, inside the
+/// valid ranges, so that each seed also exercises different limits (swarm testing, STYLE #11).
+public struct SimConfig: Sendable, Hashable {
+    public var voters = 3
+    public var learners = 0
+    public var raft = RaftConfig()
+    /// Simulated time units per tick of a node without skew.
+    public var tickInterval: UInt64 = 100
+    /// Per-node tick interval factors in percent (100 = no skew).
+    public var tickSkewPercent: [Int] = []
+    /// One-way message latency in time units; a message is delivered after a uniform draw from this range.
+    public var minLatency: UInt64 = 1
+    public var maxLatency: UInt64 = 30
+    /// Probability, in percent, that a message is delayed by up to `slowLatency` (reordering).
+    public var slowPercent = 5
+    public var slowLatency: UInt64 = 400
+    public var dropPercent = 0
+    public var duplicatePercent = 0
+    /// Time an fsync takes.
+    public var minSyncLatency: UInt64 = 5
+    public var maxSyncLatency: UInt64 = 60
+    /// A node takes a snapshot after applying this many entries past its last snapshot.
+    public var snapshotEveryEntries: UInt64 = 50
+    /// After a snapshot, this many entries below it stay in the log for slow followers.
+    public var entriesKeptAfterSnapshot: UInt64 = 5
+    /// Mean time between client proposals.
+    public var proposalInterval: UInt64 = 60
+    /// Largest filler added to a proposal's payload, in bytes.
+    public var maxPayloadFillerBytes = 40
+    /// Mean time between nemesis actions during the fault phase (0 = no faults).
+    public var nemesisInterval: UInt64 = 600
+    /// Fault weights: relative chance of each nemesis action.
+    public var faultWeights = FaultWeights()
+
+    public init() {}
+
+    public struct FaultWeights: Sendable, Hashable {
+        public var crash = 3
+        public var crashLeader = 3
+        public var restart = 6
+        public var pause = 2
+        public var resume = 3
+        public var partitionSymmetric = 2
+        public var partitionOneWay = 2
+        public var partitionNonTransitive = 2
+        public var isolateLeader = 2
+        public var heal = 4
+        public var transferLeadership = 2
+        public var campaign = 1
+
+        public init() {}
+    }
+
+    /// The default configuration with no faults at all: for measuring elections and throughput.
+    public static func quiet(voters: Int = 3) -> SimConfig {
+        var config = SimConfig()
+        config.voters = voters
+        config.slowPercent = 0
+        config.nemesisInterval = 0
+        config.tickSkewPercent = Array(repeating: 100, count: voters)
+        return config
+    }
+
+    /// Draws a configuration from `seed`: cluster size, limits, timeouts and fault mix.
+    public static func swarm(seed: UInt64) -> SimConfig {
+        var rng = Xoshiro256(seed: seed ^ 0x5EED_C0DE)
+        var config = SimConfig()
+        config.voters = Bool.random(using: &rng) ? 3 : 5
+        config.learners = Int.random(in: 0..<4, using: &rng) == 0 ? 1 : 0
+        var raft = RaftConfig()
+        raft.electionTimeoutTicks = Int.random(in: 3...20, using: &rng)
+        raft.heartbeatIntervalTicks = Int.random(in: 1...max(1, raft.electionTimeoutTicks / 3), using: &rng)
+        raft.preVote = Int.random(in: 0..<5, using: &rng) != 0
+        raft.checkQuorum = Int.random(in: 0..<5, using: &rng) != 0
+        raft.maxAppendBytes = [1, 30, 64, 200, 4_096, 1 << 20].randomElement(using: &rng)!
+        raft.maxInflightMessages = [1, 2, 4, 16, 256].randomElement(using: &rng)!
+        raft.maxInflightBytes = [0, 1, 100, 1_000, 1 << 20].randomElement(using: &rng)!
+        raft.maxUncommittedBytes = [0, 50, 500, 10_000].randomElement(using: &rng)!
+        raft.maxCommittedBytesPerReady = [1, 100, 1 << 20].randomElement(using: &rng)!
+        raft.snapshotChunkBytes = [1, 3, 8, 64, 1_024].randomElement(using: &rng)!
+        config.raft = raft
+        let members = config.voters + config.learners
+        config.tickSkewPercent = (0..<members).map { _ in Int.random(in: 80...125, using: &rng) }
+        config.maxLatency = UInt64.random(in: 2...40, using: &rng)
+        config.slowPercent = Int.random(in: 0...10, using: &rng)
+        config.dropPercent = [0, 0, 1, 5, 15].randomElement(using: &rng)!
+        config.duplicatePercent = [0, 0, 1, 5].randomElement(using: &rng)!
+        config.maxSyncLatency = UInt64.random(in: 6...150, using: &rng)
+        config.snapshotEveryEntries = [2, 5, 20, 100, 1_000_000].randomElement(using: &rng)!
+        config.entriesKeptAfterSnapshot = [0, 1, 10].randomElement(using: &rng)!
+        config.proposalInterval = UInt64.random(in: 10...300, using: &rng)
+        config.maxPayloadFillerBytes = [0, 8, 100].randomElement(using: &rng)!
+        config.nemesisInterval = UInt64.random(in: 200...2_000, using: &rng)
+        return config
+    }
+}

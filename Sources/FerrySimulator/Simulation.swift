@@ -1,0 +1,429 @@
+import FerryRaft
+import FerryWire
+import NIOCore
+
+/// A failed run: the seed that reproduces it, where it failed, and the last events before the failure.
+public struct SimulationFailure: Error, CustomStringConvertible {
+    public var seed: UInt64
+    public var event: Int
+    public var time: UInt64
+    public var violation: InvariantViolation
+    public var trace: [String]
+
+    public var description: String {
+        var text = "simulation seed \(seed) failed at event \(event) (t=\(time)): \(violation)\n"
+        text += "replay: swift run -c release ferry-sim run --seed \(seed) --trace\n"
+        text += "last \(trace.count) events:\n"
+        text += trace.map { "  " + $0 }.joined(separator: "\n")
+        return text
+    }
+}
+
+/// What a successful run did.
+public struct SimulationResult: Sendable {
+    public var seed: UInt64
+    public var events: Int
+    public var simulatedTicks: UInt64
+    public var proposalsAcknowledged: Int
+    public var highestCommitted: LogIndex
+    public var faults: Int
+    public var leaderTerms: Int
+}
+
+/// A seeded, single-threaded simulation of one Raft group running the real `RaftCore`, with every message
+/// encoded and decoded by `FerryWire.PeerFrame`, a disk model that loses unsynced writes on a crash, and a
+/// nemesis that drops, duplicates, delays and reorders messages, partitions (symmetric, one-way and
+/// non-transitive), crashes, restarts and pauses nodes. Safety is checked after every event; liveness after
+/// the faults heal.
+public final class Simulation {
+    public let seed: UInt64
+    public let config: SimConfig
+    var rng: Xoshiro256
+    var nodes: [SimNode] = []
+    var queue = EventQueue<SimEvent>()
+    var now: UInt64 = 0
+    public private(set) var eventsProcessed = 0
+    /// Directed links that drop everything (partitions).
+    var blocked: Set<Link> = []
+    var faultPhase = true
+    var faults = 0
+    var checker: SafetyChecker
+    var trace: TraceBuffer
+    var nextPayloadID: UInt64 = 1
+    /// Proposals accepted by a leader, by (node, index), waiting to be applied there.
+    var pendingProposals: [ProposalKey: (term: Term, payloadID: UInt64)] = [:]
+    /// Acknowledged proposals: payload id → log index.
+    var acknowledged: [UInt64: LogIndex] = [:]
+    var highestAcknowledged: LogIndex = 0
+
+    struct Link: Hashable {
+        var from: NodeID
+        var to: NodeID
+    }
+
+    struct ProposalKey: Hashable {
+        var node: NodeID
+        var index: LogIndex
+    }
+
+    enum SimEvent {
+        case tick(NodeID, incarnation: UInt64)
+        case deliver(from: NodeID, to: NodeID, frame: ByteBuffer)
+        case syncDone(NodeID, incarnation: UInt64, writesThrough: Int)
+        case propose
+        case nemesis
+    }
+
+    public init(seed: UInt64, config: SimConfig, echoTrace: Bool = false) {
+        self.seed = seed
+        self.config = config
+        self.rng = Xoshiro256(seed: seed)
+        let voters = (1...config.voters).map { NodeID($0) }
+        let learners = (0..<config.learners).map { NodeID(config.voters + 1 + $0) }
+        let conf = ConfState(voters: voters, learners: learners)
+        self.checker = SafetyChecker(voters: voters)
+        self.trace = TraceBuffer(capacity: 400, echo: echoTrace)
+        for member in conf.members {
+            let skew = config.tickSkewPercent.indices.contains(Int(member - 1)) ? config.tickSkewPercent[Int(member - 1)] : 100
+            nodes.append(SimNode(id: member, conf: conf, tickInterval: config.tickInterval * UInt64(skew) / 100))
+        }
+    }
+
+    /// Seeded swarm run: the configuration is drawn from the seed too.
+    public convenience init(seed: UInt64, echoTrace: Bool = false) {
+        self.init(seed: seed, config: .swarm(seed: seed), echoTrace: echoTrace)
+    }
+
+    func index(_ node: NodeID) -> Int { Int(node - 1) }
+
+    func fail(_ violation: InvariantViolation) -> SimulationFailure {
+        SimulationFailure(seed: seed, event: eventsProcessed, time: now, violation: violation, trace: trace.lines())
+    }
+
+    func note(_ text: String) {
+        trace.record(now, .note(text))
+    }
+
+    /// Runs `events` events with faults, then heals everything and checks liveness.
+    public func run(events: Int) throws(SimulationFailure) -> SimulationResult {
+        do {
+            try start()
+            while eventsProcessed < events {
+                try step()
+            }
+            try heal()
+            try checkLiveness()
+        } catch let violation {
+            throw fail(violation)
+        }
+        return SimulationResult(
+            seed: seed,
+            events: eventsProcessed,
+            simulatedTicks: now / config.tickInterval,
+            proposalsAcknowledged: acknowledged.count,
+            highestCommitted: checker.highestCommitted,
+            faults: faults,
+            leaderTerms: checker.leaderOfTerm.count
+        )
+    }
+
+    func start() throws(InvariantViolation) {
+        for node in nodes {
+            try startNode(node.id)
+        }
+        queue.schedule(.propose, at: UInt64.random(in: 0...config.proposalInterval, using: &rng))
+        if config.nemesisInterval > 0 {
+            queue.schedule(.nemesis, at: UInt64.random(in: 1...config.nemesisInterval * 2, using: &rng))
+        }
+    }
+
+    /// Processes the next event and checks every invariant.
+    func step() throws(InvariantViolation) {
+        guard let (time, event) = queue.pop() else {
+            throw InvariantViolation(invariant: "simulator", detail: "event queue ran dry")
+        }
+        now = time
+        eventsProcessed += 1
+        switch event {
+        case .tick(let node, let incarnation):
+            guard nodes[index(node)].isUp, nodes[index(node)].incarnation == incarnation else { break }
+            queue.schedule(.tick(node, incarnation: incarnation), at: now + nodes[index(node)].tickInterval)
+            guard !nodes[index(node)].paused else { break }
+            trace.record(now, .tick(node))
+            nodes[index(node)].core!.tick()
+            try processReady(node)
+        case .deliver(let from, let to, let frame):
+            try deliver(frame, from: from, to: to)
+        case .syncDone(let node, let incarnation, let writesThrough):
+            guard nodes[index(node)].isUp, nodes[index(node)].incarnation == incarnation else { break }
+            try syncDone(node, writesThrough: writesThrough)
+        case .propose:
+            // Clients stop when the faults end, so that the liveness phase has a fixed goal.
+            guard faultPhase else { break }
+            try proposeFromClient()
+            let gap = UInt64.random(in: 1...config.proposalInterval * 2, using: &rng)
+            queue.schedule(.propose, at: now + gap)
+        case .nemesis:
+            guard faultPhase else { break }
+            try nemesis()
+            queue.schedule(.nemesis, at: now + UInt64.random(in: 1...config.nemesisInterval * 2, using: &rng))
+        }
+        try checkAfterEvent()
+    }
+
+    func checkAfterEvent() throws(InvariantViolation) {
+        var disks: [NodeID: MemoryLog] = [:]
+        for node in nodes {
+            disks[node.id] = node.disk.durable
+            guard let core = node.core else { continue }
+            let problems = core.invariantViolations()
+            if !problems.isEmpty {
+                throw InvariantViolation(invariant: "coreInvariants", detail: problems.joined(separator: "; "))
+            }
+            try checker.observe(node.id, core: core)
+        }
+        try checker.checkCommittedDurable(disks: disks)
+    }
+
+    // MARK: Nodes
+
+    func startNode(_ node: NodeID) throws(InvariantViolation) {
+        let i = index(node)
+        let storage = nodes[i].disk.view
+        let core: RaftCore
+        do {
+            core = try RaftCore(id: node, config: config.raft, storage: storage, randomSeed: rng.next())
+        } catch {
+            throw InvariantViolation(invariant: "restart", detail: "node \(node) cannot start: \(error)")
+        }
+        try checker.nodeRestarted(node, from: storage.hardState)
+        let snapshot = storage.latestSnapshot
+        guard nodes[i].stateMachine.restore(snapshot.data, index: snapshot.metadata.index) else {
+            throw InvariantViolation(invariant: "snapshot", detail: "node \(node) cannot restore its snapshot")
+        }
+        try checker.checkStateHash(node, index: snapshot.metadata.index, hash: nodes[i].stateMachine.hash)
+        nodes[i].core = core
+        nodes[i].paused = false
+        nodes[i].pausedInbox = []
+        nodes[i].awaitingSync = []
+        nodes[i].writesIssued = 0
+        nodes[i].writesDurable = 0
+        nodes[i].syncScheduled = false
+        let offset = UInt64.random(in: 1...nodes[i].tickInterval, using: &rng)
+        queue.schedule(.tick(node, incarnation: nodes[i].incarnation), at: now + offset)
+    }
+
+    func crash(_ node: NodeID) throws(InvariantViolation) {
+        let i = index(node)
+        guard nodes[i].isUp else { return }
+        let pending = nodes[i].disk.pending.count
+        let keep = Int.random(in: 0...pending, using: &rng)
+        note("crash \(node) (\(keep) of \(pending) unsynced writes survive)")
+        nodes[i].disk.crash(keep: keep)
+        nodes[i].core = nil
+        nodes[i].incarnation += 1
+        nodes[i].paused = false
+        nodes[i].pausedInbox = []
+        nodes[i].awaitingSync = []
+        try checker.durableHardStateChanged(node, to: nodes[i].disk.durable.hardState)
+    }
+
+    /// Turns everything the core wants done into disk writes, network sends and (once durable) applies.
+    func processReady(_ node: NodeID) throws(InvariantViolation) {
+        let i = index(node)
+        while nodes[i].core!.hasReady {
+            let ready = nodes[i].core!.ready()
+            if !ready.entries.isEmpty {
+                let previous = nodes[i].core!.term(at: ready.entries[0].index - 1)
+                try checker.nodeWrote(node, entries: ready.entries, previousTerm: previous)
+            }
+            for message in ready.messages { send(message) }
+            var writes = 0
+            if let snapshot = ready.snapshot {
+                nodes[i].disk.write(.installSnapshot(snapshot))
+                writes += 1
+            }
+            if !ready.entries.isEmpty {
+                nodes[i].disk.write(.entries(ready.entries))
+                writes += 1
+            }
+            if let hardState = ready.hardState {
+                nodes[i].disk.write(.hardState(hardState))
+                writes += 1
+            }
+            nodes[i].writesIssued += writes
+            if writes == 0 && nodes[i].awaitingSync.isEmpty {
+                try complete(ready, at: node)
+            } else {
+                nodes[i].awaitingSync.append((ready, nodes[i].writesIssued))
+                scheduleSync(node)
+            }
+        }
+    }
+
+    func scheduleSync(_ node: NodeID) {
+        let i = index(node)
+        guard !nodes[i].syncScheduled, nodes[i].writesIssued > nodes[i].writesDurable else { return }
+        nodes[i].syncScheduled = true
+        let latency = UInt64.random(in: config.minSyncLatency...config.maxSyncLatency, using: &rng)
+        queue.schedule(
+            .syncDone(node, incarnation: nodes[i].incarnation, writesThrough: nodes[i].writesIssued),
+            at: now + latency
+        )
+    }
+
+    func syncDone(_ node: NodeID, writesThrough: Int) throws(InvariantViolation) {
+        let i = index(node)
+        let count = writesThrough - nodes[i].writesDurable
+        nodes[i].disk.sync(count: count)
+        nodes[i].writesDurable = writesThrough
+        nodes[i].syncScheduled = false
+        trace.record(now, .sync(node, writes: count))
+        try checker.durableHardStateChanged(node, to: nodes[i].disk.durable.hardState)
+        if !nodes[i].paused { try completeDurableReadies(node) }
+        scheduleSync(node)
+    }
+
+    /// Completes, in order, every ready whose writes are durable.
+    func completeDurableReadies(_ node: NodeID) throws(InvariantViolation) {
+        let i = index(node)
+        while let first = nodes[i].awaitingSync.first, first.writesThrough <= nodes[i].writesDurable {
+            nodes[i].awaitingSync.removeFirst()
+            try complete(first.ready, at: node)
+        }
+        try processReady(node)
+    }
+
+    /// Step 3 of the ready contract: send what waited for durability, apply, advance.
+    func complete(_ ready: RaftReady, at node: NodeID) throws(InvariantViolation) {
+        let i = index(node)
+        for message in ready.messagesAfterPersist { send(message) }
+        if let snapshot = ready.snapshot {
+            guard nodes[i].stateMachine.restore(snapshot.data, index: snapshot.metadata.index) else {
+                throw InvariantViolation(invariant: "snapshot", detail: "node \(node) got a malformed snapshot")
+            }
+            try checker.checkStateHash(node, index: snapshot.metadata.index, hash: nodes[i].stateMachine.hash)
+        }
+        for entry in ready.committedEntries {
+            try apply(entry, at: node)
+        }
+        nodes[i].core!.advance(ready)
+        maybeTakeSnapshot(node)
+    }
+
+    func apply(_ entry: Entry, at node: NodeID) throws(InvariantViolation) {
+        let i = index(node)
+        guard entry.index == nodes[i].stateMachine.appliedIndex + 1 else {
+            throw InvariantViolation(
+                invariant: "applyOrder",
+                detail: "node \(node) applies \(entry.index) after \(nodes[i].stateMachine.appliedIndex)"
+            )
+        }
+        nodes[i].stateMachine.apply(entry)
+        try checker.nodeApplied(
+            node,
+            entry: entry,
+            stateHash: nodes[i].stateMachine.hash,
+            observerTerm: nodes[i].core!.term
+        )
+        let key = ProposalKey(node: node, index: entry.index)
+        if let proposal = pendingProposals.removeValue(forKey: key), proposal.term == entry.term {
+            acknowledged[proposal.payloadID] = entry.index
+            highestAcknowledged = max(highestAcknowledged, entry.index)
+        }
+    }
+
+    /// The application compacts its log every `snapshotEveryEntries` applied entries.
+    func maybeTakeSnapshot(_ node: NodeID) {
+        let i = index(node)
+        let view = nodes[i].disk.view
+        let applied = nodes[i].stateMachine.appliedIndex
+        guard applied >= view.latestSnapshot.metadata.index + config.snapshotEveryEntries,
+            applied <= view.lastIndex, let term = try? view.term(at: applied)
+        else { return }
+        let metadata = SnapshotMetadata(index: applied, term: term, conf: view.latestSnapshot.metadata.conf)
+        let snapshot = Snapshot(metadata: metadata, data: nodes[i].stateMachine.snapshotData())
+        let compactTo = applied > config.entriesKeptAfterSnapshot ? applied - config.entriesKeptAfterSnapshot : 0
+        nodes[i].disk.write(.createSnapshot(snapshot, compactTo: max(compactTo, view.baseIndex)))
+        nodes[i].writesIssued += 1
+        scheduleSync(node)
+    }
+
+    // MARK: Network
+
+    func send(_ message: RaftMessage) {
+        if case .requestVoteResponse(granted: true) = message.body {
+            checker.nodeGrantedVote(message.from, term: message.term, candidate: message.to)
+        }
+        let frame = PeerFrame(groupID: 1, message: message).encoded()
+        if faultPhase && Int.random(in: 0..<100, using: &rng) < config.dropPercent {
+            trace.record(now, .dropped(message, reason: "loss"))
+            return
+        }
+        var copies = 1
+        if faultPhase && Int.random(in: 0..<100, using: &rng) < config.duplicatePercent { copies = 2 }
+        for _ in 0..<copies {
+            var latency = UInt64.random(in: config.minLatency...config.maxLatency, using: &rng)
+            if Int.random(in: 0..<100, using: &rng) < config.slowPercent {
+                latency += UInt64.random(in: 0...config.slowLatency, using: &rng)
+            }
+            queue.schedule(.deliver(from: message.from, to: message.to, frame: frame), at: now + latency)
+        }
+    }
+
+    func deliver(_ frame: ByteBuffer, from: NodeID, to: NodeID) throws(InvariantViolation) {
+        let i = index(to)
+        guard nodes[i].isUp else { return }
+        if blocked.contains(Link(from: from, to: to)) { return }
+        if nodes[i].paused {
+            nodes[i].pausedInbox.append((from, frame))
+            return
+        }
+        var buffer = frame
+        let decoded: PeerFrame?
+        do {
+            decoded = try PeerFrame.decode(from: &buffer)
+        } catch {
+            throw InvariantViolation(invariant: "codec", detail: "frame from \(from) does not decode: \(error)")
+        }
+        guard let message = decoded?.message, buffer.readableBytes == 0 else {
+            throw InvariantViolation(invariant: "codec", detail: "frame from \(from) decoded incompletely")
+        }
+        trace.record(now, .deliver(message))
+        nodes[i].core!.step(message)
+        try processReady(to)
+    }
+
+    // MARK: Clients
+
+    /// A client sends one proposal (sometimes a batch) to a node; most go to the node it believes leads.
+    func proposeFromClient() throws(InvariantViolation) {
+        let up = nodes.filter { $0.isUp && !$0.paused }
+        guard !up.isEmpty else { return }
+        let leader = up.first { $0.core!.isLeader }
+        let target = (leader != nil && Int.random(in: 0..<10, using: &rng) < 8) ? leader! : up.randomElement(using: &rng)!
+        let count = Int.random(in: 0..<4, using: &rng) == 0 ? Int.random(in: 2...4, using: &rng) : 1
+        var payloads: [ByteBuffer] = []
+        var ids: [UInt64] = []
+        for _ in 0..<count {
+            var payload = ByteBuffer()
+            payload.writeInteger(nextPayloadID)
+            ids.append(nextPayloadID)
+            nextPayloadID += 1
+            let filler = Int.random(in: 0...config.maxPayloadFillerBytes, using: &rng)
+            payload.writeRepeatingByte(UInt8(truncatingIfNeeded: filler), count: filler)
+            payloads.append(payload)
+        }
+        let i = index(target.id)
+        do {
+            let ticket = try nodes[i].core!.propose(payloads)
+            for (offset, id) in ids.enumerated() {
+                pendingProposals[ProposalKey(node: target.id, index: ticket.firstIndex + LogIndex(offset))] =
+                    (ticket.term, id)
+            }
+        } catch {
+            // Refused at once (not leader, transfer, back-pressure): the client would retry elsewhere.
+        }
+        try processReady(target.id)
+    }
+}

@@ -1,0 +1,88 @@
+import FerryRaft
+import FerrySimulator
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// ferry-sim: runs the deterministic Raft simulation outside XCTest, for long seed runs, replays and figures.
+//
+//   ferry-sim run [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace]
+//   ferry-sim elections [--trials N] [--voters 3|5]
+//
+// Exit status 1 when a seed fails; the failure names the seed and prints a replay command.
+
+func option(_ name: String, in arguments: [String]) -> String? {
+    guard let at = arguments.firstIndex(of: name), at + 1 < arguments.count else { return nil }
+    return arguments[at + 1]
+}
+
+func number(_ name: String, in arguments: [String], default value: UInt64) -> UInt64 {
+    guard let text = option(name, in: arguments) else { return value }
+    guard let parsed = UInt64(text) else {
+        print("ferry-sim: \(name) needs a whole number, got \(text)")
+        exit(2)
+    }
+    return parsed
+}
+
+func monotonicSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let command = arguments.first ?? "run"
+
+switch command {
+case "run":
+    let environmentSeeds = ProcessInfoLite.environment("FERRY_SIM_SEEDS").flatMap(UInt64.init) ?? 1_000
+    var seeds = number("--seeds", in: arguments, default: environmentSeeds)
+    var first = number("--first-seed", in: arguments, default: 1)
+    let events = Int(number("--events", in: arguments, default: 2_000))
+    let echo = arguments.contains("--trace")
+    if let single = option("--seed", in: arguments).flatMap(UInt64.init) {
+        first = single
+        seeds = 1
+    }
+    let started = monotonicSeconds()
+    var totalEvents = 0
+    var totalTicks: UInt64 = 0
+    var acknowledged = 0
+    var failures = 0
+    for seed in first..<(first + seeds) {
+        SeedReporter.current = seed
+        let simulation = Simulation(seed: seed, echoTrace: echo)
+        do {
+            let result = try simulation.run(events: events)
+            totalEvents += result.events
+            totalTicks += result.simulatedTicks
+            acknowledged += result.proposalsAcknowledged
+        } catch {
+            failures += 1
+            print(error)
+            if failures >= 5 { break }
+        }
+    }
+    let elapsed = monotonicSeconds() - started
+    print(
+        "ferry-sim: \(seeds) seeds, \(totalEvents) events (\(events) fault-phase events per seed), "
+            + "\(totalTicks) simulated ticks, \(acknowledged) proposals acknowledged"
+    )
+    print(
+        "ferry-sim: \(Double(Int(elapsed * 10)) / 10) s wall, "
+            + "\(Int(Double(totalEvents) / max(elapsed, 1e-9))) events/s"
+    )
+    print("ferry-sim: \(failures == 0 ? "all seeds passed" : "\(failures) seeds FAILED")")
+    exit(failures == 0 ? 0 : 1)
+case "elections":
+    let trials = Int(number("--trials", in: arguments, default: 1_000))
+    let voters = Int(number("--voters", in: arguments, default: 3))
+    let stats = ElectionBenchmark.run(trials: trials, voters: voters, seed: number("--seed", in: arguments, default: 1))
+    print(stats.report)
+default:
+    print("usage: ferry-sim run [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace]")
+    print("       ferry-sim elections [--trials N] [--voters 3|5]")
+    exit(2)
+}
