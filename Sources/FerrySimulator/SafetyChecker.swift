@@ -259,5 +259,34 @@ struct SafetyChecker {
                 "committed entry \(index)/\(term) is durable on only \(holders) of \(voters.count) voters"
             )
         }
+        try checkNoElectableVoterLacks(index: index, term: term, disks: disks)
+    }
+
+    /// Leader Completeness, checked before any election happens: no voter whose durable log lacks a committed
+    /// entry may be "at least as up to date" (Raft §5.4.1) as a majority of durable logs, because that majority
+    /// could elect it and it would overwrite the entry. In correct Raft the voters that acknowledged the entry of
+    /// the leader's own term that committed it always refuse such a voter (the §5.4.2 argument); committing an
+    /// earlier term's entry by counting replicas (Figure 8) breaks exactly this, before any overwrite happens.
+    func checkNoElectableVoterLacks(index: LogIndex, term: Term, disks: [NodeID: MemoryLog]) throws(InvariantViolation) {
+        func last(_ log: MemoryLog) -> (index: LogIndex, term: Term) {
+            (log.lastIndex, (try? log.term(at: log.lastIndex)) ?? 0)
+        }
+        for candidate in voters {
+            guard let log = disks[candidate] else { continue }
+            if log.latestSnapshot.metadata.index >= index || (try? log.term(at: index)) == term { continue }
+            let mine = last(log)
+            var grants = 0
+            for voter in voters {
+                guard let theirs = disks[voter].map(last) else { continue }
+                if mine.term > theirs.term || (mine.term == theirs.term && mine.index >= theirs.index) { grants += 1 }
+            }
+            if grants >= voters.count / 2 + 1 {
+                throw violation(
+                    "electableWithoutCommitted",
+                    "voter \(candidate) lacks committed entry \(index)/\(term) but its log (last \(mine.index)/"
+                        + "\(mine.term)) is as up to date as \(grants) of \(voters.count) voters' durable logs"
+                )
+            }
+        }
     }
 }

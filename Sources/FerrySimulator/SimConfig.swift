@@ -33,6 +33,9 @@ public struct SimConfig: Sendable, Hashable {
     public var nemesisInterval: UInt64 = 600
     /// Fault weights: relative chance of each nemesis action.
     public var faultWeights = FaultWeights()
+    /// Chance, in percent, that a newly elected leader is crashed within its first few ticks and restarted a
+    /// little later: the schedule of Raft's Figure 8, which uniform faults reach only rarely.
+    public var crashNewLeaderPercent = 0
 
     public init() {}
 
@@ -93,6 +96,7 @@ public struct SimConfig: Sendable, Hashable {
         config.proposalInterval = UInt64.random(in: 10...300, using: &rng)
         config.maxPayloadFillerBytes = [0, 8, 100].randomElement(using: &rng)!
         config.nemesisInterval = UInt64.random(in: 200...2_000, using: &rng)
+        config.crashNewLeaderPercent = [0, 0, 10, 30, 60].randomElement(using: &rng)!
         return config
     }
 }

@@ -72,6 +72,10 @@ public final class Simulation {
         case syncDone(NodeID, incarnation: UInt64, writesThrough: Int)
         case propose
         case nemesis
+        /// Crash `node` if it still leads `term` (the targeted Figure 8 fault).
+        case crashLeader(NodeID, term: Term)
+        /// Restart `node` if it is still down in the life after `incarnation`.
+        case restart(NodeID, incarnation: UInt64)
     }
 
     public init(seed: UInt64, config: SimConfig, echoTrace: Bool = false) {
@@ -167,6 +171,19 @@ public final class Simulation {
             guard faultPhase else { break }
             try nemesis()
             queue.schedule(.nemesis, at: now + UInt64.random(in: 1...config.nemesisInterval * 2, using: &rng))
+        case .crashLeader(let node, let term):
+            guard faultPhase, let core = nodes[index(node)].core, core.isLeader, core.term == term else { break }
+            faults += 1
+            try crash(node)
+            let delay = UInt64(config.raft.electionTimeoutTicks) * config.tickInterval
+            queue.schedule(
+                .restart(node, incarnation: nodes[index(node)].incarnation),
+                at: now + UInt64.random(in: 1...3 * delay, using: &rng)
+            )
+        case .restart(let node, let incarnation):
+            guard !nodes[index(node)].isUp, nodes[index(node)].incarnation == incarnation else { break }
+            note("restart \(node)")
+            try startNode(node)
         }
         try checkAfterEvent()
     }
@@ -233,6 +250,13 @@ public final class Simulation {
         let i = index(node)
         while nodes[i].core!.hasReady {
             let ready = nodes[i].core!.ready()
+            if ready.softState?.role == .leader && faultPhase
+                && Int.random(in: 0..<100, using: &rng) < config.crashNewLeaderPercent
+            {
+                let term = nodes[i].core!.term
+                let delay = UInt64.random(in: 0...2 * nodes[i].tickInterval, using: &rng)
+                queue.schedule(.crashLeader(node, term: term), at: now + delay)
+            }
             if !ready.entries.isEmpty {
                 let previous = nodes[i].core!.term(at: ready.entries[0].index - 1)
                 try checker.nodeWrote(node, entries: ready.entries, previousTerm: previous)
