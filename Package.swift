@@ -34,7 +34,7 @@ let package = Package(
         .testTarget(
             name: "FerryRaftTests",
             dependencies: ["FerryRaft", "FerrySimulator", nioCore],
-            resources: [.copy("testdata")],
+            exclude: ["testdata"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryWireTests", dependencies: ["FerryWire", "FerryRaft", nioCore], swiftSettings: swiftSettings),

@@ -279,9 +279,12 @@ extension RaftCore {
 
     // MARK: Replication
 
+    /// Sends every follower what its pipeline admits: the first message even if empty (to carry a new commit
+    /// index) when `sendIfEmpty`, then further batches while the in-flight limits allow.
     mutating func broadcastAppend(leader: inout LeaderState, sendIfEmpty: Bool = true) throws(RaftLogError) {
         for member in conf.members where member != id {
-            _ = try sendAppend(to: member, leader: &leader, sendIfEmpty: sendIfEmpty)
+            guard try sendAppend(to: member, leader: &leader, sendIfEmpty: sendIfEmpty) else { continue }
+            while try sendAppend(to: member, leader: &leader, sendIfEmpty: false) {}
         }
     }
 

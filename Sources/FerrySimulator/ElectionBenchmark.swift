@@ -17,8 +17,9 @@ public enum ElectionBenchmark {
         }
 
         public var report: String {
-            func f(_ x: Double) -> String { String(Int((x * 10).rounded())) .withDecimal }
-            return "elections: \(trials) leader crashes, \(voters) voters, electionTimeoutTicks=\(electionTimeoutTicks) "
+            func f(_ x: Double) -> String { String(Int((x * 10).rounded())).withDecimal }
+            return
+                "elections: \(trials) leader crashes, \(voters) voters, electionTimeoutTicks=\(electionTimeoutTicks) "
                 + "(randomized \(electionTimeoutTicks)..<\(2 * electionTimeoutTicks)), pre-vote and check-quorum on\n"
                 + "elections: failover ticks p50=\(f(percentile(50))) p90=\(f(percentile(90))) "
                 + "p99=\(f(percentile(99))) max=\(f(failoverTicks.last ?? 0))"

@@ -124,7 +124,12 @@ public struct InteractionEnv {
             guard let split = positional.firstIndex(of: "--") else { throw .bad("partition A... -- B...") }
             let left = positional[..<split].compactMap { NodeID($0) }
             let right = positional[(split + 1)...].compactMap { NodeID($0) }
-            for a in left { for b in right { blocked.insert([a, b]); blocked.insert([b, a]) } }
+            for a in left {
+                for b in right {
+                    blocked.insert([a, b])
+                    blocked.insert([b, a])
+                }
+            }
         case "isolate":
             let node = try ids(positional)[0]
             for other in nodes.keys where other != node {
@@ -230,13 +235,16 @@ extension InteractionEnv {
         } catch {
             output.append("  storage error: \(error)")
         }
-        for message in ready.messages {
-            output.append("  send \(TraceBuffer.describe(message))")
-            mailbox.append(message)
-        }
-        for message in ready.messagesAfterPersist {
-            output.append("  send after persist \(TraceBuffer.describe(message))")
-            mailbox.append(message)
+        for (message, afterPersist) in ready.messages.map({ ($0, false) })
+            + ready.messagesAfterPersist.map({ ($0, true) })
+        {
+            let partitioned = blocked.contains([message.from, message.to])
+            let down = nodes[message.to]?.core == nil
+            output.append(
+                "  send\(afterPersist ? " after persist" : "") \(TraceBuffer.describe(message))"
+                    + (partitioned ? " (dropped: partitioned)" : down ? " (dropped: node down)" : "")
+            )
+            if !partitioned && !down { mailbox.append(message) }
         }
         if !ready.committedEntries.isEmpty {
             output.append("  apply: \(Self.describe(ready.committedEntries))")
@@ -311,11 +319,12 @@ extension InteractionEnv {
 
     mutating func printLog(_ id: NodeID) throws(CommandError) {
         guard let node = nodes[id] else { throw .bad("no node \(id)") }
-        let entries = (try? node.storage.entries(
-            from: node.storage.firstIndex,
-            to: node.storage.lastIndex + 1,
-            maxBytes: .max
-        )) ?? []
+        let entries =
+            (try? node.storage.entries(
+                from: node.storage.firstIndex,
+                to: node.storage.lastIndex + 1,
+                maxBytes: .max
+            )) ?? []
         output.append("\(id): " + (entries.isEmpty ? "empty" : Self.describe(entries)))
     }
 

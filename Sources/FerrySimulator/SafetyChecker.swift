@@ -214,7 +214,10 @@ struct SafetyChecker {
     mutating func durableHardStateChanged(_ node: NodeID, to state: HardState) throws(InvariantViolation) {
         if let previous = durableHardState[node] {
             guard state.term >= previous.term else {
-                throw violation("termMonotonic", "node \(node) durable term went from \(previous.term) to \(state.term)")
+                throw violation(
+                    "termMonotonic",
+                    "node \(node) durable term went from \(previous.term) to \(state.term)"
+                )
             }
             if state.term == previous.term && previous.vote != 0 && state.vote != previous.vote {
                 throw violation("voteMonotonic", "node \(node) durable vote changed in term \(state.term)")
@@ -267,7 +270,8 @@ struct SafetyChecker {
     /// could elect it and it would overwrite the entry. In correct Raft the voters that acknowledged the entry of
     /// the leader's own term that committed it always refuse such a voter (the §5.4.2 argument); committing an
     /// earlier term's entry by counting replicas (Figure 8) breaks exactly this, before any overwrite happens.
-    func checkNoElectableVoterLacks(index: LogIndex, term: Term, disks: [NodeID: MemoryLog]) throws(InvariantViolation) {
+    func checkNoElectableVoterLacks(index: LogIndex, term: Term, disks: [NodeID: MemoryLog]) throws(InvariantViolation)
+    {
         func last(_ log: MemoryLog) -> (index: LogIndex, term: Term) {
             (log.lastIndex, (try? log.term(at: log.lastIndex)) ?? 0)
         }

@@ -88,7 +88,8 @@ public final class Simulation {
         self.checker = SafetyChecker(voters: voters)
         self.trace = TraceBuffer(capacity: 400, echo: echoTrace)
         for member in conf.members {
-            let skew = config.tickSkewPercent.indices.contains(Int(member - 1)) ? config.tickSkewPercent[Int(member - 1)] : 100
+            let skew =
+                config.tickSkewPercent.indices.contains(Int(member - 1)) ? config.tickSkewPercent[Int(member - 1)] : 100
             nodes.append(SimNode(id: member, conf: conf, tickInterval: config.tickInterval * UInt64(skew) / 100))
         }
     }
@@ -425,7 +426,8 @@ public final class Simulation {
         let up = nodes.filter { $0.isUp && !$0.paused }
         guard !up.isEmpty else { return }
         let leader = up.first { $0.core!.isLeader }
-        let target = (leader != nil && Int.random(in: 0..<10, using: &rng) < 8) ? leader! : up.randomElement(using: &rng)!
+        let target =
+            (leader != nil && Int.random(in: 0..<10, using: &rng) < 8) ? leader! : up.randomElement(using: &rng)!
         let count = Int.random(in: 0..<4, using: &rng) == 0 ? Int.random(in: 2...4, using: &rng) : 1
         var payloads: [ByteBuffer] = []
         var ids: [UInt64] = []

@@ -2,7 +2,7 @@ import FerryRaft
 import FerrySimulator
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // ferry-sim: runs the deterministic Raft simulation outside XCTest, for long seed runs, replays and figures.

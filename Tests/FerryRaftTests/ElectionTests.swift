@@ -59,7 +59,9 @@ import Testing
         let ready = candidate.persist()
         #expect(candidate.core.roleKind == .preCandidate)
         #expect(candidate.core.term == 0)
-        #expect(ready.messages.map(\.body) == [.preVote(lastIndex: 0, lastTerm: 0), .preVote(lastIndex: 0, lastTerm: 0)])
+        #expect(
+            ready.messages.map(\.body) == [.preVote(lastIndex: 0, lastTerm: 0), .preVote(lastIndex: 0, lastTerm: 0)]
+        )
         #expect(ready.messages.allSatisfy { $0.term == 1 })
 
         var voter = TestNode(id: 2)
@@ -77,7 +79,11 @@ import Testing
         let ready = node.persist()
         #expect(node.core.roleKind == .candidate)
         #expect(node.core.term == 1)
-        #expect(ready.messages.map(\.body).allSatisfy { $0 == .requestVote(lastIndex: 0, lastTerm: 0, leadershipTransfer: false) })
+        #expect(
+            ready.messages.map(\.body).allSatisfy {
+                $0 == .requestVote(lastIndex: 0, lastTerm: 0, leadershipTransfer: false)
+            }
+        )
     }
 
     /// A candidate counts its own vote only once its term and vote are durable (otherwise a crash could let it
@@ -139,7 +145,11 @@ import Testing
     @Test func followerAnswersStaleLeaderWithItsTerm() {
         var node = TestNode(id: 2)
         _ = node.handle(msg(3, 2, 5, .heartbeat(commit: 0)))
-        #expect(node.handle(msg(1, 2, 2, .append(AppendRequest(prevIndex: 0, prevTerm: 0, entries: [], commit: 0)))) == [msg(2, 1, 5, .heartbeatResponse)])
+        #expect(
+            node.handle(msg(1, 2, 2, .append(AppendRequest(prevIndex: 0, prevTerm: 0, entries: [], commit: 0)))) == [
+                msg(2, 1, 5, .heartbeatResponse)
+            ]
+        )
     }
 
     /// Raft §5.2: randomized timeouts, from the injected seed: the same seed gives the same election.

@@ -50,9 +50,23 @@ struct TestNode {
             for message in drain() {
                 switch message.body {
                 case .preVote:
-                    core.step(RaftMessage(from: message.to, to: core.id, term: message.term, body: .preVoteResponse(granted: true)))
+                    core.step(
+                        RaftMessage(
+                            from: message.to,
+                            to: core.id,
+                            term: message.term,
+                            body: .preVoteResponse(granted: true)
+                        )
+                    )
                 case .requestVote:
-                    core.step(RaftMessage(from: message.to, to: core.id, term: message.term, body: .requestVoteResponse(granted: true)))
+                    core.step(
+                        RaftMessage(
+                            from: message.to,
+                            to: core.id,
+                            term: message.term,
+                            body: .requestVoteResponse(granted: true)
+                        )
+                    )
                 default:
                     break
                 }

@@ -9,11 +9,13 @@ import Testing
         var node = TestNode(id: 2, storage: storage(terms: [1, 1, 2, 2]))
         let reply = node.handle(msg(1, 2, 3, .append(AppendRequest(prevIndex: 4, prevTerm: 3, entries: [], commit: 0))))
         // Our entries 3 and 4 have term 2 <= 3: the leader may find a match at index 4 with term 2.
-        #expect(reply == [msg(2, 1, 3, .appendResponse(AppendResponse(index: 4, reject: true, hintIndex: 4, hintTerm: 2)))])
+        #expect(
+            reply == [msg(2, 1, 3, .appendResponse(AppendResponse(index: 4, reject: true, hintIndex: 4, hintTerm: 2)))]
+        )
     }
 
     /// Raft §5.3: a conflicting suffix is deleted and replaced by the leader's entries.
-    @Test func followerTruncatesConflictingSuffix() {
+    @Test func followerTruncatesConflictingSuffix() throws {
         var node = TestNode(id: 2, storage: storage(terms: [1, 1, 2, 2]))
         let reply = node.handle(
             msg(1, 2, 3, .append(AppendRequest(prevIndex: 2, prevTerm: 1, entries: [entry(3, 3, "x")], commit: 3)))
@@ -27,7 +29,9 @@ import Testing
     /// Followers acknowledge only durable entries: the acknowledgement waits for the ready's writes.
     @Test func followerAcknowledgesOnlyAfterPersisting() {
         var node = TestNode(id: 2)
-        node.core.step(msg(1, 2, 1, .append(AppendRequest(prevIndex: 0, prevTerm: 0, entries: [entry(1, 1, "a")], commit: 0))))
+        node.core.step(
+            msg(1, 2, 1, .append(AppendRequest(prevIndex: 0, prevTerm: 0, entries: [entry(1, 1, "a")], commit: 0)))
+        )
         let ready = node.core.ready()
         #expect(ready.entries == [entry(1, 1, "a")])
         #expect(ready.messages.isEmpty)
@@ -39,6 +43,10 @@ import Testing
     @Test func leaderSendsBeforeOwnFsyncAndCountsItselfWhenDurable() throws {
         var node = TestNode(id: 1)
         node.becomeLeader()
+        for follower: NodeID in [2, 3] {
+            node.core.step(msg(follower, 1, node.core.term, .appendResponse(AppendResponse(index: 1))))
+        }
+        _ = node.drain()
         let ticket = try node.core.propose([bytes("x")])
         let ready = node.core.ready()
         #expect(ready.entries.map(\.index) == [ticket.lastIndex])
@@ -115,7 +123,7 @@ import Testing
     /// Back-pressure: a leader refuses proposals while too many bytes are uncommitted.
     @Test func leaderRefusesProposalsAboveUncommittedLimit() throws {
         var config = RaftConfig()
-        config.maxUncommittedBytes = 100
+        config.maxUncommittedBytes = 150  // the leader's own empty entry (24 bytes) is uncommitted too
         var node = TestNode(id: 1, config: config)
         node.becomeLeader()
         _ = try node.core.propose([bytes(String(repeating: "a", count: 60))])
@@ -131,7 +139,9 @@ import Testing
         node.becomeLeader()
         let term = node.core.term
         // Follower 2 holds 1 1 1 2 2 2 2 2 2: it rejects prev (7, 5) with hint (7, 2).
-        node.core.step(msg(2, 1, term, .appendResponse(AppendResponse(index: 7, reject: true, hintIndex: 7, hintTerm: 2))))
+        node.core.step(
+            msg(2, 1, term, .appendResponse(AppendResponse(index: 7, reject: true, hintIndex: 7, hintTerm: 2)))
+        )
         let next = node.drain().filter { $0.to == 2 }.compactMap { message -> LogIndex? in
             if case .append(let request) = message.body { return request.prevIndex }
             return nil

@@ -60,7 +60,12 @@ import Testing
     @Test func decoderThrowsOnLengthAboveMaxPeerFrameBytes() {
         var buffer = ByteBuffer()
         buffer.writeInteger(UInt32(WireLimits.maxPeerFrameBytes + 1), endianness: .big)
-        #expect(throws: WireDecodeError.frameTooLarge(length: WireLimits.maxPeerFrameBytes + 1, limit: WireLimits.maxPeerFrameBytes)) {
+        #expect(
+            throws: WireDecodeError.frameTooLarge(
+                length: WireLimits.maxPeerFrameBytes + 1,
+                limit: WireLimits.maxPeerFrameBytes
+            )
+        ) {
             try PeerFrame.decode(from: &buffer)
         }
     }
