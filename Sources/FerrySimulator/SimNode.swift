@@ -25,6 +25,8 @@ struct SimNode {
     let tickInterval: UInt64
     /// The commit index last seen by the checker in this life.
     var observedCommit: LogIndex = 0
+    /// The role in the latest ready (to notice a leader stepping down).
+    var wasLeader = false
     var isUp: Bool { core != nil }
 
     init(id: NodeID, conf: ConfState, tickInterval: UInt64) {

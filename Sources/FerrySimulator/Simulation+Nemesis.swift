@@ -124,6 +124,7 @@ extension Simulation {
         nodes[i].paused = false
         let inbox = nodes[i].pausedInbox
         nodes[i].pausedInbox = []
+        if !inbox.isEmpty { probe(.deliveredAfterPause) }
         for (from, frame) in inbox {
             // The frames waited in the socket buffer; they arrive now, in order.
             queue.schedule(.deliver(from: from, to: node, frame: frame), at: now)

@@ -28,6 +28,17 @@ public struct SimulationResult: Sendable {
     public var highestCommitted: LogIndex
     public var faults: Int
     public var leaderTerms: Int
+    public var coverage: [SimProbe: Int]
+}
+
+/// Paths of the protocol and the fault model that runs should reach.
+public enum SimProbe: String, CaseIterable, Sendable, Hashable, Comparable {
+    case preVoteRejected, voteRejected, appendRejected, snapshotChunkDelivered, snapshotInstalled
+    case timeoutNowDelivered, leaderSteppedDown, proposalRefusedNotLeader, proposalRefusedTransfer
+    case proposalRefusedUncommitted, crashLostUnsyncedWrites, crashKeptSomeUnsyncedWrites, messageDuplicated
+    case messageLost, partitionDropped, deliveredAfterPause, learnerApplied, logCompacted
+
+    public static func < (a: SimProbe, b: SimProbe) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// A seeded, single-threaded simulation of one Raft group running the real `RaftCore`, with every message
@@ -55,6 +66,13 @@ public final class Simulation {
     /// Acknowledged proposals: payload id → log index.
     var acknowledged: [UInt64: LogIndex] = [:]
     var highestAcknowledged: LogIndex = 0
+    /// How often each interesting path was reached (FDB's CODE_PROBE): a probe never hit over many seeds
+    /// points to a testing gap. Counted from what the simulator observes, so the core stays untouched.
+    public private(set) var coverage: [SimProbe: Int] = [:]
+
+    func probe(_ name: SimProbe) {
+        coverage[name, default: 0] += 1
+    }
 
     struct Link: Hashable {
         var from: NodeID
@@ -128,7 +146,8 @@ public final class Simulation {
             proposalsAcknowledged: acknowledged.count,
             highestCommitted: checker.highestCommitted,
             faults: faults,
-            leaderTerms: checker.leaderOfTerm.count
+            leaderTerms: checker.leaderOfTerm.count,
+            coverage: coverage
         )
     }
 
@@ -237,8 +256,11 @@ public final class Simulation {
         let pending = nodes[i].disk.pending.count
         let keep = Int.random(in: 0...pending, using: &rng)
         note("crash \(node) (\(keep) of \(pending) unsynced writes survive)")
+        if keep < pending { probe(.crashLostUnsyncedWrites) }
+        if keep > 0 { probe(.crashKeptSomeUnsyncedWrites) }
         nodes[i].disk.crash(keep: keep)
         nodes[i].core = nil
+        nodes[i].wasLeader = false
         nodes[i].incarnation += 1
         nodes[i].paused = false
         nodes[i].pausedInbox = []
@@ -251,6 +273,11 @@ public final class Simulation {
         let i = index(node)
         while nodes[i].core!.hasReady {
             let ready = nodes[i].core!.ready()
+            if ready.snapshot != nil { probe(.snapshotInstalled) }
+            if ready.softState != nil && ready.softState?.role != .leader && nodes[i].wasLeader {
+                probe(.leaderSteppedDown)
+            }
+            if let role = ready.softState?.role { nodes[i].wasLeader = role == .leader }
             if ready.softState?.role == .leader && faultPhase
                 && Int.random(in: 0..<100, using: &rng) < config.crashNewLeaderPercent
             {
@@ -345,6 +372,7 @@ public final class Simulation {
             )
         }
         nodes[i].stateMachine.apply(entry)
+        if Int(node) > config.voters { probe(.learnerApplied) }
         try checker.nodeApplied(
             node,
             entry: entry,
@@ -370,6 +398,7 @@ public final class Simulation {
         let snapshot = Snapshot(metadata: metadata, data: nodes[i].stateMachine.snapshotData())
         let compactTo = applied > config.entriesKeptAfterSnapshot ? applied - config.entriesKeptAfterSnapshot : 0
         nodes[i].disk.write(.createSnapshot(snapshot, compactTo: max(compactTo, view.baseIndex)))
+        probe(.logCompacted)
         nodes[i].writesIssued += 1
         scheduleSync(node)
     }
@@ -383,10 +412,14 @@ public final class Simulation {
         let frame = PeerFrame(groupID: 1, message: message).encoded()
         if faultPhase && Int.random(in: 0..<100, using: &rng) < config.dropPercent {
             trace.record(now, .dropped(message, reason: "loss"))
+            probe(.messageLost)
             return
         }
         var copies = 1
-        if faultPhase && Int.random(in: 0..<100, using: &rng) < config.duplicatePercent { copies = 2 }
+        if faultPhase && Int.random(in: 0..<100, using: &rng) < config.duplicatePercent {
+            copies = 2
+            probe(.messageDuplicated)
+        }
         for _ in 0..<copies {
             var latency = UInt64.random(in: config.minLatency...config.maxLatency, using: &rng)
             if Int.random(in: 0..<100, using: &rng) < config.slowPercent {
@@ -399,7 +432,10 @@ public final class Simulation {
     func deliver(_ frame: ByteBuffer, from: NodeID, to: NodeID) throws(InvariantViolation) {
         let i = index(to)
         guard nodes[i].isUp else { return }
-        if blocked.contains(Link(from: from, to: to)) { return }
+        if blocked.contains(Link(from: from, to: to)) {
+            probe(.partitionDropped)
+            return
+        }
         if nodes[i].paused {
             nodes[i].pausedInbox.append((from, frame))
             return
@@ -415,6 +451,7 @@ public final class Simulation {
             throw InvariantViolation(invariant: "codec", detail: "frame from \(from) decoded incompletely")
         }
         trace.record(now, .deliver(message))
+        probeDelivery(message)
         nodes[i].core!.step(message)
         try processReady(to)
     }
@@ -449,7 +486,27 @@ public final class Simulation {
             }
         } catch {
             // Refused at once (not leader, transfer, back-pressure): the client would retry elsewhere.
+            switch error {
+            case .notLeader: probe(.proposalRefusedNotLeader)
+            case .leadershipTransferInProgress: probe(.proposalRefusedTransfer)
+            case .uncommittedLimitExceeded: probe(.proposalRefusedUncommitted)
+            case .entryTooLarge, .emptyProposal, .stopped:
+                throw InvariantViolation(invariant: "proposal", detail: "unexpected refusal: \(error)")
+            }
         }
         try processReady(target.id)
+    }
+}
+
+extension Simulation {
+    func probeDelivery(_ message: RaftMessage) {
+        switch message.body {
+        case .preVoteResponse(granted: false): probe(.preVoteRejected)
+        case .requestVoteResponse(granted: false): probe(.voteRejected)
+        case .appendResponse(let response) where response.reject: probe(.appendRejected)
+        case .snapshotChunk: probe(.snapshotChunkDelivered)
+        case .timeoutNow: probe(.timeoutNowDelivered)
+        default: break
+        }
     }
 }

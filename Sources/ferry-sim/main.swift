@@ -51,6 +51,7 @@ case "run":
     var totalTicks: UInt64 = 0
     var acknowledged = 0
     var failures = 0
+    var coverage: [SimProbe: Int] = [:]
     for seed in first..<(first + seeds) {
         SeedReporter.current = seed
         let simulation = Simulation(seed: seed, echoTrace: echo)
@@ -59,6 +60,7 @@ case "run":
             totalEvents += result.events
             totalTicks += result.simulatedTicks
             acknowledged += result.proposalsAcknowledged
+            coverage.merge(result.coverage, uniquingKeysWith: +)
         } catch {
             failures += 1
             print(error)
@@ -74,6 +76,10 @@ case "run":
         "ferry-sim: \(Double(Int(elapsed * 10)) / 10) s wall, "
             + "\(Int(Double(totalEvents) / max(elapsed, 1e-9))) events/s"
     )
+    let missed = SimProbe.allCases.filter { coverage[$0] == nil }
+    if !missed.isEmpty && failures == 0 {
+        print("ferry-sim: probes never reached: \(missed.map(\.rawValue).joined(separator: ", "))")
+    }
     print("ferry-sim: \(failures == 0 ? "all seeds passed" : "\(failures) seeds FAILED")")
     exit(failures == 0 ? 0 : 1)
 case "elections":

@@ -115,6 +115,20 @@ import Testing
         )
     }
 
+    /// When the driver knows the leader is gone (its connection was reset), forgetting it drops the lease,
+    /// so a pre-vote is granted at once instead of after the election timeout.
+    @Test func forgetLeaderGrantsPreVoteAtOnce() {
+        var node = TestNode(id: 2)
+        _ = node.handle(msg(1, 2, 1, .heartbeat(commit: 0)))
+        #expect(node.handle(msg(3, 2, 2, .preVote(lastIndex: 0, lastTerm: 0))).isEmpty)
+        node.core.forgetLeader()
+        #expect(
+            node.handle(msg(3, 2, 2, .preVote(lastIndex: 0, lastTerm: 0))) == [
+                msg(2, 3, 2, .preVoteResponse(granted: true))
+            ]
+        )
+    }
+
     /// Check-quorum: a leader that hears from no quorum for one election timeout steps down.
     @Test func leaderStepsDownWithinOneElectionTimeoutWithoutQuorum() {
         var node = TestNode(id: 1)

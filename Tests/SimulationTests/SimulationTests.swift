@@ -42,20 +42,25 @@ import Testing
         #expect(first.highestCommitted == second.highestCommitted)
     }
 
-    /// The simulation does reach the interesting states: commits, leader changes and faults.
-    @Test func swarmRunsCommitThroughFaultsAndLeaderChanges() throws {
+    /// The simulation does reach the interesting states: commits, leader changes, faults, and every path
+    /// the coverage probes name (snapshot transfers, transfers, rejections, torn writes, back-pressure…).
+    @Test func swarmRunsReachEveryProbe() throws {
         var acknowledged = 0
         var faults = 0
         var terms = 0
-        for seed in UInt64(1)...20 {
+        var coverage: [SimProbe: Int] = [:]
+        for seed in UInt64(1)...60 {
             let result = try Simulation(seed: seed).run(events: 2_000)
             acknowledged += result.proposalsAcknowledged
             faults += result.faults
             terms += result.leaderTerms
+            coverage.merge(result.coverage, uniquingKeysWith: +)
         }
-        #expect(acknowledged > 200)
-        #expect(faults > 20)
-        #expect(terms > 40)
+        #expect(acknowledged > 600)
+        #expect(faults > 60)
+        #expect(terms > 120)
+        let missed = SimProbe.allCases.filter { coverage[$0] == nil }
+        #expect(missed.isEmpty, "probes never reached in 60 seeds: \(missed)")
     }
 
     /// With default timeouts and no faults but leader crashes, a new leader follows within about one and a
