@@ -182,8 +182,10 @@ public struct RaftCore {
 
     // MARK: - Output
 
-    /// The hard state as it may be persisted now: the commit index never runs ahead of what this node holds
-    /// durably (or is about to, in this ready), so a restart never finds a commit index beyond its log.
+    /// The hard state as it may be persisted now. Its commit index never runs ahead of what this node already
+    /// holds durably (entries of earlier, advanced readies), so however storage orders or splits the writes of
+    /// one ready, a restart never finds a commit index beyond its log or covering a lost, overwritten entry.
+    /// The price: a commit index that arrives with new entries is persisted one ready later.
     var currentHardState: HardState {
         var commit = handedHardState.commit
         if log.unstable.snapshot == nil {
@@ -275,7 +277,7 @@ public struct RaftCore {
 
     mutating func resetRandomizedElectionTimeout() {
         let timeout = config.electionTimeoutTicks
-        randomizedElectionTimeout = timeout + Int.random(in: 0..<timeout, using: &rng)
+        randomizedElectionTimeout = timeout + rng.uniform(0..<timeout)
     }
 }
 

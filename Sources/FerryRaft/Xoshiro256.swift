@@ -37,3 +37,24 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable, Hashable {
         (x << k) | (x >> (64 - k))
     }
 }
+
+extension Xoshiro256 {
+    /// A uniform draw from `range`. The one way the pure modules draw numbers: every draw names this
+    /// generator, so no draw can fall back to the system's random source by omission.
+    public mutating func uniform<T: FixedWidthInteger>(_ range: ClosedRange<T>) -> T {
+        let span = UInt64(truncatingIfNeeded: range.upperBound &- range.lowerBound)
+        let offset = span == .max ? next() : next(upperBound: span + 1)
+        return range.lowerBound &+ T(truncatingIfNeeded: offset)
+    }
+
+    /// A uniform draw from a half-open, non-empty `range`.
+    public mutating func uniform<T: FixedWidthInteger>(_ range: Range<T>) -> T {
+        precondition(!range.isEmpty, "empty range")
+        return uniform(range.lowerBound...(range.upperBound - 1))
+    }
+
+    /// True with probability `percent`/100.
+    public mutating func chance(percent: Int) -> Bool {
+        percent > 0 && Int(next(upperBound: UInt64(100))) < percent
+    }
+}

@@ -71,12 +71,12 @@ public struct SimConfig: Sendable, Hashable {
         var rng = Xoshiro256(seed: seed ^ 0x5EED_C0DE)
         var config = SimConfig()
         config.voters = Bool.random(using: &rng) ? 3 : 5
-        config.learners = Int.random(in: 0..<4, using: &rng) == 0 ? 1 : 0
+        config.learners = rng.uniform(0..<4) == 0 ? 1 : 0
         var raft = RaftConfig()
-        raft.electionTimeoutTicks = Int.random(in: 3...20, using: &rng)
-        raft.heartbeatIntervalTicks = Int.random(in: 1...max(1, raft.electionTimeoutTicks / 3), using: &rng)
-        raft.preVote = Int.random(in: 0..<5, using: &rng) != 0
-        raft.checkQuorum = Int.random(in: 0..<5, using: &rng) != 0
+        raft.electionTimeoutTicks = rng.uniform(3...20)
+        raft.heartbeatIntervalTicks = rng.uniform(1...max(1, raft.electionTimeoutTicks / 3))
+        raft.preVote = rng.uniform(0..<5) != 0
+        raft.checkQuorum = rng.uniform(0..<5) != 0
         raft.maxAppendBytes = [1, 30, 64, 200, 4_096, 1 << 20].randomElement(using: &rng)!
         raft.maxInflightMessages = [1, 2, 4, 16, 256].randomElement(using: &rng)!
         raft.maxInflightBytes = [0, 1, 100, 1_000, 1 << 20].randomElement(using: &rng)!
@@ -85,18 +85,43 @@ public struct SimConfig: Sendable, Hashable {
         raft.snapshotChunkBytes = [1, 3, 8, 64, 1_024].randomElement(using: &rng)!
         config.raft = raft
         let members = config.voters + config.learners
-        config.tickSkewPercent = (0..<members).map { _ in Int.random(in: 80...125, using: &rng) }
-        config.maxLatency = UInt64.random(in: 2...40, using: &rng)
-        config.slowPercent = Int.random(in: 0...10, using: &rng)
+        config.tickSkewPercent = (0..<members).map { _ in rng.uniform(80...125) }
+        config.maxLatency = rng.uniform(2...40)
+        config.slowPercent = rng.uniform(0...10)
         config.dropPercent = [0, 0, 1, 5, 15].randomElement(using: &rng)!
         config.duplicatePercent = [0, 0, 1, 5].randomElement(using: &rng)!
-        config.maxSyncLatency = UInt64.random(in: 6...150, using: &rng)
+        config.maxSyncLatency = rng.uniform(6...150)
         config.snapshotEveryEntries = [2, 5, 20, 100, 1_000_000].randomElement(using: &rng)!
         config.entriesKeptAfterSnapshot = [0, 1, 10].randomElement(using: &rng)!
-        config.proposalInterval = UInt64.random(in: 10...300, using: &rng)
+        config.proposalInterval = rng.uniform(10...300)
         config.maxPayloadFillerBytes = [0, 8, 100].randomElement(using: &rng)!
-        config.nemesisInterval = UInt64.random(in: 200...2_000, using: &rng)
+        config.nemesisInterval = rng.uniform(200...2_000)
         config.crashNewLeaderPercent = [0, 0, 10, 30, 60].randomElement(using: &rng)!
+        if rng.uniform(0..<4) == 0 { config.applyLeaderChurnProfile(&rng) }
         return config
+    }
+
+    /// A fault profile for a quarter of the seeds: five voters, one entry per append, short-lived leaders and
+    /// frequent crashes, restarts and isolations of the leader. These are the schedules where an entry of an
+    /// earlier term sits on a majority while a node with a conflicting entry of a later term can still win
+    /// (Raft Figure 8), which a uniform fault mix reaches only a few times in a thousand seeds.
+    mutating func applyLeaderChurnProfile(_ rng: inout Xoshiro256) {
+        voters = 5
+        learners = 0
+        raft.maxAppendBytes = 1
+        tickSkewPercent = (0..<voters).map { _ in rng.uniform(80...125) }
+        nemesisInterval = rng.uniform(100...500)
+        crashNewLeaderPercent = [30, 60, 90].randomElement(using: &rng)!
+        dropPercent = [0, 5, 15].randomElement(using: &rng)!
+        var weights = FaultWeights()
+        weights.crash = 1
+        weights.crashLeader = 6
+        weights.restart = 8
+        weights.pause = 1
+        weights.resume = 2
+        weights.isolateLeader = 4
+        weights.partitionSymmetric = 3
+        weights.heal = 4
+        faultWeights = weights
     }
 }

@@ -36,7 +36,7 @@ extension Simulation {
     func nemesis() throws(InvariantViolation) {
         let total = Fault.allCases.reduce(0) { $0 + weight($1) }
         guard total > 0 else { return }
-        var draw = Int.random(in: 0..<total, using: &rng)
+        var draw = rng.uniform(0..<total)
         var chosen = Fault.heal
         for fault in Fault.allCases {
             if draw < weight(fault) {
@@ -69,7 +69,7 @@ extension Simulation {
         case .partitionSymmetric:
             var shuffled = memberIDs
             shuffled.shuffle(using: &rng)
-            let cut = Int.random(in: 1..<shuffled.count, using: &rng)
+            let cut = rng.uniform(1..<shuffled.count)
             let side = Set(shuffled[..<cut])
             blocked = []
             for a in memberIDs where side.contains(a) {
@@ -104,7 +104,7 @@ extension Simulation {
             note("heal partitions")
         case .transferLeadership:
             if let leader = currentLeader {
-                let target = NodeID(Int.random(in: 1...config.voters, using: &rng))
+                let target = NodeID(rng.uniform(1...config.voters))
                 note("transfer leadership \(leader) -> \(target)")
                 try? nodes[index(leader)].core!.transferLeadership(to: target)
                 try processReady(leader)

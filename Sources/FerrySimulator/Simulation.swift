@@ -155,9 +155,9 @@ public final class Simulation {
         for node in nodes {
             try startNode(node.id)
         }
-        queue.schedule(.propose, at: UInt64.random(in: 0...config.proposalInterval, using: &rng))
+        queue.schedule(.propose, at: rng.uniform(0...config.proposalInterval))
         if config.nemesisInterval > 0 {
-            queue.schedule(.nemesis, at: UInt64.random(in: 1...config.nemesisInterval * 2, using: &rng))
+            queue.schedule(.nemesis, at: rng.uniform(1...config.nemesisInterval * 2))
         }
     }
 
@@ -185,12 +185,12 @@ public final class Simulation {
             // Clients stop when the faults end, so that the liveness phase has a fixed goal.
             guard faultPhase else { break }
             try proposeFromClient()
-            let gap = UInt64.random(in: 1...config.proposalInterval * 2, using: &rng)
+            let gap = rng.uniform(1...config.proposalInterval * 2)
             queue.schedule(.propose, at: now + gap)
         case .nemesis:
             guard faultPhase else { break }
             try nemesis()
-            queue.schedule(.nemesis, at: now + UInt64.random(in: 1...config.nemesisInterval * 2, using: &rng))
+            queue.schedule(.nemesis, at: now + rng.uniform(1...config.nemesisInterval * 2))
         case .crashLeader(let node, let term):
             guard faultPhase, let core = nodes[index(node)].core, core.isLeader, core.term == term else { break }
             faults += 1
@@ -198,7 +198,7 @@ public final class Simulation {
             let delay = UInt64(config.raft.electionTimeoutTicks) * config.tickInterval
             queue.schedule(
                 .restart(node, incarnation: nodes[index(node)].incarnation),
-                at: now + UInt64.random(in: 1...3 * delay, using: &rng)
+                at: now + rng.uniform(1...3 * delay)
             )
         case .restart(let node, let incarnation):
             guard !nodes[index(node)].isUp, nodes[index(node)].incarnation == incarnation else { break }
@@ -246,7 +246,7 @@ public final class Simulation {
         nodes[i].writesIssued = 0
         nodes[i].writesDurable = 0
         nodes[i].syncScheduled = false
-        let offset = UInt64.random(in: 1...nodes[i].tickInterval, using: &rng)
+        let offset = rng.uniform(1...nodes[i].tickInterval)
         queue.schedule(.tick(node, incarnation: nodes[i].incarnation), at: now + offset)
     }
 
@@ -254,7 +254,7 @@ public final class Simulation {
         let i = index(node)
         guard nodes[i].isUp else { return }
         let pending = nodes[i].disk.pending.count
-        let keep = Int.random(in: 0...pending, using: &rng)
+        let keep = rng.uniform(0...pending)
         note("crash \(node) (\(keep) of \(pending) unsynced writes survive)")
         if keep < pending { probe(.crashLostUnsyncedWrites) }
         if keep > 0 { probe(.crashKeptSomeUnsyncedWrites) }
@@ -279,10 +279,10 @@ public final class Simulation {
             }
             if let role = ready.softState?.role { nodes[i].wasLeader = role == .leader }
             if ready.softState?.role == .leader && faultPhase
-                && Int.random(in: 0..<100, using: &rng) < config.crashNewLeaderPercent
+                && rng.chance(percent: config.crashNewLeaderPercent)
             {
                 let term = nodes[i].core!.term
-                let delay = UInt64.random(in: 0...2 * nodes[i].tickInterval, using: &rng)
+                let delay = rng.uniform(0...2 * nodes[i].tickInterval)
                 queue.schedule(.crashLeader(node, term: term), at: now + delay)
             }
             if !ready.entries.isEmpty {
@@ -317,7 +317,7 @@ public final class Simulation {
         let i = index(node)
         guard !nodes[i].syncScheduled, nodes[i].writesIssued > nodes[i].writesDurable else { return }
         nodes[i].syncScheduled = true
-        let latency = UInt64.random(in: config.minSyncLatency...config.maxSyncLatency, using: &rng)
+        let latency = rng.uniform(config.minSyncLatency...config.maxSyncLatency)
         queue.schedule(
             .syncDone(node, incarnation: nodes[i].incarnation, writesThrough: nodes[i].writesIssued),
             at: now + latency
@@ -410,20 +410,20 @@ public final class Simulation {
             checker.nodeGrantedVote(message.from, term: message.term, candidate: message.to)
         }
         let frame = PeerFrame(groupID: 1, message: message).encoded()
-        if faultPhase && Int.random(in: 0..<100, using: &rng) < config.dropPercent {
+        if faultPhase && rng.chance(percent: config.dropPercent) {
             trace.record(now, .dropped(message, reason: "loss"))
             probe(.messageLost)
             return
         }
         var copies = 1
-        if faultPhase && Int.random(in: 0..<100, using: &rng) < config.duplicatePercent {
+        if faultPhase && rng.chance(percent: config.duplicatePercent) {
             copies = 2
             probe(.messageDuplicated)
         }
         for _ in 0..<copies {
-            var latency = UInt64.random(in: config.minLatency...config.maxLatency, using: &rng)
-            if Int.random(in: 0..<100, using: &rng) < config.slowPercent {
-                latency += UInt64.random(in: 0...config.slowLatency, using: &rng)
+            var latency = rng.uniform(config.minLatency...config.maxLatency)
+            if rng.chance(percent: config.slowPercent) {
+                latency += rng.uniform(0...config.slowLatency)
             }
             queue.schedule(.deliver(from: message.from, to: message.to, frame: frame), at: now + latency)
         }
@@ -464,8 +464,8 @@ public final class Simulation {
         guard !up.isEmpty else { return }
         let leader = up.first { $0.core!.isLeader }
         let target =
-            (leader != nil && Int.random(in: 0..<10, using: &rng) < 8) ? leader! : up.randomElement(using: &rng)!
-        let count = Int.random(in: 0..<4, using: &rng) == 0 ? Int.random(in: 2...4, using: &rng) : 1
+            (leader != nil && rng.uniform(0..<10) < 8) ? leader! : up.randomElement(using: &rng)!
+        let count = rng.uniform(0..<4) == 0 ? rng.uniform(2...4) : 1
         var payloads: [ByteBuffer] = []
         var ids: [UInt64] = []
         for _ in 0..<count {
@@ -473,7 +473,7 @@ public final class Simulation {
             payload.writeInteger(nextPayloadID)
             ids.append(nextPayloadID)
             nextPayloadID += 1
-            let filler = Int.random(in: 0...config.maxPayloadFillerBytes, using: &rng)
+            let filler = rng.uniform(0...config.maxPayloadFillerBytes)
             payload.writeRepeatingByte(UInt8(truncatingIfNeeded: filler), count: filler)
             payloads.append(payload)
         }

@@ -7,7 +7,7 @@ import FerrySimulator
 
 // ferry-sim: runs the deterministic Raft simulation outside XCTest, for long seed runs, replays and figures.
 //
-//   ferry-sim run [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace]
+//   ferry-sim run [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]
 //   ferry-sim elections [--trials N] [--voters 3|5]
 //
 // Exit status 1 when a seed fails; the failure names the seed and prints a replay command.
@@ -42,6 +42,7 @@ case "run":
     var first = number("--first-seed", in: arguments, default: 1)
     let events = Int(number("--events", in: arguments, default: 2_000))
     let echo = arguments.contains("--trace")
+    let maxFailures = Int(number("--max-failures", in: arguments, default: 5))
     if let single = option("--seed", in: arguments).flatMap(UInt64.init) {
         first = single
         seeds = 1
@@ -64,7 +65,7 @@ case "run":
         } catch {
             failures += 1
             print(error)
-            if failures >= 5 { break }
+            if failures >= maxFailures { break }
         }
     }
     let elapsed = monotonicSeconds() - started
@@ -88,7 +89,7 @@ case "elections":
     let stats = ElectionBenchmark.run(trials: trials, voters: voters, seed: number("--seed", in: arguments, default: 1))
     print(stats.report)
 default:
-    print("usage: ferry-sim run [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace]")
+    print("usage: ferry-sim run [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]")
     print("       ferry-sim elections [--trials N] [--voters 3|5]")
     exit(2)
 }

@@ -117,3 +117,29 @@ final class FailingLog: RaftLogReader {
         return try inner.snapshot()
     }
 }
+
+@Suite struct Xoshiro256Tests {
+    @Test func uniformStaysInRangeAndCoversIt() {
+        var rng = Xoshiro256(seed: 3)
+        var seen = Set<Int>()
+        for _ in 0..<1_000 {
+            let value = rng.uniform(-2...3)
+            #expect((-2...3).contains(value))
+            seen.insert(value)
+        }
+        #expect(seen.count == 6)
+        let first = rng.uniform(UInt64.min...UInt64.max)
+        let second = rng.uniform(UInt64.min...UInt64.max)
+        #expect(first != second)
+        let never = rng.chance(percent: 0)
+        let always = rng.chance(percent: 100)
+        #expect(!never)
+        #expect(always)
+    }
+
+    @Test func sameSeedGivesSameSequence() {
+        var a = Xoshiro256(seed: 42)
+        var b = Xoshiro256(seed: 42)
+        #expect((0..<10).map { _ in a.next() } == (0..<10).map { _ in b.next() })
+    }
+}

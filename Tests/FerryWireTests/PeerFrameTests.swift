@@ -114,14 +114,14 @@ import Testing
             if Bool.random(using: &rng) {
                 // Mutate a valid frame: flip bytes, keep the length sane, so decoding goes deep.
                 bytes = valid.randomElement(using: &rng)!
-                for _ in 0..<Int.random(in: 1...4, using: &rng) {
-                    let at = Int.random(in: 0..<bytes.readableBytes, using: &rng)
-                    bytes.setInteger(UInt8.random(in: 0...255, using: &rng), at: at)
+                for _ in 0..<rng.uniform(1...4) {
+                    let at = rng.uniform(0..<bytes.readableBytes)
+                    bytes.setInteger(rng.uniform(UInt8.min...UInt8.max), at: at)
                 }
             } else {
                 bytes = ByteBuffer()
-                for _ in 0..<Int.random(in: 0..<80, using: &rng) {
-                    bytes.writeInteger(UInt8.random(in: 0...255, using: &rng))
+                for _ in 0..<rng.uniform(0..<80) {
+                    bytes.writeInteger(rng.uniform(UInt8.min...UInt8.max))
                 }
             }
             do {
