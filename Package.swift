@@ -28,6 +28,10 @@ let package = Package(
             dependencies: ["FerryRaft", "FerryWire", nioCore],
             swiftSettings: swiftSettings
         ),
+        // liblz4 (installed by Tests/run as liblz4-dev) for compressed log batches.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // Segmented write-ahead log, snapshots and hard state on files: implements FerryRaft's storage.
+        .target(name: "FerryStorage", dependencies: ["FerryRaft", "CLZ4", nioCore], swiftSettings: swiftSettings),
         // The simulator's command line: long seed runs, election-time and throughput figures.
         .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
 
@@ -37,6 +41,7 @@ let package = Package(
             exclude: ["testdata"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "FerryStorageTests", dependencies: ["FerryStorage", "FerryRaft", nioCore], swiftSettings: swiftSettings),
         .testTarget(name: "FerryWireTests", dependencies: ["FerryWire", "FerryRaft", nioCore], swiftSettings: swiftSettings),
         .testTarget(
             name: "SimulationTests",
