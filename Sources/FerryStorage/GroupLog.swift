@@ -1,0 +1,333 @@
+import FerryRaft
+import NIOCore
+
+/// What the node knows of one group's log: rebuilt at start-up by replaying the log's records, then kept
+/// current by the group's writes. It holds every entry's term (8 bytes per entry) and where each batch lives,
+/// never the payloads.
+final class GroupState {
+    struct Batch {
+        var first: LogIndex
+        var count: Int
+        var location: RecordLocation
+    }
+
+    var hardState = HardState.empty
+    var hardStateSegment: UInt64?
+    /// The compaction point: entries up to it are gone (in a snapshot).
+    var baseIndex: LogIndex = 0
+    var baseTerm: Term = 0
+    var markSegment: UInt64?
+    /// The index and term of the newest snapshot the log refers to (0, 0 for none).
+    var snapshotIndex: LogIndex = 0
+    var snapshotTerm: Term = 0
+    /// Entry batches after `baseIndex`, in order; a batch may start at or below the base (partly compacted).
+    var batches: [Batch] = []
+    /// `terms[i]` is the term of entry `baseIndex + 1 + i`.
+    var terms: [Term] = []
+
+    var lastIndex: LogIndex { baseIndex + LogIndex(terms.count) }
+    /// Replay met entries before any compaction mark (the segments before them were deleted after a
+    /// compaction whose mark comes later): the base is provisional until a mark at or above it arrives.
+    var baseProvisional = false
+
+    /// The oldest log segment this group still reads.
+    var oldestNeededSegment: UInt64? {
+        [hardStateSegment, markSegment, batches.first?.location.segment].compactMap { $0 }.min()
+    }
+
+    func replay(_ record: WALRecord, at location: RecordLocation) throws(StorageError) {
+        switch record.kind {
+        case .entries:
+            let entries: [Entry]
+            do { entries = try record.decodeEntries() } catch {
+                throw .corruptRecord(
+                    path: "wal segment \(location.segment)",
+                    offset: location.offset,
+                    reason: "\(error)"
+                )
+            }
+            try appendIndex(entries, at: location)
+        case .hardState:
+            var payload = record.payload
+            guard let vote = payload.readInteger(endianness: .little, as: UInt64.self) else {
+                throw .corruptRecord(
+                    path: "wal segment \(location.segment)",
+                    offset: location.offset,
+                    reason: "hard state"
+                )
+            }
+            hardState = HardState(term: record.term, vote: vote, commit: record.index)
+            hardStateSegment = location.segment
+        case .snapshotInstalled:
+            restart(after: record.index, term: record.term)
+            snapshotIndex = record.index
+            snapshotTerm = record.term
+            markSegment = location.segment
+        case .compacted:
+            compact(to: record.index, term: record.term)
+            if record.index > snapshotIndex {
+                snapshotIndex = record.index
+                snapshotTerm = record.term
+            }
+            markSegment = location.segment
+        }
+    }
+
+    /// Records appended entries in the index, first discarding any at or after the first new index.
+    func appendIndex(_ entries: [Entry], at location: RecordLocation) throws(StorageError) {
+        guard let first = entries.first else { return }
+        if first.index > lastIndex + 1 && terms.isEmpty && batches.isEmpty && baseIndex == 0 {
+            restart(after: first.index - 1, term: 0)
+            baseProvisional = true
+        }
+        guard first.index <= lastIndex + 1 else {
+            throw .corruptRecord(
+                path: "wal segment \(location.segment)",
+                offset: location.offset,
+                reason: "entries start at \(first.index) after last index \(lastIndex)"
+            )
+        }
+        truncate(from: first.index)
+        let kept = entries.filter { $0.index > baseIndex }
+        guard !kept.isEmpty else { return }
+        batches.append(Batch(first: first.index, count: entries.count, location: location))
+        terms.append(contentsOf: kept.map(\.term))
+    }
+
+    /// Drops entries at or after `index`.
+    func truncate(from index: LogIndex) {
+        guard index <= lastIndex else { return }
+        terms.removeSubrange(Int(max(index, baseIndex + 1) - baseIndex - 1)...)
+        while let last = batches.last, last.first >= index { batches.removeLast() }
+        if let last = batches.last, last.first + LogIndex(last.count) > index {
+            batches[batches.count - 1].count = Int(index - last.first)
+        }
+    }
+
+    func compact(to index: LogIndex, term: Term) {
+        if baseProvisional && index >= baseIndex { baseProvisional = false }
+        guard index > baseIndex else {
+            if index == baseIndex { baseTerm = term }
+            return
+        }
+        if index >= lastIndex {
+            restart(after: index, term: term)
+            return
+        }
+        terms.removeFirst(Int(index - baseIndex))
+        baseIndex = index
+        baseTerm = term
+        while let first = batches.first, first.first + LogIndex(first.count) - 1 <= index { batches.removeFirst() }
+    }
+
+    func restart(after index: LogIndex, term: Term) {
+        baseProvisional = false
+        baseIndex = index
+        baseTerm = term
+        terms = []
+        batches = []
+    }
+}
+
+/// One group's `RaftStorage` on the node's shared log. Writes are appended at once and become durable with
+/// the node's next `NodeStorage.sync()`.
+public final class GroupLog: RaftStorage {
+    public let id: UInt64
+    let node: NodeStorage
+    let state: GroupState
+    let conf: ConfState
+    /// The newest snapshot, loaded lazily; its metadata is always known.
+    private var snapshotMetadata: SnapshotMetadata
+    private var cachedSnapshot: Snapshot?
+    /// The last batch read, decoded: sequential reads touch each record once.
+    private var cachedBatch: (location: RecordLocation, entries: [Entry])?
+
+    init(id: UInt64, node: NodeStorage, state: GroupState, conf: ConfState) throws(StorageError) {
+        self.id = id
+        self.node = node
+        self.state = state
+        self.conf = conf
+        let store = SnapshotStore(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
+        let newest = try store.loadNewest()
+        if state.snapshotIndex > 0 {
+            guard let newest, newest.metadata.index >= state.snapshotIndex else {
+                throw .badSnapshot(
+                    path: store.directory,
+                    reason: "the log needs the snapshot at \(state.snapshotIndex), the newest readable is "
+                        + "\(newest.map { String($0.metadata.index) } ?? "none")"
+                )
+            }
+        }
+        if let newest {
+            let metadata = newest.metadata
+            let held =
+                metadata.index > state.baseIndex && metadata.index <= state.lastIndex
+                ? state.terms[Int(metadata.index - state.baseIndex - 1)] : nil
+            if metadata.index > state.lastIndex || (metadata.index > state.baseIndex && held != metadata.term) {
+                // The snapshot file became durable but the log record that installs it did not: install it now.
+                state.restart(after: metadata.index, term: metadata.term)
+            }
+            state.snapshotIndex = max(state.snapshotIndex, metadata.index)
+            cachedSnapshot = newest
+            snapshotMetadata = metadata
+        } else {
+            snapshotMetadata = SnapshotMetadata(index: 0, term: 0, conf: conf)
+        }
+    }
+
+    public func initialState() throws(RaftLogError) -> (HardState, SnapshotMetadata) {
+        (state.hardState, snapshotMetadata)
+    }
+
+    public var firstIndex: LogIndex { state.baseIndex + 1 }
+    public var lastIndex: LogIndex { state.lastIndex }
+
+    public func term(at index: LogIndex) throws(RaftLogError) -> Term {
+        if index < state.baseIndex { throw .compacted }
+        if index == state.baseIndex { return state.baseTerm }
+        if index > state.lastIndex { throw .unavailable }
+        return state.terms[Int(index - state.baseIndex - 1)]
+    }
+
+    public func entries(from low: LogIndex, to high: LogIndex, maxBytes: Int) throws(RaftLogError) -> [Entry] {
+        precondition(low <= high, "entries(from: \(low), to: \(high))")
+        if low < firstIndex { throw .compacted }
+        if high > lastIndex + 1 { throw .unavailable }
+        var result: [Entry] = []
+        var bytes = 0
+        var index = low
+        var position = batchPosition(containing: low)
+        while index < high, position < state.batches.count {
+            let batch = state.batches[position]
+            let entries = try decodedBatch(batch)
+            while index < high && index < batch.first + LogIndex(batch.count) {
+                let entry = entries[Int(index - batch.first)]
+                bytes += entry.byteCount
+                if !result.isEmpty && bytes > maxBytes { return result }
+                result.append(entry)
+                index += 1
+            }
+            position += 1
+        }
+        return result
+    }
+
+    /// The position of the batch holding `index` (binary search over batch starts).
+    func batchPosition(containing index: LogIndex) -> Int {
+        var low = 0
+        var high = state.batches.count
+        while low < high {
+            let middle = (low + high) / 2
+            let batch = state.batches[middle]
+            if batch.first + LogIndex(batch.count) <= index { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    func decodedBatch(_ batch: GroupState.Batch) throws(RaftLogError) -> [Entry] {
+        if let cached = cachedBatch, cached.location == batch.location { return cached.entries }
+        do {
+            let record = try node.read(batch.location)
+            let entries = try record.decodeEntries()
+            guard record.group == id, entries.first?.index == batch.first else {
+                throw StorageError.corruptRecord(
+                    path: "wal segment \(batch.location.segment)",
+                    offset: batch.location.offset,
+                    reason: "record is not the indexed batch"
+                )
+            }
+            cachedBatch = (batch.location, entries)
+            return entries
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    public func snapshot() throws(RaftLogError) -> Snapshot {
+        if let cachedSnapshot { return cachedSnapshot }
+        if snapshotMetadata.index == 0 { return Snapshot(metadata: snapshotMetadata, data: ByteBuffer()) }
+        do {
+            let store = SnapshotStore(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
+            guard let snapshot = try store.loadNewest() else { throw RaftLogError.snapshotTemporarilyUnavailable }
+            cachedSnapshot = snapshot
+            return snapshot
+        } catch let error as RaftLogError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    // MARK: Writes
+
+    func write(_ record: WALRecord) throws(RaftLogError) -> RecordLocation {
+        do {
+            return try node.append([record])[0]
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    public func setHardState(_ hardState: HardState) throws(RaftLogError) {
+        var payload = ByteBuffer()
+        payload.writeInteger(hardState.vote, endianness: .little)
+        let location = try write(
+            WALRecord(group: id, index: hardState.commit, term: hardState.term, kind: .hardState, payload: payload)
+        )
+        state.hardState = hardState
+        state.hardStateSegment = location.segment
+    }
+
+    public func append(_ entries: [Entry]) throws(RaftLogError) {
+        guard !entries.isEmpty else { return }
+        let location = try write(WALRecord.entries(group: id, entries))
+        if let cached = cachedBatch, state.batches.contains(where: { $0.location == cached.location }) == false {
+            cachedBatch = nil
+        }
+        do {
+            try state.appendIndex(entries, at: location)
+        } catch {
+            throw .storage("\(error)")
+        }
+        cachedBatch = (location, entries)
+    }
+
+    public func applySnapshot(_ snapshot: Snapshot) throws(RaftLogError) {
+        let metadata = snapshot.metadata
+        try saveSnapshot(snapshot)
+        let location = try write(
+            WALRecord(group: id, index: metadata.index, term: metadata.term, kind: .snapshotInstalled)
+        )
+        state.restart(after: metadata.index, term: metadata.term)
+        state.snapshotIndex = metadata.index
+        state.snapshotTerm = metadata.term
+        state.markSegment = location.segment
+        cachedBatch = nil
+    }
+
+    public func createSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(RaftLogError) {
+        precondition(compactTo <= snapshot.metadata.index, "compact beyond the snapshot")
+        precondition(snapshot.metadata.index <= lastIndex, "snapshot beyond the log")
+        if snapshot.metadata.index > snapshotMetadata.index { try saveSnapshot(snapshot) }
+        guard compactTo > state.baseIndex else { return }
+        let compactTerm = try term(at: compactTo)
+        let location = try write(WALRecord(group: id, index: compactTo, term: compactTerm, kind: .compacted))
+        state.compact(to: compactTo, term: compactTerm)
+        state.markSegment = location.segment
+        if let cached = cachedBatch, cached.entries.last.map({ $0.index <= compactTo }) ?? true { cachedBatch = nil }
+    }
+
+    /// Writes the snapshot file durably (temporary file, fsync, rename, directory fsync) before any log record
+    /// refers to it, then removes older snapshot files.
+    func saveSnapshot(_ snapshot: Snapshot) throws(RaftLogError) {
+        do {
+            let store = SnapshotStore(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
+            try store.save(snapshot)
+            cachedSnapshot = snapshot
+            snapshotMetadata = snapshot.metadata
+            try store.removeOlder(than: snapshot.metadata.index)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+}

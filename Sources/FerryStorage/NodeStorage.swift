@@ -1,0 +1,172 @@
+import FerryRaft
+import NIOCore
+
+/// When appends become durable (DESIGN §1).
+public enum FsyncPolicy: Sendable, Hashable, CustomStringConvertible {
+    /// fdatasync before anything is acknowledged (the default; group commit makes it cheap).
+    case always
+    /// fdatasync at most every `milliseconds`: an explicit opt-out; a crash may lose that much.
+    case interval(milliseconds: Int)
+    /// Never fdatasync: tests only; `ferry node` warns at start-up.
+    case never
+
+    public var description: String {
+        switch self {
+        case .always: return "always"
+        case .interval(let ms): return "interval:\(ms)"
+        case .never: return "never"
+        }
+    }
+
+    /// Parses `always`, `interval:<ms>` or `never`.
+    public init?(parsing text: String) {
+        if text == "always" {
+            self = .always
+        } else if text == "never" {
+            self = .never
+        } else if text.hasPrefix("interval:"), let ms = Int(text.dropFirst(9)), ms > 0 {
+            self = .interval(milliseconds: ms)
+        } else {
+            return nil
+        }
+    }
+}
+
+/// One node's storage: the shared write-ahead log, per-group indexes and snapshots.
+///
+/// Layout: `<directory>/wal/*.wal` (all groups), `<directory>/snapshots/<group>/*.snap`. Every group's entries,
+/// hard state and compaction marks are records of the one log, so a single fsync makes all of them durable,
+/// and a group's hard state is atomic with its entries.
+public final class NodeStorage {
+    public let directory: String
+    let fileSystem: any FileSystem
+    let wal: WriteAheadLog
+    public let fsync: FsyncPolicy
+    private var groups: [UInt64: GroupState] = [:]
+    /// Groups whose stored state is unusable: they stay stopped, the others serve.
+    public private(set) var failedGroups: [UInt64: StorageError] = [:]
+
+    public init(
+        fileSystem: any FileSystem,
+        directory: String,
+        fsync: FsyncPolicy = .always,
+        segmentBytes: Int = 64 << 20
+    ) throws(StorageError) {
+        self.directory = directory
+        self.fileSystem = fileSystem
+        self.fsync = fsync
+        var replayed: [UInt64: GroupState] = [:]
+        var failed: [UInt64: StorageError] = [:]
+        wal = try WriteAheadLog(
+            fileSystem: fileSystem,
+            directory: joinPath(directory, "wal"),
+            segmentBytes: segmentBytes
+        ) { (record, location) throws(StorageError) in
+            guard failed[record.group] == nil else { return }
+            let state = replayed[record.group] ?? GroupState()
+            do throws(StorageError) {
+                try state.replay(record, at: location)
+            } catch {
+                failed[record.group] = error
+            }
+            replayed[record.group] = state
+        }
+        for (id, state) in replayed where state.baseProvisional && failed[id] == nil {
+            failed[id] = .corruptRecord(
+                path: joinPath(directory, "wal"),
+                offset: 0,
+                reason: "group \(id): entries from \(state.baseIndex + 1) on, but nothing accounts for those before"
+            )
+        }
+        groups = replayed
+        failedGroups = failed
+        try fileSystem.createDirectory(joinPath(directory, "snapshots"))
+    }
+
+    /// Every group with stored state.
+    public var groupIDs: [UInt64] { groups.keys.sorted() }
+
+    /// The storage of one group; `conf` is its membership when nothing is stored for it yet.
+    /// - Throws: the error that stopped this group (a damaged snapshot or log), leaving other groups serving.
+    public func group(_ id: UInt64, conf: ConfState) throws(StorageError) -> GroupLog {
+        if let error = failedGroups[id] { throw error }
+        let state = groups[id] ?? GroupState()
+        groups[id] = state
+        do {
+            return try GroupLog(id: id, node: self, state: state, conf: conf)
+        } catch {
+            failedGroups[id] = error
+            throw error
+        }
+    }
+
+    /// Group commit: one fsync covers the appends of every group since the previous one.
+    public func sync() throws(StorageError) {
+        switch fsync {
+        case .always, .interval: try wal.sync()
+        case .never: break
+        }
+    }
+
+    func append(_ records: [WALRecord]) throws(StorageError) -> [RecordLocation] {
+        if wal.needsRoll { try rollWithCheckpoint() }
+        return try wal.append(records)
+    }
+
+    /// Starts a new segment whose first records restate every group's compaction point and hard state. Replay
+    /// from any segment on then sees each group's base before its entries, and older segments are needed only
+    /// for the entries they hold: an idle group never pins an old segment.
+    func rollWithCheckpoint() throws(StorageError) {
+        try wal.roll()
+        var records: [WALRecord] = []
+        var owners: [(GroupState, isMark: Bool)] = []
+        for id in groups.keys.sorted() {
+            let state = groups[id]!
+            if state.baseIndex > 0 {
+                records.append(WALRecord(group: id, index: state.baseIndex, term: state.baseTerm, kind: .compacted))
+                owners.append((state, true))
+            }
+            if state.hardState != .empty {
+                var vote = ByteBuffer()
+                vote.writeInteger(state.hardState.vote, endianness: .little)
+                records.append(
+                    WALRecord(
+                        group: id,
+                        index: state.hardState.commit,
+                        term: state.hardState.term,
+                        kind: .hardState,
+                        payload: vote
+                    )
+                )
+                owners.append((state, false))
+            }
+        }
+        guard !records.isEmpty else { return }
+        let locations = try wal.append(records)
+        for (owner, location) in zip(owners, locations) {
+            if owner.isMark {
+                owner.0.markSegment = location.segment
+            } else {
+                owner.0.hardStateSegment = location.segment
+            }
+        }
+    }
+
+    func read(_ location: RecordLocation) throws(StorageError) -> WALRecord {
+        try wal.read(location)
+    }
+
+    func snapshotDirectory(_ group: UInt64) -> String {
+        joinPath(joinPath(directory, "snapshots"), String(group))
+    }
+
+    /// Deletes log segments that no group needs any more: every group has compacted past all entries the
+    /// segment holds (hard states and marks are rewritten into newer segments by `checkpoint`).
+    public func removeObsoleteSegments() throws(StorageError) {
+        var keepFrom = wal.activeSequence
+        for state in groups.values {
+            if let oldest = state.oldestNeededSegment { keepFrom = min(keepFrom, oldest) }
+        }
+        try wal.removeSegments(below: keepFrom)
+    }
+}

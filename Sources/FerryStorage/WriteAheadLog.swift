@@ -1,0 +1,247 @@
+import FerryRaft
+import NIOCore
+
+/// Where a record lives: its segment, byte offset and size.
+public struct RecordLocation: Sendable, Hashable {
+    public var segment: UInt64
+    public var offset: Int
+    public var size: Int
+}
+
+/// The node-wide write-ahead log: every Raft group of the node appends to it, and one fsync covers all of
+/// them (group commit: the cost of durability does not grow with the number of partitions).
+///
+/// Files: `<directory>/<sequence, 20 digits>.wal`. Each segment starts with a 24-byte header
+/// (`"FERRYWAL" | version u32 | reserved u32 | sequence u64`, little-endian) followed by `WALRecord`s. A segment
+/// is sealed once it exceeds `segmentBytes`; the next one starts.
+///
+/// Recovery reads the segments in order. In the last segment, a torn or corrupt tail (no valid record after
+/// it) is cut back to the last valid record. Anything else that is damaged (a corrupt record with valid
+/// records after it, a bad header, a gap in the sequence) is reported with file and offset, never skipped.
+public final class WriteAheadLog {
+    public static let magic: [UInt8] = Array("FERRYWAL".utf8)
+    public static let formatVersion: UInt32 = 1
+    public static let headerBytes = 24
+
+    let fileSystem: any FileSystem
+    public let directory: String
+    public let segmentBytes: Int
+    private(set) var sequences: [UInt64] = []
+    private var files: [UInt64: any StorageFile] = [:]
+    private var active: (any StorageFile)?
+    /// Bytes appended since the last sync.
+    public private(set) var unsyncedBytes = 0
+    /// Set after a failed write: the log accepts nothing more until reopened.
+    public private(set) var failure: StorageError?
+
+    public static func segmentName(_ sequence: UInt64) -> String {
+        let digits = String(sequence)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".wal"
+    }
+
+    /// Opens (or creates) the log and hands every valid record, in order, to `replay`.
+    /// - Throws: `StorageError` naming the file and offset of damage that is not a torn tail.
+    public init(
+        fileSystem: any FileSystem,
+        directory: String,
+        segmentBytes: Int = 64 << 20,
+        replay: (WALRecord, RecordLocation) throws(StorageError) -> Void
+    ) throws(StorageError) {
+        self.fileSystem = fileSystem
+        self.directory = directory
+        self.segmentBytes = segmentBytes
+        try fileSystem.createDirectory(directory)
+        let names = try fileSystem.list(directory).filter { $0.hasSuffix(".wal") }
+        var found: [UInt64] = []
+        for name in names {
+            guard let sequence = UInt64(name.dropLast(4)) else {
+                throw .badHeader(path: joinPath(directory, name), reason: "not a segment name")
+            }
+            found.append(sequence)
+        }
+        found.sort()
+        for (position, sequence) in found.enumerated() {
+            if position > 0 && sequence != found[position - 1] + 1 {
+                throw .missingFile(path: joinPath(directory, Self.segmentName(found[position - 1] + 1)))
+            }
+            let isLast = position == found.count - 1
+            try recover(sequence: sequence, isLast: isLast, replay: replay)
+        }
+        sequences = found
+        if let last = found.last {
+            active = files[last]
+        } else {
+            try startSegment(1)
+        }
+    }
+
+    private func recover(
+        sequence: UInt64,
+        isLast: Bool,
+        replay: (WALRecord, RecordLocation) throws(StorageError) -> Void
+    ) throws(StorageError) {
+        let path = joinPath(directory, Self.segmentName(sequence))
+        let file = try fileSystem.open(path, create: false)
+        files[sequence] = file
+        let bytes = try file.read(at: 0, count: file.size)
+        if bytes.readableBytes < Self.headerBytes && isLast {
+            // A segment whose header never became durable: start it again.
+            try file.truncate(to: 0)
+            try writeHeader(file, sequence: sequence)
+            return
+        }
+        try Self.checkHeader(bytes, path: path, sequence: sequence)
+        var offset = Self.headerBytes
+        while offset < bytes.readableBytes {
+            let rest = bytes.getSlice(at: bytes.readerIndex + offset, length: bytes.readableBytes - offset)!
+            switch WALRecord.scan(rest) {
+            case .record(let record, let size):
+                try replay(record, RecordLocation(segment: sequence, offset: offset, size: size))
+                offset += size
+            case .incomplete, .corrupt:
+                let reason: String
+                if case .corrupt(let error) = WALRecord.scan(rest) {
+                    reason = error.description
+                } else {
+                    reason = "record runs past the end of the file"
+                }
+                guard isLast, !Self.containsValidRecord(rest) else {
+                    throw .corruptRecord(path: path, offset: offset, reason: reason)
+                }
+                // A torn tail: the crash hit while these bytes were written; nothing after them was synced.
+                try file.truncate(to: offset)
+                try file.sync()
+                return
+            }
+        }
+    }
+
+    /// True when any byte position after the first of `bytes` starts a valid record: then the damage is not
+    /// a torn tail but a corrupt record in the middle of the log.
+    static func containsValidRecord(_ bytes: ByteBuffer) -> Bool {
+        var position = 1
+        while position + WALRecord.prefixBytes + WALRecord.headerBytes <= bytes.readableBytes {
+            let candidate = bytes.getSlice(at: bytes.readerIndex + position, length: bytes.readableBytes - position)!
+            if case .record = WALRecord.scan(candidate) { return true }
+            position += 1
+        }
+        return false
+    }
+
+    static func checkHeader(_ bytes: ByteBuffer, path: String, sequence: UInt64) throws(StorageError) {
+        guard bytes.readableBytes >= headerBytes else { throw .badHeader(path: path, reason: "truncated header") }
+        guard bytes.getBytes(at: bytes.readerIndex, length: 8) == magic else {
+            throw .badHeader(path: path, reason: "not a Ferry write-ahead log")
+        }
+        let version = bytes.getInteger(at: bytes.readerIndex + 8, endianness: .little, as: UInt32.self)!
+        guard version == formatVersion else {
+            throw .badHeader(path: path, reason: "format version \(version), this build reads \(formatVersion)")
+        }
+        let stored = bytes.getInteger(at: bytes.readerIndex + 16, endianness: .little, as: UInt64.self)!
+        guard stored == sequence else { throw .badHeader(path: path, reason: "holds sequence \(stored)") }
+    }
+
+    private func writeHeader(_ file: any StorageFile, sequence: UInt64) throws(StorageError) {
+        var header = ByteBuffer()
+        header.writeBytes(Self.magic)
+        header.writeInteger(Self.formatVersion, endianness: .little)
+        header.writeInteger(UInt32(0), endianness: .little)
+        header.writeInteger(sequence, endianness: .little)
+        try file.append(header)
+    }
+
+    private func startSegment(_ sequence: UInt64) throws(StorageError) {
+        let path = joinPath(directory, Self.segmentName(sequence))
+        let file = try fileSystem.open(path, create: true)
+        try writeHeader(file, sequence: sequence)
+        try fileSystem.syncDirectory(directory)
+        files[sequence] = file
+        sequences.append(sequence)
+        active = file
+    }
+
+    public var activeSequence: UInt64 { sequences.last ?? 0 }
+
+    /// Appends records to the active segment (written now, durable at the next `sync()`).
+    /// - Returns: where each record went.
+    public func append(_ records: [WALRecord]) throws(StorageError) -> [RecordLocation] {
+        if let failure { throw failure }
+        guard let file = active else { preconditionFailure("log not open") }
+        var buffer = ByteBuffer()
+        var locations: [RecordLocation] = []
+        locations.reserveCapacity(records.count)
+        let base = file.size
+        for record in records {
+            let start = buffer.writerIndex
+            record.encode(into: &buffer)
+            locations.append(
+                RecordLocation(segment: activeSequence, offset: base + start, size: buffer.writerIndex - start)
+            )
+        }
+        do {
+            try file.append(buffer)
+        } catch {
+            if case .noSpace = error {
+                // Nothing was written (the file layer cuts a partial append back); the caller may retry later.
+                throw error
+            }
+            failure = error
+            throw error
+        }
+        unsyncedBytes += buffer.readableBytes
+        return locations
+    }
+
+    /// True when the active segment is full: the owner rolls (and writes its checkpoint) before appending.
+    public var needsRoll: Bool { (active?.size ?? 0) >= segmentBytes }
+
+    /// Seals the active segment (durably) and starts the next one.
+    public func roll() throws(StorageError) {
+        if let failure { throw failure }
+        try sync()
+        try startSegment(activeSequence + 1)
+    }
+
+    /// fdatasync of the active segment: every record appended so far, by any group, becomes durable.
+    public func sync() throws(StorageError) {
+        if let failure { throw failure }
+        guard unsyncedBytes > 0, let file = active else { return }
+        do {
+            try file.sync()
+        } catch {
+            failure = error
+            throw error
+        }
+        unsyncedBytes = 0
+    }
+
+    /// Reads one record back.
+    public func read(_ location: RecordLocation) throws(StorageError) -> WALRecord {
+        let path = joinPath(directory, Self.segmentName(location.segment))
+        guard let file = files[location.segment] else { throw .missingFile(path: path) }
+        let bytes = try file.read(at: location.offset, count: location.size)
+        switch WALRecord.scan(bytes) {
+        case .record(let record, let size) where size == location.size:
+            return record
+        case .record, .incomplete:
+            throw .corruptRecord(path: path, offset: location.offset, reason: "record changed size")
+        case .corrupt(let error):
+            throw .corruptRecord(path: path, offset: location.offset, reason: error.description)
+        }
+    }
+
+    /// Deletes sealed segments older than `sequence` (their records are no longer needed by any group).
+    public func removeSegments(below sequence: UInt64) throws(StorageError) {
+        let doomed = sequences.filter { $0 < sequence && $0 != activeSequence }
+        guard !doomed.isEmpty else { return }
+        for old in doomed {
+            files[old]?.close()
+            files[old] = nil
+            try fileSystem.remove(joinPath(directory, Self.segmentName(old)))
+        }
+        sequences.removeAll { doomed.contains($0) }
+        try fileSystem.syncDirectory(directory)
+    }
+
+    public var segmentSequences: [UInt64] { sequences }
+}

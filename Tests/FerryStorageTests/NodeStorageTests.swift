@@ -1,0 +1,326 @@
+import FerryRaft
+import FerryStorage
+import Foundation
+import NIOCore
+import Testing
+
+func payload(_ text: String) -> ByteBuffer {
+    var buffer = ByteBuffer()
+    buffer.writeString(text)
+    return buffer
+}
+
+func entries(_ range: ClosedRange<LogIndex>, term: Term, tag: String = "") -> [Entry] {
+    range.map { Entry(index: $0, term: term, payload: payload("\(tag)\($0)/\(term)")) }
+}
+
+let conf = ConfState(voters: [1, 2, 3])
+
+@Suite struct NodeStorageTests {
+    @Test func entriesAndHardStateSurviveReopen() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/data")
+            let a = try node.group(1, conf: conf)
+            let b = try node.group(2, conf: conf)
+            try a.append(entries(1...5, term: 1))
+            try b.append(entries(1...3, term: 2))
+            try a.setHardState(HardState(term: 1, vote: 2, commit: 4))
+            try node.sync()
+        }
+        fs.crash()
+        let node = try NodeStorage(fileSystem: fs, directory: "/data")
+        #expect(node.groupIDs == [1, 2])
+        let a = try node.group(1, conf: conf)
+        #expect(a.lastIndex == 5)
+        #expect(try a.entries(from: 1, to: 6, maxBytes: .max) == entries(1...5, term: 1))
+        #expect(try a.initialState().0 == HardState(term: 1, vote: 2, commit: 4))
+        let b = try node.group(2, conf: conf)
+        #expect(try b.entries(from: 2, to: 4, maxBytes: .max) == entries(2...3, term: 2))
+    }
+
+    @Test func conflictingAppendTruncatesAcrossReopen() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d")
+            let log = try node.group(7, conf: conf)
+            try log.append(entries(1...5, term: 1))
+            try log.append(entries(3...4, term: 2, tag: "new"))
+            #expect(log.lastIndex == 4)
+            try node.sync()
+        }
+        let log = try NodeStorage(fileSystem: fs, directory: "/d").group(7, conf: conf)
+        #expect(
+            try log.entries(from: 1, to: 5, maxBytes: .max) == entries(1...2, term: 1)
+                + entries(3...4, term: 2, tag: "new")
+        )
+    }
+
+    @Test func segmentsRollAndOldOnesAreRemovedAfterCompaction() throws {
+        let fs = SimulatedFileSystem()
+        let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 2_000)
+        let log = try node.group(1, conf: conf)
+        for batch in 0..<80 {
+            let first = LogIndex(batch * 5 + 1)
+            try log.append(entries(first...(first + 4), term: 1))
+            try node.sync()
+        }
+        let before = try fs.list("/d/wal").count
+        #expect(before > 3)
+        try log.setHardState(HardState(term: 1, vote: 1, commit: 400))
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: 390, term: 1, conf: conf), data: payload("state"))
+        try log.createSnapshot(snapshot, compactTo: 390)
+        try node.sync()
+        try node.removeObsoleteSegments()
+        #expect(try fs.list("/d/wal").count < before)
+        let reopened = try NodeStorage(fileSystem: fs, directory: "/d").group(1, conf: conf)
+        #expect(reopened.firstIndex == 391)
+        #expect(try reopened.entries(from: 391, to: 401, maxBytes: .max) == entries(391...400, term: 1))
+        #expect(try reopened.snapshot() == snapshot)
+        #expect(try reopened.initialState().1.index == 390)
+        #expect(try reopened.initialState().0 == HardState(term: 1, vote: 1, commit: 400))
+    }
+
+    /// A crash between any two writes loses nothing that a completed sync covered, and the reopened log is a
+    /// consistent prefix of what was written.
+    @Test func crashAtEveryWriteStepKeepsEverySyncedWrite() throws {
+        var step = 0
+        while true {
+            let fs = SimulatedFileSystem()
+            fs.failAfterWrites = step
+            var synced: [LogIndex] = []  // last index durable after each completed sync
+            var syncedHardState = HardState.empty
+            var written = HardState.empty
+            var finished = false
+            do {
+                let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 600)
+                let log = try node.group(1, conf: conf)
+                for round in 0..<6 {
+                    let first = LogIndex(round * 3 + 1)
+                    try log.append(entries(first...(first + 2), term: 1))
+                    written = HardState(term: 1, vote: 1, commit: first)
+                    try log.setHardState(written)
+                    try node.sync()
+                    synced.append(first + 2)
+                    syncedHardState = written
+                    if round == 3 {
+                        let snapshot = Snapshot(
+                            metadata: SnapshotMetadata(index: 6, term: 1, conf: conf),
+                            data: payload("s6")
+                        )
+                        try log.createSnapshot(snapshot, compactTo: 6)
+                        try node.sync()
+                    }
+                }
+                finished = true
+            } catch {
+                // The planned crash.
+            }
+            var rng = Xoshiro256(seed: UInt64(step))
+            fs.crash { _, unsynced in rng.uniform(0...unsynced) }
+            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 600)
+            let log = try node.group(1, conf: conf)
+            let durable = synced.last ?? 0
+            #expect(log.lastIndex >= durable, "step \(step): lost synced entries")
+            let state = try log.initialState().0
+            #expect(state.commit >= syncedHardState.commit, "step \(step): lost the synced hard state")
+            if log.lastIndex >= log.firstIndex {
+                let read = try log.entries(from: log.firstIndex, to: log.lastIndex + 1, maxBytes: .max)
+                #expect(read == entries(log.firstIndex...log.lastIndex, term: 1), "step \(step)")
+            }
+            if finished { break }
+            step += 1
+        }
+        #expect(step > 20, "the workload has many write steps")
+    }
+
+    @Test func tornTailIsCutBackToTheLastValidRecord() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d")
+            let log = try node.group(1, conf: conf)
+            try log.append(entries(1...3, term: 1))
+            try node.sync()
+            try log.append(entries(4...6, term: 1))  // written, never synced
+        }
+        // The crash keeps half of the unsynced record: a torn write.
+        fs.crash { _, unsynced in unsynced / 2 }
+        let log = try NodeStorage(fileSystem: fs, directory: "/d").group(1, conf: conf)
+        #expect(log.lastIndex == 3)
+        // And the log keeps working after the cut.
+        try log.append(entries(4...4, term: 2))
+        #expect(try log.term(at: 4) == 2)
+    }
+
+    @Test func bitFlipInTheTailRecordIsCutBack() throws {
+        let fs = SimulatedFileSystem()
+        let path = "/d/wal/" + WriteAheadLog.segmentName(1)
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d")
+            let log = try node.group(1, conf: conf)
+            try log.append(entries(1...3, term: 1))
+            try log.append(entries(4...6, term: 1))
+            try node.sync()
+        }
+        var bytes = fs.bytes(path)!
+        bytes[bytes.count - 3] ^= 0x10
+        fs.setBytes(path, bytes)
+        let log = try NodeStorage(fileSystem: fs, directory: "/d").group(1, conf: conf)
+        #expect(log.lastIndex == 3)
+    }
+
+    @Test func bitFlipInTheMiddleStopsWithFileAndOffset() throws {
+        let fs = SimulatedFileSystem()
+        let path = "/d/wal/" + WriteAheadLog.segmentName(1)
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d")
+            let log = try node.group(1, conf: conf)
+            try log.append(entries(1...3, term: 1))
+            try log.append(entries(4...6, term: 1))
+            try node.sync()
+        }
+        var bytes = fs.bytes(path)!
+        bytes[WriteAheadLog.headerBytes + 40] ^= 0x01
+        fs.setBytes(path, bytes)
+        #expect(throws: StorageError.self) { try NodeStorage(fileSystem: fs, directory: "/d") }
+        do throws(StorageError) {
+            _ = try NodeStorage(fileSystem: fs, directory: "/d")
+        } catch {
+            guard case .corruptRecord(let file, let offset, _) = error else {
+                Issue.record("expected corruptRecord, got \(error)")
+                return
+            }
+            #expect(file == path)
+            #expect(offset == WriteAheadLog.headerBytes)
+        }
+    }
+
+    @Test func missingSegmentIsReported() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
+            let log = try node.group(1, conf: conf)
+            for round in 0..<10 {
+                let first = LogIndex(round * 3 + 1)
+                try log.append(entries(first...(first + 2), term: 1))
+                try node.sync()
+            }
+        }
+        let names = try fs.list("/d/wal")
+        #expect(names.count >= 3)
+        try fs.remove("/d/wal/" + names[1])
+        try fs.syncDirectory("/d/wal")
+        #expect(throws: StorageError.missingFile(path: "/d/wal/" + names[1])) {
+            try NodeStorage(fileSystem: fs, directory: "/d")
+        }
+    }
+
+    @Test func truncatedSegmentHeaderIsReported() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
+            let log = try node.group(1, conf: conf)
+            for round in 0..<6 {
+                let first = LogIndex(round * 3 + 1)
+                try log.append(entries(first...(first + 2), term: 1))
+                try node.sync()
+            }
+        }
+        let first = "/d/wal/" + WriteAheadLog.segmentName(1)
+        fs.setBytes(first, Array(fs.bytes(first)!.prefix(10)))
+        #expect(throws: StorageError.self) { try NodeStorage(fileSystem: fs, directory: "/d") }
+    }
+
+    /// A damaged snapshot stops its group with an error naming the file; the node's other groups serve.
+    @Test func badSnapshotStopsOnlyItsGroup() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d")
+            for group: UInt64 in [1, 2] {
+                let log = try node.group(group, conf: conf)
+                try log.append(entries(1...4, term: 1))
+                let snapshot = Snapshot(
+                    metadata: SnapshotMetadata(index: 3, term: 1, conf: conf),
+                    data: payload("g\(group)")
+                )
+                try log.createSnapshot(snapshot, compactTo: 3)
+            }
+            try node.sync()
+        }
+        let snapshotFile = try fs.list("/d/snapshots/1").first!
+        var bytes = fs.bytes("/d/snapshots/1/" + snapshotFile)!
+        bytes[bytes.count - 1] ^= 0xFF
+        fs.setBytes("/d/snapshots/1/" + snapshotFile, bytes)
+        let node = try NodeStorage(fileSystem: fs, directory: "/d")
+        #expect(throws: StorageError.self) { try node.group(1, conf: conf) }
+        let healthy = try node.group(2, conf: conf)
+        #expect(try healthy.snapshot().data == payload("g2"))
+        #expect(healthy.lastIndex == 4)
+    }
+
+    /// Disk full: the write fails with a clear error, nothing durable is damaged, and writing resumes when
+    /// space returns.
+    @Test func diskFullFailsCleanlyAndRecovers() throws {
+        let fs = SimulatedFileSystem()
+        let node = try NodeStorage(fileSystem: fs, directory: "/d")
+        let log = try node.group(1, conf: conf)
+        try log.append(entries(1...3, term: 1))
+        try node.sync()
+        fs.capacityBytes = 200
+        #expect(throws: RaftLogError.self) { try log.append(entries(4...40, term: 1)) }
+        #expect(log.lastIndex == 3)
+        fs.capacityBytes = nil
+        try log.append(entries(4...6, term: 1))
+        try node.sync()
+        let reopened = try NodeStorage(fileSystem: fs, directory: "/d").group(1, conf: conf)
+        #expect(try reopened.entries(from: 1, to: 7, maxBytes: .max) == entries(1...6, term: 1))
+    }
+
+    @Test func installedSnapshotReplacesTheLog() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d")
+            let log = try node.group(1, conf: conf)
+            try log.append(entries(1...4, term: 1))
+            let snapshot = Snapshot(metadata: SnapshotMetadata(index: 10, term: 3, conf: conf), data: payload("leader"))
+            try log.applySnapshot(snapshot)
+            #expect(log.firstIndex == 11)
+            try log.append(entries(11...12, term: 3))
+            try node.sync()
+        }
+        let log = try NodeStorage(fileSystem: fs, directory: "/d").group(1, conf: conf)
+        #expect(log.firstIndex == 11)
+        #expect(try log.term(at: 10) == 3)
+        #expect(try log.entries(from: 11, to: 13, maxBytes: .max) == entries(11...12, term: 3))
+    }
+
+    /// The same storage on a real disk, in a temporary directory.
+    @Test func posixFilesRoundTrip() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-storage-\(UUID().uuidString)"
+        ).path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fs = PosixFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: directory)
+            let log = try node.group(3, conf: conf)
+            var big: [Entry] = []
+            for index in LogIndex(1)...200 {
+                big.append(Entry(index: index, term: 1, payload: payload(String(repeating: "x", count: 100))))
+            }
+            try log.append(big)
+            try log.setHardState(HardState(term: 1, vote: 1, commit: 200))
+            let snapshot = Snapshot(metadata: SnapshotMetadata(index: 100, term: 1, conf: conf), data: payload("s"))
+            try log.createSnapshot(snapshot, compactTo: 50)
+            try node.sync()
+        }
+        let log = try NodeStorage(fileSystem: fs, directory: directory).group(3, conf: conf)
+        #expect(log.firstIndex == 51)
+        #expect(log.lastIndex == 200)
+        #expect(
+            try log.entries(from: 150, to: 151, maxBytes: .max)[0].payload
+                == payload(String(repeating: "x", count: 100))
+        )
+        #expect(try log.snapshot().metadata.index == 100)
+    }
+}
