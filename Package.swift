@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "FerryRaft", targets: ["FerryRaft"]),
         .library(name: "FerryWire", targets: ["FerryWire"]),
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
+        .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
@@ -32,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // Segmented write-ahead log, snapshots and hard state on files: implements FerryRaft's storage.
         .target(name: "FerryStorage", dependencies: ["FerryRaft", "CLZ4", nioCore], swiftSettings: swiftSettings),
+        // Raw disk limit and FerryStorage append throughput, open time: the benchmark command.
+        .executableTarget(name: "ferry-storage-bench", dependencies: ["FerryStorage", "FerryRaft", nioCore], swiftSettings: swiftSettings),
         // The simulator's command line: long seed runs, election-time and throughput figures.
         .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
 

@@ -92,15 +92,19 @@ public final class WriteAheadLog {
         }
         try Self.checkHeader(bytes, path: path, sequence: sequence)
         var offset = Self.headerBytes
-        while offset < bytes.readableBytes {
-            let rest = bytes.getSlice(at: bytes.readerIndex + offset, length: bytes.readableBytes - offset)!
-            switch WALRecord.scan(rest) {
+        // Advance a cursor rather than slicing: a ByteBuffer slice far into a large buffer copies its bytes.
+        var rest = bytes
+        rest.moveReaderIndex(forwardBy: offset)
+        while rest.readableBytes > 0 {
+            let scanned = WALRecord.scan(rest)
+            switch scanned {
             case .record(let record, let size):
                 try replay(record, RecordLocation(segment: sequence, offset: offset, size: size))
                 offset += size
+                rest.moveReaderIndex(forwardBy: size)
             case .incomplete, .corrupt:
                 let reason: String
-                if case .corrupt(let error) = WALRecord.scan(rest) {
+                if case .corrupt(let error) = scanned {
                     reason = error.description
                 } else {
                     reason = "record runs past the end of the file"
@@ -119,11 +123,11 @@ public final class WriteAheadLog {
     /// True when any byte position after the first of `bytes` starts a valid record: then the damage is not
     /// a torn tail but a corrupt record in the middle of the log.
     static func containsValidRecord(_ bytes: ByteBuffer) -> Bool {
-        var position = 1
-        while position + WALRecord.prefixBytes + WALRecord.headerBytes <= bytes.readableBytes {
-            let candidate = bytes.getSlice(at: bytes.readerIndex + position, length: bytes.readableBytes - position)!
+        var candidate = bytes
+        candidate.moveReaderIndex(forwardBy: 1)
+        while candidate.readableBytes >= WALRecord.prefixBytes + WALRecord.headerBytes {
             if case .record = WALRecord.scan(candidate) { return true }
-            position += 1
+            candidate.moveReaderIndex(forwardBy: 1)
         }
         return false
     }
