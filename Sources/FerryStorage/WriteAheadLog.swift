@@ -29,8 +29,10 @@ public final class WriteAheadLog {
     private(set) var sequences: [UInt64] = []
     private var files: [UInt64: any StorageFile] = [:]
     private var active: (any StorageFile)?
-    /// Bytes appended since the last sync.
+    /// Bytes written since the last sync.
     public private(set) var unsyncedBytes = 0
+    /// Encoded records not yet written (see `append`).
+    private var buffered = ByteBuffer()
     /// Set after a failed write: the log accepts nothing more until reopened.
     public private(set) var failure: StorageError?
 
@@ -166,38 +168,62 @@ public final class WriteAheadLog {
 
     public var activeSequence: UInt64 { sequences.last ?? 0 }
 
-    /// Appends records to the active segment (written now, durable at the next `sync()`).
+    /// Appends records to the active segment. They are buffered and written with one write at the next
+    /// `sync()` (or once `maxBufferedBytes` accumulate), so that a group commit over many groups costs one
+    /// write and one fdatasync, however many groups took part.
     /// - Returns: where each record went.
     public func append(_ records: [WALRecord]) throws(StorageError) -> [RecordLocation] {
         if let failure { throw failure }
-        guard let file = active else { preconditionFailure("log not open") }
-        var buffer = ByteBuffer()
+        guard active != nil else { preconditionFailure("log not open") }
         var locations: [RecordLocation] = []
         locations.reserveCapacity(records.count)
-        let base = file.size
+        let base = activeSize
+        let bufferedBefore = buffered.readableBytes
         for record in records {
-            let start = buffer.writerIndex
-            record.encode(into: &buffer)
+            let start = buffered.writerIndex
+            record.encode(into: &buffered)
             locations.append(
-                RecordLocation(segment: activeSequence, offset: base + start, size: buffer.writerIndex - start)
+                RecordLocation(
+                    segment: activeSequence,
+                    offset: base + (start - buffered.readerIndex) - bufferedBefore,
+                    size: buffered.writerIndex - start
+                )
             )
         }
-        do {
-            try file.append(buffer)
-        } catch {
-            if case .noSpace = error {
-                // Nothing was written (the file layer cuts a partial append back); the caller may retry later.
-                throw error
+        if buffered.readableBytes >= Self.maxBufferedBytes {
+            do {
+                try flush()
+            } catch {
+                // A full disk keeps the records buffered; the next sync retries and reports it.
+                guard case .noSpace = error else { throw error }
             }
-            failure = error
-            throw error
         }
-        unsyncedBytes += buffer.readableBytes
         return locations
     }
 
+    /// Buffered bytes beyond which an append writes at once rather than waiting for the next sync.
+    public static let maxBufferedBytes = 1 << 20
+
+    /// Logical size of the active segment: what is written plus what is buffered.
+    var activeSize: Int { (active?.size ?? 0) + buffered.readableBytes }
+
+    /// Writes the buffered records. On a full disk nothing is lost: the records stay buffered and the write
+    /// is tried again by the next flush.
+    func flush() throws(StorageError) {
+        guard buffered.readableBytes > 0, let file = active else { return }
+        do {
+            try file.append(buffered)
+        } catch {
+            if case .noSpace = error { throw error }
+            failure = error
+            throw error
+        }
+        unsyncedBytes += buffered.readableBytes
+        buffered.clear()
+    }
+
     /// True when the active segment is full: the owner rolls (and writes its checkpoint) before appending.
-    public var needsRoll: Bool { (active?.size ?? 0) >= segmentBytes }
+    public var needsRoll: Bool { activeSize >= segmentBytes }
 
     /// Seals the active segment (durably) and starts the next one.
     public func roll() throws(StorageError) {
@@ -206,13 +232,16 @@ public final class WriteAheadLog {
         try startSegment(activeSequence + 1)
     }
 
-    /// fdatasync of the active segment: every record appended so far, by any group, becomes durable.
+    /// Group commit: writes what is buffered and fdatasyncs the active segment; every record appended so far,
+    /// by any group, is durable when this returns.
     public func sync() throws(StorageError) {
         if let failure { throw failure }
+        try flush()
         guard unsyncedBytes > 0, let file = active else { return }
         do {
             try file.sync()
         } catch {
+            // A failed fsync may have dropped dirty pages: nothing written since the last sync can be trusted.
             failure = error
             throw error
         }
@@ -223,7 +252,16 @@ public final class WriteAheadLog {
     public func read(_ location: RecordLocation) throws(StorageError) -> WALRecord {
         let path = joinPath(directory, Self.segmentName(location.segment))
         guard let file = files[location.segment] else { throw .missingFile(path: path) }
-        let bytes = try file.read(at: location.offset, count: location.size)
+        let bytes: ByteBuffer
+        if location.segment == activeSequence && location.offset >= file.size {
+            let start = buffered.readerIndex + location.offset - file.size
+            guard let slice = buffered.getSlice(at: start, length: location.size) else {
+                throw .corruptRecord(path: path, offset: location.offset, reason: "record beyond the log")
+            }
+            bytes = slice
+        } else {
+            bytes = try file.read(at: location.offset, count: location.size)
+        }
         switch WALRecord.scan(bytes) {
         case .record(let record, let size) where size == location.size:
             return record
