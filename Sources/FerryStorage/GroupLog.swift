@@ -35,28 +35,12 @@ final class GroupState {
         [hardStateSegment, markSegment, batches.first?.location.segment].compactMap { $0 }.min()
     }
 
-    func replay(_ record: WALRecord, at location: RecordLocation) throws(StorageError) {
+    func replay(_ record: WALRecordHeader, at location: RecordLocation) throws(StorageError) {
         switch record.kind {
         case .entries:
-            let entries: [Entry]
-            do { entries = try record.decodeEntries() } catch {
-                throw .corruptRecord(
-                    path: "wal segment \(location.segment)",
-                    offset: location.offset,
-                    reason: "\(error)"
-                )
-            }
-            try appendIndex(entries, at: location)
+            try appendIndex(first: record.index, count: record.entryCount, term: record.term, at: location)
         case .hardState:
-            var payload = record.payload
-            guard let vote = payload.readInteger(endianness: .little, as: UInt64.self) else {
-                throw .corruptRecord(
-                    path: "wal segment \(location.segment)",
-                    offset: location.offset,
-                    reason: "hard state"
-                )
-            }
-            hardState = HardState(term: record.term, vote: vote, commit: record.index)
+            hardState = HardState(term: record.term, vote: record.vote, commit: record.index)
             hardStateSegment = location.segment
         case .snapshotInstalled:
             restart(after: record.index, term: record.term)
@@ -73,25 +57,25 @@ final class GroupState {
         }
     }
 
-    /// Records appended entries in the index, first discarding any at or after the first new index.
-    func appendIndex(_ entries: [Entry], at location: RecordLocation) throws(StorageError) {
-        guard let first = entries.first else { return }
-        if first.index > lastIndex + 1 && terms.isEmpty && batches.isEmpty && baseIndex == 0 {
-            restart(after: first.index - 1, term: 0)
+    /// Records `count` appended entries of `term` from `first` on, first discarding any at or after `first`.
+    func appendIndex(first: LogIndex, count: Int, term: Term, at location: RecordLocation) throws(StorageError) {
+        guard count > 0 else { return }
+        if first > lastIndex + 1 && terms.isEmpty && batches.isEmpty && baseIndex == 0 {
+            restart(after: first - 1, term: 0)
             baseProvisional = true
         }
-        guard first.index <= lastIndex + 1 else {
+        guard first <= lastIndex + 1 else {
             throw .corruptRecord(
                 path: "wal segment \(location.segment)",
                 offset: location.offset,
-                reason: "entries start at \(first.index) after last index \(lastIndex)"
+                reason: "entries start at \(first) after last index \(lastIndex)"
             )
         }
-        truncate(from: first.index)
-        let kept = entries.filter { $0.index > baseIndex }
-        guard !kept.isEmpty else { return }
-        batches.append(Batch(first: first.index, count: entries.count, location: location))
-        terms.append(contentsOf: kept.map(\.term))
+        truncate(from: first)
+        let last = first + LogIndex(count) - 1
+        guard last > baseIndex else { return }
+        batches.append(Batch(first: first, count: count, location: location))
+        terms.append(contentsOf: repeatElement(term, count: Int(last - max(first - 1, baseIndex))))
     }
 
     /// Drops entries at or after `index`.
@@ -280,16 +264,24 @@ public final class GroupLog: RaftStorage {
 
     public func append(_ entries: [Entry]) throws(RaftLogError) {
         guard !entries.isEmpty else { return }
-        let location = try write(WALRecord.entries(group: id, entries))
-        if let cached = cachedBatch, state.batches.contains(where: { $0.location == cached.location }) == false {
-            cachedBatch = nil
+        // One record per run of equal terms, so that a record's header alone says where it belongs.
+        var runs: [ArraySlice<Entry>] = []
+        var start = entries.startIndex
+        for position in entries.indices.dropFirst() where entries[position].term != entries[position - 1].term {
+            runs.append(entries[start..<position])
+            start = position
         }
+        runs.append(entries[start...])
+        let locations: [RecordLocation]
         do {
-            try state.appendIndex(entries, at: location)
+            locations = try node.append(runs.map { WALRecord.entries(group: id, Array($0)) })
+            for (run, location) in zip(runs, locations) {
+                try state.appendIndex(first: run.first!.index, count: run.count, term: run.first!.term, at: location)
+            }
         } catch {
             throw .storage("\(error)")
         }
-        cachedBatch = (location, entries)
+        cachedBatch = (locations[locations.count - 1], Array(runs[runs.count - 1]))
     }
 
     public func applySnapshot(_ snapshot: Snapshot) throws(RaftLogError) {

@@ -17,8 +17,10 @@ import NIOCore
 /// | 3 | snapshot installed | the snapshot's index and term | — (the log restarts after it) |
 /// | 4 | compacted | compaction point and its term | — (entries up to it are no longer needed) |
 ///
-/// Flag bit 0 marks an LZ4-compressed payload: `uncompressed length u32 | LZ4 block`. Entries records above
-/// `WALRecord.compressionThresholdBytes` are compressed when that makes them smaller.
+/// All entries of one record share the header's term, so the header, the count and the term give the record's
+/// place in the log without reading the entries. Flag bit 0 (entries records only) marks a compressed
+/// payload: `count u32 | uncompressed length u32 | LZ4 block of the entries`; the count stays in the clear.
+/// Entries records above `WALRecord.compressionThresholdBytes` are compressed when that makes them smaller.
 public struct WALRecord: Sendable, Hashable {
     public enum Kind: UInt8, Sendable, Hashable {
         case entries = 1
@@ -54,10 +56,11 @@ public struct WALRecord: Sendable, Hashable {
 
     // MARK: Entries
 
-    /// An entries record for contiguous entries of one group.
-    /// - Precondition: `entries` is not empty and contiguous.
+    /// An entries record for contiguous entries of one group and one term.
+    /// - Precondition: `entries` is not empty, contiguous, and of one term.
     public static func entries(group: UInt64, _ entries: [Entry]) -> WALRecord {
         precondition(!entries.isEmpty, "empty entries record")
+        precondition(entries.allSatisfy { $0.term == entries[0].term }, "entries of several terms in one record")
         var payload = ByteBuffer()
         payload.reserveCapacity(4 + entries.reduce(0) { $0 + 13 + $1.payload.readableBytes })
         payload.writeInteger(UInt32(entries.count), endianness: .little)
@@ -92,8 +95,60 @@ public struct WALRecord: Sendable, Hashable {
             result.append(Entry(index: index + offset, term: term, kind: entryKind, payload: bytes))
         }
         guard body.readableBytes == 0 else { throw .invalid("trailing bytes in entries payload") }
-        guard result.first?.term == term else { throw .invalid("first entry's term differs from the header") }
+        guard result.allSatisfy({ $0.term == term }) else { throw .invalid("an entry's term differs from the header") }
         return result
+    }
+
+    /// What start-up needs of a record, read from its first bytes: the header, the entry count of an entries
+    /// record, the vote of a hard-state record.
+    public var header: WALRecordHeader {
+        var count = 0
+        var vote: NodeID = 0
+        switch kind {
+        case .entries:
+            count = Int(payload.getInteger(at: payload.readerIndex, endianness: .little, as: UInt32.self) ?? 0)
+        case .hardState:
+            vote = payload.getInteger(at: payload.readerIndex, endianness: .little, as: UInt64.self) ?? 0
+        case .snapshotInstalled, .compacted:
+            break
+        }
+        return WALRecordHeader(group: group, index: index, term: term, kind: kind, entryCount: count, vote: vote)
+    }
+
+    /// Bytes from the start of a record that hold its `WALRecordHeader`.
+    public static let headerScanBytes = prefixBytes + headerBytes + 8
+
+    /// Reads the header of the record at the start of `bytes` without checking its checksum or reading its
+    /// entries (start-up of sealed segments). Returns the header and the record's size, or nil when the bytes
+    /// cannot be a record header.
+    public static func scanHeader(_ bytes: ByteBuffer) -> (WALRecordHeader, size: Int)? {
+        let at = bytes.readerIndex
+        guard let length = bytes.getInteger(at: at, endianness: .little, as: UInt32.self),
+            Int(length) >= headerBytes, Int(length) + prefixBytes <= maxRecordBytes,
+            let group = bytes.getInteger(at: at + 8, endianness: .little, as: UInt64.self),
+            let index = bytes.getInteger(at: at + 16, endianness: .little, as: UInt64.self),
+            let term = bytes.getInteger(at: at + 24, endianness: .little, as: UInt64.self),
+            let rawKind = bytes.getInteger(at: at + 32, as: UInt8.self), let kind = Kind(rawValue: rawKind),
+            let flags = bytes.getInteger(at: at + 33, as: UInt8.self), flags & ~flagLZ4 == 0
+        else { return nil }
+        var count = 0
+        var vote: NodeID = 0
+        switch kind {
+        case .entries:
+            guard Int(length) >= headerBytes + 4,
+                let raw = bytes.getInteger(at: at + 34, endianness: .little, as: UInt32.self), raw > 0
+            else { return nil }
+            count = Int(raw)
+        case .hardState:
+            guard Int(length) >= headerBytes + 8, flags == 0,
+                let raw = bytes.getInteger(at: at + 34, endianness: .little, as: UInt64.self)
+            else { return nil }
+            vote = raw
+        case .snapshotInstalled, .compacted:
+            guard flags == 0 else { return nil }
+        }
+        let header = WALRecordHeader(group: group, index: index, term: term, kind: kind, entryCount: count, vote: vote)
+        return (header, Int(length) + prefixBytes)
     }
 
     // MARK: Encoding
@@ -103,12 +158,18 @@ public struct WALRecord: Sendable, Hashable {
         var flags: UInt8 = 0
         var stored = payload
         if kind == .entries && payload.readableBytes >= Self.compressionThresholdBytes,
-            let compressed = LZ4.compress(payload), compressed.readableBytes + 4 < payload.readableBytes
+            let body = payload.getSlice(at: payload.readerIndex + 4, length: payload.readableBytes - 4),
+            let compressed = LZ4.compress(body), compressed.readableBytes + 8 < payload.readableBytes
         {
+            // The entry count stays in the clear, so start-up can index a record from its first bytes.
             flags |= Self.flagLZ4
             stored = ByteBuffer()
-            stored.reserveCapacity(4 + compressed.readableBytes)
-            stored.writeInteger(UInt32(payload.readableBytes), endianness: .little)
+            stored.reserveCapacity(8 + compressed.readableBytes)
+            stored.writeInteger(
+                payload.getInteger(at: payload.readerIndex, endianness: .little, as: UInt32.self)!,
+                endianness: .little
+            )
+            stored.writeInteger(UInt32(body.readableBytes), endianness: .little)
             var compressed = compressed
             stored.writeBuffer(&compressed)
         }
@@ -179,17 +240,36 @@ public struct WALRecord: Sendable, Hashable {
         guard flags & ~flagLZ4 == 0 else { return .corrupt(.invalid("record flags \(flags)")) }
         var payload = body
         if flags & flagLZ4 != 0 {
-            guard let rawLength = payload.readInteger(endianness: .little, as: UInt32.self) else {
-                return .corrupt(.invalid("compressed length"))
+            guard kind == .entries, let count = payload.readInteger(endianness: .little, as: UInt32.self),
+                let rawLength = payload.readInteger(endianness: .little, as: UInt32.self)
+            else {
+                return .corrupt(.invalid("compressed record header"))
             }
             do {
-                payload = try LZ4.decompress(payload, length: Int(rawLength))
+                var expanded = ByteBuffer()
+                expanded.reserveCapacity(4 + Int(rawLength))
+                expanded.writeInteger(count, endianness: .little)
+                var rest = try LZ4.decompress(payload, length: Int(rawLength))
+                expanded.writeBuffer(&rest)
+                payload = expanded
             } catch {
                 return .corrupt(.invalid("LZ4 block: \(error)"))
             }
         }
         return .record(WALRecord(group: group, index: index, term: term, kind: kind, payload: payload), size: size)
     }
+}
+
+/// A record's place in the log, without its entries.
+public struct WALRecordHeader: Sendable, Hashable {
+    public var group: UInt64
+    public var index: LogIndex
+    public var term: Term
+    public var kind: WALRecord.Kind
+    /// Entries in an entries record (all of term `term`, from `index` on).
+    public var entryCount: Int
+    /// The vote of a hard-state record.
+    public var vote: NodeID
 }
 
 /// Why a stored record was rejected. Never believed, never handed to Raft.

@@ -41,13 +41,17 @@ public final class WriteAheadLog {
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".wal"
     }
 
-    /// Opens (or creates) the log and hands every valid record, in order, to `replay`.
+    /// Opens (or creates) the log and hands every record's header, in order, to `replay`.
+    ///
+    /// Sealed segments were fsynced when the next one started: only their record headers are read (one small
+    /// read per record; checksums are verified when a record is read back). The last segment is read whole and
+    /// every checksum verified, since a crash may have torn its tail.
     /// - Throws: `StorageError` naming the file and offset of damage that is not a torn tail.
     public init(
         fileSystem: any FileSystem,
         directory: String,
         segmentBytes: Int = 64 << 20,
-        replay: (WALRecord, RecordLocation) throws(StorageError) -> Void
+        replay: (WALRecordHeader, RecordLocation) throws(StorageError) -> Void
     ) throws(StorageError) {
         self.fileSystem = fileSystem
         self.directory = directory
@@ -80,12 +84,12 @@ public final class WriteAheadLog {
     private func recover(
         sequence: UInt64,
         isLast: Bool,
-        replay: (WALRecord, RecordLocation) throws(StorageError) -> Void
+        replay: (WALRecordHeader, RecordLocation) throws(StorageError) -> Void
     ) throws(StorageError) {
         let path = joinPath(directory, Self.segmentName(sequence))
         let file = try fileSystem.open(path, create: false)
         files[sequence] = file
-        let bytes = try file.read(at: 0, count: file.size)
+        let bytes = try file.read(at: 0, count: isLast ? file.size : Self.headerBytes)
         if bytes.readableBytes < Self.headerBytes && isLast {
             // A segment whose header never became durable: start it again.
             try file.truncate(to: 0)
@@ -93,6 +97,10 @@ public final class WriteAheadLog {
             return
         }
         try Self.checkHeader(bytes, path: path, sequence: sequence)
+        if !isLast {
+            try scanHeaders(file, sequence: sequence, replay: replay)
+            return
+        }
         var offset = Self.headerBytes
         // Advance a cursor rather than slicing: a ByteBuffer slice far into a large buffer copies its bytes.
         var rest = bytes
@@ -101,7 +109,7 @@ public final class WriteAheadLog {
             let scanned = WALRecord.scan(rest)
             switch scanned {
             case .record(let record, let size):
-                try replay(record, RecordLocation(segment: sequence, offset: offset, size: size))
+                try replay(record.header, RecordLocation(segment: sequence, offset: offset, size: size))
                 offset += size
                 rest.moveReaderIndex(forwardBy: size)
             case .incomplete, .corrupt:
@@ -119,6 +127,28 @@ public final class WriteAheadLog {
                 try file.sync()
                 return
             }
+        }
+    }
+
+    /// Walks a sealed segment record by record, reading only each record's first bytes.
+    private func scanHeaders(
+        _ file: any StorageFile,
+        sequence: UInt64,
+        replay: (WALRecordHeader, RecordLocation) throws(StorageError) -> Void
+    ) throws(StorageError) {
+        var offset = Self.headerBytes
+        let size = file.size
+        while offset < size {
+            let bytes = try file.read(at: offset, count: WALRecord.headerScanBytes)
+            guard let (header, recordSize) = WALRecord.scanHeader(bytes), offset + recordSize <= size else {
+                throw .corruptRecord(
+                    path: file.path,
+                    offset: offset,
+                    reason: "not a record header in a sealed segment"
+                )
+            }
+            try replay(header, RecordLocation(segment: sequence, offset: offset, size: recordSize))
+            offset += recordSize
         }
     }
 

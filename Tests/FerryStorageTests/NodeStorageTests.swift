@@ -56,6 +56,24 @@ let conf = ConfState(voters: [1, 2, 3])
         )
     }
 
+    /// A batch spanning several terms (a follower catching up) is stored as one record per term, and its
+    /// terms come back after a reopen that reads only record headers.
+    @Test func batchOfSeveralTermsSurvivesHeaderOnlyReopen() throws {
+        let fs = SimulatedFileSystem()
+        let mixed = entries(1...2, term: 1) + entries(3...5, term: 2) + entries(6...6, term: 4)
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 100)
+            let log = try node.group(1, conf: conf)
+            try log.append(mixed)
+            try log.append(entries(7...9, term: 4))  // rolls: the mixed batch's segment is sealed
+            try node.sync()
+        }
+        #expect(try fs.list("/d/wal").count > 1)
+        let log = try NodeStorage(fileSystem: fs, directory: "/d").group(1, conf: conf)
+        #expect(try (1...9).map { try log.term(at: $0) } == [1, 1, 2, 2, 2, 4, 4, 4, 4])
+        #expect(try log.entries(from: 1, to: 10, maxBytes: .max) == mixed + entries(7...9, term: 4))
+    }
+
     @Test func segmentsRollAndOldOnesAreRemovedAfterCompaction() throws {
         let fs = SimulatedFileSystem()
         let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 2_000)
@@ -192,6 +210,60 @@ let conf = ConfState(voters: [1, 2, 3])
             }
             #expect(file == path)
             #expect(offset == WriteAheadLog.headerBytes)
+        }
+    }
+
+    /// Sealed segments are indexed from record headers at start-up; a damaged payload there is found when the
+    /// entries are read, and stops the read with the file and offset instead of handing Raft wrong bytes.
+    @Test func bitFlipInSealedSegmentIsCaughtOnRead() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
+            let log = try node.group(1, conf: conf)
+            for round in 0..<10 {
+                let first = LogIndex(round * 3 + 1)
+                try log.append(entries(first...(first + 2), term: 1))
+                try node.sync()
+            }
+        }
+        let sealed = "/d/wal/" + WriteAheadLog.segmentName(1)
+        var bytes = fs.bytes(sealed)!
+        bytes[WriteAheadLog.headerBytes + WALRecord.headerScanBytes + 2] ^= 0x04  // inside the first entry
+        fs.setBytes(sealed, bytes)
+        let log = try NodeStorage(fileSystem: fs, directory: "/d").group(1, conf: conf)
+        #expect(log.lastIndex == 30)
+        #expect(try log.entries(from: 20, to: 31, maxBytes: .max) == entries(20...30, term: 1))
+        do {
+            _ = try log.entries(from: 1, to: 4, maxBytes: .max)
+            Issue.record("a damaged record was read back")
+        } catch {
+            #expect("\(error)".contains(sealed))
+        }
+    }
+
+    @Test func damagedHeaderInSealedSegmentStopsStartUp() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
+            let log = try node.group(1, conf: conf)
+            for round in 0..<10 {
+                let first = LogIndex(round * 3 + 1)
+                try log.append(entries(first...(first + 2), term: 1))
+                try node.sync()
+            }
+        }
+        let sealed = "/d/wal/" + WriteAheadLog.segmentName(1)
+        var bytes = fs.bytes(sealed)!
+        bytes[WriteAheadLog.headerBytes + 32] = 99  // the first record's kind
+        fs.setBytes(sealed, bytes)
+        #expect(
+            throws: StorageError.corruptRecord(
+                path: sealed,
+                offset: WriteAheadLog.headerBytes,
+                reason: "not a record header in a sealed segment"
+            )
+        ) {
+            try NodeStorage(fileSystem: fs, directory: "/d")
         }
     }
 
