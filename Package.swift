@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "FerryWireTests", dependencies: ["FerryWire", "FerryRaft", nioCore], swiftSettings: swiftSettings),
         .testTarget(
             name: "SimulationTests",
-            dependencies: ["FerrySimulator", "FerryRaft"],
+            dependencies: ["FerrySimulator", "FerryRaft", "FerryStorage"],
             swiftSettings: swiftSettings
         ),
     ],

@@ -6,8 +6,8 @@ import FerryRaft
 /// the order they were made, all at once at the next sync. A crash keeps the durable state plus some prefix
 /// of the unsynced writes; the last write of that prefix may be torn, and recovery discards a torn write, so
 /// a crash is "keep a random prefix of the unsynced writes".
-struct SimDisk {
-    enum Write {
+public struct SimDisk {
+    public enum Write {
         case hardState(HardState)
         case entries([Entry])
         case installSnapshot(Snapshot)

@@ -7,6 +7,8 @@ struct SimNode {
     var disk: SimDisk
     /// Nil while crashed.
     var core: RaftCore?
+    /// The log the core reads (the disk model's view, or the storage under test).
+    var log: (any RaftStorage)?
     var stateMachine = SimStateMachine()
     var paused = false
     /// Messages that arrived while paused; handled on resume (the kernel buffers them, as TCP would).

@@ -69,6 +69,8 @@ public final class Simulation {
     /// How often each interesting path was reached (FDB's CODE_PROBE): a probe never hit over many seeds
     /// points to a testing gap. Counted from what the simulator observes, so the core stays untouched.
     public private(set) var coverage: [SimProbe: Int] = [:]
+    /// A real storage to run beside the disk model (see `SimStorageBackend`); set before `run`.
+    public var storageBackend: (any SimStorageBackend)?
 
     func probe(_ name: SimProbe) {
         coverage[name, default: 0] += 1
@@ -226,15 +228,29 @@ public final class Simulation {
 
     func startNode(_ node: NodeID) throws(InvariantViolation) {
         let i = index(node)
-        let storage = nodes[i].disk.view
+        let storage: any RaftStorage
+        if let backend = storageBackend {
+            do {
+                storage = try backend.open(node: node, conf: nodes[i].disk.durable.latestSnapshot.metadata.conf)
+            } catch {
+                throw InvariantViolation(invariant: "storageContract", detail: "node \(node) cannot reopen: \(error)")
+            }
+            try checkRecovered(storage, node: node)
+        } else {
+            storage = nodes[i].disk.view
+        }
+        nodes[i].log = storage
         let core: RaftCore
         do {
             core = try RaftCore(id: node, config: config.raft, storage: storage, randomSeed: rng.next())
         } catch {
             throw InvariantViolation(invariant: "restart", detail: "node \(node) cannot start: \(error)")
         }
-        try checker.nodeRestarted(node, from: storage.hardState)
-        let snapshot = storage.latestSnapshot
+        try checker.nodeRestarted(node, from: nodes[i].disk.durable.hardState)
+        let snapshot: Snapshot
+        do { snapshot = try storage.snapshot() } catch {
+            throw InvariantViolation(invariant: "snapshot", detail: "node \(node) cannot read its snapshot: \(error)")
+        }
         guard nodes[i].stateMachine.restore(snapshot.data, index: snapshot.metadata.index) else {
             throw InvariantViolation(invariant: "snapshot", detail: "node \(node) cannot restore its snapshot")
         }
@@ -254,7 +270,8 @@ public final class Simulation {
         let i = index(node)
         guard nodes[i].isUp else { return }
         let pending = nodes[i].disk.pending.count
-        let keep = rng.uniform(0...pending)
+        let keep = storageBackend == nil ? rng.uniform(0...pending) : 0
+        storageBackend?.crash(node: node)
         note("crash \(node) (\(keep) of \(pending) unsynced writes survive)")
         if keep < pending { probe(.crashLostUnsyncedWrites) }
         if keep > 0 { probe(.crashKeptSomeUnsyncedWrites) }
@@ -292,24 +309,44 @@ public final class Simulation {
             for message in ready.messages { send(message) }
             var writes = 0
             if let snapshot = ready.snapshot {
-                nodes[i].disk.write(.installSnapshot(snapshot))
+                try write(.installSnapshot(snapshot), at: node)
                 writes += 1
             }
             if !ready.entries.isEmpty {
-                nodes[i].disk.write(.entries(ready.entries))
+                try write(.entries(ready.entries), at: node)
                 writes += 1
             }
             if let hardState = ready.hardState {
-                nodes[i].disk.write(.hardState(hardState))
+                try write(.hardState(hardState), at: node)
                 writes += 1
             }
-            nodes[i].writesIssued += writes
             if writes == 0 && nodes[i].awaitingSync.isEmpty {
                 try complete(ready, at: node)
             } else {
                 nodes[i].awaitingSync.append((ready, nodes[i].writesIssued))
                 scheduleSync(node)
             }
+        }
+    }
+
+    /// One write, to the disk model and to the storage under test.
+    func write(_ write: SimDisk.Write, at node: NodeID) throws(InvariantViolation) {
+        let i = index(node)
+        defer {
+            nodes[i].disk.write(write)
+            nodes[i].writesIssued += 1
+        }
+        guard let backend = storageBackend else { return }
+        let sealed: Bool
+        do { sealed = try backend.write(node: node, write) } catch {
+            throw InvariantViolation(invariant: "storageContract", detail: "node \(node) write failed: \(error)")
+        }
+        if sealed {
+            // Everything before this write is durable now; the readies waiting on it complete at the next fsync.
+            let count = nodes[i].disk.pending.count
+            nodes[i].disk.sync(count: count)
+            nodes[i].writesDurable += count
+            try checker.durableHardStateChanged(node, to: nodes[i].disk.durable.hardState)
         }
     }
 
@@ -324,8 +361,15 @@ public final class Simulation {
         )
     }
 
-    func syncDone(_ node: NodeID, writesThrough: Int) throws(InvariantViolation) {
+    func syncDone(_ node: NodeID, writesThrough scheduled: Int) throws(InvariantViolation) {
         let i = index(node)
+        // A real fsync covers every write issued before it returns, not only those before it was scheduled.
+        let writesThrough = storageBackend == nil ? scheduled : nodes[i].writesIssued
+        if let backend = storageBackend {
+            do { try backend.sync(node: node) } catch {
+                throw InvariantViolation(invariant: "storageContract", detail: "node \(node) fsync failed: \(error)")
+            }
+        }
         let count = writesThrough - nodes[i].writesDurable
         nodes[i].disk.sync(count: count)
         nodes[i].writesDurable = writesThrough
@@ -360,7 +404,7 @@ public final class Simulation {
             try apply(entry, at: node)
         }
         nodes[i].core!.advance(ready)
-        maybeTakeSnapshot(node)
+        try maybeTakeSnapshot(node)
     }
 
     func apply(_ entry: Entry, at node: NodeID) throws(InvariantViolation) {
@@ -387,19 +431,18 @@ public final class Simulation {
     }
 
     /// The application compacts its log every `snapshotEveryEntries` applied entries.
-    func maybeTakeSnapshot(_ node: NodeID) {
+    func maybeTakeSnapshot(_ node: NodeID) throws(InvariantViolation) {
         let i = index(node)
-        let view = nodes[i].disk.view
+        guard let view = nodes[i].log, let latest = try? view.snapshot().metadata else { return }
         let applied = nodes[i].stateMachine.appliedIndex
-        guard applied >= view.latestSnapshot.metadata.index + config.snapshotEveryEntries,
+        guard applied >= latest.index + config.snapshotEveryEntries,
             applied <= view.lastIndex, let term = try? view.term(at: applied)
         else { return }
-        let metadata = SnapshotMetadata(index: applied, term: term, conf: view.latestSnapshot.metadata.conf)
+        let metadata = SnapshotMetadata(index: applied, term: term, conf: latest.conf)
         let snapshot = Snapshot(metadata: metadata, data: nodes[i].stateMachine.snapshotData())
         let compactTo = applied > config.entriesKeptAfterSnapshot ? applied - config.entriesKeptAfterSnapshot : 0
-        nodes[i].disk.write(.createSnapshot(snapshot, compactTo: max(compactTo, view.baseIndex)))
+        try write(.createSnapshot(snapshot, compactTo: max(compactTo, view.firstIndex - 1)), at: node)
         probe(.logCompacted)
-        nodes[i].writesIssued += 1
         scheduleSync(node)
     }
 

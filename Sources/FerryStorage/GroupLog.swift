@@ -26,8 +26,8 @@ final class GroupState {
     var terms: [Term] = []
 
     var lastIndex: LogIndex { baseIndex + LogIndex(terms.count) }
-    /// Replay met entries before any compaction mark (the segments before them were deleted after a
-    /// compaction whose mark comes later): the base is provisional until a mark at or above it arrives.
+    /// Replay met entries past the end (the segment before them was deleted after a compaction whose mark
+    /// comes later): the base is provisional until a mark at or above it arrives.
     var baseProvisional = false
 
     /// The oldest log segment this group still reads.
@@ -38,7 +38,13 @@ final class GroupState {
     func replay(_ record: WALRecordHeader, at location: RecordLocation) throws(StorageError) {
         switch record.kind {
         case .entries:
-            try appendIndex(first: record.index, count: record.entryCount, term: record.term, at: location)
+            try appendIndex(
+                first: record.index,
+                count: record.entryCount,
+                term: record.term,
+                at: location,
+                replaying: true
+            )
         case .hardState:
             hardState = HardState(term: record.term, vote: record.vote, commit: record.index)
             hardStateSegment = location.segment
@@ -58,9 +64,19 @@ final class GroupState {
     }
 
     /// Records `count` appended entries of `term` from `first` on, first discarding any at or after `first`.
-    func appendIndex(first: LogIndex, count: Int, term: Term, at location: RecordLocation) throws(StorageError) {
+    ///
+    /// During replay, entries may start past the end: the entries in between sat in a deleted segment, and a
+    /// compaction mark later in the log (written before that segment was deleted) covers them. The base moves
+    /// up provisionally; a mark at or above it must follow, or the group fails at the end of replay.
+    func appendIndex(
+        first: LogIndex,
+        count: Int,
+        term: Term,
+        at location: RecordLocation,
+        replaying: Bool = false
+    ) throws(StorageError) {
         guard count > 0 else { return }
-        if first > lastIndex + 1 && terms.isEmpty && batches.isEmpty && baseIndex == 0 {
+        if replaying && first > lastIndex + 1 {
             restart(after: first - 1, term: 0)
             baseProvisional = true
         }
