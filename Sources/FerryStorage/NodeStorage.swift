@@ -5,10 +5,23 @@ import NIOCore
 public enum FsyncPolicy: Sendable, Hashable, CustomStringConvertible {
     /// fdatasync before anything is acknowledged (the default; group commit makes it cheap).
     case always
-    /// fdatasync at most every `milliseconds`: an explicit opt-out; a crash may lose that much.
+    /// An explicit opt-out: the node acknowledges appends before they are durable and calls
+    /// `NodeStorage.sync()` from a timer every `milliseconds`; a crash of the whole cluster may lose that much.
     case interval(milliseconds: Int)
-    /// Never fdatasync: tests only; `ferry node` warns at start-up.
+    /// Never fdatasync (`sync()` only writes): for tests; a node warns at start-up.
     case never
+
+    /// What a node prints at start-up for a policy that may lose acknowledged writes.
+    public var startupWarning: String? {
+        switch self {
+        case .always: return nil
+        case .interval(let ms):
+            return "fsync=interval:\(ms): appends are acknowledged before they are durable; a power loss of a "
+                + "majority can lose up to \(ms) ms of acknowledged messages"
+        case .never:
+            return "fsync=never: nothing is ever fsynced; for tests only, a crash can lose acknowledged messages"
+        }
+    }
 
     public var description: String {
         switch self {
@@ -108,7 +121,7 @@ public final class NodeStorage {
     public func sync() throws(StorageError) {
         switch fsync {
         case .always, .interval: try wal.sync()
-        case .never: break
+        case .never: try wal.flush()
         }
     }
 

@@ -154,10 +154,15 @@ public struct WALRecord: Sendable, Hashable {
     // MARK: Encoding
 
     /// Appends the encoded record (compressing an entries payload above the threshold) to `buffer`.
-    public func encode(into buffer: inout ByteBuffer) {
+    /// - Parameter tryCompression: false skips the LZ4 attempt (the log skips it while recent attempts did not
+    ///   pay off, so incompressible data costs no compression time).
+    /// - Returns: whether compression was attempted and whether it was used.
+    @discardableResult
+    public func encode(into buffer: inout ByteBuffer, tryCompression: Bool = true) -> (tried: Bool, used: Bool) {
         var flags: UInt8 = 0
         var stored = payload
-        if kind == .entries && payload.readableBytes >= Self.compressionThresholdBytes,
+        let worthTrying = tryCompression && kind == .entries && payload.readableBytes >= Self.compressionThresholdBytes
+        if worthTrying,
             let body = payload.getSlice(at: payload.readerIndex + 4, length: payload.readableBytes - 4),
             let compressed = LZ4.compress(body), compressed.readableBytes + 8 < payload.readableBytes
         {
@@ -192,6 +197,7 @@ public struct WALRecord: Sendable, Hashable {
             )
         }
         buffer.setInteger(crc, at: start + 4, endianness: .little)
+        return (worthTrying, flags & Self.flagLZ4 != 0)
     }
 
     public func encoded() -> ByteBuffer {

@@ -33,6 +33,9 @@ public final class WriteAheadLog {
     public private(set) var unsyncedBytes = 0
     /// Encoded records not yet written (see `append`).
     private var buffered = ByteBuffer()
+    /// Entries records to write uncompressed before trying LZ4 again.
+    private var compressionSkips = 0
+    static let compressionBackoffRecords = 32
     /// Set after a failed write: the log accepts nothing more until reopened.
     public private(set) var failure: StorageError?
 
@@ -211,7 +214,13 @@ public final class WriteAheadLog {
         let bufferedBefore = buffered.readableBytes
         for record in records {
             let start = buffered.writerIndex
-            record.encode(into: &buffered)
+            let compression = record.encode(into: &buffered, tryCompression: compressionSkips == 0)
+            if compression.tried {
+                // Back off after an attempt that did not pay: incompressible traffic then costs no LZ4 time.
+                compressionSkips = compression.used ? 0 : Self.compressionBackoffRecords
+            } else if compressionSkips > 0 && record.kind == .entries {
+                compressionSkips -= 1
+            }
             locations.append(
                 RecordLocation(
                     segment: activeSequence,

@@ -287,6 +287,33 @@ let conf = ConfState(voters: [1, 2, 3])
         }
     }
 
+    @Test func truncatedSealedSegmentIsReportedWithFileAndOffset() throws {
+        let fs = SimulatedFileSystem()
+        do {
+            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
+            let log = try node.group(1, conf: conf)
+            for round in 0..<10 {
+                let first = LogIndex(round * 3 + 1)
+                try log.append(entries(first...(first + 2), term: 1))
+                try node.sync()
+            }
+        }
+        let sealed = "/d/wal/" + WriteAheadLog.segmentName(1)
+        let bytes = fs.bytes(sealed)!
+        fs.setBytes(sealed, Array(bytes.prefix(bytes.count - 5)))
+        do {
+            _ = try NodeStorage(fileSystem: fs, directory: "/d")
+            Issue.record("a truncated sealed segment was accepted")
+        } catch {
+            guard case .corruptRecord(let file, let offset, _) = error else {
+                Issue.record("expected corruptRecord, got \(error)")
+                return
+            }
+            #expect(file == sealed)
+            #expect(offset > WriteAheadLog.headerBytes)
+        }
+    }
+
     @Test func truncatedSegmentHeaderIsReported() throws {
         let fs = SimulatedFileSystem()
         do {

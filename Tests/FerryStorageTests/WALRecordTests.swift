@@ -104,4 +104,15 @@ import Testing
             _ = WALRecord.scan(bytes)
         }
     }
+
+    @Test func fsyncPolicyParsesAndWarns() {
+        #expect(FsyncPolicy(parsing: "always") == .always)
+        #expect(FsyncPolicy(parsing: "interval:5") == .interval(milliseconds: 5))
+        #expect(FsyncPolicy(parsing: "never") == .never)
+        #expect(FsyncPolicy(parsing: "interval:0") == nil)
+        #expect(FsyncPolicy(parsing: "sometimes") == nil)
+        #expect(FsyncPolicy.always.startupWarning == nil)
+        #expect(FsyncPolicy.never.startupWarning != nil)
+        #expect(FsyncPolicy.interval(milliseconds: 5).description == "interval:5")
+    }
 }
