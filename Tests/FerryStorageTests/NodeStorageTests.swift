@@ -16,6 +16,20 @@ func entries(_ range: ClosedRange<LogIndex>, term: Term, tag: String = "") -> [E
 
 let conf = ConfState(voters: [1, 2, 3])
 
+/// A node directory at "/d" whose group 1 holds `rounds` × 3 entries of term 1, synced after each round, in
+/// 300-byte segments (so that most segments are sealed).
+func segmentedLog(rounds: Int) throws -> SimulatedFileSystem {
+    let fs = SimulatedFileSystem()
+    let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
+    let log = try node.group(1, conf: conf)
+    for round in 0..<rounds {
+        let first = LogIndex(round * 3 + 1)
+        try log.append(entries(first...(first + 2), term: 1))
+        try node.sync()
+    }
+    return fs
+}
+
 @Suite struct NodeStorageTests {
     @Test func entriesAndHardStateSurviveReopen() throws {
         let fs = SimulatedFileSystem()
@@ -216,16 +230,7 @@ let conf = ConfState(voters: [1, 2, 3])
     /// Sealed segments are indexed from record headers at start-up; a damaged payload there is found when the
     /// entries are read, and stops the read with the file and offset instead of handing Raft wrong bytes.
     @Test func bitFlipInSealedSegmentIsCaughtOnRead() throws {
-        let fs = SimulatedFileSystem()
-        do {
-            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
-            let log = try node.group(1, conf: conf)
-            for round in 0..<10 {
-                let first = LogIndex(round * 3 + 1)
-                try log.append(entries(first...(first + 2), term: 1))
-                try node.sync()
-            }
-        }
+        let fs = try segmentedLog(rounds: 10)
         let sealed = "/d/wal/" + WriteAheadLog.segmentName(1)
         var bytes = fs.bytes(sealed)!
         bytes[WriteAheadLog.headerBytes + WALRecord.headerScanBytes + 2] ^= 0x04  // inside the first entry
@@ -242,16 +247,7 @@ let conf = ConfState(voters: [1, 2, 3])
     }
 
     @Test func damagedHeaderInSealedSegmentStopsStartUp() throws {
-        let fs = SimulatedFileSystem()
-        do {
-            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
-            let log = try node.group(1, conf: conf)
-            for round in 0..<10 {
-                let first = LogIndex(round * 3 + 1)
-                try log.append(entries(first...(first + 2), term: 1))
-                try node.sync()
-            }
-        }
+        let fs = try segmentedLog(rounds: 10)
         let sealed = "/d/wal/" + WriteAheadLog.segmentName(1)
         var bytes = fs.bytes(sealed)!
         bytes[WriteAheadLog.headerBytes + 32] = 99  // the first record's kind
@@ -268,16 +264,7 @@ let conf = ConfState(voters: [1, 2, 3])
     }
 
     @Test func missingSegmentIsReported() throws {
-        let fs = SimulatedFileSystem()
-        do {
-            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
-            let log = try node.group(1, conf: conf)
-            for round in 0..<10 {
-                let first = LogIndex(round * 3 + 1)
-                try log.append(entries(first...(first + 2), term: 1))
-                try node.sync()
-            }
-        }
+        let fs = try segmentedLog(rounds: 10)
         let names = try fs.list("/d/wal")
         #expect(names.count >= 3)
         try fs.remove("/d/wal/" + names[1])
@@ -288,16 +275,7 @@ let conf = ConfState(voters: [1, 2, 3])
     }
 
     @Test func truncatedSealedSegmentIsReportedWithFileAndOffset() throws {
-        let fs = SimulatedFileSystem()
-        do {
-            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
-            let log = try node.group(1, conf: conf)
-            for round in 0..<10 {
-                let first = LogIndex(round * 3 + 1)
-                try log.append(entries(first...(first + 2), term: 1))
-                try node.sync()
-            }
-        }
+        let fs = try segmentedLog(rounds: 10)
         let sealed = "/d/wal/" + WriteAheadLog.segmentName(1)
         let bytes = fs.bytes(sealed)!
         fs.setBytes(sealed, Array(bytes.prefix(bytes.count - 5)))
@@ -315,16 +293,7 @@ let conf = ConfState(voters: [1, 2, 3])
     }
 
     @Test func truncatedSegmentHeaderIsReported() throws {
-        let fs = SimulatedFileSystem()
-        do {
-            let node = try NodeStorage(fileSystem: fs, directory: "/d", segmentBytes: 300)
-            let log = try node.group(1, conf: conf)
-            for round in 0..<6 {
-                let first = LogIndex(round * 3 + 1)
-                try log.append(entries(first...(first + 2), term: 1))
-                try node.sync()
-            }
-        }
+        let fs = try segmentedLog(rounds: 6)
         let first = "/d/wal/" + WriteAheadLog.segmentName(1)
         fs.setBytes(first, Array(fs.bytes(first)!.prefix(10)))
         #expect(throws: StorageError.self) { try NodeStorage(fileSystem: fs, directory: "/d") }
