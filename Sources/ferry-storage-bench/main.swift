@@ -7,14 +7,14 @@ import NIOCore
 #endif
 
 // ferry-storage-bench: the raw limit of this disk and FerryStorage's append throughput with fsync=always,
-// in one run (issue 3). Every figure is a median of `--runs` runs.
+// in one run (issue 3). Every figure is a median of `--runs` runs; ratios are medians of per-run ratios.
 //
-//   ferry-storage-bench [--dir PATH] [--seconds S] [--runs N] [--records-per-sync N] [--open-mib M]
+//   ferry-storage-bench [--dir PATH] [--seconds S] [--runs N] [--records-per-sync N] [--open-mib M] [--drop-caches]
 //
 // Append model: each round, `records-per-sync` records (one entry each) are spread over G groups (each group
 // appends one batch), then one group commit (fdatasync) covers them all; raw: the same bytes written with one
-// write and one fdatasync per round. Open: a log of `--open-mib` MiB over 64 groups is reopened cold-ish
-// (page cache warm) and timed.
+// write and one fdatasync per round. Open: a log of `--open-mib` MiB over 64 groups is reopened and timed,
+// with the page cache warm, or emptied before each open with --drop-caches (root).
 
 @MainActor func option(_ name: String, default value: Int) -> Int {
     let arguments = CommandLine.arguments
@@ -54,6 +54,19 @@ let runs = option("--runs", default: 3)
 let recordsPerSync = option("--records-per-sync", default: 256)
 let openMiB = option("--open-mib", default: 1_024)
 let fs = PosixFileSystem()
+let dropCaches = CommandLine.arguments.contains("--drop-caches")
+
+/// Empties the page cache (root only), so that the open time is measured from the disk.
+@MainActor func dropPageCache() {
+    sync()
+    let fd = open("/proc/sys/vm/drop_caches", O_WRONLY)
+    guard fd >= 0 else {
+        print("open: --drop-caches needs root; measuring with the page cache as it is")
+        return
+    }
+    _ = write(fd, "3\n", 2)
+    close(fd)
+}
 
 @MainActor func freshDirectory(_ name: String) -> String {
     let path = base + "/" + name
@@ -181,6 +194,7 @@ struct Payloads {
     }
     var samples: [Double] = []
     for _ in 0..<runs {
+        if dropCaches { dropPageCache() }
         let start = now()
         let node = try! NodeStorage(fileSystem: fs, directory: directory, fsync: .always)
         for g in 0..<64 { _ = try! node.group(UInt64(g + 1), conf: conf) }
@@ -195,26 +209,45 @@ print(
 )
 let fsyncs = median((0..<runs).map { _ in rawFsyncsPerSecond() })
 print("raw  fdatasync (1-byte write + fdatasync):          \(format(fsyncs, 0)) fsyncs/s")
+// Raw and Ferry samples alternate within each run, and ratios are taken per run: this virtual disk's speed
+// drifts over tens of seconds, and a ratio of two medians taken minutes apart would mostly measure the drift.
 for recordBytes in [128, 1_024] {
-    let raw = median((0..<runs).map { _ in rawBandwidth(bytesPerSync: recordBytes * recordsPerSync) })
-    print("raw  write+fdatasync, \(recordBytes * recordsPerSync / 1_024) KiB per sync:            \(format(raw)) MB/s")
-    var one = 0.0
-    for groups in [1, 8, 64] {
-        let samples = (0..<runs).map { _ in ferryAppend(recordBytes: recordBytes, groups: groups) }
-        let rate = median(samples.map(\.0))
-        let bandwidth = median(samples.map(\.1))
-        if groups == 1 { one = rate }
+    let groupCounts = [1, 8, 64]
+    var raws: [Double] = []
+    var rates: [[Double]] = Array(repeating: [], count: groupCounts.count)
+    var bandwidths: [[Double]] = Array(repeating: [], count: groupCounts.count)
+    var ofRaw: [[Double]] = Array(repeating: [], count: groupCounts.count)
+    var ofOne: [[Double]] = Array(repeating: [], count: groupCounts.count)
+    for _ in 0..<runs {
+        let raw = rawBandwidth(bytesPerSync: recordBytes * recordsPerSync)
+        raws.append(raw)
+        var one = 0.0
+        for (position, groups) in groupCounts.enumerated() {
+            let (rate, bandwidth) = ferryAppend(recordBytes: recordBytes, groups: groups)
+            if groups == 1 { one = rate }
+            rates[position].append(rate)
+            bandwidths[position].append(bandwidth)
+            ofRaw[position].append(bandwidth / raw)
+            ofOne[position].append(rate / one)
+        }
+    }
+    print(
+        "raw  write+fdatasync, \(recordBytes * recordsPerSync / 1_024) KiB per sync:            \(format(median(raws))) MB/s"
+    )
+    for (position, groups) in groupCounts.enumerated() {
         print(
-            "ferry fsync=always \(recordBytes) B records, \(groups) groups: \(format(rate, 0)) records/s, "
-                + "\(format(bandwidth)) MB/s payload, \(format(bandwidth / raw, 2)) of raw, "
-                + "\(format(rate / one, 2)) of 1 group"
+            "ferry fsync=always \(recordBytes) B records, \(groups) groups: \(format(median(rates[position]), 0)) "
+                + "records/s, \(format(median(bandwidths[position]))) MB/s payload, "
+                + "\(format(median(ofRaw[position]), 2)) of raw, \(format(median(ofOne[position]), 2)) of 1 group "
+                + "(per-run ratios, medians)"
         )
     }
 }
 if openMiB > 0 {
     let open = openTime(mib: openMiB)
     print(
-        "open: \(openMiB) MiB log, 64 groups, \(open.entries) entries: \(format(open.seconds, 2)) s (page cache warm)"
+        "open: \(openMiB) MiB log, 64 groups, \(open.entries) entries: \(format(open.seconds, 2)) s "
+            + (dropCaches ? "(page cache dropped before each open)" : "(page cache warm)")
     )
 }
 removeTree(base)
