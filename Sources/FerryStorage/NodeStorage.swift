@@ -103,7 +103,8 @@ public final class NodeStorage {
     /// Every group with stored state.
     public var groupIDs: [UInt64] { groups.keys.sorted() }
 
-    /// The storage of one group; `conf` is its membership when nothing is stored for it yet.
+    /// The storage of one group; `conf` is its membership when nothing is stored for it yet. Call it once per
+    /// group and keep the `GroupLog`: two of them for one group would keep separate read caches.
     /// - Throws: the error that stopped this group (a damaged snapshot or log), leaving other groups serving.
     public func group(_ id: UInt64, conf: ConfState) throws(StorageError) -> GroupLog {
         if let error = failedGroups[id] { throw error }
