@@ -13,6 +13,7 @@ let package = Package(
     name: "Ferry",
     products: [
         .library(name: "FerryRaft", targets: ["FerryRaft"]),
+        .library(name: "FerryQueue", targets: ["FerryQueue"]),
         .library(name: "FerryWire", targets: ["FerryWire"]),
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
         .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
@@ -23,6 +24,7 @@ let package = Package(
     targets: [
         // Pure: no I/O, no clock, no global randomness (DESIGN §4). NIOCore only for ByteBuffer.
         .target(name: "FerryRaft", dependencies: [nioCore], swiftSettings: swiftSettings),
+        .target(name: "FerryQueue", dependencies: [nioCore], swiftSettings: swiftSettings),
         .target(name: "FerryWire", dependencies: ["FerryRaft", nioCore], swiftSettings: swiftSettings),
         .target(
             name: "FerrySimulator",
@@ -44,6 +46,7 @@ let package = Package(
             exclude: ["testdata"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "FerryQueueTests", dependencies: ["FerryQueue"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryStorageTests", dependencies: ["FerryStorage", "FerryRaft", nioCore], swiftSettings: swiftSettings),
         .testTarget(name: "FerryWireTests", dependencies: ["FerryWire", "FerryRaft", nioCore], swiftSettings: swiftSettings),
         .testTarget(
