@@ -1,0 +1,75 @@
+import FerryQueue
+import Testing
+
+@Suite struct DedupWindowTests {
+    let window: Int64 = 300_000
+
+    func record(_ index: UInt64, at ms: Int64) -> DedupRecord {
+        DedupRecord(position: MessagePosition(partition: 0, index: index, slot: 0), acceptedAtMs: ms)
+    }
+
+    @Test func dedupReturnsFirstResultInsideWindow() {
+        var dedup = DedupWindow()
+        dedup.insert("o-981", record(7, at: 1_000))
+        #expect(dedup.lookup("o-981", nowMs: 1_000 + window - 1, windowMs: window) == record(7, at: 1_000))
+        #expect(dedup.lookup("o-981", nowMs: 1_000 + window, windowMs: window) == nil, "the window is half-open")
+        #expect(dedup.lookup("other", nowMs: 1_001, windowMs: window) == nil)
+    }
+
+    @Test func expiryForgetsOnlyRecordsOlderThanTheWindow() {
+        var dedup = DedupWindow()
+        for n in 0..<100 { dedup.insert("id-\(n)", record(UInt64(n + 1), at: Int64(n * 10_000))) }
+        dedup.expire(nowMs: 500_000, windowMs: window)
+        // The window is half-open: accepted at 200,000 ms is gone at 500,000 ms; ids 21 … 99 survive.
+        #expect(dedup.count == 79)
+        #expect(dedup.lookup("id-20", nowMs: 500_000, windowMs: window) == nil)
+        #expect(dedup.lookup("id-21", nowMs: 500_000, windowMs: window) != nil)
+        #expect(dedup.orderedRecords.first?.key == "id-21")
+    }
+
+    @Test func scopeMessageGroupSeparatesGroups() {
+        let a = DedupWindow.key(deduplicationID: "d", groupID: "g1", scope: .messageGroup)
+        let b = DedupWindow.key(deduplicationID: "d", groupID: "g2", scope: .messageGroup)
+        #expect(a != b)
+        #expect(DedupWindow.key(deduplicationID: "d", groupID: "g1", scope: .queue) == "d")
+    }
+
+    @Test func snapshotOrderRestoresTheSameWindow() {
+        var dedup = DedupWindow()
+        for n in 0..<10 { dedup.insert("k\(n)", record(UInt64(n + 1), at: Int64(n))) }
+        var restored = DedupWindow()
+        for (key, record) in dedup.orderedRecords { restored.insert(key, record) }
+        #expect(restored.orderedRecords.map(\.key) == dedup.orderedRecords.map(\.key))
+        restored.expire(nowMs: window + 5, windowMs: window)
+        dedup.expire(nowMs: window + 5, windowMs: window)
+        #expect(restored.orderedRecords.map(\.key) == dedup.orderedRecords.map(\.key))
+    }
+}
+
+@Suite struct MessagePositionTests {
+    @Test func sequenceNumbersIncreaseWithinAPartition() {
+        let positions = [(1, 0), (1, 1), (1, 1_023), (2, 0), (900, 5)].map {
+            MessagePosition(partition: 3, index: UInt64($0.0), slot: UInt16($0.1))
+        }
+        let sequences = positions.map(\.sequenceNumber)
+        #expect(sequences == sequences.sorted())
+        #expect(Set(sequences).count == sequences.count)
+    }
+
+    @Test func messageIDsAreUUIDShapedAndDistinct() {
+        var seen = Set<String>()
+        for partition: UInt32 in [0, 1, 2_047] {
+            for index: UInt64 in [1, 2, MessagePosition.maxIndex - 1] {
+                for slot: UInt16 in [0, 9] {
+                    let id = MessagePosition(partition: partition, index: index, slot: slot).messageID(queueID: 42)
+                    #expect(id.count == 36)
+                    #expect(id.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12])
+                    seen.insert(id)
+                }
+            }
+        }
+        #expect(seen.count == 18)
+        let position = MessagePosition(partition: 1, index: 5, slot: 2)
+        #expect(position.messageID(queueID: 1) != position.messageID(queueID: 2))
+    }
+}
