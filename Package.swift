@@ -8,6 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let heap: Target.Dependency = .product(name: "HeapModule", package: "swift-collections")
 
 let package = Package(
     name: "Ferry",
@@ -19,16 +20,17 @@ let package = Package(
         .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Pure: no I/O, no clock, no global randomness (DESIGN §4). NIOCore only for ByteBuffer.
         .target(name: "FerryRaft", dependencies: [nioCore], swiftSettings: swiftSettings),
-        .target(name: "FerryQueue", dependencies: [nioCore], swiftSettings: swiftSettings),
+        .target(name: "FerryQueue", dependencies: [nioCore, heap], swiftSettings: swiftSettings),
         .target(name: "FerryWire", dependencies: ["FerryRaft", nioCore], swiftSettings: swiftSettings),
         .target(
             name: "FerrySimulator",
-            dependencies: ["FerryRaft", "FerryWire", nioCore],
+            dependencies: ["FerryRaft", "FerryWire", nioCore, heap],
             swiftSettings: swiftSettings
         ),
         // liblz4 (installed by Tests/run as liblz4-dev) for compressed log batches.
