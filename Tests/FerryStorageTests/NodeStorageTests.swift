@@ -16,6 +16,18 @@ func entries(_ range: ClosedRange<LogIndex>, term: Term, tag: String = "") -> [E
 
 let conf = ConfState(voters: [1, 2, 3])
 
+/// A node directory at "/d" whose group 1 holds two synced batches (1…3 and 4…6) in one segment; returns the
+/// file system and that segment's path.
+func twoBatchLog() throws -> (SimulatedFileSystem, String) {
+    let fs = SimulatedFileSystem()
+    let node = try NodeStorage(fileSystem: fs, directory: "/d")
+    let log = try node.group(1, conf: conf)
+    try log.append(entries(1...3, term: 1))
+    try log.append(entries(4...6, term: 1))
+    try node.sync()
+    return (fs, "/d/wal/" + WriteAheadLog.segmentName(1))
+}
+
 /// A node directory at "/d" whose group 1 holds `rounds` × 3 entries of term 1, synced after each round, in
 /// 300-byte segments (so that most segments are sealed).
 func segmentedLog(rounds: Int) throws -> SimulatedFileSystem {
@@ -185,15 +197,7 @@ func segmentedLog(rounds: Int) throws -> SimulatedFileSystem {
     }
 
     @Test func bitFlipInTheTailRecordIsCutBack() throws {
-        let fs = SimulatedFileSystem()
-        let path = "/d/wal/" + WriteAheadLog.segmentName(1)
-        do {
-            let node = try NodeStorage(fileSystem: fs, directory: "/d")
-            let log = try node.group(1, conf: conf)
-            try log.append(entries(1...3, term: 1))
-            try log.append(entries(4...6, term: 1))
-            try node.sync()
-        }
+        let (fs, path) = try twoBatchLog()
         var bytes = fs.bytes(path)!
         bytes[bytes.count - 3] ^= 0x10
         fs.setBytes(path, bytes)
@@ -202,15 +206,7 @@ func segmentedLog(rounds: Int) throws -> SimulatedFileSystem {
     }
 
     @Test func bitFlipInTheMiddleStopsWithFileAndOffset() throws {
-        let fs = SimulatedFileSystem()
-        let path = "/d/wal/" + WriteAheadLog.segmentName(1)
-        do {
-            let node = try NodeStorage(fileSystem: fs, directory: "/d")
-            let log = try node.group(1, conf: conf)
-            try log.append(entries(1...3, term: 1))
-            try log.append(entries(4...6, term: 1))
-            try node.sync()
-        }
+        let (fs, path) = try twoBatchLog()
         var bytes = fs.bytes(path)!
         bytes[WriteAheadLog.headerBytes + 40] ^= 0x01
         fs.setBytes(path, bytes)
