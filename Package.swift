@@ -9,6 +9,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let heap: Target.Dependency = .product(name: "HeapModule", package: "swift-collections")
+let deque: Target.Dependency = .product(name: "DequeModule", package: "swift-collections")
 
 let package = Package(
     name: "Ferry",
@@ -26,7 +27,7 @@ let package = Package(
     targets: [
         // Pure: no I/O, no clock, no global randomness (DESIGN §4). NIOCore only for ByteBuffer.
         .target(name: "FerryRaft", dependencies: [nioCore], swiftSettings: swiftSettings),
-        .target(name: "FerryQueue", dependencies: [nioCore, heap], swiftSettings: swiftSettings),
+        .target(name: "FerryQueue", dependencies: [nioCore, heap, deque], swiftSettings: swiftSettings),
         .target(name: "FerryWire", dependencies: ["FerryRaft", nioCore], swiftSettings: swiftSettings),
         .target(
             name: "FerrySimulator",
@@ -38,7 +39,11 @@ let package = Package(
         // Segmented write-ahead log, snapshots and hard state on files: implements FerryRaft's storage.
         .target(name: "FerryStorage", dependencies: ["FerryRaft", "CLZ4", nioCore], swiftSettings: swiftSettings),
         // Raw disk limit and FerryStorage append throughput, open time: the benchmark command.
-        .executableTarget(name: "ferry-storage-bench", dependencies: ["FerryStorage", "FerryRaft", nioCore], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ferry-storage-bench",
+            dependencies: ["FerryStorage", "FerryRaft", nioCore],
+            swiftSettings: swiftSettings
+        ),
         // The simulator's command line: long seed runs, election-time and throughput figures.
         .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
 
@@ -49,8 +54,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerryQueueTests", dependencies: ["FerryQueue"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryStorageTests", dependencies: ["FerryStorage", "FerryRaft", nioCore], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryWireTests", dependencies: ["FerryWire", "FerryRaft", nioCore], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryStorageTests",
+            dependencies: ["FerryStorage", "FerryRaft", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryWireTests",
+            dependencies: ["FerryWire", "FerryRaft", nioCore],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SimulationTests",
             dependencies: ["FerrySimulator", "FerryRaft", "FerryStorage"],

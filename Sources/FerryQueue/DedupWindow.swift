@@ -1,6 +1,61 @@
 import NIOCore
 
-/// What a deduplicated send answers: the first send's message id position and when it was accepted.
+/// Keys remembered for a window of entry time: the deduplication table, the record of moves a queue took in,
+/// and the receive-request-attempt cache are all one of these, replicated state (DESIGN §1).
+///
+/// Time is the entries' leader timestamps, which never go backwards here; records expire in insertion order,
+/// so expiry costs O(expired).
+/// - Invariant: `order` holds every key of `records` exactly once, by non-decreasing insertion time.
+public struct ExpiringTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private(set) var records: [Key: (value: Value, atMs: Int64)] = [:]
+    private var order = CircularBuffer<Key>()
+
+    public init() {}
+
+    public var count: Int { records.count }
+
+    /// Whether `key` has a record, expired or not (expiry happens in `expire`).
+    public func contains(_ key: Key) -> Bool { records[key] != nil }
+
+    /// The insertion time of the newest record.
+    public var newestAtMs: Int64? { order.last.flatMap { records[$0]?.atMs } }
+
+    /// The value stored under `key` when it was inserted less than `windowMs` before `nowMs`.
+    public func lookup(_ key: Key, nowMs: Int64, windowMs: Int64) -> Value? {
+        guard let record = records[key], nowMs < record.atMs + windowMs else { return nil }
+        return record.value
+    }
+
+    /// Remembers `value` under `key` from `atMs` on, replacing an older record of the key.
+    /// - Precondition: `atMs` is not earlier than any remembered insertion.
+    public mutating func insert(_ key: Key, _ value: Value, atMs: Int64) {
+        if let newest = newestAtMs { precondition(atMs >= newest, "expiring table: time going backwards") }
+        if records[key] != nil { order.removeAll { $0 == key } }
+        records[key] = (value, atMs)
+        order.append(key)
+    }
+
+    /// Replaces the value of a live key, keeping its insertion time.
+    public mutating func update(_ key: Key, _ value: Value) {
+        guard let record = records[key] else { return }
+        records[key] = (value, record.atMs)
+    }
+
+    /// Forgets every record inserted `windowMs` or more before `nowMs`.
+    public mutating func expire(nowMs: Int64, windowMs: Int64) {
+        while let first = order.first, let record = records[first], record.atMs + windowMs <= nowMs {
+            order.removeFirst()
+            records[first] = nil
+        }
+    }
+
+    /// The records in insertion order: the snapshot form, restored by inserting them in this order.
+    public var ordered: [(key: Key, value: Value, atMs: Int64)] {
+        order.compactMap { key in records[key].map { (key, $0.value, $0.atMs) } }
+    }
+}
+
+/// What a deduplicated send answers: the first send's message position and when it was accepted.
 public struct DedupRecord: Sendable, Hashable {
     public var position: MessagePosition
     /// The leader's timestamp of the entry that accepted the first send.
@@ -12,21 +67,12 @@ public struct DedupRecord: Sendable, Hashable {
     }
 }
 
-/// The deduplication ids seen within a queue partition's window, replicated state (DESIGN §1): a send whose id
-/// was accepted less than `windowMs` ago returns the first send's result and enqueues nothing.
-///
-/// Time is the entries' leader timestamps, which never go backwards; records expire in acceptance order, so
-/// expiry costs O(expired). The key is the deduplication id, prefixed by the group id when the queue's scope
-/// is `messageGroup`.
-/// - Invariant: `order` holds every key of `records` exactly once, by non-decreasing `acceptedAtMs`.
-public struct DedupWindow: Sendable {
-    private(set) var records: [String: DedupRecord] = [:]
-    private var order = CircularBuffer<String>()
+/// The deduplication ids seen within a queue partition's window: a send whose id was accepted less than
+/// `windowMs` ago returns the first send's result and enqueues nothing. The key is the deduplication id,
+/// prefixed by the group id when the queue's scope is `messageGroup`.
+public typealias DedupWindow = ExpiringTable<String, DedupRecord>
 
-    public init() {}
-
-    public var count: Int { records.count }
-
+extension ExpiringTable where Key == String, Value == DedupRecord {
     /// The key for an id under a scope.
     public static func key(deduplicationID: String, groupID: String?, scope: DeduplicationScope) -> String {
         switch scope {
@@ -35,33 +81,13 @@ public struct DedupWindow: Sendable {
         }
     }
 
-    /// The first send's record when `key` was accepted within `windowMs` before `nowMs`.
-    public func lookup(_ key: String, nowMs: Int64, windowMs: Int64) -> DedupRecord? {
-        guard let record = records[key], nowMs < record.acceptedAtMs + windowMs else { return nil }
-        return record
-    }
-
-    /// Remembers an accepted send.
-    /// - Precondition: `record.acceptedAtMs` is not earlier than any remembered one, and `key` is not live.
+    /// Remembers an accepted send at its acceptance time.
     public mutating func insert(_ key: String, _ record: DedupRecord) {
-        if let last = order.last, let newest = records[last] {
-            precondition(record.acceptedAtMs >= newest.acceptedAtMs, "dedup time going backwards")
-        }
-        if records[key] != nil { order.removeAll { $0 == key } }
-        records[key] = record
-        order.append(key)
+        insert(key, record, atMs: record.acceptedAtMs)
     }
 
-    /// Forgets every record accepted `windowMs` or more before `nowMs`.
-    public mutating func expire(nowMs: Int64, windowMs: Int64) {
-        while let first = order.first, let record = records[first], record.acceptedAtMs + windowMs <= nowMs {
-            order.removeFirst()
-            records[first] = nil
-        }
-    }
-
-    /// The records in acceptance order: the snapshot form, restored by inserting them in this order.
+    /// The records in acceptance order.
     public var orderedRecords: [(key: String, record: DedupRecord)] {
-        order.compactMap { key in records[key].map { (key, $0) } }
+        ordered.map { ($0.key, $0.value) }
     }
 }

@@ -40,6 +40,11 @@ public struct ProducerSessions: Sendable, Hashable {
 
     public init() {}
 
+    /// Sessions from a snapshot.
+    init(restoring sessions: [UInt64: Session]) {
+        self.sessions = sessions
+    }
+
     /// Judges a send without changing anything.
     public func check(_ stamp: ProducerStamp) -> Verdict {
         guard let session = sessions[stamp.producerID] else {

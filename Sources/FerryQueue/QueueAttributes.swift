@@ -56,6 +56,8 @@ public struct QueueAttributes: Sendable, Hashable {
     /// FIFO only (Ferry): how long a deduplication id is remembered.
     public var dedupWindowMs = QueueLimits.defaultDedupWindowMs
     public var maxInFlightMessages = QueueLimits.defaultMaxInFlightMessages
+    /// (Ferry) Producer sessions idle this long are forgotten.
+    public var producerIdleMs = QueueLimits.defaultProducerIdleMs
     public var redrivePolicy: RedrivePolicy?
     public var redriveAllowPolicy: RedriveAllowPolicy?
 
@@ -98,6 +100,11 @@ public struct QueueAttributes: Sendable, Hashable {
             "\(dedupWindowMs) ms is outside 1 s…24 h"
         )
         try require(maxInFlightMessages >= 1, "MaxInFlightMessages", "must be at least 1")
+        try require(
+            (QueueLimits.minProducerIdleMs...QueueLimits.maxProducerIdleMs).contains(producerIdleMs),
+            "ProducerSessionIdleSeconds",
+            "\(producerIdleMs) ms is outside 1 min…7 d"
+        )
         if kind == .standard {
             try require(!contentBasedDeduplication, "ContentBasedDeduplication", "applies to FIFO queues only")
             try require(deduplicationScope == .queue, "DeduplicationScope", "applies to FIFO queues only")

@@ -14,9 +14,39 @@ public struct ProducerStamp: Sendable, Hashable {
     }
 }
 
+/// Where a moved message (dead letter, redrive) came from: the source's key for exactly-once moves.
+public struct MoveOrigin: Sendable, Hashable {
+    /// The source queue's catalog id and name (a redrive to "the source" goes back there).
+    public var sourceQueueID: UInt64
+    public var sourceQueue: String
+    /// The message's position in the source queue.
+    public var position: MessagePosition
+    /// How often the message has been moved between queues, this move included.
+    public var moveCount: UInt16
+    /// Receives the message had in the source queue.
+    public var receiveCount: UInt32
+
+    public init(
+        sourceQueueID: UInt64,
+        sourceQueue: String,
+        position: MessagePosition,
+        moveCount: UInt16,
+        receiveCount: UInt32
+    ) {
+        self.sourceQueueID = sourceQueueID
+        self.sourceQueue = sourceQueue
+        self.position = position
+        self.moveCount = moveCount
+        self.receiveCount = receiveCount
+    }
+}
+
 /// One message to enqueue.
 public struct SendRequest: Sendable, Hashable {
     public var body: ByteBuffer
+    /// The message's attributes in the form of the layer that set them (the SQS layer's encoding), opaque here;
+    /// they count toward the message size.
+    public var messageAttributes: ByteBuffer
     /// Required on FIFO queues.
     public var groupID: String?
     /// Explicit, or the SHA-256 of the body computed by the node before proposing (content-based dedup).
@@ -24,20 +54,29 @@ public struct SendRequest: Sendable, Hashable {
     /// Standard queues only; nil takes the queue's delay.
     public var delaySeconds: Int?
     public var producer: ProducerStamp?
+    /// Set on moves between queues; such sends are deduplicated by origin, not by the dedup window.
+    public var origin: MoveOrigin?
 
     public init(
         body: ByteBuffer,
+        messageAttributes: ByteBuffer = ByteBuffer(),
         groupID: String? = nil,
         deduplicationID: String? = nil,
         delaySeconds: Int? = nil,
-        producer: ProducerStamp? = nil
+        producer: ProducerStamp? = nil,
+        origin: MoveOrigin? = nil
     ) {
         self.body = body
+        self.messageAttributes = messageAttributes
         self.groupID = groupID
         self.deduplicationID = deduplicationID
         self.delaySeconds = delaySeconds
         self.producer = producer
+        self.origin = origin
     }
+
+    /// The bytes that count toward the message size limit.
+    public var sizeBytes: Int { body.readableBytes + messageAttributes.readableBytes }
 }
 
 /// A delivery's proof: the message and the fencing token of that delivery. A handle from an earlier delivery
@@ -76,22 +115,47 @@ public struct VisibilityChange: Sendable, Hashable {
     }
 }
 
+/// Starts a redrive: dead letters move, oldest first, to `destination` (nil: each back to its source queue).
+public struct MoveTaskRequest: Sendable, Hashable {
+    public var taskID: String
+    public var destination: String?
+    public var maxMessagesPerSecond: Int
+
+    public init(
+        taskID: String,
+        destination: String? = nil,
+        maxMessagesPerSecond: Int = QueueLimits.defaultMoveRatePerSecond
+    ) {
+        self.taskID = taskID
+        self.destination = destination
+        self.maxMessagesPerSecond = maxMessagesPerSecond
+    }
+}
+
 /// Every state change of a queue partition is one of these, in a Raft entry (DESIGN §9: receives, deletes and
-/// visibility changes are entries too, so a new leader knows exactly what is in flight).
+/// visibility changes are entries too, so a new leader knows exactly what is in flight). The leader packs the
+/// requests of many clients into one entry: each list is answered entry by entry.
 public enum QueueCommand: Sendable, Hashable {
     case send([SendRequest])
-    case receive(ReceiveRequest)
+    case receive([ReceiveRequest])
     case delete([ReceiptHandle])
     case changeVisibility([VisibilityChange])
     case purge
     /// No change but the time: the leader proposes it when a deadline it knows of has passed.
     case advanceTime
+    /// New attributes from the metadata group (validated there and again here).
+    case setAttributes(QueueAttributes)
+    /// The destinations committed these outbox moves: forget them.
+    case acknowledgeMoves([UInt64])
+    case startMoveTask(MoveTaskRequest)
+    case cancelMoveTask(taskID: String)
 }
 
 /// A command with the leader's timestamp: the payload of a queue partition's Raft entry.
 ///
 /// Encoding (big-endian): `version u8 (1) | timestampMs i64 | kind u8 | body`. Kinds: 1 send, 2 receive,
-/// 3 delete, 4 change visibility, 5 purge, 6 advance time; append-only. Strings are `u16 length | UTF-8`,
+/// 3 delete, 4 change visibility, 5 purge, 6 advance time, 7 set attributes, 8 acknowledge moves, 9 start move
+/// task, 10 cancel move task; append-only. Strings are `u16 length | UTF-8`,
 /// optional fields are preceded by a presence byte, bodies are `u32 length | bytes`.
 public struct QueueEntry: Sendable, Hashable {
     public static let version: UInt8 = 1

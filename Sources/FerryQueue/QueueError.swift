@@ -1,5 +1,6 @@
-/// Why the queue state machine refused a command. Every refusal changes no state. The wire codes and SQS
-/// error shapes for these live in FerryWire's error table (with the node issue); the cases here are stable.
+/// Why the queue state machine refused a command or one entry of a batch. Every refusal changes no state. The
+/// wire codes and SQS error shapes for these live in FerryWire's error table (with the node issue); the cases
+/// here are stable.
 public enum QueueError: Error, Sendable, Hashable, CustomStringConvertible {
     /// An attribute is out of its range or does not apply to this kind of queue.
     case invalidAttribute(name: String, reason: String)
@@ -13,6 +14,30 @@ public enum QueueError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A per-message delay on a FIFO queue (SQS allows delays only per queue there).
     case perMessageDelayOnFIFO
     case tooManyEntries(count: Int, limit: Int)
+    /// A command with nothing in it (a batch of zero entries).
+    case emptyBatch
+    /// A receive, delete or visibility parameter outside its range.
+    case invalidParameter(name: String, reason: String)
+    /// The receipt handle names no message this partition ever had.
+    case invalidReceiptHandle
+    /// The message was delivered again since this handle was issued; only the latest handle counts.
+    case staleReceiptHandle
+    /// A visibility change for a message that is not in flight.
+    case messageNotInFlight
+    /// Extending a delivery's visibility past 12 hours after it was received.
+    case visibilityBeyondMaximum
+    /// The partition holds as many in-flight messages as the queue allows (SQS `OverLimit`).
+    case tooManyInFlight(limit: Int)
+    /// A producer-session send whose sequence is not the next one: resend from `expected`.
+    case outOfOrderSequence(expected: UInt64)
+    /// A newer epoch of this producer exists: this producer instance is a zombie.
+    case producerFenced(currentEpoch: UInt32)
+    /// A producer-session send with a sequence other than 0 and no session here (never started or expired).
+    case unknownProducer
+    /// The entry's payload is not a queue command this version understands.
+    case undecodable(QueueDecodeError)
+    case moveTaskAlreadyRunning(taskID: String)
+    case moveTaskNotFound(taskID: String)
 
     public var description: String {
         switch self {
@@ -25,6 +50,19 @@ public enum QueueError: Error, Sendable, Hashable, CustomStringConvertible {
         case .messageTooLarge(let bytes, let limit): return "message of \(bytes) bytes exceeds \(limit)"
         case .perMessageDelayOnFIFO: return "FIFO queues take a delay per queue, not per message"
         case .tooManyEntries(let count, let limit): return "\(count) entries exceed the limit of \(limit)"
+        case .emptyBatch: return "a batch needs at least one entry"
+        case .invalidParameter(let name, let reason): return "invalid \(name): \(reason)"
+        case .invalidReceiptHandle: return "the receipt handle names no message of this queue partition"
+        case .staleReceiptHandle: return "the message was received again since this receipt handle was issued"
+        case .messageNotInFlight: return "the message is not in flight"
+        case .visibilityBeyondMaximum: return "visibility would extend past 12 hours after the receive"
+        case .tooManyInFlight(let limit): return "the queue already has \(limit) messages in flight"
+        case .outOfOrderSequence(let expected): return "out-of-order producer sequence; expected \(expected)"
+        case .producerFenced(let epoch): return "producer fenced by epoch \(epoch)"
+        case .unknownProducer: return "unknown producer session; start again at sequence 0"
+        case .undecodable(let error): return "entry does not decode: \(error)"
+        case .moveTaskAlreadyRunning(let id): return "move task \(id) is still running"
+        case .moveTaskNotFound(let id): return "no running move task \(id)"
         }
     }
 }

@@ -35,4 +35,31 @@ public enum QueueLimits {
     public static let maxDeduplicationIDCharacters = 128
     /// The suffix that makes a queue FIFO.
     public static let fifoSuffix = ".fifo"
+
+    /// A retry of a receive with the same `ReceiveRequestAttemptId` gets the same batch for this long (SQS).
+    public static let receiveAttemptWindowMs: Int64 = 300_000
+    public static let maxReceiveAttemptIDCharacters = 128
+
+    /// Producer sessions idle this long are forgotten (Kafka's `producer.id.expiration.ms`: 1 day).
+    public static let defaultProducerIdleMs: Int64 = 86_400_000
+    public static let minProducerIdleMs: Int64 = 60_000
+    public static let maxProducerIdleMs: Int64 = 604_800_000
+    /// How often, in entry time, idle producer sessions are swept.
+    public static let producerSweepIntervalMs: Int64 = 60_000
+
+    /// A queue remembers the moves it took in (dead letters, redrives) for this long, so that a source that
+    /// repeats a move after a crash never enqueues it twice; a source gives up on a move after this long.
+    public static let moveRecordRetentionMs: Int64 = 1_209_600_000
+    /// A message is moved between queues (dead-lettered, redriven) at most this often; after that it stays
+    /// where it is, so a redrive loop ends.
+    public static let maxMessageMoves = 10
+    /// Redrive (move task) rates in messages per second per partition; SQS's default and ceiling is 500.
+    public static let defaultMoveRatePerSecond = 500
+    public static let maxMoveRatePerSecond = 10_000
+    /// At most this many messages enter the outbox by a move task in one entry, so that one entry's work is
+    /// bounded; the leader proposes time entries while a task runs.
+    public static let maxMovesPerEntry = 1_000
+    /// Finished move tasks kept for listing (SQS lists up to 10).
+    public static let keptFinishedMoveTasks = 10
+    public static let maxMoveTaskIDCharacters = 128
 }

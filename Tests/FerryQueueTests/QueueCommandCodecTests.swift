@@ -21,13 +21,47 @@ import Testing
                 producer: ProducerStamp(producerID: 5, epoch: 2, sequence: 77)
             ),
         ]),
-        .receive(ReceiveRequest(maxMessages: 10, visibilityTimeoutSeconds: 60, requestAttemptID: "attempt-1")),
-        .receive(ReceiveRequest(maxMessages: 1)),
+        .send([
+            SendRequest(
+                body: body("dead"),
+                messageAttributes: body("attrs"),
+                groupID: "g",
+                deduplicationID: "d",
+                origin: MoveOrigin(
+                    sourceQueueID: 9,
+                    sourceQueue: "orders.fifo",
+                    position: MessagePosition(partition: 1, index: 4, slot: 2),
+                    moveCount: 1,
+                    receiveCount: 5
+                )
+            )
+        ]),
+        .receive([
+            ReceiveRequest(maxMessages: 10, visibilityTimeoutSeconds: 60, requestAttemptID: "attempt-1"),
+            ReceiveRequest(maxMessages: 1),
+        ]),
         .delete([handle]),
         .changeVisibility([VisibilityChange(handle: handle, visibilityTimeoutSeconds: 0)]),
         .purge,
         .advanceTime,
+        .setAttributes(attributesSample),
+        .acknowledgeMoves([1, 2, 99]),
+        .startMoveTask(MoveTaskRequest(taskID: "t-1", destination: "orders.fifo", maxMessagesPerSecond: 50)),
+        .startMoveTask(MoveTaskRequest(taskID: "t-2")),
+        .cancelMoveTask(taskID: "t-1"),
     ]
+
+    static var attributesSample: QueueAttributes {
+        var attributes = QueueAttributes()
+        attributes.visibilityTimeoutSeconds = 45
+        attributes.contentBasedDeduplication = true
+        attributes.deduplicationScope = .messageGroup
+        attributes.fifoThroughputLimit = .perMessageGroupId
+        attributes.dedupWindowMs = 3_600_000
+        attributes.redrivePolicy = RedrivePolicy(deadLetterQueue: "orders-dlq.fifo", maxReceiveCount: 3)
+        attributes.redriveAllowPolicy = .byQueue(["a.fifo", "b.fifo"])
+        return attributes
+    }
 
     @Test(arguments: samples)
     func entriesRoundTrip(_ command: QueueCommand) throws {

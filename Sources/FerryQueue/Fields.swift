@@ -1,0 +1,245 @@
+import NIOCore
+
+/// Why bytes are not a queue entry or snapshot. Decoding is total: bytes decode or throw this.
+public enum QueueDecodeError: Error, Sendable, Hashable {
+    case unsupportedVersion(UInt8)
+    case unknownKind(UInt8)
+    case truncated(String)
+    case invalid(String)
+    case trailingBytes(Int)
+}
+
+/// The field encodings shared by entries and snapshots (big-endian): strings are `u16 length | UTF-8`,
+/// optional fields are preceded by a presence byte (0 or 1), byte fields are `u32 length | bytes`.
+enum Fields {
+    static func write(_ text: String, into buffer: inout ByteBuffer) {
+        precondition(text.utf8.count <= Int(UInt16.max), "string field too long")
+        buffer.writeInteger(UInt16(text.utf8.count))
+        buffer.writeString(text)
+    }
+
+    static func writeOptional(_ text: String?, into buffer: inout ByteBuffer) {
+        writePresence(text != nil, into: &buffer)
+        if let text { write(text, into: &buffer) }
+    }
+
+    static func writePresence(_ present: Bool, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(present ? 1 : 0))
+    }
+
+    static func writeBytes(_ bytes: ByteBuffer, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt32(bytes.readableBytes))
+        var bytes = bytes
+        buffer.writeBuffer(&bytes)
+    }
+
+    static func write(_ position: MessagePosition, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(position.partition)
+        buffer.writeInteger(position.index)
+        buffer.writeInteger(position.slot)
+    }
+
+    static func write(_ handle: ReceiptHandle, into buffer: inout ByteBuffer) {
+        write(handle.position, into: &buffer)
+        buffer.writeInteger(handle.fencingToken)
+    }
+
+    static func read<T: FixedWidthInteger>(
+        _ type: T.Type,
+        _ buffer: inout ByteBuffer,
+        _ field: String
+    ) throws(QueueDecodeError) -> T {
+        guard let value = buffer.readInteger(as: T.self) else { throw .truncated(field) }
+        return value
+    }
+
+    /// A signed 32-bit count or duration that must not be negative.
+    static func readInt(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> Int {
+        let value = try read(Int32.self, &buffer, field)
+        guard value >= 0 else { throw .invalid("\(field) is negative") }
+        return Int(value)
+    }
+
+    static func readPresence(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> Bool {
+        switch try read(UInt8.self, &buffer, field) {
+        case 0: return false
+        case 1: return true
+        case let other: throw .invalid("\(field) presence byte \(other)")
+        }
+    }
+
+    static func readString(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> String {
+        let length = try read(UInt16.self, &buffer, field)
+        guard let bytes = buffer.readBytes(length: Int(length)) else { throw .truncated(field) }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .invalid("\(field) is not UTF-8") }
+        return text
+    }
+
+    static func readOptionalString(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> String? {
+        guard try readPresence(&buffer, field) else { return nil }
+        return try readString(&buffer, field)
+    }
+
+    static func readBytes(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> ByteBuffer {
+        let length = try read(UInt32.self, &buffer, "\(field) length")
+        guard let bytes = buffer.readSlice(length: Int(length)) else { throw .truncated(field) }
+        return bytes
+    }
+
+    static func readPosition(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> MessagePosition {
+        let partition = try read(UInt32.self, &buffer, "\(field) partition")
+        let index = try read(UInt64.self, &buffer, "\(field) index")
+        let slot = try read(UInt16.self, &buffer, "\(field) slot")
+        guard partition < MessagePosition.maxPartitions, index < MessagePosition.maxIndex,
+            Int(slot) < MessagePosition.maxSlots
+        else { throw .invalid("\(field) position") }
+        return MessagePosition(partition: partition, index: index, slot: slot)
+    }
+
+    static func readHandle(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> ReceiptHandle {
+        let position = try readPosition(&buffer, "handle")
+        let token = try read(UInt64.self, &buffer, "handle token")
+        return ReceiptHandle(position: position, fencingToken: token)
+    }
+
+    /// A count prefix that cannot ask for more items than the remaining bytes could hold.
+    static func readCount<T: FixedWidthInteger>(
+        _ type: T.Type,
+        _ buffer: inout ByteBuffer,
+        minimumItemBytes: Int,
+        _ field: String
+    ) throws(QueueDecodeError) -> Int {
+        let count = Int(try read(T.self, &buffer, field))
+        guard count * minimumItemBytes <= buffer.readableBytes else { throw .truncated(field) }
+        return count
+    }
+
+    // MARK: Composite values
+
+    static func write(_ request: SendRequest, into buffer: inout ByteBuffer) {
+        writeBytes(request.body, into: &buffer)
+        writeBytes(request.messageAttributes, into: &buffer)
+        writeOptional(request.groupID, into: &buffer)
+        writeOptional(request.deduplicationID, into: &buffer)
+        writePresence(request.delaySeconds != nil, into: &buffer)
+        if let delay = request.delaySeconds { buffer.writeInteger(Int32(clamping: delay)) }
+        writePresence(request.producer != nil, into: &buffer)
+        if let producer = request.producer {
+            buffer.writeInteger(producer.producerID)
+            buffer.writeInteger(producer.epoch)
+            buffer.writeInteger(producer.sequence)
+        }
+        writePresence(request.origin != nil, into: &buffer)
+        if let origin = request.origin {
+            buffer.writeInteger(origin.sourceQueueID)
+            write(origin.sourceQueue, into: &buffer)
+            write(origin.position, into: &buffer)
+            buffer.writeInteger(origin.moveCount)
+            buffer.writeInteger(origin.receiveCount)
+        }
+    }
+
+    static func readSendRequest(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> SendRequest {
+        let body = try readBytes(&buffer, "body")
+        let attributes = try readBytes(&buffer, "message attributes")
+        let groupID = try readOptionalString(&buffer, "group id")
+        let deduplicationID = try readOptionalString(&buffer, "deduplication id")
+        let delay = try readPresence(&buffer, "delay") ? Int(try read(Int32.self, &buffer, "delay")) : nil
+        var producer: ProducerStamp?
+        if try readPresence(&buffer, "producer") {
+            producer = ProducerStamp(
+                producerID: try read(UInt64.self, &buffer, "producer id"),
+                epoch: try read(UInt32.self, &buffer, "epoch"),
+                sequence: try read(UInt64.self, &buffer, "sequence")
+            )
+        }
+        var origin: MoveOrigin?
+        if try readPresence(&buffer, "origin") {
+            origin = MoveOrigin(
+                sourceQueueID: try read(UInt64.self, &buffer, "origin queue id"),
+                sourceQueue: try readString(&buffer, "origin queue"),
+                position: try readPosition(&buffer, "origin"),
+                moveCount: try read(UInt16.self, &buffer, "origin move count"),
+                receiveCount: try read(UInt32.self, &buffer, "origin receive count")
+            )
+        }
+        return SendRequest(
+            body: body,
+            messageAttributes: attributes,
+            groupID: groupID,
+            deduplicationID: deduplicationID,
+            delaySeconds: delay,
+            producer: producer,
+            origin: origin
+        )
+    }
+
+    static func write(_ attributes: QueueAttributes, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(Int32(clamping: attributes.visibilityTimeoutSeconds))
+        buffer.writeInteger(Int32(clamping: attributes.retentionSeconds))
+        buffer.writeInteger(Int32(clamping: attributes.delaySeconds))
+        buffer.writeInteger(Int32(clamping: attributes.maximumMessageBytes))
+        buffer.writeInteger(Int32(clamping: attributes.receiveWaitSeconds))
+        writePresence(attributes.contentBasedDeduplication, into: &buffer)
+        buffer.writeInteger(UInt8(attributes.deduplicationScope == .queue ? 0 : 1))
+        buffer.writeInteger(UInt8(attributes.fifoThroughputLimit == .perQueue ? 0 : 1))
+        buffer.writeInteger(attributes.dedupWindowMs)
+        buffer.writeInteger(Int32(clamping: attributes.maxInFlightMessages))
+        buffer.writeInteger(attributes.producerIdleMs)
+        writePresence(attributes.redrivePolicy != nil, into: &buffer)
+        if let redrive = attributes.redrivePolicy {
+            write(redrive.deadLetterQueue, into: &buffer)
+            buffer.writeInteger(Int32(clamping: redrive.maxReceiveCount))
+        }
+        switch attributes.redriveAllowPolicy {
+        case nil: buffer.writeInteger(UInt8(0))
+        case .allowAll?: buffer.writeInteger(UInt8(1))
+        case .denyAll?: buffer.writeInteger(UInt8(2))
+        case .byQueue(let sources)?:
+            buffer.writeInteger(UInt8(3))
+            buffer.writeInteger(UInt8(clamping: sources.count))
+            for source in sources.prefix(Int(UInt8.max)) { write(source, into: &buffer) }
+        }
+    }
+
+    static func readAttributes(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> QueueAttributes {
+        var attributes = QueueAttributes()
+        attributes.visibilityTimeoutSeconds = try readInt(&buffer, "visibility timeout")
+        attributes.retentionSeconds = try readInt(&buffer, "retention")
+        attributes.delaySeconds = try readInt(&buffer, "delay")
+        attributes.maximumMessageBytes = try readInt(&buffer, "maximum message size")
+        attributes.receiveWaitSeconds = try readInt(&buffer, "receive wait")
+        attributes.contentBasedDeduplication = try readPresence(&buffer, "content-based deduplication")
+        switch try read(UInt8.self, &buffer, "deduplication scope") {
+        case 0: attributes.deduplicationScope = .queue
+        case 1: attributes.deduplicationScope = .messageGroup
+        case let other: throw .invalid("deduplication scope \(other)")
+        }
+        switch try read(UInt8.self, &buffer, "throughput limit") {
+        case 0: attributes.fifoThroughputLimit = .perQueue
+        case 1: attributes.fifoThroughputLimit = .perMessageGroupId
+        case let other: throw .invalid("throughput limit \(other)")
+        }
+        attributes.dedupWindowMs = try read(Int64.self, &buffer, "dedup window")
+        attributes.maxInFlightMessages = try readInt(&buffer, "max in flight")
+        attributes.producerIdleMs = try read(Int64.self, &buffer, "producer idle")
+        if try readPresence(&buffer, "redrive policy") {
+            attributes.redrivePolicy = RedrivePolicy(
+                deadLetterQueue: try readString(&buffer, "dead-letter queue"),
+                maxReceiveCount: try readInt(&buffer, "max receive count")
+            )
+        }
+        switch try read(UInt8.self, &buffer, "redrive allow policy") {
+        case 0: attributes.redriveAllowPolicy = nil
+        case 1: attributes.redriveAllowPolicy = .allowAll
+        case 2: attributes.redriveAllowPolicy = .denyAll
+        case 3:
+            let count = try read(UInt8.self, &buffer, "redrive sources")
+            var sources: [String] = []
+            for _ in 0..<count { sources.append(try readString(&buffer, "redrive source")) }
+            attributes.redriveAllowPolicy = .byQueue(sources)
+        case let other: throw .invalid("redrive allow policy \(other)")
+        }
+        return attributes
+    }
+}

@@ -1,0 +1,350 @@
+import DequeModule
+import HeapModule
+import NIOCore
+
+extension QueuePartition {
+    /// Snapshot format version; bump on any change and keep reading the old ones (CHANGELOG).
+    public static let snapshotVersion: UInt8 = 1
+    static let snapshotMagic: UInt32 = 0x4651_534E  // "FQSN"
+
+    /// The whole state as bytes: identity, attributes, time, every live message (with its delivery), the
+    /// dedup, move and attempt windows, producer sessions, outbox and move tasks. Derived indexes (groups,
+    /// ready index, timers) are rebuilt on restore. Deterministic: equal states give equal bytes.
+    public func snapshot() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Self.snapshotMagic)
+        buffer.writeInteger(Self.snapshotVersion)
+        Fields.write(queueName, into: &buffer)
+        buffer.writeInteger(queueID)
+        buffer.writeInteger(partition)
+        buffer.writeInteger(partitionCount)
+        Fields.write(attributes, into: &buffer)
+        buffer.writeInteger(nowMs)
+        buffer.writeInteger(appliedIndex)
+        buffer.writeInteger(nextFencingToken)
+        buffer.writeInteger(nextOutboxID)
+        buffer.writeInteger(nextProducerSweepMs)
+        for total in [
+            counters.sent, counters.received, counters.deleted, counters.deadLettered, counters.expired,
+            counters.movesAbandoned,
+        ] {
+            buffer.writeInteger(total)
+        }
+
+        let live = order.filter { messages[$0] != nil }
+        buffer.writeInteger(UInt32(live.count))
+        for sequence in live { Self.write(messages[sequence]!, sequence: sequence, into: &buffer) }
+
+        let dedupRecords = dedup.ordered
+        buffer.writeInteger(UInt32(dedupRecords.count))
+        for record in dedupRecords {
+            Fields.write(record.key, into: &buffer)
+            Fields.write(record.value.position, into: &buffer)
+            buffer.writeInteger(record.atMs)
+        }
+        let moves = movesTaken.ordered
+        buffer.writeInteger(UInt32(moves.count))
+        for record in moves {
+            buffer.writeInteger(record.key.queueID)
+            Fields.write(record.key.position, into: &buffer)
+            Fields.write(record.value.position, into: &buffer)
+            buffer.writeInteger(record.atMs)
+        }
+        let attemptRecords = attempts.ordered
+        buffer.writeInteger(UInt32(attemptRecords.count))
+        for record in attemptRecords {
+            Fields.write(record.key, into: &buffer)
+            buffer.writeInteger(record.atMs)
+            buffer.writeInteger(UInt16(record.value.count))
+            for handle in record.value { Fields.write(handle, into: &buffer) }
+        }
+        let sessions = producers.sessions.sorted { $0.key < $1.key }
+        buffer.writeInteger(UInt32(sessions.count))
+        for (producerID, session) in sessions {
+            buffer.writeInteger(producerID)
+            buffer.writeInteger(session.epoch)
+            buffer.writeInteger(session.lastSequence)
+            buffer.writeInteger(session.lastActiveMs)
+            buffer.writeInteger(UInt16(session.recent.count))
+            for send in session.recent {
+                buffer.writeInteger(send.sequence)
+                Fields.write(send.position, into: &buffer)
+            }
+        }
+        buffer.writeInteger(UInt32(outbox.count))
+        for move in outbox {
+            buffer.writeInteger(move.id)
+            Fields.write(move.destination, into: &buffer)
+            Fields.write(move.request, into: &buffer)
+            switch move.reason {
+            case .deadLetter: Fields.writeOptional(nil, into: &buffer)
+            case .redrive(let taskID): Fields.writeOptional(taskID, into: &buffer)
+            }
+            buffer.writeInteger(move.createdAtMs)
+        }
+        let tasks = (moveTask.map { [$0] } ?? []) + finishedMoveTasks
+        Fields.writePresence(moveTask != nil, into: &buffer)
+        buffer.writeInteger(UInt8(tasks.count))
+        for task in tasks { Self.write(task, into: &buffer) }
+        return buffer
+    }
+
+    static func write(_ message: StoredMessage, sequence: UInt64, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(sequence)
+        Fields.writeBytes(message.body, into: &buffer)
+        Fields.writeBytes(message.messageAttributes, into: &buffer)
+        Fields.writeOptional(message.groupID, into: &buffer)
+        Fields.writeOptional(message.deduplicationID, into: &buffer)
+        buffer.writeInteger(message.sentAtMs)
+        switch message.state {
+        case .available:
+            buffer.writeInteger(UInt8(0))
+        case .delayed(let until):
+            buffer.writeInteger(UInt8(1))
+            buffer.writeInteger(until)
+        case .inFlight(let until):
+            buffer.writeInteger(UInt8(2))
+            buffer.writeInteger(until)
+        }
+        buffer.writeInteger(message.receiveCount)
+        buffer.writeInteger(message.firstReceiveAtMs)
+        buffer.writeInteger(message.token)
+        buffer.writeInteger(message.deliveredAtMs)
+        // The origin travels as a send request would carry it.
+        var holder = SendRequest(body: ByteBuffer(), origin: message.origin)
+        holder.messageAttributes = ByteBuffer()
+        Fields.write(holder, into: &buffer)
+    }
+
+    static func write(_ task: MoveTaskStatus, into buffer: inout ByteBuffer) {
+        Fields.write(task.taskID, into: &buffer)
+        Fields.writeOptional(task.destination, into: &buffer)
+        buffer.writeInteger(Int32(clamping: task.maxMessagesPerSecond))
+        buffer.writeInteger(task.state.rawValue)
+        buffer.writeInteger(task.startedAtMs)
+        buffer.writeInteger(Int64(task.messagesToMove))
+        buffer.writeInteger(Int64(task.messagesMoved))
+        buffer.writeInteger(Int64(task.messagesSkipped))
+        buffer.writeInteger(task.endSequence)
+        buffer.writeInteger(task.cursor)
+    }
+
+    /// The partition a `snapshot()` describes.
+    /// - Throws: a typed decode error for bytes that are not a snapshot this version reads; never traps.
+    public static func restore(from bytes: ByteBuffer) throws(QueueDecodeError) -> QueuePartition {
+        var buffer = bytes
+        guard try Fields.read(UInt32.self, &buffer, "magic") == snapshotMagic else {
+            throw .invalid("not a queue snapshot")
+        }
+        let version = try Fields.read(UInt8.self, &buffer, "version")
+        guard version == snapshotVersion else { throw .unsupportedVersion(version) }
+        let name = try Fields.readString(&buffer, "queue name")
+        let queueID = try Fields.read(UInt64.self, &buffer, "queue id")
+        let partitionNumber = try Fields.read(UInt32.self, &buffer, "partition")
+        let partitionCount = try Fields.read(UInt32.self, &buffer, "partition count")
+        let attributes = try Fields.readAttributes(&buffer)
+        var state: QueuePartition
+        do {
+            state = try QueuePartition(
+                queueName: name,
+                queueID: queueID,
+                partition: partitionNumber,
+                partitionCount: partitionCount,
+                attributes: attributes
+            )
+        } catch {
+            throw .invalid("snapshot identity or attributes: \(error)")
+        }
+        state.nowMs = try Fields.read(Int64.self, &buffer, "now")
+        state.appliedIndex = try Fields.read(UInt64.self, &buffer, "applied index")
+        guard state.appliedIndex < MessagePosition.maxIndex else { throw .invalid("applied index") }
+        state.nextFencingToken = try Fields.read(UInt64.self, &buffer, "next token")
+        state.nextOutboxID = try Fields.read(UInt64.self, &buffer, "next outbox id")
+        state.nextProducerSweepMs = try Fields.read(Int64.self, &buffer, "producer sweep")
+        state.counters.sent = try Fields.read(UInt64.self, &buffer, "sent")
+        state.counters.received = try Fields.read(UInt64.self, &buffer, "received")
+        state.counters.deleted = try Fields.read(UInt64.self, &buffer, "deleted")
+        state.counters.deadLettered = try Fields.read(UInt64.self, &buffer, "dead-lettered")
+        state.counters.expired = try Fields.read(UInt64.self, &buffer, "expired")
+        state.counters.movesAbandoned = try Fields.read(UInt64.self, &buffer, "moves abandoned")
+
+        let messageCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "message count")
+        var previous: UInt64?
+        for _ in 0..<messageCount {
+            let (sequence, message) = try readMessage(&buffer)
+            guard previous.map({ $0 < sequence }) ?? true, sequence >> 10 <= state.appliedIndex,
+                message.token < state.nextFencingToken
+            else { throw .invalid("message \(sequence) out of order or ahead of the state") }
+            guard state.kind == .standard || message.groupID != nil else {
+                throw .invalid("FIFO message without group")
+            }
+            previous = sequence
+            state.restoreMessage(sequence, message)
+        }
+
+        let dedupCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 24, "dedup count")
+        for _ in 0..<dedupCount {
+            let key = try Fields.readString(&buffer, "dedup key")
+            let position = try Fields.readPosition(&buffer, "dedup")
+            let atMs = try Fields.read(Int64.self, &buffer, "dedup time")
+            try state.dedup.insertRestored(key, DedupRecord(position: position, acceptedAtMs: atMs), atMs: atMs)
+        }
+        let moveCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 44, "moves count")
+        for _ in 0..<moveCount {
+            let sourceID = try Fields.read(UInt64.self, &buffer, "move source")
+            let source = try Fields.readPosition(&buffer, "move source")
+            let position = try Fields.readPosition(&buffer, "move")
+            let atMs = try Fields.read(Int64.self, &buffer, "move time")
+            try state.movesTaken.insertRestored(
+                MoveKey(queueID: sourceID, position: source),
+                DedupRecord(position: position, acceptedAtMs: atMs),
+                atMs: atMs
+            )
+        }
+        let attemptCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 12, "attempt count")
+        for _ in 0..<attemptCount {
+            let key = try Fields.readString(&buffer, "attempt id")
+            let atMs = try Fields.read(Int64.self, &buffer, "attempt time")
+            let handleCount = try Fields.readCount(UInt16.self, &buffer, minimumItemBytes: 22, "attempt handles")
+            var handles: [ReceiptHandle] = []
+            for _ in 0..<handleCount { handles.append(try Fields.readHandle(&buffer)) }
+            try state.attempts.insertRestored(key, handles, atMs: atMs)
+        }
+        let sessionCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 30, "session count")
+        var sessions: [UInt64: ProducerSessions.Session] = [:]
+        for _ in 0..<sessionCount {
+            let producerID = try Fields.read(UInt64.self, &buffer, "producer id")
+            var session = ProducerSessions.Session(
+                epoch: try Fields.read(UInt32.self, &buffer, "epoch"),
+                lastSequence: try Fields.read(UInt64.self, &buffer, "last sequence"),
+                lastActiveMs: try Fields.read(Int64.self, &buffer, "last active"),
+                recent: []
+            )
+            let recentCount = try Fields.readCount(UInt16.self, &buffer, minimumItemBytes: 22, "recent sends")
+            for _ in 0..<recentCount {
+                session.recent.append(
+                    ProducerSessions.RememberedSend(
+                        sequence: try Fields.read(UInt64.self, &buffer, "recent sequence"),
+                        position: try Fields.readPosition(&buffer, "recent")
+                    )
+                )
+            }
+            guard sessions.updateValue(session, forKey: producerID) == nil else { throw .invalid("producer twice") }
+        }
+        state.producers = ProducerSessions(restoring: sessions)
+        let outboxCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "outbox count")
+        for _ in 0..<outboxCount {
+            let id = try Fields.read(UInt64.self, &buffer, "move id")
+            let destination = try Fields.readString(&buffer, "destination")
+            let request = try Fields.readSendRequest(&buffer)
+            let taskID = try Fields.readOptionalString(&buffer, "move task")
+            let createdAtMs = try Fields.read(Int64.self, &buffer, "move time")
+            guard id < state.nextOutboxID, state.outbox.last.map({ $0.id < id }) ?? true else {
+                throw .invalid("outbox ids out of order")
+            }
+            state.outbox.append(
+                OutboxMove(
+                    id: id,
+                    destination: destination,
+                    request: request,
+                    reason: taskID.map { .redrive(taskID: $0) } ?? .deadLetter,
+                    createdAtMs: createdAtMs
+                )
+            )
+        }
+        let running = try Fields.readPresence(&buffer, "running task")
+        let taskCount = Int(try Fields.read(UInt8.self, &buffer, "task count"))
+        guard !running || taskCount >= 1 else { throw .invalid("running task missing") }
+        for at in 0..<taskCount {
+            let task = try readTask(&buffer)
+            guard (task.state == .running) == (running && at == 0) else { throw .invalid("move task state") }
+            if task.state == .running { state.moveTask = task } else { state.finishedMoveTasks.append(task) }
+        }
+        guard buffer.readableBytes == 0 else { throw .trailingBytes(buffer.readableBytes) }
+        return state
+    }
+
+    static func readMessage(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> (UInt64, StoredMessage) {
+        let sequence = try Fields.read(UInt64.self, &buffer, "sequence")
+        guard sequence >> 10 < MessagePosition.maxIndex else { throw .invalid("sequence") }
+        let body = try Fields.readBytes(&buffer, "body")
+        let attributes = try Fields.readBytes(&buffer, "message attributes")
+        let groupID = try Fields.readOptionalString(&buffer, "group id")
+        let deduplicationID = try Fields.readOptionalString(&buffer, "deduplication id")
+        let sentAtMs = try Fields.read(Int64.self, &buffer, "sent at")
+        let state: StoredMessage.State
+        switch try Fields.read(UInt8.self, &buffer, "message state") {
+        case 0: state = .available
+        case 1: state = .delayed(untilMs: try Fields.read(Int64.self, &buffer, "delay"))
+        case 2: state = .inFlight(untilMs: try Fields.read(Int64.self, &buffer, "visibility"))
+        case let other: throw .invalid("message state \(other)")
+        }
+        var message = StoredMessage(
+            body: body,
+            messageAttributes: attributes,
+            groupID: groupID,
+            deduplicationID: deduplicationID,
+            sentAtMs: sentAtMs,
+            state: state
+        )
+        message.receiveCount = try Fields.read(UInt32.self, &buffer, "receive count")
+        message.firstReceiveAtMs = try Fields.read(Int64.self, &buffer, "first receive")
+        message.token = try Fields.read(UInt64.self, &buffer, "token")
+        message.deliveredAtMs = try Fields.read(Int64.self, &buffer, "delivered at")
+        message.origin = try Fields.readSendRequest(&buffer).origin
+        return (sequence, message)
+    }
+
+    static func readTask(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveTaskStatus {
+        let taskID = try Fields.readString(&buffer, "task id")
+        let destination = try Fields.readOptionalString(&buffer, "task destination")
+        let rate = try Fields.readInt(&buffer, "task rate")
+        guard rate >= 1, let state = MoveTaskStatus.State(rawValue: try Fields.read(UInt8.self, &buffer, "task state"))
+        else { throw .invalid("move task rate or state") }
+        let startedAtMs = try Fields.read(Int64.self, &buffer, "task start")
+        let toMove = try Fields.read(Int64.self, &buffer, "task to move")
+        let moved = try Fields.read(Int64.self, &buffer, "task moved")
+        let skipped = try Fields.read(Int64.self, &buffer, "task skipped")
+        guard toMove >= 0, moved >= 0, skipped >= 0 else { throw .invalid("move task counts") }
+        return MoveTaskStatus(
+            taskID: taskID,
+            destination: destination,
+            maxMessagesPerSecond: rate,
+            state: state,
+            startedAtMs: startedAtMs,
+            messagesToMove: Int(toMove),
+            messagesMoved: Int(moved),
+            messagesSkipped: Int(skipped),
+            endSequence: try Fields.read(UInt64.self, &buffer, "task end"),
+            cursor: try Fields.read(UInt64.self, &buffer, "task cursor")
+        )
+    }
+
+    /// Puts a restored message back with its derived state: group, ready index, timers, counters.
+    mutating func restoreMessage(_ sequence: UInt64, _ message: StoredMessage) {
+        messages[sequence] = message
+        order.append(sequence)
+        if let timer = Self.timer(for: sequence, message) { timers.insert(timer) }
+        switch message.state {
+        case .delayed: counters.delayed += 1
+        case .inFlight: counters.inFlight += 1
+        case .available: break
+        }
+        if kind == .fifo, let groupID = message.groupID {
+            groups[groupID, default: GroupState()].messages.append(sequence)
+            if case .inFlight = message.state { adjustInFlight(groupID, by: 1) }
+            refreshGroup(groupID)
+        } else if message.state == .available {
+            standardReady.insert(sequence)
+        }
+    }
+}
+
+extension ExpiringTable {
+    /// Inserts a snapshot record, refusing time going backwards instead of trapping.
+    mutating func insertRestored(_ key: Key, _ value: Value, atMs: Int64) throws(QueueDecodeError) {
+        if let newest = newestAtMs, atMs < newest { throw .invalid("window records out of order") }
+        guard !contains(key) else { throw .invalid("window key twice") }
+        insert(key, value, atMs: atMs)
+    }
+}

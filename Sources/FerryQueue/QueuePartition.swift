@@ -1,0 +1,397 @@
+import DequeModule
+import HeapModule
+import NIOCore
+
+/// One partition of one queue: the deterministic state machine every replica of the partition's Raft group
+/// applies in log order (DESIGN §2, §4, §9). Time comes only from the leader's entry timestamps; there is no
+/// clock and no I/O, so replicas that applied the same entries are in the same state, and `snapshot()` /
+/// `restore(from:)` carry that state across log compaction.
+///
+/// Message ids and sequence numbers derive from (partition, log index, slot in the entry); a message's state is
+/// `delayed`, `available` or `inFlight`. On FIFO queues the available groups are kept in a `ReadyIndex`, so a
+/// receive costs O(log groups) per message handed out whatever the backlog of other groups.
+///
+/// - Invariants (checked by `invariantViolations()`):
+///   - `groups[g].messages` lists the live messages of FIFO group `g` in sequence order; `inFlight` counts those
+///     in flight; a group with neither is absent.
+///   - `ready` holds exactly the FIFO groups with nothing in flight whose oldest message is available.
+///   - `counters.inFlight` / `counters.delayed` count the messages in those states.
+///   - Every delayed or in-flight message has a timer at its deadline.
+public struct QueuePartition: Sendable {
+    public let queueName: String
+    public let queueID: UInt64
+    public let partition: UInt32
+    public let partitionCount: UInt32
+    public let kind: QueueKind
+    public internal(set) var attributes: QueueAttributes
+
+    /// The latest entry time seen (entry stamps are taken as max with this, so time never goes back here).
+    public internal(set) var nowMs: Int64 = 0
+    /// The log index of the latest applied entry.
+    public internal(set) var appliedIndex: UInt64 = 0
+
+    struct StoredMessage: Sendable {
+        enum State: Sendable, Hashable {
+            case delayed(untilMs: Int64)
+            case available
+            case inFlight(untilMs: Int64)
+        }
+
+        var body: ByteBuffer
+        var messageAttributes: ByteBuffer
+        var groupID: String?
+        var deduplicationID: String?
+        var sentAtMs: Int64
+        var state: State
+        var receiveCount: UInt32 = 0
+        var firstReceiveAtMs: Int64 = 0
+        /// The fencing token of the latest delivery (0: never delivered).
+        var token: UInt64 = 0
+        var deliveredAtMs: Int64 = 0
+        var origin: MoveOrigin?
+
+        var moveCount: UInt16 { origin?.moveCount ?? 0 }
+    }
+
+    struct GroupState: Sendable {
+        var messages = Deque<UInt64>()
+        var inFlight = 0
+    }
+
+    /// A deadline of a delayed or in-flight message; stale timers (the message moved on) are skipped.
+    struct Timer: Sendable, Hashable, Comparable {
+        var atMs: Int64
+        var sequence: UInt64
+
+        static func < (a: Timer, b: Timer) -> Bool { (a.atMs, a.sequence) < (b.atMs, b.sequence) }
+    }
+
+    /// The key of a move taken in: the source queue and the message's position there.
+    struct MoveKey: Sendable, Hashable {
+        var queueID: UInt64
+        var position: MessagePosition
+    }
+
+    struct Counters: Sendable, Hashable {
+        var inFlight = 0
+        var delayed = 0
+        var groupsWithInFlight = 0
+        var sent: UInt64 = 0
+        var received: UInt64 = 0
+        var deleted: UInt64 = 0
+        var deadLettered: UInt64 = 0
+        var expired: UInt64 = 0
+        var movesAbandoned: UInt64 = 0
+    }
+
+    /// Live messages by sequence number.
+    var messages: [UInt64: StoredMessage] = [:]
+    /// Sequence numbers in increasing order (send order); entries of removed messages are skipped lazily and
+    /// compacted away when they outnumber the live ones.
+    var order = Deque<UInt64>()
+    var groups: [String: GroupState] = [:]
+    var ready = ReadyIndex()
+    /// Standard queues: available messages, oldest first (lazy: stale items are skipped).
+    var standardReady = Heap<UInt64>()
+    var timers = Heap<Timer>()
+    var dedup = DedupWindow()
+    var movesTaken = ExpiringTable<MoveKey, DedupRecord>()
+    var attempts = ExpiringTable<String, [ReceiptHandle]>()
+    var producers = ProducerSessions()
+    var nextProducerSweepMs: Int64 = 0
+    var outbox = Deque<OutboxMove>()
+    var nextOutboxID: UInt64 = 1
+    var nextFencingToken: UInt64 = 1
+    var moveTask: MoveTaskStatus?
+    var finishedMoveTasks: [MoveTaskStatus] = []
+    var counters = Counters()
+
+    /// A new, empty partition.
+    /// - Throws: `.invalidQueueName` or `.invalidAttribute` (the metadata group checks these first).
+    public init(
+        queueName: String,
+        queueID: UInt64,
+        partition: UInt32,
+        partitionCount: UInt32,
+        attributes: QueueAttributes
+    ) throws(QueueError) {
+        try QueueName.validate(queueName)
+        let kind = QueueName.kind(of: queueName)
+        try attributes.validate(for: kind)
+        guard partitionCount >= 1, partitionCount <= MessagePosition.maxPartitions, partition < partitionCount else {
+            throw .invalidAttribute(name: "Partitions", reason: "partition \(partition) of \(partitionCount)")
+        }
+        self.queueName = queueName
+        self.queueID = queueID
+        self.partition = partition
+        self.partitionCount = partitionCount
+        self.kind = kind
+        self.attributes = attributes
+    }
+
+    // MARK: Apply
+
+    /// Applies the committed entry at `index`: decodes it, advances time to its stamp, then runs its command.
+    /// A payload that does not decode is answered `.rejected(.undecodable)` on every replica alike.
+    public mutating func apply(index: UInt64, payload: ByteBuffer) -> QueueResult {
+        let entry: QueueEntry
+        do {
+            entry = try QueueEntry.decode(payload)
+        } catch {
+            precondition(index > appliedIndex, "applying \(index) after \(appliedIndex)")
+            appliedIndex = index
+            return .rejected(.undecodable(error))
+        }
+        return apply(index: index, entry: entry)
+    }
+
+    /// Applies a decoded entry. Time passes for every entry (the stamp is the leader's, not the command's), so
+    /// a refused command still lets deadlines fire; it changes nothing else.
+    /// - Precondition: `index` is above every applied index and below `MessagePosition.maxIndex`.
+    public mutating func apply(index: UInt64, entry: QueueEntry) -> QueueResult {
+        precondition(index > appliedIndex, "applying \(index) after \(appliedIndex)")
+        precondition(index < MessagePosition.maxIndex, "log index \(index) beyond message positions")
+        appliedIndex = index
+        advanceTime(to: entry.timestampMs)
+        let result: QueueResult
+        switch entry.command {
+        case .send(let requests): result = send(requests, index: index)
+        case .receive(let requests): result = .received(requests.map { receive($0) })
+        case .delete(let handles): result = delete(handles)
+        case .changeVisibility(let changes): result = changeVisibility(changes)
+        case .purge: result = .purged(messages: purge())
+        case .advanceTime: result = .timeAdvanced
+        case .setAttributes(let attributes): result = setAttributes(attributes)
+        case .acknowledgeMoves(let ids): result = .movesAcknowledged(acknowledgeMoves(ids))
+        case .startMoveTask(let request): result = startMoveTask(request)
+        case .cancelMoveTask(let taskID): result = cancelMoveTask(taskID)
+        }
+        compactIfStale()
+        return result
+    }
+
+    // MARK: Time
+
+    /// Moves time to `stampMs` (never backwards) and fires everything due: delays and visibility deadlines,
+    /// retention, the dedup / move / attempt windows, idle producer sessions, abandoned moves, move tasks.
+    mutating func advanceTime(to stampMs: Int64) {
+        nowMs = max(nowMs, stampMs)
+        while let timer = timers.min, timer.atMs <= nowMs {
+            timers.removeMin()
+            fire(timer)
+        }
+        expireRetention()
+        dedup.expire(nowMs: nowMs, windowMs: attributes.dedupWindowMs)
+        movesTaken.expire(nowMs: nowMs, windowMs: QueueLimits.moveRecordRetentionMs)
+        attempts.expire(nowMs: nowMs, windowMs: QueueLimits.receiveAttemptWindowMs)
+        if nowMs >= nextProducerSweepMs {
+            producers.expire(nowMs: nowMs, idleMs: attributes.producerIdleMs)
+            nextProducerSweepMs = nowMs + QueueLimits.producerSweepIntervalMs
+        }
+        while let first = outbox.first, first.createdAtMs + QueueLimits.moveRecordRetentionMs <= nowMs {
+            outbox.removeFirst()
+            counters.movesAbandoned += 1
+        }
+        progressMoveTask()
+    }
+
+    mutating func fire(_ timer: Timer) {
+        guard let message = messages[timer.sequence] else { return }
+        switch message.state {
+        case .delayed(let until) where until == timer.atMs:
+            messages[timer.sequence]!.state = .available
+            counters.delayed -= 1
+            becameAvailable(timer.sequence, groupID: message.groupID)
+        case .inFlight(let until) where until == timer.atMs:
+            endDelivery(timer.sequence)
+        default:
+            break  // stale: the message moved on since this timer was set
+        }
+    }
+
+    /// An in-flight message becomes available again (visibility expired or set to 0).
+    mutating func endDelivery(_ sequence: UInt64) {
+        let groupID = messages[sequence]!.groupID
+        messages[sequence]!.state = .available
+        counters.inFlight -= 1
+        if kind == .fifo, let groupID { adjustInFlight(groupID, by: -1) }
+        becameAvailable(sequence, groupID: groupID)
+    }
+
+    mutating func becameAvailable(_ sequence: UInt64, groupID: String?) {
+        if kind == .fifo, let groupID {
+            refreshGroup(groupID)
+        } else {
+            standardReady.insert(sequence)
+        }
+    }
+
+    /// Retention counts from the send into this queue; sends are in sequence order and entry time never goes
+    /// back, so the oldest messages are at the front of `order`.
+    mutating func expireRetention() {
+        let retentionMs = Int64(attributes.retentionSeconds) * 1_000
+        while let first = order.first {
+            guard let message = messages[first] else {
+                order.removeFirst()
+                continue
+            }
+            guard message.sentAtMs + retentionMs <= nowMs else { break }
+            order.removeFirst()
+            _ = removeMessage(first)
+            counters.expired += 1
+        }
+    }
+
+    // MARK: Bookkeeping
+
+    mutating func adjustInFlight(_ groupID: String, by delta: Int) {
+        let before = groups[groupID]?.inFlight ?? 0
+        groups[groupID, default: GroupState()].inFlight = before + delta
+        let after = before + delta
+        if before == 0 && after > 0 { counters.groupsWithInFlight += 1 }
+        if before > 0 && after == 0 { counters.groupsWithInFlight -= 1 }
+    }
+
+    /// Puts a FIFO group into the ready index or takes it out, and forgets it when it holds nothing.
+    mutating func refreshGroup(_ groupID: String) {
+        guard let group = groups[groupID] else {
+            ready.remove(groupID)
+            return
+        }
+        if group.messages.isEmpty && group.inFlight == 0 {
+            groups[groupID] = nil
+            ready.remove(groupID)
+        } else if group.inFlight == 0, let head = group.messages.first, messages[head]?.state == .available {
+            ready.insert(groupID, headSequence: head)
+        } else {
+            ready.remove(groupID)
+        }
+    }
+
+    /// Removes a live message from every structure but `order` (skipped lazily) and returns it.
+    mutating func removeMessage(_ sequence: UInt64) -> StoredMessage? {
+        guard let message = messages.removeValue(forKey: sequence) else { return nil }
+        switch message.state {
+        case .delayed: counters.delayed -= 1
+        case .inFlight: counters.inFlight -= 1
+        case .available: break
+        }
+        if kind == .fifo, let groupID = message.groupID {
+            if let at = groups[groupID]?.messages.firstIndex(of: sequence) {
+                groups[groupID]!.messages.remove(at: at)
+            }
+            if case .inFlight = message.state { adjustInFlight(groupID, by: -1) }
+            refreshGroup(groupID)
+        }
+        return message
+    }
+
+    /// Drops stale sequence numbers from `order` and `standardReady` when they outnumber the live ones, so
+    /// memory follows the live backlog. Runs once per entry, never in the middle of a command.
+    mutating func compactIfStale() {
+        if order.count > 64 && order.count > 2 * messages.count {
+            order = Deque(order.filter { messages[$0] != nil })
+        }
+        if standardReady.count > 64 && standardReady.count > 2 * messages.count {
+            standardReady = Heap(order.filter { messages[$0]?.state == .available })
+        }
+        if timers.count > 64 && timers.count > 2 * (counters.inFlight + counters.delayed) {
+            timers = Heap(order.compactMap { sequence in Self.timer(for: sequence, messages[sequence]) })
+        }
+    }
+
+    static func timer(for sequence: UInt64, _ message: StoredMessage?) -> Timer? {
+        switch message?.state {
+        case .delayed(let until)?, .inFlight(let until)?: return Timer(atMs: until, sequence: sequence)
+        default: return nil
+        }
+    }
+
+    func position(of sequence: UInt64) -> MessagePosition {
+        MessagePosition(partition: partition, index: sequence >> 10, slot: UInt16(sequence & 1_023))
+    }
+
+    /// The in-flight limit of this partition: the queue's limit shared evenly by its partitions.
+    public var inFlightLimit: Int {
+        (attributes.maxInFlightMessages + Int(partitionCount) - 1) / Int(partitionCount)
+    }
+
+    // MARK: Attributes
+
+    mutating func setAttributes(_ new: QueueAttributes) -> QueueResult {
+        do {
+            try new.validate(for: kind)
+        } catch {
+            return .rejected(error)
+        }
+        attributes = new
+        // A shorter retention takes effect at once; the other attributes apply to later sends and receives.
+        expireRetention()
+        return .attributesSet
+    }
+
+    // MARK: Queries
+
+    public var statistics: QueueStatistics {
+        QueueStatistics(
+            visible: messages.count - counters.inFlight - counters.delayed,
+            inFlight: counters.inFlight,
+            delayed: counters.delayed,
+            oldestSentAtMs: order.first { messages[$0] != nil }.flatMap { messages[$0]?.sentAtMs },
+            groups: groups.count,
+            groupsWithInFlight: counters.groupsWithInFlight,
+            outbox: outbox.count,
+            deduplicationRecords: dedup.count,
+            producerSessions: producers.sessions.count,
+            sent: counters.sent,
+            received: counters.received,
+            deleted: counters.deleted,
+            deadLettered: counters.deadLettered,
+            expired: counters.expired,
+            movesAbandoned: counters.movesAbandoned
+        )
+    }
+
+    /// Whether a send with this deduplication id was accepted inside the window (as of the latest entry).
+    public func sendStatus(deduplicationID: String, groupID: String? = nil) -> SendStatus {
+        let key = DedupWindow.key(
+            deduplicationID: deduplicationID,
+            groupID: groupID,
+            scope: attributes.deduplicationScope
+        )
+        guard let record = dedup.lookup(key, nowMs: nowMs, windowMs: attributes.dedupWindowMs) else { return .unknown }
+        return .accepted(record.position, atMs: record.acceptedAtMs)
+    }
+
+    /// Whether a producer-session send was accepted here, and where, if its result is still remembered.
+    public func sendStatus(producer stamp: ProducerStamp) -> SendStatus {
+        guard case .duplicate(let position) = producers.check(stamp) else { return .unknown }
+        return .accepted(position, atMs: nil)
+    }
+
+    /// The moves waiting for their destination, oldest first; the leader sends them in this order, so a
+    /// group's dead letters reach the dead-letter queue in order.
+    public func pendingMoves(limit: Int = .max) -> [OutboxMove] {
+        Array(outbox.prefix(limit))
+    }
+
+    /// The running move task (if any) and the latest finished ones.
+    public var moveTasks: [MoveTaskStatus] {
+        (moveTask.map { [$0] } ?? []) + finishedMoveTasks.reversed()
+    }
+
+    /// The earliest time at which an entry would change state on its own (a delay or visibility deadline,
+    /// retention, a running move task): a leader with no traffic proposes `advanceTime` once it has passed.
+    public var nextDeadlineMs: Int64? {
+        var deadline = timers.min?.atMs
+        if let oldest = order.first(where: { messages[$0] != nil }), let message = messages[oldest] {
+            let expiry = message.sentAtMs + Int64(attributes.retentionSeconds) * 1_000
+            deadline = min(deadline ?? expiry, expiry)
+        }
+        if let task = moveTask {
+            let next = nowMs + max(1, 1_000 / Int64(task.maxMessagesPerSecond))
+            deadline = min(deadline ?? next, next)
+        }
+        return deadline
+    }
+}

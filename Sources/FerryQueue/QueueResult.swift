@@ -1,0 +1,155 @@
+import NIOCore
+
+/// What a send produced.
+public enum SendOutcome: Sendable, Hashable {
+    /// Enqueued at this position (message id and sequence number derive from it).
+    case enqueued(MessagePosition)
+    /// A repeat (same deduplication id inside the window, same producer sequence, or a move already taken in):
+    /// the first send's position; nothing was enqueued.
+    case duplicate(MessagePosition)
+    /// A repeat of a producer-session send too old for its result to be remembered: it was accepted once.
+    case duplicateResultForgotten
+
+    /// The position the producer should report, when known.
+    public var position: MessagePosition? {
+        switch self {
+        case .enqueued(let position), .duplicate(let position): return position
+        case .duplicateResultForgotten: return nil
+        }
+    }
+}
+
+/// One message handed out by a receive.
+public struct Delivery: Sendable, Hashable {
+    public var position: MessagePosition
+    /// The handle that deletes or changes this delivery; its fencing token increases with every delivery of
+    /// the partition, so also with every delivery of the message's group.
+    public var handle: ReceiptHandle
+    public var body: ByteBuffer
+    public var messageAttributes: ByteBuffer
+    public var groupID: String?
+    public var deduplicationID: String?
+    public var sentAtMs: Int64
+    /// Receives of this message so far, this one included (SQS `ApproximateReceiveCount`).
+    public var receiveCount: UInt32
+    public var firstReceiveAtMs: Int64
+    /// When the message becomes visible again unless deleted or changed.
+    public var visibleAgainAtMs: Int64
+    public var origin: MoveOrigin?
+
+    public var fencingToken: UInt64 { handle.fencingToken }
+}
+
+/// What one receive request produced.
+public struct ReceiveOutcome: Sendable, Hashable {
+    public var deliveries: [Delivery]
+    /// Messages this receive found past their maxReceiveCount and moved to the outbox for the dead-letter queue.
+    public var deadLettered: [MessagePosition]
+    /// True when the request repeated a `ReceiveRequestAttemptId` and got the first batch again.
+    public var repeatedAttempt: Bool
+
+    public init(deliveries: [Delivery] = [], deadLettered: [MessagePosition] = [], repeatedAttempt: Bool = false) {
+        self.deliveries = deliveries
+        self.deadLettered = deadLettered
+        self.repeatedAttempt = repeatedAttempt
+    }
+}
+
+/// What a delete did.
+public enum DeleteOutcome: Sendable, Hashable {
+    case deleted
+    /// The message was already gone (deleted, expired, purged or dead-lettered): deleting is idempotent, as SQS.
+    case alreadyGone
+}
+
+/// The result of applying one entry; the leader answers each waiting client from it.
+public enum QueueResult: Sendable, Hashable {
+    case sent([Result<SendOutcome, QueueError>])
+    case received([Result<ReceiveOutcome, QueueError>])
+    case deleted([Result<DeleteOutcome, QueueError>])
+    /// Each change's new visibility deadline.
+    case visibilityChanged([Result<Int64, QueueError>])
+    case purged(messages: Int)
+    case timeAdvanced
+    case attributesSet
+    case movesAcknowledged(Int)
+    case moveTaskStarted(MoveTaskStatus)
+    case moveTaskCancelled(MoveTaskStatus)
+    /// The whole command was refused and changed nothing.
+    case rejected(QueueError)
+}
+
+/// A message waiting in the outbox for its destination queue to commit it (DESIGN §9: cross-partition moves).
+/// The leader sends `request` to the destination (its `origin` makes the repeat after a crash harmless) and
+/// proposes `acknowledgeMoves` once the destination committed it.
+public struct OutboxMove: Sendable, Hashable {
+    public enum Reason: Sendable, Hashable {
+        case deadLetter
+        case redrive(taskID: String)
+    }
+
+    public var id: UInt64
+    public var destination: String
+    public var request: SendRequest
+    public var reason: Reason
+    public var createdAtMs: Int64
+}
+
+/// A redrive's progress (SQS `ListMessageMoveTasks`).
+public struct MoveTaskStatus: Sendable, Hashable {
+    public enum State: UInt8, Sendable, Hashable {
+        case running = 1
+        case completed = 2
+        case cancelled = 3
+    }
+
+    public var taskID: String
+    public var destination: String?
+    public var maxMessagesPerSecond: Int
+    public var state: State
+    public var startedAtMs: Int64
+    /// Messages present when the task started (SQS `ApproximateNumberOfMessagesToMove`).
+    public var messagesToMove: Int
+    public var messagesMoved: Int
+    /// Messages left in place: in flight when the task passed them, without a source to return to, or moved
+    /// `QueueLimits.maxMessageMoves` times already.
+    public var messagesSkipped: Int
+    /// The task moves messages below this sequence number (those present when it started).
+    var endSequence: UInt64
+    /// The next sequence number to look at.
+    var cursor: UInt64
+}
+
+/// The numbers SQS reports as `Approximate*` attributes (exact here), for one partition.
+public struct QueueStatistics: Sendable, Hashable {
+    public var visible: Int
+    public var inFlight: Int
+    public var delayed: Int
+    /// Entry time of the oldest message's send, nil when empty.
+    public var oldestSentAtMs: Int64?
+    public var groups: Int
+    public var groupsWithInFlight: Int
+    public var outbox: Int
+    public var deduplicationRecords: Int
+    public var producerSessions: Int
+    /// Totals since the partition was created.
+    public var sent: UInt64
+    public var received: UInt64
+    public var deleted: UInt64
+    public var deadLettered: UInt64
+    public var expired: UInt64
+    /// Outbox moves dropped after `QueueLimits.moveRecordRetentionMs` without an acknowledgement.
+    public var movesAbandoned: UInt64
+
+    public func ageOfOldestMs(nowMs: Int64) -> Int64 {
+        oldestSentAtMs.map { max(0, nowMs - $0) } ?? 0
+    }
+}
+
+/// What a producer whose send timed out can learn (DESIGN §1: resolve the ambiguity instead of guessing).
+public enum SendStatus: Sendable, Hashable {
+    /// Accepted at this position; `atMs` is the acceptance time when known (dedup ids: the window runs from it).
+    case accepted(MessagePosition, atMs: Int64?)
+    /// Not accepted inside the window (or the window has passed): sending again is safe only inside the window.
+    case unknown
+}
