@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "FerryWire", targets: ["FerryWire"]),
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
         .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
+        .executable(name: "ferry-queue-bench", targets: ["ferry-queue-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -31,7 +32,7 @@ let package = Package(
         .target(name: "FerryWire", dependencies: ["FerryRaft", nioCore], swiftSettings: swiftSettings),
         .target(
             name: "FerrySimulator",
-            dependencies: ["FerryRaft", "FerryWire", nioCore, heap],
+            dependencies: ["FerryRaft", "FerryQueue", "FerryWire", nioCore, heap],
             swiftSettings: swiftSettings
         ),
         // liblz4 (installed by Tests/run as liblz4-dev) for compressed log batches.
@@ -44,6 +45,8 @@ let package = Package(
             dependencies: ["FerryStorage", "FerryRaft", nioCore],
             swiftSettings: swiftSettings
         ),
+        // Queue state machine apply throughput and snapshot size/time: the queue issue's benchmark command.
+        .executableTarget(name: "ferry-queue-bench", dependencies: ["FerryQueue", nioCore], swiftSettings: swiftSettings),
         // The simulator's command line: long seed runs, election-time and throughput figures.
         .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
 

@@ -332,6 +332,11 @@ public struct QueuePartition: Sendable {
 
     // MARK: Queries
 
+    /// Whether the message at `position` is still in this queue (in any state).
+    public func contains(_ position: MessagePosition) -> Bool {
+        position.partition == partition && messages[position.sequenceNumber] != nil
+    }
+
     public var statistics: QueueStatistics {
         QueueStatistics(
             visible: messages.count - counters.inFlight - counters.delayed,

@@ -36,6 +36,9 @@ public struct SimConfig: Sendable, Hashable {
     /// Chance, in percent, that a newly elected leader is crashed within its first few ticks and restarted a
     /// little later: the schedule of Raft's Figure 8, which uniform faults reach only rarely.
     public var crashNewLeaderPercent = 0
+    /// Queue mode: the nodes run a FerryQueue partition driven by simulated clients, and the queue contract
+    /// is checked (nil: the plain hash-chain application).
+    public var queue: QueueSimConfig?
 
     public init() {}
 
@@ -98,6 +101,18 @@ public struct SimConfig: Sendable, Hashable {
         config.nemesisInterval = rng.uniform(200...2_000)
         config.crashNewLeaderPercent = [0, 0, 10, 30, 60].randomElement(using: &rng)!
         if rng.uniform(0..<4) == 0 { config.applyLeaderChurnProfile(&rng) }
+        return config
+    }
+
+    /// A swarm configuration in queue mode: the same draws as `swarm(seed:)` plus the queue workload's.
+    public static func queueSwarm(seed: UInt64) -> SimConfig {
+        var config = swarm(seed: seed)
+        config.queue = .swarm(seed: seed)
+        // Queue entries and snapshots are larger than the plain ones: keep some batching and snapshot chunks of
+        // at least 256 bytes, or a stop-and-wait snapshot transfer takes thousands of round trips.
+        config.raft.maxUncommittedBytes =
+            config.raft.maxUncommittedBytes == 0 ? 0 : max(config.raft.maxUncommittedBytes, 2_000)
+        config.raft.snapshotChunkBytes = max(config.raft.snapshotChunkBytes, 256)
         return config
     }
 

@@ -1,14 +1,25 @@
+import FerryQueue
 import FerryRaft
 import NIOCore
 
-/// The application every simulated node runs: a hash chain over applied entries.
+/// The application every simulated node runs: a hash chain over applied entries, and in queue mode the real
+/// `FerryQueue.QueuePartition` applying every non-empty normal entry.
 ///
 /// Two replicas that applied the same entries in the same order have the same `hash`; a snapshot carries the
-/// hash, so a restored replica is checked against the others too.
+/// hash (and the queue's snapshot), so a restored replica is checked against the others too.
 struct SimStateMachine {
     private(set) var appliedIndex: LogIndex = 0
     private(set) var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     private(set) var appliedCount: UInt64 = 0
+    /// Queue mode: the partition state, its state before any entry, and the result of the latest entry.
+    private(set) var queue: QueuePartition?
+    private let initialQueue: QueuePartition?
+    private(set) var lastQueueResult: QueueResult?
+
+    init(queue: QueuePartition? = nil) {
+        self.queue = queue
+        self.initialQueue = queue
+    }
 
     mutating func apply(_ entry: Entry) {
         precondition(entry.index == appliedIndex + 1, "applying \(entry.index) after \(appliedIndex)")
@@ -18,6 +29,11 @@ struct SimStateMachine {
         hash = Self.mix(hash, entry.term)
         hash = Self.mix(hash, UInt64(entry.kind.rawValue))
         hash = Self.mix(hash, Self.hash(entry.payload))
+        lastQueueResult = nil
+        if entry.kind == .normal && entry.payload.readableBytes > 0 {
+            // In place through the optional: no copy of the partition per entry.
+            lastQueueResult = queue?.apply(index: entry.index, payload: entry.payload)
+        }
     }
 
     func snapshotData() -> ByteBuffer {
@@ -25,6 +41,10 @@ struct SimStateMachine {
         buffer.writeInteger(appliedIndex)
         buffer.writeInteger(hash)
         buffer.writeInteger(appliedCount)
+        if let queue {
+            var state = queue.snapshot()
+            buffer.writeBuffer(&state)
+        }
         return buffer
     }
 
@@ -33,15 +53,24 @@ struct SimStateMachine {
     mutating func restore(_ data: ByteBuffer, index: LogIndex) -> Bool {
         var data = data
         if data.readableBytes == 0 {
-            self = SimStateMachine()
+            self = SimStateMachine(queue: initialQueue)
             return index == 0
         }
         guard let applied = data.readInteger(as: UInt64.self), let hash = data.readInteger(as: UInt64.self),
-            let count = data.readInteger(as: UInt64.self), data.readableBytes == 0, applied == index
+            let count = data.readInteger(as: UInt64.self), applied == index
         else { return false }
+        if initialQueue == nil {
+            guard data.readableBytes == 0 else { return false }
+        } else {
+            guard let restored = try? QueuePartition.restore(from: data), restored.appliedIndex <= applied else {
+                return false
+            }
+            self.queue = restored
+        }
         self.appliedIndex = applied
         self.hash = hash
         self.appliedCount = count
+        self.lastQueueResult = nil
         return true
     }
 

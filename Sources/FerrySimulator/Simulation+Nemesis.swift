@@ -1,3 +1,4 @@
+import FerryQueue
 import FerryRaft
 import NIOCore
 
@@ -198,7 +199,12 @@ extension Simulation {
         var payload = ByteBuffer()
         let id = nextPayloadID
         nextPayloadID += 1
-        payload.writeInteger(id)
+        if queueWorkload != nil {
+            // In queue mode every entry is a queue command; the barrier is a time entry.
+            payload = QueueEntry(timestampMs: stamp(at: leader), command: .advanceTime).encoded()
+        } else {
+            payload.writeInteger(id)
+        }
         let ticket: ProposalTicket
         do {
             ticket = try nodes[index(leader)].core!.propose([payload])

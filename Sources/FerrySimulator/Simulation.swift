@@ -29,6 +29,8 @@ public struct SimulationResult: Sendable {
     public var faults: Int
     public var leaderTerms: Int
     public var coverage: [SimProbe: Int]
+    /// Queue mode: how often each queue-contract path was reached.
+    public var queueCoverage: [QueueProbe: Int]
 }
 
 /// Paths of the protocol and the fault model that runs should reach.
@@ -71,6 +73,8 @@ public final class Simulation {
     public private(set) var coverage: [SimProbe: Int] = [:]
     /// A real storage to run beside the disk model (see `SimStorageBackend`); set before `run`.
     public var storageBackend: (any SimStorageBackend)?
+    /// Queue mode (`config.queue` set): the clients of the simulated queue partition and the contract checker.
+    var queueWorkload: QueueWorkload?
 
     func probe(_ name: SimProbe) {
         coverage[name, default: 0] += 1
@@ -112,6 +116,12 @@ public final class Simulation {
                 config.tickSkewPercent.indices.contains(Int(member - 1)) ? config.tickSkewPercent[Int(member - 1)] : 100
             nodes.append(SimNode(id: member, conf: conf, tickInterval: config.tickInterval * UInt64(skew) / 100))
         }
+        if let queueConfig = config.queue {
+            queueWorkload = QueueWorkload(config: queueConfig, members: nodes.count, rng: &rng)
+            for i in nodes.indices {
+                nodes[i].stateMachine = SimStateMachine(queue: QueueWorkload.partition(queueConfig))
+            }
+        }
     }
 
     /// Seeded swarm run: the configuration is drawn from the seed too.
@@ -138,6 +148,7 @@ public final class Simulation {
             }
             try heal()
             try checkLiveness()
+            if queueWorkload != nil { try checkQueueContractAtEnd() }
         } catch let violation {
             throw fail(violation)
         }
@@ -149,7 +160,8 @@ public final class Simulation {
             highestCommitted: checker.highestCommitted,
             faults: faults,
             leaderTerms: checker.leaderOfTerm.count,
-            coverage: coverage
+            coverage: coverage,
+            queueCoverage: queueWorkload?.checker.coverage ?? [:]
         )
     }
 
@@ -186,7 +198,11 @@ public final class Simulation {
         case .propose:
             // Clients stop when the faults end, so that the liveness phase has a fixed goal.
             guard faultPhase else { break }
-            try proposeFromClient()
+            if queueWorkload != nil {
+                try queueClientStep()
+            } else {
+                try proposeFromClient()
+            }
             let gap = rng.uniform(1...config.proposalInterval * 2)
             queue.schedule(.propose, at: now + gap)
         case .nemesis:
@@ -423,10 +439,12 @@ public final class Simulation {
             stateHash: nodes[i].stateMachine.hash,
             observerTerm: nodes[i].core!.term
         )
+        if queueWorkload != nil { try queueApplied(entry, at: node) }
         let key = ProposalKey(node: node, index: entry.index)
         if let proposal = pendingProposals.removeValue(forKey: key), proposal.term == entry.term {
             acknowledged[proposal.payloadID] = entry.index
             highestAcknowledged = max(highestAcknowledged, entry.index)
+            if queueWorkload != nil { try queueAcknowledged(proposal.payloadID, at: node) }
         }
     }
 

@@ -7,7 +7,10 @@ import FerrySimulator
 
 // ferry-sim: runs the deterministic Raft simulation outside XCTest, for long seed runs, replays and figures.
 //
-//   ferry-sim run [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]
+//   ferry-sim run [--queue] [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]
+//
+// With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
+// queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
 //
 // Exit status 1 when a seed fails; the failure names the seed and prints a replay command.
@@ -43,6 +46,7 @@ case "run":
     let events = Int(number("--events", in: arguments, default: 2_000))
     let echo = arguments.contains("--trace")
     let maxFailures = Int(number("--max-failures", in: arguments, default: 5))
+    let queueMode = arguments.contains("--queue")
     if let single = option("--seed", in: arguments).flatMap(UInt64.init) {
         first = single
         seeds = 1
@@ -53,18 +57,22 @@ case "run":
     var acknowledged = 0
     var failures = 0
     var coverage: [SimProbe: Int] = [:]
+    var queueCoverage: [QueueProbe: Int] = [:]
     for seed in first..<(first + seeds) {
         SeedReporter.current = seed
-        let simulation = Simulation(seed: seed, echoTrace: echo)
+        let config = queueMode ? SimConfig.queueSwarm(seed: seed) : SimConfig.swarm(seed: seed)
+        let simulation = Simulation(seed: seed, config: config, echoTrace: echo)
         do {
             let result = try simulation.run(events: events)
             totalEvents += result.events
             totalTicks += result.simulatedTicks
             acknowledged += result.proposalsAcknowledged
             coverage.merge(result.coverage, uniquingKeysWith: +)
+            queueCoverage.merge(result.queueCoverage, uniquingKeysWith: +)
         } catch {
             failures += 1
             print(error)
+            if queueMode { print("replay: swift run -c release ferry-sim run --queue --seed \(seed) --trace") }
             if failures >= maxFailures { break }
         }
     }
@@ -81,6 +89,10 @@ case "run":
     if !missed.isEmpty && failures == 0 {
         print("ferry-sim: probes never reached: \(missed.map(\.rawValue).joined(separator: ", "))")
     }
+    if queueMode {
+        let counts = QueueProbe.allCases.map { "\($0.rawValue) \(queueCoverage[$0] ?? 0)" }
+        print("ferry-sim: queue probes: \(counts.joined(separator: ", "))")
+    }
     print("ferry-sim: \(failures == 0 ? "all seeds passed" : "\(failures) seeds FAILED")")
     exit(failures == 0 ? 0 : 1)
 case "elections":
@@ -89,7 +101,9 @@ case "elections":
     let stats = ElectionBenchmark.run(trials: trials, voters: voters, seed: number("--seed", in: arguments, default: 1))
     print(stats.report)
 default:
-    print("usage: ferry-sim run [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]")
+    print(
+        "usage: ferry-sim run [--queue] [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]"
+    )
     print("       ferry-sim elections [--trials N] [--voters 3|5]")
     exit(2)
 }
