@@ -46,7 +46,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Queue state machine apply throughput and snapshot size/time: the queue issue's benchmark command.
-        .executableTarget(name: "ferry-queue-bench", dependencies: ["FerryQueue", nioCore], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ferry-queue-bench",
+            dependencies: ["FerryQueue", nioCore],
+            swiftSettings: swiftSettings
+        ),
         // The simulator's command line: long seed runs, election-time and throughput figures.
         .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
 

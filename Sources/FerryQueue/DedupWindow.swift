@@ -14,6 +14,11 @@ public struct ExpiringTable<Key: Hashable & Sendable, Value: Sendable>: Sendable
 
     public var count: Int { records.count }
 
+    public mutating func reserveCapacity(_ count: Int) {
+        records.reserveCapacity(count)
+        order.reserveCapacity(count)
+    }
+
     /// Whether `key` has a record, expired or not (expiry happens in `expire`).
     public func contains(_ key: Key) -> Bool { records[key] != nil }
 

@@ -69,9 +69,13 @@ enum Fields {
     }
 
     static func readString(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> String {
-        let length = try read(UInt16.self, &buffer, field)
-        guard let bytes = buffer.readBytes(length: Int(length)) else { throw .truncated(field) }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw .invalid("\(field) is not UTF-8") }
+        let length = Int(try read(UInt16.self, &buffer, field))
+        guard buffer.readableBytes >= length else { throw .truncated(field) }
+        let text = buffer.withUnsafeReadableBytes { bytes in
+            String(validating: UnsafeRawBufferPointer(rebasing: bytes[..<length]), as: UTF8.self)
+        }
+        guard let text else { throw .invalid("\(field) is not UTF-8") }
+        buffer.moveReaderIndex(forwardBy: length)
         return text
     }
 
@@ -129,14 +133,29 @@ enum Fields {
             buffer.writeInteger(producer.epoch)
             buffer.writeInteger(producer.sequence)
         }
-        writePresence(request.origin != nil, into: &buffer)
-        if let origin = request.origin {
+        write(request.origin, into: &buffer)
+    }
+
+    static func write(_ origin: MoveOrigin?, into buffer: inout ByteBuffer) {
+        writePresence(origin != nil, into: &buffer)
+        if let origin {
             buffer.writeInteger(origin.sourceQueueID)
             write(origin.sourceQueue, into: &buffer)
             write(origin.position, into: &buffer)
             buffer.writeInteger(origin.moveCount)
             buffer.writeInteger(origin.receiveCount)
         }
+    }
+
+    static func readOrigin(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveOrigin? {
+        guard try readPresence(&buffer, "origin") else { return nil }
+        return MoveOrigin(
+            sourceQueueID: try read(UInt64.self, &buffer, "origin queue id"),
+            sourceQueue: try readString(&buffer, "origin queue"),
+            position: try readPosition(&buffer, "origin"),
+            moveCount: try read(UInt16.self, &buffer, "origin move count"),
+            receiveCount: try read(UInt32.self, &buffer, "origin receive count")
+        )
     }
 
     static func readSendRequest(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> SendRequest {
@@ -153,16 +172,7 @@ enum Fields {
                 sequence: try read(UInt64.self, &buffer, "sequence")
             )
         }
-        var origin: MoveOrigin?
-        if try readPresence(&buffer, "origin") {
-            origin = MoveOrigin(
-                sourceQueueID: try read(UInt64.self, &buffer, "origin queue id"),
-                sourceQueue: try readString(&buffer, "origin queue"),
-                position: try readPosition(&buffer, "origin"),
-                moveCount: try read(UInt16.self, &buffer, "origin move count"),
-                receiveCount: try read(UInt32.self, &buffer, "origin receive count")
-            )
-        }
+        let origin = try readOrigin(&buffer)
         return SendRequest(
             body: body,
             messageAttributes: attributes,

@@ -28,6 +28,7 @@ extension QueuePartition {
                 if case .inFlight = message.state { expectedGroups[groupID]!.inFlight += 1 }
             }
         }
+        if let first = order.first, messages[first] == nil { problems.append("order starts with a removed message") }
         let ordered = Set(order)
         for sequence in messages.keys where !ordered.contains(sequence) {
             problems.append("message \(sequence) missing from order")

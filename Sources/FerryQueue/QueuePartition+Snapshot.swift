@@ -11,7 +11,13 @@ extension QueuePartition {
     /// dedup, move and attempt windows, producer sessions, outbox and move tasks. Derived indexes (groups,
     /// ready index, timers) are rebuilt on restore. Deterministic: equal states give equal bytes.
     public func snapshot() -> ByteBuffer {
+        // One allocation for the whole snapshot: bodies plus a bound on each message's and record's fields.
+        var estimate = 4_096 + dedup.count * 160 + movesTaken.count * 48
+        for message in messages.values {
+            estimate += message.body.readableBytes + message.messageAttributes.readableBytes + 600
+        }
         var buffer = ByteBuffer()
+        buffer.reserveCapacity(estimate)
         buffer.writeInteger(Self.snapshotMagic)
         buffer.writeInteger(Self.snapshotVersion)
         Fields.write(queueName, into: &buffer)
@@ -110,10 +116,7 @@ extension QueuePartition {
         buffer.writeInteger(message.firstReceiveAtMs)
         buffer.writeInteger(message.token)
         buffer.writeInteger(message.deliveredAtMs)
-        // The origin travels as a send request would carry it.
-        var holder = SendRequest(body: ByteBuffer(), origin: message.origin)
-        holder.messageAttributes = ByteBuffer()
-        Fields.write(holder, into: &buffer)
+        Fields.write(message.origin, into: &buffer)
     }
 
     static func write(_ task: MoveTaskStatus, into buffer: inout ByteBuffer) {
@@ -169,6 +172,8 @@ extension QueuePartition {
         state.counters.movesAbandoned = try Fields.read(UInt64.self, &buffer, "moves abandoned")
 
         let messageCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "message count")
+        state.messages.reserveCapacity(messageCount)
+        state.order.reserveCapacity(messageCount)
         var previous: UInt64?
         for _ in 0..<messageCount {
             let (sequence, message) = try readMessage(&buffer)
@@ -183,6 +188,7 @@ extension QueuePartition {
         }
 
         let dedupCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 24, "dedup count")
+        state.dedup.reserveCapacity(dedupCount)
         for _ in 0..<dedupCount {
             let key = try Fields.readString(&buffer, "dedup key")
             let position = try Fields.readPosition(&buffer, "dedup")
@@ -291,7 +297,7 @@ extension QueuePartition {
         message.firstReceiveAtMs = try Fields.read(Int64.self, &buffer, "first receive")
         message.token = try Fields.read(UInt64.self, &buffer, "token")
         message.deliveredAtMs = try Fields.read(Int64.self, &buffer, "delivered at")
-        message.origin = try Fields.readSendRequest(&buffer).origin
+        message.origin = try Fields.readOrigin(&buffer)
         return (sequence, message)
     }
 

@@ -286,17 +286,22 @@ public struct QueuePartition: Sendable {
         return message
     }
 
-    /// Drops stale sequence numbers from `order` and `standardReady` when they outnumber the live ones, so
-    /// memory follows the live backlog. Runs once per entry, never in the middle of a command.
+    /// Drops stale items from `order`, `standardReady` and `timers` when they outnumber the live ones, so
+    /// memory follows the live backlog. Each filter walks only the structure it compacts, and runs only after
+    /// the structure doubled its live count, so the cost is amortized O(1) per removal. Runs once per entry,
+    /// never in the middle of a command.
     mutating func compactIfStale() {
+        // The front of `order` is always live after an entry: the oldest message is read in O(1).
+        while let first = order.first, messages[first] == nil { order.removeFirst() }
         if order.count > 64 && order.count > 2 * messages.count {
             order = Deque(order.filter { messages[$0] != nil })
         }
-        if standardReady.count > 64 && standardReady.count > 2 * messages.count {
-            standardReady = Heap(order.filter { messages[$0]?.state == .available })
+        if standardReady.count > 64 && standardReady.count > 2 * (messages.count - counters.inFlight - counters.delayed)
+        {
+            standardReady = Heap(Set(standardReady.unordered.filter { messages[$0]?.state == .available }))
         }
         if timers.count > 64 && timers.count > 2 * (counters.inFlight + counters.delayed) {
-            timers = Heap(order.compactMap { sequence in Self.timer(for: sequence, messages[sequence]) })
+            timers = Heap(Set(timers.unordered.filter { Self.timer(for: $0.sequence, messages[$0.sequence]) == $0 }))
         }
     }
 
@@ -342,7 +347,7 @@ public struct QueuePartition: Sendable {
             visible: messages.count - counters.inFlight - counters.delayed,
             inFlight: counters.inFlight,
             delayed: counters.delayed,
-            oldestSentAtMs: order.first { messages[$0] != nil }.flatMap { messages[$0]?.sentAtMs },
+            oldestSentAtMs: order.first.flatMap { messages[$0]?.sentAtMs },
             groups: groups.count,
             groupsWithInFlight: counters.groupsWithInFlight,
             outbox: outbox.count,
@@ -389,7 +394,7 @@ public struct QueuePartition: Sendable {
     /// retention, a running move task): a leader with no traffic proposes `advanceTime` once it has passed.
     public var nextDeadlineMs: Int64? {
         var deadline = timers.min?.atMs
-        if let oldest = order.first(where: { messages[$0] != nil }), let message = messages[oldest] {
+        if let oldest = order.first, let message = messages[oldest] {
             let expiry = message.sentAtMs + Int64(attributes.retentionSeconds) * 1_000
             deadline = min(deadline ?? expiry, expiry)
         }

@@ -107,9 +107,13 @@ struct Driver {
     }
 }
 
-print("ferry-queue-bench: backlog \(backlog) messages of 128 B, \(sendsPerEntry) sends per entry, \(runs) runs (medians)")
+print(
+    "ferry-queue-bench: backlog \(backlog) messages of 128 B, \(sendsPerEntry) sends per entry, \(runs) runs (medians)"
+)
 print("")
-print("| groups | send msg/s | send entries/s | receive msg/s | receive entries/s | delete msg/s | snapshot MB | snapshot s | restore s |")
+print(
+    "| groups | send msg/s | send entries/s | receive msg/s | receive entries/s | delete msg/s | snapshot MB | snapshot s | restore s |"
+)
 print("|---|---|---|---|---|---|---|---|---|")
 for groups in groupCounts {
     var sendRates: [Double] = []
@@ -182,7 +186,9 @@ for bigBacklog in [0, backlog] {
         costs.append(receiveSeconds / Double(receives) * 1e6)
     }
     perReceive[bigBacklog] = median(costs)
-    print("receive of 10 from small groups, other group's backlog \(bigBacklog): \(formatted(median(costs))) µs per receive entry")
+    print(
+        "receive of 10 from small groups, other group's backlog \(bigBacklog): \(formatted(median(costs))) µs per receive entry"
+    )
 }
 let ratio = perReceive[backlog]! / perReceive[0]!
 print("ratio (backlog \(backlog) / backlog 0): \(formatted(ratio))")
