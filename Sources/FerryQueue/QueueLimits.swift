@@ -62,4 +62,12 @@ public enum QueueLimits {
     /// Finished move tasks kept for listing (SQS lists up to 10).
     public static let keptFinishedMoveTasks = 10
     public static let maxMoveTaskIDCharacters = 128
+
+    /// A client batch (SendMessageBatch, DeleteMessageBatch, ChangeMessageVisibilityBatch) holds 1 to
+    /// `maxBatchEntries` entries; the node checks this before it packs client batches into one entry (an entry
+    /// holds up to `MessagePosition.maxSlots` sends from many clients).
+    public static func validateBatch(count: Int) throws(QueueError) {
+        guard count > 0 else { throw .emptyBatch }
+        guard count <= maxBatchEntries else { throw .tooManyEntries(count: count, limit: maxBatchEntries) }
+    }
 }

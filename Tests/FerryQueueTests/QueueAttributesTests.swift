@@ -12,6 +12,15 @@ import Testing
         #expect(QueueLimits.minMaximumMessageBytes < QueueLimits.maxMessageBytes)
         #expect(QueueLimits.minMaxReceiveCount < QueueLimits.maxMaxReceiveCount)
         #expect(QueueLimits.maxBatchEntries == QueueLimits.maxReceiveMessages)
+        #expect(QueueLimits.maxBatchEntries < MessagePosition.maxSlots, "an entry packs several client batches")
+    }
+}
+
+@Suite struct ClientBatchLimitTests {
+    @Test func clientBatchesHoldOneToTenEntries() throws {
+        #expect(throws: QueueError.emptyBatch) { try QueueLimits.validateBatch(count: 0) }
+        #expect(throws: QueueError.tooManyEntries(count: 11, limit: 10)) { try QueueLimits.validateBatch(count: 11) }
+        try QueueLimits.validateBatch(count: 10)
     }
 }
 
