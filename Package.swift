@@ -29,7 +29,7 @@ let package = Package(
         // Pure: no I/O, no clock, no global randomness (DESIGN §4). NIOCore only for ByteBuffer.
         .target(name: "FerryRaft", dependencies: [nioCore], swiftSettings: swiftSettings),
         .target(name: "FerryQueue", dependencies: [nioCore, heap, deque], swiftSettings: swiftSettings),
-        .target(name: "FerryWire", dependencies: ["FerryRaft", nioCore], swiftSettings: swiftSettings),
+        .target(name: "FerryWire", dependencies: ["FerryRaft", "FerryQueue", nioCore], swiftSettings: swiftSettings),
         .target(
             name: "FerrySimulator",
             dependencies: ["FerryRaft", "FerryQueue", "FerryWire", nioCore, heap],

@@ -27,25 +27,20 @@ extension QueueEntry {
         case .send(let requests):
             buffer.writeInteger(Kind.send.rawValue)
             buffer.writeInteger(UInt16(requests.count))
-            for request in requests { Fields.write(request, into: &buffer) }
+            for request in requests { QueueFields.write(request, into: &buffer) }
         case .receive(let requests):
             buffer.writeInteger(Kind.receive.rawValue)
             buffer.writeInteger(UInt16(requests.count))
-            for request in requests {
-                buffer.writeInteger(UInt16(clamping: request.maxMessages))
-                Fields.writePresence(request.visibilityTimeoutSeconds != nil, into: &buffer)
-                if let seconds = request.visibilityTimeoutSeconds { buffer.writeInteger(Int32(clamping: seconds)) }
-                Fields.writeOptional(request.requestAttemptID, into: &buffer)
-            }
+            for request in requests { QueueFields.write(request, into: &buffer) }
         case .delete(let handles):
             buffer.writeInteger(Kind.delete.rawValue)
             buffer.writeInteger(UInt16(handles.count))
-            for handle in handles { Fields.write(handle, into: &buffer) }
+            for handle in handles { QueueFields.write(handle, into: &buffer) }
         case .changeVisibility(let changes):
             buffer.writeInteger(Kind.changeVisibility.rawValue)
             buffer.writeInteger(UInt16(changes.count))
             for change in changes {
-                Fields.write(change.handle, into: &buffer)
+                QueueFields.write(change.handle, into: &buffer)
                 buffer.writeInteger(Int32(clamping: change.visibilityTimeoutSeconds))
             }
         case .purge:
@@ -54,72 +49,69 @@ extension QueueEntry {
             buffer.writeInteger(Kind.advanceTime.rawValue)
         case .setAttributes(let attributes):
             buffer.writeInteger(Kind.setAttributes.rawValue)
-            Fields.write(attributes, into: &buffer)
+            QueueFields.write(attributes, into: &buffer)
         case .acknowledgeMoves(let ids):
             buffer.writeInteger(Kind.acknowledgeMoves.rawValue)
             buffer.writeInteger(UInt32(ids.count))
             for id in ids { buffer.writeInteger(id) }
         case .startMoveTask(let request):
             buffer.writeInteger(Kind.startMoveTask.rawValue)
-            Fields.write(request.taskID, into: &buffer)
-            Fields.writeOptional(request.destination, into: &buffer)
+            QueueFields.write(request.taskID, into: &buffer)
+            QueueFields.writeOptional(request.destination, into: &buffer)
             buffer.writeInteger(Int32(clamping: request.maxMessagesPerSecond))
         case .cancelMoveTask(let taskID):
             buffer.writeInteger(Kind.cancelMoveTask.rawValue)
-            Fields.write(taskID, into: &buffer)
+            QueueFields.write(taskID, into: &buffer)
         }
         return buffer
     }
 
     public static func decode(_ bytes: ByteBuffer) throws(QueueDecodeError) -> QueueEntry {
         var buffer = bytes
-        let version = try Fields.read(UInt8.self, &buffer, "version")
+        let version = try QueueFields.read(UInt8.self, &buffer, "version")
         guard version == Self.version else { throw .unsupportedVersion(version) }
-        let timestamp = try Fields.read(Int64.self, &buffer, "timestamp")
-        let rawKind = try Fields.read(UInt8.self, &buffer, "kind")
+        let timestamp = try QueueFields.read(Int64.self, &buffer, "timestamp")
+        let rawKind = try QueueFields.read(UInt8.self, &buffer, "kind")
         guard let kind = Kind(rawValue: rawKind) else { throw .unknownKind(rawKind) }
         let command: QueueCommand
         switch kind {
         case .send:
-            let count = try Fields.readCount(UInt16.self, &buffer, minimumItemBytes: minimumSendBytes, "send count")
+            let count = try QueueFields.readCount(
+                UInt16.self,
+                &buffer,
+                minimumItemBytes: minimumSendBytes,
+                "send count"
+            )
             var requests: [SendRequest] = []
             requests.reserveCapacity(count)
-            for _ in 0..<count { requests.append(try Fields.readSendRequest(&buffer)) }
+            for _ in 0..<count { requests.append(try QueueFields.readSendRequest(&buffer)) }
             command = .send(requests)
         case .receive:
-            let count = try Fields.readCount(
+            let count = try QueueFields.readCount(
                 UInt16.self,
                 &buffer,
                 minimumItemBytes: minimumReceiveBytes,
                 "receive count"
             )
             var requests: [ReceiveRequest] = []
-            for _ in 0..<count {
-                let maxMessages = Int(try Fields.read(UInt16.self, &buffer, "max messages"))
-                let visibility =
-                    try Fields.readPresence(&buffer, "visibility")
-                    ? Int(try Fields.read(Int32.self, &buffer, "visibility")) : nil
-                let attemptID = try Fields.readOptionalString(&buffer, "request attempt id")
-                requests.append(
-                    ReceiveRequest(
-                        maxMessages: maxMessages,
-                        visibilityTimeoutSeconds: visibility,
-                        requestAttemptID: attemptID
-                    )
-                )
-            }
+            for _ in 0..<count { requests.append(try QueueFields.readReceiveRequest(&buffer)) }
             command = .receive(requests)
         case .delete:
-            let count = try Fields.readCount(UInt16.self, &buffer, minimumItemBytes: handleBytes, "delete count")
+            let count = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: handleBytes, "delete count")
             var handles: [ReceiptHandle] = []
-            for _ in 0..<count { handles.append(try Fields.readHandle(&buffer)) }
+            for _ in 0..<count { handles.append(try QueueFields.readHandle(&buffer)) }
             command = .delete(handles)
         case .changeVisibility:
-            let count = try Fields.readCount(UInt16.self, &buffer, minimumItemBytes: handleBytes + 4, "change count")
+            let count = try QueueFields.readCount(
+                UInt16.self,
+                &buffer,
+                minimumItemBytes: handleBytes + 4,
+                "change count"
+            )
             var changes: [VisibilityChange] = []
             for _ in 0..<count {
-                let handle = try Fields.readHandle(&buffer)
-                let seconds = Int(try Fields.read(Int32.self, &buffer, "visibility"))
+                let handle = try QueueFields.readHandle(&buffer)
+                let seconds = Int(try QueueFields.read(Int32.self, &buffer, "visibility"))
                 changes.append(VisibilityChange(handle: handle, visibilityTimeoutSeconds: seconds))
             }
             command = .changeVisibility(changes)
@@ -128,22 +120,22 @@ extension QueueEntry {
         case .advanceTime:
             command = .advanceTime
         case .setAttributes:
-            command = .setAttributes(try Fields.readAttributes(&buffer))
+            command = .setAttributes(try QueueFields.readAttributes(&buffer))
         case .acknowledgeMoves:
-            let count = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "move count")
+            let count = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "move count")
             var ids: [UInt64] = []
-            for _ in 0..<count { ids.append(try Fields.read(UInt64.self, &buffer, "move id")) }
+            for _ in 0..<count { ids.append(try QueueFields.read(UInt64.self, &buffer, "move id")) }
             command = .acknowledgeMoves(ids)
         case .startMoveTask:
             command = .startMoveTask(
                 MoveTaskRequest(
-                    taskID: try Fields.readString(&buffer, "task id"),
-                    destination: try Fields.readOptionalString(&buffer, "destination"),
-                    maxMessagesPerSecond: Int(try Fields.read(Int32.self, &buffer, "rate"))
+                    taskID: try QueueFields.readString(&buffer, "task id"),
+                    destination: try QueueFields.readOptionalString(&buffer, "destination"),
+                    maxMessagesPerSecond: Int(try QueueFields.read(Int32.self, &buffer, "rate"))
                 )
             )
         case .cancelMoveTask:
-            command = .cancelMoveTask(taskID: try Fields.readString(&buffer, "task id"))
+            command = .cancelMoveTask(taskID: try QueueFields.readString(&buffer, "task id"))
         }
         guard buffer.readableBytes == 0 else { throw .trailingBytes(buffer.readableBytes) }
         return QueueEntry(timestampMs: timestamp, command: command)

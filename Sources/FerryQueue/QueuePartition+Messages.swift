@@ -227,7 +227,6 @@ extension QueuePartition {
         let until: Int64
         if case .inFlight(let deadline) = message.state { until = deadline } else { until = nowMs }
         return Delivery(
-            position: position,
             handle: ReceiptHandle(position: position, fencingToken: message.token),
             body: message.body,
             messageAttributes: message.messageAttributes,

@@ -20,11 +20,11 @@ extension QueuePartition {
         buffer.reserveCapacity(estimate)
         buffer.writeInteger(Self.snapshotMagic)
         buffer.writeInteger(Self.snapshotVersion)
-        Fields.write(queueName, into: &buffer)
+        QueueFields.write(queueName, into: &buffer)
         buffer.writeInteger(queueID)
         buffer.writeInteger(partition)
         buffer.writeInteger(partitionCount)
-        Fields.write(attributes, into: &buffer)
+        QueueFields.write(attributes, into: &buffer)
         buffer.writeInteger(nowMs)
         buffer.writeInteger(appliedIndex)
         buffer.writeInteger(nextFencingToken)
@@ -44,25 +44,25 @@ extension QueuePartition {
         let dedupRecords = dedup.ordered
         buffer.writeInteger(UInt32(dedupRecords.count))
         for record in dedupRecords {
-            Fields.write(record.key, into: &buffer)
-            Fields.write(record.value.position, into: &buffer)
+            QueueFields.write(record.key, into: &buffer)
+            QueueFields.write(record.value.position, into: &buffer)
             buffer.writeInteger(record.atMs)
         }
         let moves = movesTaken.ordered
         buffer.writeInteger(UInt32(moves.count))
         for record in moves {
             buffer.writeInteger(record.key.queueID)
-            Fields.write(record.key.position, into: &buffer)
-            Fields.write(record.value.position, into: &buffer)
+            QueueFields.write(record.key.position, into: &buffer)
+            QueueFields.write(record.value.position, into: &buffer)
             buffer.writeInteger(record.atMs)
         }
         let attemptRecords = attempts.ordered
         buffer.writeInteger(UInt32(attemptRecords.count))
         for record in attemptRecords {
-            Fields.write(record.key, into: &buffer)
+            QueueFields.write(record.key, into: &buffer)
             buffer.writeInteger(record.atMs)
             buffer.writeInteger(UInt16(record.value.count))
-            for handle in record.value { Fields.write(handle, into: &buffer) }
+            for handle in record.value { QueueFields.write(handle, into: &buffer) }
         }
         let sessions = producers.sessions.sorted { $0.key < $1.key }
         buffer.writeInteger(UInt32(sessions.count))
@@ -74,22 +74,22 @@ extension QueuePartition {
             buffer.writeInteger(UInt16(session.recent.count))
             for send in session.recent {
                 buffer.writeInteger(send.sequence)
-                Fields.write(send.position, into: &buffer)
+                QueueFields.write(send.position, into: &buffer)
             }
         }
         buffer.writeInteger(UInt32(outbox.count))
         for move in outbox {
             buffer.writeInteger(move.id)
-            Fields.write(move.destination, into: &buffer)
-            Fields.write(move.request, into: &buffer)
+            QueueFields.write(move.destination, into: &buffer)
+            QueueFields.write(move.request, into: &buffer)
             switch move.reason {
-            case .deadLetter: Fields.writeOptional(nil, into: &buffer)
-            case .redrive(let taskID): Fields.writeOptional(taskID, into: &buffer)
+            case .deadLetter: QueueFields.writeOptional(nil, into: &buffer)
+            case .redrive(let taskID): QueueFields.writeOptional(taskID, into: &buffer)
             }
             buffer.writeInteger(move.createdAtMs)
         }
         let tasks = (moveTask.map { [$0] } ?? []) + finishedMoveTasks
-        Fields.writePresence(moveTask != nil, into: &buffer)
+        QueueFields.writePresence(moveTask != nil, into: &buffer)
         buffer.writeInteger(UInt8(tasks.count))
         for task in tasks { Self.write(task, into: &buffer) }
         return buffer
@@ -97,10 +97,10 @@ extension QueuePartition {
 
     static func write(_ message: StoredMessage, sequence: UInt64, into buffer: inout ByteBuffer) {
         buffer.writeInteger(sequence)
-        Fields.writeBytes(message.body, into: &buffer)
-        Fields.writeBytes(message.messageAttributes, into: &buffer)
-        Fields.writeOptional(message.groupID, into: &buffer)
-        Fields.writeOptional(message.deduplicationID, into: &buffer)
+        QueueFields.writeBytes(message.body, into: &buffer)
+        QueueFields.writeBytes(message.messageAttributes, into: &buffer)
+        QueueFields.writeOptional(message.groupID, into: &buffer)
+        QueueFields.writeOptional(message.deduplicationID, into: &buffer)
         buffer.writeInteger(message.sentAtMs)
         switch message.state {
         case .available:
@@ -116,12 +116,12 @@ extension QueuePartition {
         buffer.writeInteger(message.firstReceiveAtMs)
         buffer.writeInteger(message.token)
         buffer.writeInteger(message.deliveredAtMs)
-        Fields.write(message.origin, into: &buffer)
+        QueueFields.write(message.origin, into: &buffer)
     }
 
     static func write(_ task: MoveTaskStatus, into buffer: inout ByteBuffer) {
-        Fields.write(task.taskID, into: &buffer)
-        Fields.writeOptional(task.destination, into: &buffer)
+        QueueFields.write(task.taskID, into: &buffer)
+        QueueFields.writeOptional(task.destination, into: &buffer)
         buffer.writeInteger(Int32(clamping: task.maxMessagesPerSecond))
         buffer.writeInteger(task.state.rawValue)
         buffer.writeInteger(task.startedAtMs)
@@ -136,16 +136,16 @@ extension QueuePartition {
     /// - Throws: a typed decode error for bytes that are not a snapshot this version reads; never traps.
     public static func restore(from bytes: ByteBuffer) throws(QueueDecodeError) -> QueuePartition {
         var buffer = bytes
-        guard try Fields.read(UInt32.self, &buffer, "magic") == snapshotMagic else {
+        guard try QueueFields.read(UInt32.self, &buffer, "magic") == snapshotMagic else {
             throw .invalid("not a queue snapshot")
         }
-        let version = try Fields.read(UInt8.self, &buffer, "version")
+        let version = try QueueFields.read(UInt8.self, &buffer, "version")
         guard version == snapshotVersion else { throw .unsupportedVersion(version) }
-        let name = try Fields.readString(&buffer, "queue name")
-        let queueID = try Fields.read(UInt64.self, &buffer, "queue id")
-        let partitionNumber = try Fields.read(UInt32.self, &buffer, "partition")
-        let partitionCount = try Fields.read(UInt32.self, &buffer, "partition count")
-        let attributes = try Fields.readAttributes(&buffer)
+        let name = try QueueFields.readString(&buffer, "queue name")
+        let queueID = try QueueFields.read(UInt64.self, &buffer, "queue id")
+        let partitionNumber = try QueueFields.read(UInt32.self, &buffer, "partition")
+        let partitionCount = try QueueFields.read(UInt32.self, &buffer, "partition count")
+        let attributes = try QueueFields.readAttributes(&buffer)
         var state: QueuePartition
         do {
             state = try QueuePartition(
@@ -158,20 +158,20 @@ extension QueuePartition {
         } catch {
             throw .invalid("snapshot identity or attributes: \(error)")
         }
-        state.nowMs = try Fields.read(Int64.self, &buffer, "now")
-        state.appliedIndex = try Fields.read(UInt64.self, &buffer, "applied index")
+        state.nowMs = try QueueFields.read(Int64.self, &buffer, "now")
+        state.appliedIndex = try QueueFields.read(UInt64.self, &buffer, "applied index")
         guard state.appliedIndex < MessagePosition.maxIndex else { throw .invalid("applied index") }
-        state.nextFencingToken = try Fields.read(UInt64.self, &buffer, "next token")
-        state.nextOutboxID = try Fields.read(UInt64.self, &buffer, "next outbox id")
-        state.nextProducerSweepMs = try Fields.read(Int64.self, &buffer, "producer sweep")
-        state.counters.sent = try Fields.read(UInt64.self, &buffer, "sent")
-        state.counters.received = try Fields.read(UInt64.self, &buffer, "received")
-        state.counters.deleted = try Fields.read(UInt64.self, &buffer, "deleted")
-        state.counters.deadLettered = try Fields.read(UInt64.self, &buffer, "dead-lettered")
-        state.counters.expired = try Fields.read(UInt64.self, &buffer, "expired")
-        state.counters.movesAbandoned = try Fields.read(UInt64.self, &buffer, "moves abandoned")
+        state.nextFencingToken = try QueueFields.read(UInt64.self, &buffer, "next token")
+        state.nextOutboxID = try QueueFields.read(UInt64.self, &buffer, "next outbox id")
+        state.nextProducerSweepMs = try QueueFields.read(Int64.self, &buffer, "producer sweep")
+        state.counters.sent = try QueueFields.read(UInt64.self, &buffer, "sent")
+        state.counters.received = try QueueFields.read(UInt64.self, &buffer, "received")
+        state.counters.deleted = try QueueFields.read(UInt64.self, &buffer, "deleted")
+        state.counters.deadLettered = try QueueFields.read(UInt64.self, &buffer, "dead-lettered")
+        state.counters.expired = try QueueFields.read(UInt64.self, &buffer, "expired")
+        state.counters.movesAbandoned = try QueueFields.read(UInt64.self, &buffer, "moves abandoned")
 
-        let messageCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "message count")
+        let messageCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "message count")
         state.messages.reserveCapacity(messageCount)
         state.order.reserveCapacity(messageCount)
         var previous: UInt64?
@@ -187,64 +187,64 @@ extension QueuePartition {
             state.restoreMessage(sequence, message)
         }
 
-        let dedupCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 24, "dedup count")
+        let dedupCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 24, "dedup count")
         state.dedup.reserveCapacity(dedupCount)
         for _ in 0..<dedupCount {
-            let key = try Fields.readString(&buffer, "dedup key")
-            let position = try Fields.readPosition(&buffer, "dedup")
-            let atMs = try Fields.read(Int64.self, &buffer, "dedup time")
+            let key = try QueueFields.readString(&buffer, "dedup key")
+            let position = try QueueFields.readPosition(&buffer, "dedup")
+            let atMs = try QueueFields.read(Int64.self, &buffer, "dedup time")
             try state.dedup.insertRestored(key, DedupRecord(position: position, acceptedAtMs: atMs), atMs: atMs)
         }
-        let moveCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 44, "moves count")
+        let moveCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 44, "moves count")
         for _ in 0..<moveCount {
-            let sourceID = try Fields.read(UInt64.self, &buffer, "move source")
-            let source = try Fields.readPosition(&buffer, "move source")
-            let position = try Fields.readPosition(&buffer, "move")
-            let atMs = try Fields.read(Int64.self, &buffer, "move time")
+            let sourceID = try QueueFields.read(UInt64.self, &buffer, "move source")
+            let source = try QueueFields.readPosition(&buffer, "move source")
+            let position = try QueueFields.readPosition(&buffer, "move")
+            let atMs = try QueueFields.read(Int64.self, &buffer, "move time")
             try state.movesTaken.insertRestored(
                 MoveKey(queueID: sourceID, position: source),
                 DedupRecord(position: position, acceptedAtMs: atMs),
                 atMs: atMs
             )
         }
-        let attemptCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 12, "attempt count")
+        let attemptCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 12, "attempt count")
         for _ in 0..<attemptCount {
-            let key = try Fields.readString(&buffer, "attempt id")
-            let atMs = try Fields.read(Int64.self, &buffer, "attempt time")
-            let handleCount = try Fields.readCount(UInt16.self, &buffer, minimumItemBytes: 22, "attempt handles")
+            let key = try QueueFields.readString(&buffer, "attempt id")
+            let atMs = try QueueFields.read(Int64.self, &buffer, "attempt time")
+            let handleCount = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: 22, "attempt handles")
             var handles: [ReceiptHandle] = []
-            for _ in 0..<handleCount { handles.append(try Fields.readHandle(&buffer)) }
+            for _ in 0..<handleCount { handles.append(try QueueFields.readHandle(&buffer)) }
             try state.attempts.insertRestored(key, handles, atMs: atMs)
         }
-        let sessionCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 30, "session count")
+        let sessionCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 30, "session count")
         var sessions: [UInt64: ProducerSessions.Session] = [:]
         for _ in 0..<sessionCount {
-            let producerID = try Fields.read(UInt64.self, &buffer, "producer id")
+            let producerID = try QueueFields.read(UInt64.self, &buffer, "producer id")
             var session = ProducerSessions.Session(
-                epoch: try Fields.read(UInt32.self, &buffer, "epoch"),
-                lastSequence: try Fields.read(UInt64.self, &buffer, "last sequence"),
-                lastActiveMs: try Fields.read(Int64.self, &buffer, "last active"),
+                epoch: try QueueFields.read(UInt32.self, &buffer, "epoch"),
+                lastSequence: try QueueFields.read(UInt64.self, &buffer, "last sequence"),
+                lastActiveMs: try QueueFields.read(Int64.self, &buffer, "last active"),
                 recent: []
             )
-            let recentCount = try Fields.readCount(UInt16.self, &buffer, minimumItemBytes: 22, "recent sends")
+            let recentCount = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: 22, "recent sends")
             for _ in 0..<recentCount {
                 session.recent.append(
                     ProducerSessions.RememberedSend(
-                        sequence: try Fields.read(UInt64.self, &buffer, "recent sequence"),
-                        position: try Fields.readPosition(&buffer, "recent")
+                        sequence: try QueueFields.read(UInt64.self, &buffer, "recent sequence"),
+                        position: try QueueFields.readPosition(&buffer, "recent")
                     )
                 )
             }
             guard sessions.updateValue(session, forKey: producerID) == nil else { throw .invalid("producer twice") }
         }
         state.producers = ProducerSessions(restoring: sessions)
-        let outboxCount = try Fields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "outbox count")
+        let outboxCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "outbox count")
         for _ in 0..<outboxCount {
-            let id = try Fields.read(UInt64.self, &buffer, "move id")
-            let destination = try Fields.readString(&buffer, "destination")
-            let request = try Fields.readSendRequest(&buffer)
-            let taskID = try Fields.readOptionalString(&buffer, "move task")
-            let createdAtMs = try Fields.read(Int64.self, &buffer, "move time")
+            let id = try QueueFields.read(UInt64.self, &buffer, "move id")
+            let destination = try QueueFields.readString(&buffer, "destination")
+            let request = try QueueFields.readSendRequest(&buffer)
+            let taskID = try QueueFields.readOptionalString(&buffer, "move task")
+            let createdAtMs = try QueueFields.read(Int64.self, &buffer, "move time")
             guard id < state.nextOutboxID, state.outbox.last.map({ $0.id < id }) ?? true else {
                 throw .invalid("outbox ids out of order")
             }
@@ -258,8 +258,8 @@ extension QueuePartition {
                 )
             )
         }
-        let running = try Fields.readPresence(&buffer, "running task")
-        let taskCount = Int(try Fields.read(UInt8.self, &buffer, "task count"))
+        let running = try QueueFields.readPresence(&buffer, "running task")
+        let taskCount = Int(try QueueFields.read(UInt8.self, &buffer, "task count"))
         guard !running || taskCount >= 1 else { throw .invalid("running task missing") }
         for at in 0..<taskCount {
             let task = try readTask(&buffer)
@@ -271,18 +271,18 @@ extension QueuePartition {
     }
 
     static func readMessage(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> (UInt64, StoredMessage) {
-        let sequence = try Fields.read(UInt64.self, &buffer, "sequence")
+        let sequence = try QueueFields.read(UInt64.self, &buffer, "sequence")
         guard sequence >> 10 < MessagePosition.maxIndex else { throw .invalid("sequence") }
-        let body = try Fields.readBytes(&buffer, "body")
-        let attributes = try Fields.readBytes(&buffer, "message attributes")
-        let groupID = try Fields.readOptionalString(&buffer, "group id")
-        let deduplicationID = try Fields.readOptionalString(&buffer, "deduplication id")
-        let sentAtMs = try Fields.read(Int64.self, &buffer, "sent at")
+        let body = try QueueFields.readBytes(&buffer, "body")
+        let attributes = try QueueFields.readBytes(&buffer, "message attributes")
+        let groupID = try QueueFields.readOptionalString(&buffer, "group id")
+        let deduplicationID = try QueueFields.readOptionalString(&buffer, "deduplication id")
+        let sentAtMs = try QueueFields.read(Int64.self, &buffer, "sent at")
         let state: StoredMessage.State
-        switch try Fields.read(UInt8.self, &buffer, "message state") {
+        switch try QueueFields.read(UInt8.self, &buffer, "message state") {
         case 0: state = .available
-        case 1: state = .delayed(untilMs: try Fields.read(Int64.self, &buffer, "delay"))
-        case 2: state = .inFlight(untilMs: try Fields.read(Int64.self, &buffer, "visibility"))
+        case 1: state = .delayed(untilMs: try QueueFields.read(Int64.self, &buffer, "delay"))
+        case 2: state = .inFlight(untilMs: try QueueFields.read(Int64.self, &buffer, "visibility"))
         case let other: throw .invalid("message state \(other)")
         }
         var message = StoredMessage(
@@ -293,24 +293,25 @@ extension QueuePartition {
             sentAtMs: sentAtMs,
             state: state
         )
-        message.receiveCount = try Fields.read(UInt32.self, &buffer, "receive count")
-        message.firstReceiveAtMs = try Fields.read(Int64.self, &buffer, "first receive")
-        message.token = try Fields.read(UInt64.self, &buffer, "token")
-        message.deliveredAtMs = try Fields.read(Int64.self, &buffer, "delivered at")
-        message.origin = try Fields.readOrigin(&buffer)
+        message.receiveCount = try QueueFields.read(UInt32.self, &buffer, "receive count")
+        message.firstReceiveAtMs = try QueueFields.read(Int64.self, &buffer, "first receive")
+        message.token = try QueueFields.read(UInt64.self, &buffer, "token")
+        message.deliveredAtMs = try QueueFields.read(Int64.self, &buffer, "delivered at")
+        message.origin = try QueueFields.readOrigin(&buffer)
         return (sequence, message)
     }
 
     static func readTask(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveTaskStatus {
-        let taskID = try Fields.readString(&buffer, "task id")
-        let destination = try Fields.readOptionalString(&buffer, "task destination")
-        let rate = try Fields.readInt(&buffer, "task rate")
-        guard rate >= 1, let state = MoveTaskStatus.State(rawValue: try Fields.read(UInt8.self, &buffer, "task state"))
+        let taskID = try QueueFields.readString(&buffer, "task id")
+        let destination = try QueueFields.readOptionalString(&buffer, "task destination")
+        let rate = try QueueFields.readInt(&buffer, "task rate")
+        guard rate >= 1,
+            let state = MoveTaskStatus.State(rawValue: try QueueFields.read(UInt8.self, &buffer, "task state"))
         else { throw .invalid("move task rate or state") }
-        let startedAtMs = try Fields.read(Int64.self, &buffer, "task start")
-        let toMove = try Fields.read(Int64.self, &buffer, "task to move")
-        let moved = try Fields.read(Int64.self, &buffer, "task moved")
-        let skipped = try Fields.read(Int64.self, &buffer, "task skipped")
+        let startedAtMs = try QueueFields.read(Int64.self, &buffer, "task start")
+        let toMove = try QueueFields.read(Int64.self, &buffer, "task to move")
+        let moved = try QueueFields.read(Int64.self, &buffer, "task moved")
+        let skipped = try QueueFields.read(Int64.self, &buffer, "task skipped")
         guard toMove >= 0, moved >= 0, skipped >= 0 else { throw .invalid("move task counts") }
         return MoveTaskStatus(
             taskID: taskID,
@@ -321,8 +322,8 @@ extension QueuePartition {
             messagesToMove: Int(toMove),
             messagesMoved: Int(moved),
             messagesSkipped: Int(skipped),
-            endSequence: try Fields.read(UInt64.self, &buffer, "task end"),
-            cursor: try Fields.read(UInt64.self, &buffer, "task cursor")
+            endSequence: try QueueFields.read(UInt64.self, &buffer, "task end"),
+            cursor: try QueueFields.read(UInt64.self, &buffer, "task cursor")
         )
     }
 

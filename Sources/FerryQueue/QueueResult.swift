@@ -38,6 +38,31 @@ public struct Delivery: Sendable, Hashable {
     public var origin: MoveOrigin?
 
     public var fencingToken: UInt64 { handle.fencingToken }
+
+    public init(
+        handle: ReceiptHandle,
+        body: ByteBuffer,
+        messageAttributes: ByteBuffer,
+        groupID: String?,
+        deduplicationID: String?,
+        sentAtMs: Int64,
+        receiveCount: UInt32,
+        firstReceiveAtMs: Int64,
+        visibleAgainAtMs: Int64,
+        origin: MoveOrigin?
+    ) {
+        self.position = handle.position
+        self.handle = handle
+        self.body = body
+        self.messageAttributes = messageAttributes
+        self.groupID = groupID
+        self.deduplicationID = deduplicationID
+        self.sentAtMs = sentAtMs
+        self.receiveCount = receiveCount
+        self.firstReceiveAtMs = firstReceiveAtMs
+        self.visibleAgainAtMs = visibleAgainAtMs
+        self.origin = origin
+    }
 }
 
 /// What one receive request produced.

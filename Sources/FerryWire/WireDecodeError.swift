@@ -13,6 +13,8 @@ public enum WireDecodeError: Error, Sendable, Hashable, CustomStringConvertible 
     case trailingBytes(count: Int)
     /// A field holds a value outside its domain.
     case invalidValue(field: String, value: UInt64)
+    /// A queue field (request, attributes, handle…) did not decode.
+    case malformed(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum WireDecodeError: Error, Sendable, Hashable, CustomStringConvertible 
         case .truncated(let field): return "frame truncated in \(field)"
         case .trailingBytes(let count): return "\(count) unexpected bytes after the frame body"
         case .invalidValue(let field, let value): return "invalid \(field): \(value)"
+        case .malformed(let detail): return "malformed field: \(detail)"
         }
     }
 }
@@ -31,6 +34,9 @@ public enum WireLimits {
     /// A peer frame (length prefix excluded) is at most this many bytes. Raft's `maxAppendBytes` and
     /// `snapshotChunkBytes` must stay well below it.
     public static let maxPeerFrameBytes = 64 << 20
+    /// A client frame (length prefix excluded) is at most this many bytes: a batch of 10 messages of 1 MiB
+    /// with their attributes fits.
+    public static let maxClientFrameBytes = 16 << 20
     /// At most this many members in a `ConfState` on the wire.
     public static let maxMembers = 1_024
 }

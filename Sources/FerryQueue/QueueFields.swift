@@ -11,40 +11,40 @@ public enum QueueDecodeError: Error, Sendable, Hashable {
 
 /// The field encodings shared by entries and snapshots (big-endian): strings are `u16 length | UTF-8`,
 /// optional fields are preceded by a presence byte (0 or 1), byte fields are `u32 length | bytes`.
-enum Fields {
-    static func write(_ text: String, into buffer: inout ByteBuffer) {
+public enum QueueFields {
+    public static func write(_ text: String, into buffer: inout ByteBuffer) {
         precondition(text.utf8.count <= Int(UInt16.max), "string field too long")
         buffer.writeInteger(UInt16(text.utf8.count))
         buffer.writeString(text)
     }
 
-    static func writeOptional(_ text: String?, into buffer: inout ByteBuffer) {
+    public static func writeOptional(_ text: String?, into buffer: inout ByteBuffer) {
         writePresence(text != nil, into: &buffer)
         if let text { write(text, into: &buffer) }
     }
 
-    static func writePresence(_ present: Bool, into buffer: inout ByteBuffer) {
+    public static func writePresence(_ present: Bool, into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(present ? 1 : 0))
     }
 
-    static func writeBytes(_ bytes: ByteBuffer, into buffer: inout ByteBuffer) {
+    public static func writeBytes(_ bytes: ByteBuffer, into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt32(bytes.readableBytes))
         var bytes = bytes
         buffer.writeBuffer(&bytes)
     }
 
-    static func write(_ position: MessagePosition, into buffer: inout ByteBuffer) {
+    public static func write(_ position: MessagePosition, into buffer: inout ByteBuffer) {
         buffer.writeInteger(position.partition)
         buffer.writeInteger(position.index)
         buffer.writeInteger(position.slot)
     }
 
-    static func write(_ handle: ReceiptHandle, into buffer: inout ByteBuffer) {
+    public static func write(_ handle: ReceiptHandle, into buffer: inout ByteBuffer) {
         write(handle.position, into: &buffer)
         buffer.writeInteger(handle.fencingToken)
     }
 
-    static func read<T: FixedWidthInteger>(
+    public static func read<T: FixedWidthInteger>(
         _ type: T.Type,
         _ buffer: inout ByteBuffer,
         _ field: String
@@ -54,13 +54,13 @@ enum Fields {
     }
 
     /// A signed 32-bit count or duration that must not be negative.
-    static func readInt(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> Int {
+    public static func readInt(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> Int {
         let value = try read(Int32.self, &buffer, field)
         guard value >= 0 else { throw .invalid("\(field) is negative") }
         return Int(value)
     }
 
-    static func readPresence(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> Bool {
+    public static func readPresence(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> Bool {
         switch try read(UInt8.self, &buffer, field) {
         case 0: return false
         case 1: return true
@@ -68,7 +68,7 @@ enum Fields {
         }
     }
 
-    static func readString(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> String {
+    public static func readString(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> String {
         let length = Int(try read(UInt16.self, &buffer, field))
         guard buffer.readableBytes >= length else { throw .truncated(field) }
         let text = buffer.withUnsafeReadableBytes { bytes in
@@ -79,18 +79,24 @@ enum Fields {
         return text
     }
 
-    static func readOptionalString(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> String? {
+    public static func readOptionalString(
+        _ buffer: inout ByteBuffer,
+        _ field: String
+    ) throws(QueueDecodeError) -> String? {
         guard try readPresence(&buffer, field) else { return nil }
         return try readString(&buffer, field)
     }
 
-    static func readBytes(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> ByteBuffer {
+    public static func readBytes(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> ByteBuffer {
         let length = try read(UInt32.self, &buffer, "\(field) length")
         guard let bytes = buffer.readSlice(length: Int(length)) else { throw .truncated(field) }
         return bytes
     }
 
-    static func readPosition(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> MessagePosition {
+    public static func readPosition(
+        _ buffer: inout ByteBuffer,
+        _ field: String
+    ) throws(QueueDecodeError) -> MessagePosition {
         let partition = try read(UInt32.self, &buffer, "\(field) partition")
         let index = try read(UInt64.self, &buffer, "\(field) index")
         let slot = try read(UInt16.self, &buffer, "\(field) slot")
@@ -100,14 +106,14 @@ enum Fields {
         return MessagePosition(partition: partition, index: index, slot: slot)
     }
 
-    static func readHandle(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> ReceiptHandle {
+    public static func readHandle(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> ReceiptHandle {
         let position = try readPosition(&buffer, "handle")
         let token = try read(UInt64.self, &buffer, "handle token")
         return ReceiptHandle(position: position, fencingToken: token)
     }
 
     /// A count prefix that cannot ask for more items than the remaining bytes could hold.
-    static func readCount<T: FixedWidthInteger>(
+    public static func readCount<T: FixedWidthInteger>(
         _ type: T.Type,
         _ buffer: inout ByteBuffer,
         minimumItemBytes: Int,
@@ -120,7 +126,7 @@ enum Fields {
 
     // MARK: Composite values
 
-    static func write(_ request: SendRequest, into buffer: inout ByteBuffer) {
+    public static func write(_ request: SendRequest, into buffer: inout ByteBuffer) {
         writeBytes(request.body, into: &buffer)
         writeBytes(request.messageAttributes, into: &buffer)
         writeOptional(request.groupID, into: &buffer)
@@ -136,7 +142,7 @@ enum Fields {
         write(request.origin, into: &buffer)
     }
 
-    static func write(_ origin: MoveOrigin?, into buffer: inout ByteBuffer) {
+    public static func write(_ origin: MoveOrigin?, into buffer: inout ByteBuffer) {
         writePresence(origin != nil, into: &buffer)
         if let origin {
             buffer.writeInteger(origin.sourceQueueID)
@@ -147,7 +153,7 @@ enum Fields {
         }
     }
 
-    static func readOrigin(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveOrigin? {
+    public static func readOrigin(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveOrigin? {
         guard try readPresence(&buffer, "origin") else { return nil }
         return MoveOrigin(
             sourceQueueID: try read(UInt64.self, &buffer, "origin queue id"),
@@ -158,7 +164,7 @@ enum Fields {
         )
     }
 
-    static func readSendRequest(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> SendRequest {
+    public static func readSendRequest(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> SendRequest {
         let body = try readBytes(&buffer, "body")
         let attributes = try readBytes(&buffer, "message attributes")
         let groupID = try readOptionalString(&buffer, "group id")
@@ -184,7 +190,25 @@ enum Fields {
         )
     }
 
-    static func write(_ attributes: QueueAttributes, into buffer: inout ByteBuffer) {
+    public static func write(_ request: ReceiveRequest, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt16(clamping: request.maxMessages))
+        writePresence(request.visibilityTimeoutSeconds != nil, into: &buffer)
+        if let seconds = request.visibilityTimeoutSeconds { buffer.writeInteger(Int32(clamping: seconds)) }
+        writeOptional(request.requestAttemptID, into: &buffer)
+    }
+
+    public static func readReceiveRequest(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> ReceiveRequest {
+        let maxMessages = Int(try read(UInt16.self, &buffer, "max messages"))
+        let visibility =
+            try readPresence(&buffer, "visibility") ? Int(try read(Int32.self, &buffer, "visibility")) : nil
+        return ReceiveRequest(
+            maxMessages: maxMessages,
+            visibilityTimeoutSeconds: visibility,
+            requestAttemptID: try readOptionalString(&buffer, "request attempt id")
+        )
+    }
+
+    public static func write(_ attributes: QueueAttributes, into buffer: inout ByteBuffer) {
         buffer.writeInteger(Int32(clamping: attributes.visibilityTimeoutSeconds))
         buffer.writeInteger(Int32(clamping: attributes.retentionSeconds))
         buffer.writeInteger(Int32(clamping: attributes.delaySeconds))
@@ -212,7 +236,7 @@ enum Fields {
         }
     }
 
-    static func readAttributes(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> QueueAttributes {
+    public static func readAttributes(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> QueueAttributes {
         var attributes = QueueAttributes()
         attributes.visibilityTimeoutSeconds = try readInt(&buffer, "visibility timeout")
         attributes.retentionSeconds = try readInt(&buffer, "retention")

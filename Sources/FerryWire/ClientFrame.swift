@@ -1,0 +1,303 @@
+import FerryQueue
+import NIOCore
+
+/// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
+/// big-endian. Requests may be pipelined; each response carries its request's correlation id.
+///
+/// Request kinds 1–14 follow `ClientRequest`'s cases in order (1 hello … 14 nodeStatus); response kinds are
+/// `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 13 error). Queue types (send and receive
+/// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
+/// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
+/// `code u16 | message string | leaderHint u64 | expected u64`. Kinds and codes are append-only.
+public struct ClientFrame: Sendable, Hashable {
+    public static let protocolVersion: UInt16 = 1
+    /// Bytes of `length` + `kind` + `correlationID`.
+    public static let headerBytes = 4 + 2 + 4
+
+    public enum Payload: Sendable, Hashable {
+        case request(ClientRequest)
+        case response(ClientResponse)
+    }
+
+    public var correlationID: UInt32
+    public var payload: Payload
+
+    public init(correlationID: UInt32, _ payload: Payload) {
+        self.correlationID = correlationID
+        self.payload = payload
+    }
+
+    public static func request(_ id: UInt32, _ request: ClientRequest) -> ClientFrame {
+        ClientFrame(correlationID: id, .request(request))
+    }
+
+    public static func response(_ id: UInt32, _ response: ClientResponse) -> ClientFrame {
+        ClientFrame(correlationID: id, .response(response))
+    }
+
+    static let responseBit: UInt16 = 0x8000
+
+    // MARK: Encoding
+
+    public func encode(into buffer: inout ByteBuffer) {
+        let lengthIndex = buffer.writerIndex
+        buffer.writeInteger(UInt32(0))
+        let start = buffer.writerIndex
+        switch payload {
+        case .request(let request):
+            buffer.writeInteger(Self.kind(of: request))
+            buffer.writeInteger(correlationID)
+            Self.encode(request, into: &buffer)
+        case .response(let response):
+            buffer.writeInteger(Self.responseBit | Self.kind(of: response))
+            buffer.writeInteger(correlationID)
+            Self.encode(response, into: &buffer)
+        }
+        let length = buffer.writerIndex - start
+        precondition(length <= WireLimits.maxClientFrameBytes, "client frame of \(length) bytes exceeds the limit")
+        buffer.setInteger(UInt32(length), at: lengthIndex)
+    }
+
+    public func encoded() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        encode(into: &buffer)
+        return buffer
+    }
+
+    static func kind(of request: ClientRequest) -> UInt16 {
+        switch request {
+        case .hello: return 1
+        case .describeCluster: return 2
+        case .createQueue: return 3
+        case .deleteQueue: return 4
+        case .listQueues: return 5
+        case .setQueueAttributes: return 6
+        case .purgeQueue: return 7
+        case .send: return 8
+        case .receive: return 9
+        case .delete: return 10
+        case .changeVisibility: return 11
+        case .initProducer: return 12
+        case .sendStatus: return 13
+        case .nodeStatus: return 14
+        }
+    }
+
+    static func kind(of response: ClientResponse) -> UInt16 {
+        switch response {
+        case .hello: return 1
+        case .cluster: return 2
+        case .queue: return 3
+        case .queues: return 4
+        case .done: return 5
+        case .sent: return 6
+        case .received: return 7
+        case .deleted: return 8
+        case .visibilityChanged: return 9
+        case .producer: return 10
+        case .sendStatus: return 11
+        case .nodeStatus: return 12
+        case .error: return 13
+        }
+    }
+
+    static func encode(_ request: ClientRequest, into buffer: inout ByteBuffer) {
+        switch request {
+        case .hello(let client):
+            buffer.writeInteger(protocolVersion)
+            QueueFields.write(client, into: &buffer)
+        case .describeCluster, .nodeStatus:
+            break
+        case .createQueue(let name, let partitions, let attributes):
+            QueueFields.write(name, into: &buffer)
+            buffer.writeInteger(partitions)
+            QueueFields.write(attributes, into: &buffer)
+        case .deleteQueue(let name), .listQueues(let name), .purgeQueue(let name):
+            QueueFields.write(name, into: &buffer)
+        case .setQueueAttributes(let name, let attributes):
+            QueueFields.write(name, into: &buffer)
+            QueueFields.write(attributes, into: &buffer)
+        case .send(let queue, let partition, let requests):
+            writeTarget(queue, partition, into: &buffer)
+            buffer.writeInteger(UInt16(requests.count))
+            for request in requests { QueueFields.write(request, into: &buffer) }
+        case .receive(let queue, let partition, let request, let waitMs):
+            writeTarget(queue, partition, into: &buffer)
+            QueueFields.write(request, into: &buffer)
+            buffer.writeInteger(waitMs)
+        case .delete(let queue, let partition, let handles):
+            writeTarget(queue, partition, into: &buffer)
+            buffer.writeInteger(UInt16(handles.count))
+            for handle in handles { QueueFields.write(handle, into: &buffer) }
+        case .changeVisibility(let queue, let partition, let changes):
+            writeTarget(queue, partition, into: &buffer)
+            buffer.writeInteger(UInt16(changes.count))
+            for change in changes {
+                QueueFields.write(change.handle, into: &buffer)
+                buffer.writeInteger(Int32(clamping: change.visibilityTimeoutSeconds))
+            }
+        case .initProducer(let producerID):
+            QueueFields.writePresence(producerID != nil, into: &buffer)
+            if let producerID { buffer.writeInteger(producerID) }
+        case .sendStatus(let queue, let partition, let deduplicationID, let groupID):
+            writeTarget(queue, partition, into: &buffer)
+            QueueFields.write(deduplicationID, into: &buffer)
+            QueueFields.writeOptional(groupID, into: &buffer)
+        }
+    }
+
+    static func writeTarget(_ queue: String, _ partition: UInt32, into buffer: inout ByteBuffer) {
+        QueueFields.write(queue, into: &buffer)
+        buffer.writeInteger(partition)
+    }
+
+    static func encode(_ response: ClientResponse, into buffer: inout ByteBuffer) {
+        switch response {
+        case .hello(let nodeID, let clusterID, let version):
+            buffer.writeInteger(nodeID)
+            QueueFields.write(clusterID, into: &buffer)
+            buffer.writeInteger(version)
+        case .cluster(let cluster):
+            write(cluster, into: &buffer)
+        case .queue(let queue):
+            write(queue, into: &buffer)
+        case .queues(let queues):
+            buffer.writeInteger(UInt32(queues.count))
+            for queue in queues { write(queue, into: &buffer) }
+        case .done:
+            break
+        case .sent(let results):
+            buffer.writeInteger(UInt16(results.count))
+            for result in results {
+                writeResult(result, into: &buffer) { outcome, buffer in
+                    switch outcome {
+                    case .enqueued(let position):
+                        buffer.writeInteger(UInt8(1))
+                        QueueFields.write(position, into: &buffer)
+                    case .duplicate(let position):
+                        buffer.writeInteger(UInt8(2))
+                        QueueFields.write(position, into: &buffer)
+                    case .duplicateResultForgotten:
+                        buffer.writeInteger(UInt8(3))
+                    }
+                }
+            }
+        case .received(let deliveries):
+            buffer.writeInteger(UInt16(deliveries.count))
+            for delivery in deliveries { write(delivery, into: &buffer) }
+        case .deleted(let results):
+            buffer.writeInteger(UInt16(results.count))
+            for result in results {
+                writeResult(result, into: &buffer) { outcome, buffer in
+                    buffer.writeInteger(UInt8(outcome == .deleted ? 1 : 2))
+                }
+            }
+        case .visibilityChanged(let results):
+            buffer.writeInteger(UInt16(results.count))
+            for result in results {
+                writeResult(result, into: &buffer) { until, buffer in buffer.writeInteger(until) }
+            }
+        case .producer(let id, let epoch):
+            buffer.writeInteger(id)
+            buffer.writeInteger(epoch)
+        case .sendStatus(let status):
+            switch status {
+            case .unknown:
+                buffer.writeInteger(UInt8(0))
+            case .accepted(let position, let atMs):
+                buffer.writeInteger(UInt8(1))
+                QueueFields.write(position, into: &buffer)
+                QueueFields.writePresence(atMs != nil, into: &buffer)
+                if let atMs { buffer.writeInteger(atMs) }
+            }
+        case .nodeStatus(let status):
+            buffer.writeInteger(status.nodeID)
+            QueueFields.write(status.fsync, into: &buffer)
+            buffer.writeInteger(UInt32(status.groups.count))
+            for group in status.groups { write(group, into: &buffer) }
+        case .error(let error):
+            write(error, into: &buffer)
+        }
+    }
+
+    static func writeResult<T>(
+        _ result: Result<T, WireError>,
+        into buffer: inout ByteBuffer,
+        _ value: (T, inout ByteBuffer) -> Void
+    ) {
+        switch result {
+        case .success(let success):
+            buffer.writeInteger(UInt8(0))
+            value(success, &buffer)
+        case .failure(let error):
+            buffer.writeInteger(UInt8(1))
+            write(error, into: &buffer)
+        }
+    }
+
+    static func write(_ error: WireError, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(error.code.rawValue)
+        QueueFields.write(String(error.message.utf8.prefix(4_096)) ?? "", into: &buffer)
+        buffer.writeInteger(error.leaderHint)
+        buffer.writeInteger(error.expected)
+    }
+
+    static func write(_ queue: QueueDescription, into buffer: inout ByteBuffer) {
+        QueueFields.write(queue.name, into: &buffer)
+        buffer.writeInteger(queue.id)
+        buffer.writeInteger(queue.partitions)
+        QueueFields.write(queue.attributes, into: &buffer)
+    }
+
+    static func write(_ cluster: ClusterDescription, into buffer: inout ByteBuffer) {
+        QueueFields.write(cluster.clusterID, into: &buffer)
+        buffer.writeInteger(UInt16(cluster.nodes.count))
+        for node in cluster.nodes {
+            buffer.writeInteger(node.id)
+            QueueFields.write(node.host, into: &buffer)
+            buffer.writeInteger(node.peerPort)
+            buffer.writeInteger(node.clientPort)
+            buffer.writeInteger(node.httpPort)
+        }
+        buffer.writeInteger(UInt32(cluster.queues.count))
+        for queue in cluster.queues { write(queue, into: &buffer) }
+        buffer.writeInteger(UInt32(cluster.partitions.count))
+        for partition in cluster.partitions {
+            buffer.writeInteger(partition.queueID)
+            buffer.writeInteger(partition.partition)
+            buffer.writeInteger(partition.groupID)
+            buffer.writeInteger(UInt16(partition.replicas.count))
+            for replica in partition.replicas { buffer.writeInteger(replica) }
+            buffer.writeInteger(partition.leader)
+            buffer.writeInteger(partition.term)
+        }
+    }
+
+    static func write(_ delivery: Delivery, into buffer: inout ByteBuffer) {
+        QueueFields.write(delivery.handle, into: &buffer)
+        QueueFields.writeBytes(delivery.body, into: &buffer)
+        QueueFields.writeBytes(delivery.messageAttributes, into: &buffer)
+        QueueFields.writeOptional(delivery.groupID, into: &buffer)
+        QueueFields.writeOptional(delivery.deduplicationID, into: &buffer)
+        buffer.writeInteger(delivery.sentAtMs)
+        buffer.writeInteger(delivery.receiveCount)
+        buffer.writeInteger(delivery.firstReceiveAtMs)
+        buffer.writeInteger(delivery.visibleAgainAtMs)
+        QueueFields.write(delivery.origin, into: &buffer)
+    }
+
+    static func write(_ group: GroupStatus, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(group.groupID)
+        QueueFields.write(group.queue, into: &buffer)
+        buffer.writeInteger(group.partition)
+        buffer.writeInteger(group.leader)
+        buffer.writeInteger(group.term)
+        buffer.writeInteger(group.commitIndex)
+        buffer.writeInteger(group.appliedIndex)
+        buffer.writeInteger(UInt16(group.followers.count))
+        for follower in group.followers {
+            buffer.writeInteger(follower.node)
+            buffer.writeInteger(follower.matchIndex)
+        }
+    }
+}

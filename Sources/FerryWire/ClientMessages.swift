@@ -1,0 +1,171 @@
+import FerryQueue
+import NIOCore
+
+/// A node as clients see it.
+public struct NodeDescription: Sendable, Hashable {
+    public var id: UInt64
+    public var host: String
+    public var peerPort: UInt16
+    public var clientPort: UInt16
+    public var httpPort: UInt16
+
+    public init(id: UInt64, host: String, peerPort: UInt16, clientPort: UInt16, httpPort: UInt16) {
+        self.id = id
+        self.host = host
+        self.peerPort = peerPort
+        self.clientPort = clientPort
+        self.httpPort = httpPort
+    }
+}
+
+/// A queue in the catalog.
+public struct QueueDescription: Sendable, Hashable {
+    public var name: String
+    public var id: UInt64
+    public var partitions: UInt32
+    public var attributes: QueueAttributes
+
+    public init(name: String, id: UInt64, partitions: UInt32, attributes: QueueAttributes) {
+        self.name = name
+        self.id = id
+        self.partitions = partitions
+        self.attributes = attributes
+    }
+}
+
+/// One partition's Raft group: where it lives and who leads it (as far as the answering node knows).
+public struct PartitionDescription: Sendable, Hashable {
+    public var queueID: UInt64
+    public var partition: UInt32
+    public var groupID: UInt64
+    public var replicas: [UInt64]
+    /// 0 when unknown.
+    public var leader: UInt64
+    public var term: UInt64
+
+    public init(queueID: UInt64, partition: UInt32, groupID: UInt64, replicas: [UInt64], leader: UInt64, term: UInt64) {
+        self.queueID = queueID
+        self.partition = partition
+        self.groupID = groupID
+        self.replicas = replicas
+        self.leader = leader
+        self.term = term
+    }
+}
+
+/// What a client caches to route requests: nodes, queues and partition leaders.
+public struct ClusterDescription: Sendable, Hashable {
+    public var clusterID: String
+    public var nodes: [NodeDescription]
+    public var queues: [QueueDescription]
+    public var partitions: [PartitionDescription]
+
+    public init(
+        clusterID: String,
+        nodes: [NodeDescription],
+        queues: [QueueDescription],
+        partitions: [PartitionDescription]
+    ) {
+        self.clusterID = clusterID
+        self.nodes = nodes
+        self.queues = queues
+        self.partitions = partitions
+    }
+}
+
+/// One Raft group on the answering node (`ferry cluster status`).
+public struct GroupStatus: Sendable, Hashable {
+    public var groupID: UInt64
+    /// Empty for the metadata group.
+    public var queue: String
+    public var partition: UInt32
+    public var leader: UInt64
+    public var term: UInt64
+    public var commitIndex: UInt64
+    public var appliedIndex: UInt64
+    /// Leader only: each follower's match index.
+    public var followers: [FollowerProgress]
+
+    public struct FollowerProgress: Sendable, Hashable {
+        public var node: UInt64
+        public var matchIndex: UInt64
+
+        public init(node: UInt64, matchIndex: UInt64) {
+            self.node = node
+            self.matchIndex = matchIndex
+        }
+    }
+
+    public init(
+        groupID: UInt64,
+        queue: String,
+        partition: UInt32,
+        leader: UInt64,
+        term: UInt64,
+        commitIndex: UInt64,
+        appliedIndex: UInt64,
+        followers: [FollowerProgress]
+    ) {
+        self.groupID = groupID
+        self.queue = queue
+        self.partition = partition
+        self.leader = leader
+        self.term = term
+        self.commitIndex = commitIndex
+        self.appliedIndex = appliedIndex
+        self.followers = followers
+    }
+}
+
+/// The answering node's view of itself.
+public struct NodeStatus: Sendable, Hashable {
+    public var nodeID: UInt64
+    /// The fsync policy as configured (`always`, `interval:<ms>`, `never`), reported so nobody mistakes an
+    /// opt-out for the default.
+    public var fsync: String
+    public var groups: [GroupStatus]
+
+    public init(nodeID: UInt64, fsync: String, groups: [GroupStatus]) {
+        self.nodeID = nodeID
+        self.fsync = fsync
+        self.groups = groups
+    }
+}
+
+/// A request of the native client protocol (DESIGN §6). Requests for a partition go to its leader; any node
+/// answers metadata requests (forwarding writes to the metadata leader).
+public enum ClientRequest: Sendable, Hashable {
+    case hello(client: String)
+    case describeCluster
+    case createQueue(name: String, partitions: UInt32, attributes: QueueAttributes)
+    case deleteQueue(name: String)
+    case listQueues(prefix: String)
+    case setQueueAttributes(name: String, attributes: QueueAttributes)
+    case purgeQueue(name: String)
+    case send(queue: String, partition: UInt32, requests: [SendRequest])
+    /// Long poll: the node answers when messages are available or after `waitMs`.
+    case receive(queue: String, partition: UInt32, request: ReceiveRequest, waitMs: UInt32)
+    case delete(queue: String, partition: UInt32, handles: [ReceiptHandle])
+    case changeVisibility(queue: String, partition: UInt32, changes: [VisibilityChange])
+    /// A new producer session: a cluster-wide producer id, epoch 0 (or the next epoch of `producerID`).
+    case initProducer(producerID: UInt64?)
+    case sendStatus(queue: String, partition: UInt32, deduplicationID: String, groupID: String?)
+    case nodeStatus
+}
+
+/// The answer to one request, matched by correlation id.
+public enum ClientResponse: Sendable, Hashable {
+    case hello(nodeID: UInt64, clusterID: String, protocolVersion: UInt16)
+    case cluster(ClusterDescription)
+    case queue(QueueDescription)
+    case queues([QueueDescription])
+    case done
+    case sent([Result<SendOutcome, WireError>])
+    case received([Delivery])
+    case deleted([Result<DeleteOutcome, WireError>])
+    case visibilityChanged([Result<Int64, WireError>])
+    case producer(id: UInt64, epoch: UInt32)
+    case sendStatus(SendStatus)
+    case nodeStatus(NodeStatus)
+    case error(WireError)
+}

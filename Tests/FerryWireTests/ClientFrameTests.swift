@@ -1,0 +1,232 @@
+import FerryQueue
+import FerryWire
+import NIOCore
+import Testing
+
+@Suite struct ClientFrameTests {
+    static func bytes(_ text: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeString(text)
+        return buffer
+    }
+
+    static let position = MessagePosition(partition: 1, index: 77, slot: 3)
+    static let handle = ReceiptHandle(position: position, fencingToken: 9)
+    static var attributes: QueueAttributes {
+        var attributes = QueueAttributes()
+        attributes.visibilityTimeoutSeconds = 60
+        attributes.redrivePolicy = RedrivePolicy(deadLetterQueue: "dlq.fifo", maxReceiveCount: 5)
+        return attributes
+    }
+
+    static let requests: [ClientRequest] = [
+        .hello(client: "ferry-cli 0.1"),
+        .describeCluster,
+        .createQueue(name: "orders.fifo", partitions: 4, attributes: attributes),
+        .deleteQueue(name: "orders.fifo"),
+        .listQueues(prefix: "ord"),
+        .setQueueAttributes(name: "orders.fifo", attributes: attributes),
+        .purgeQueue(name: "orders.fifo"),
+        .send(
+            queue: "orders.fifo",
+            partition: 2,
+            requests: [
+                SendRequest(
+                    body: bytes("hello"),
+                    groupID: "cust-1",
+                    deduplicationID: "o-1",
+                    producer: ProducerStamp(producerID: 4, epoch: 1, sequence: 8)
+                )
+            ]
+        ),
+        .receive(
+            queue: "orders.fifo",
+            partition: 0,
+            request: ReceiveRequest(maxMessages: 10, visibilityTimeoutSeconds: 30, requestAttemptID: "a"),
+            waitMs: 20_000
+        ),
+        .delete(queue: "orders.fifo", partition: 1, handles: [handle, handle]),
+        .changeVisibility(
+            queue: "orders.fifo",
+            partition: 1,
+            changes: [VisibilityChange(handle: handle, visibilityTimeoutSeconds: 0)]
+        ),
+        .initProducer(producerID: nil),
+        .initProducer(producerID: 12),
+        .sendStatus(queue: "orders.fifo", partition: 3, deduplicationID: "o-1", groupID: "cust-1"),
+        .nodeStatus,
+    ]
+
+    static let responses: [ClientResponse] = [
+        .hello(nodeID: 2, clusterID: "local-3", protocolVersion: ClientFrame.protocolVersion),
+        .cluster(
+            ClusterDescription(
+                clusterID: "local-3",
+                nodes: [NodeDescription(id: 1, host: "127.0.0.11", peerPort: 7001, clientPort: 7002, httpPort: 7003)],
+                queues: [QueueDescription(name: "orders.fifo", id: 5, partitions: 4, attributes: attributes)],
+                partitions: [
+                    PartitionDescription(
+                        queueID: 5,
+                        partition: 0,
+                        groupID: 20,
+                        replicas: [1, 2, 3],
+                        leader: 2,
+                        term: 7
+                    )
+                ]
+            )
+        ),
+        .queue(QueueDescription(name: "jobs", id: 6, partitions: 1, attributes: QueueAttributes())),
+        .queues([]),
+        .done,
+        .sent([
+            .success(.enqueued(position)), .success(.duplicate(position)), .success(.duplicateResultForgotten),
+            .failure(WireError(.outOfOrderSequence, "gap", expected: 9)),
+        ]),
+        .received([
+            Delivery(
+                handle: handle,
+                body: bytes("body"),
+                messageAttributes: ByteBuffer(),
+                groupID: "g",
+                deduplicationID: nil,
+                sentAtMs: 1_700_000_000_000,
+                receiveCount: 2,
+                firstReceiveAtMs: 1_700_000_000_500,
+                visibleAgainAtMs: 1_700_000_030_500,
+                origin: MoveOrigin(
+                    sourceQueueID: 1,
+                    sourceQueue: "orders.fifo",
+                    position: position,
+                    moveCount: 1,
+                    receiveCount: 5
+                )
+            )
+        ]),
+        .deleted([.success(.deleted), .success(.alreadyGone), .failure(WireError(.staleReceiptHandle, "stale"))]),
+        .visibilityChanged([.success(1_700_000_000_000), .failure(WireError(.messageNotInFlight, "no"))]),
+        .producer(id: 12, epoch: 3),
+        .sendStatus(.unknown),
+        .sendStatus(.accepted(position, atMs: 5)),
+        .sendStatus(.accepted(position, atMs: nil)),
+        .nodeStatus(
+            NodeStatus(
+                nodeID: 1,
+                fsync: "always",
+                groups: [
+                    GroupStatus(
+                        groupID: 20,
+                        queue: "orders.fifo",
+                        partition: 0,
+                        leader: 1,
+                        term: 7,
+                        commitIndex: 100,
+                        appliedIndex: 99,
+                        followers: [GroupStatus.FollowerProgress(node: 2, matchIndex: 98)]
+                    )
+                ]
+            )
+        ),
+        .error(WireError(.notLeader, "node 1 does not lead orders.fifo/0", leaderHint: 3)),
+    ]
+
+    static var frames: [ClientFrame] {
+        requests.enumerated().map { ClientFrame.request(UInt32($0.offset), $0.element) }
+            + responses.enumerated().map { ClientFrame.response(UInt32(1_000 + $0.offset), $0.element) }
+    }
+
+    @Test(arguments: frames)
+    func everyKindRoundTrips(_ frame: ClientFrame) throws {
+        var buffer = frame.encoded()
+        #expect(try ClientFrame.decode(from: &buffer) == frame)
+        #expect(buffer.readableBytes == 0)
+    }
+
+    @Test func pipelinedFramesDecodeOneByOneAndAPartialFrameWaits() throws {
+        var buffer = ByteBuffer()
+        for frame in Self.frames.prefix(5) { frame.encode(into: &buffer) }
+        var partial = buffer.getSlice(at: 0, length: buffer.readableBytes - 1)!
+        var decoded: [ClientFrame] = []
+        while let frame = try ClientFrame.decode(from: &partial) { decoded.append(frame) }
+        #expect(decoded == Array(Self.frames.prefix(4)), "the last, incomplete frame waits for its bytes")
+    }
+
+    @Test func oversizedLengthIsRefusedBeforeReading() {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt32(WireLimits.maxClientFrameBytes + 1))
+        #expect(
+            throws: WireDecodeError.frameTooLarge(
+                length: WireLimits.maxClientFrameBytes + 1,
+                limit: WireLimits.maxClientFrameBytes
+            )
+        ) {
+            try ClientFrame.decode(from: &buffer)
+        }
+    }
+
+    @Test func everyTruncatedBodyThrows() {
+        for frame in Self.frames {
+            let whole = frame.encoded()
+            let bodyLength = whole.readableBytes - 4
+            for cut in 6..<bodyLength {
+                var damaged = ByteBuffer()
+                damaged.writeInteger(UInt32(cut))
+                damaged.writeImmutableBuffer(whole.getSlice(at: 4, length: cut)!)
+                #expect(throws: WireDecodeError.self) { try ClientFrame.decode(from: &damaged) }
+            }
+        }
+    }
+
+    /// Any bytes decode or throw a typed error; seeded, so a failure replays.
+    @Test(arguments: 0..<8)
+    func randomDamageDecodesOrThrows(_ seed: Int) {
+        var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 | 1
+        func next() -> Int {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return Int(truncatingIfNeeded: state & 0x7FFF_FFFF)
+        }
+        let frames = Self.frames
+        for round in 0..<400 {
+            var bytes = frames[round % frames.count].encoded()
+            for _ in 0..<(1 + next() % 3) {
+                let at = 4 + next() % (bytes.readableBytes - 4)
+                bytes.setInteger(UInt8(truncatingIfNeeded: next()), at: at)
+            }
+            _ = try? ClientFrame.decode(from: &bytes)
+        }
+    }
+}
+
+@Suite struct ErrorCodeTests {
+    @Test func codesAreStableAndDistinct() {
+        #expect(ErrorCode.notLeader.rawValue == 1)
+        #expect(ErrorCode.internal.rawValue == 21)
+        #expect(Set(ErrorCode.allCases.map(\.rawValue)).count == ErrorCode.allCases.count)
+        #expect(ErrorCode.allCases.map(\.rawValue) == Array(1...UInt16(ErrorCode.allCases.count)))
+    }
+
+    @Test func everyQueueRefusalHasACode() {
+        let cases: [(QueueError, ErrorCode)] = [
+            (.invalidAttribute(name: "X", reason: "y"), .invalidArgument),
+            (.missingDeduplicationID, .invalidArgument),
+            (.messageTooLarge(bytes: 2, limitBytes: 1), .messageTooLarge),
+            (.tooManyEntries(count: 11, limit: 10), .tooManyEntries),
+            (.emptyBatch, .tooManyEntries),
+            (.invalidReceiptHandle, .invalidReceiptHandle),
+            (.staleReceiptHandle, .staleReceiptHandle),
+            (.messageNotInFlight, .messageNotInFlight),
+            (.tooManyInFlight(limit: 3), .overLimit),
+            (.outOfOrderSequence(expected: 4), .outOfOrderSequence),
+            (.producerFenced(currentEpoch: 2), .producerFenced),
+            (.unknownProducer, .unknownProducer),
+            (.moveTaskNotFound(taskID: "t"), .moveTaskNotFound),
+        ]
+        for (error, code) in cases {
+            #expect(WireError(error).code == code, "\(error)")
+        }
+        #expect(WireError(QueueError.outOfOrderSequence(expected: 4)).expected == 4)
+        #expect(ErrorCode.notLeader.isRetriable && !ErrorCode.invalidArgument.isRetriable)
+    }
+}
