@@ -1,0 +1,208 @@
+import NIOCore
+
+/// A catalog command with the leader's timestamp: the payload of a metadata-group entry.
+///
+/// Encoding: `version u8 (1) | timestampMs i64 | kind u8 | body`; kinds 1 bootstrap, 2 create queue,
+/// 3 delete queue, 4 set attributes, 5 allocate producer, 6 bump producer epoch; append-only. Fields as in
+/// `QueueFields`.
+public struct CatalogEntry: Sendable, Hashable {
+    public static let version: UInt8 = 1
+
+    public var timestampMs: Int64
+    public var command: CatalogCommand
+
+    public init(timestampMs: Int64, command: CatalogCommand) {
+        self.timestampMs = timestampMs
+        self.command = command
+    }
+
+    public func encoded() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Self.version)
+        buffer.writeInteger(timestampMs)
+        switch command {
+        case .bootstrap(let clusterID, let nodes):
+            buffer.writeInteger(UInt8(1))
+            QueueFields.write(clusterID, into: &buffer)
+            buffer.writeInteger(UInt16(nodes.count))
+            for node in nodes { Catalog.write(node, into: &buffer) }
+        case .createQueue(let name, let partitions, let attributes):
+            buffer.writeInteger(UInt8(2))
+            QueueFields.write(name, into: &buffer)
+            buffer.writeInteger(partitions)
+            QueueFields.write(attributes, into: &buffer)
+        case .deleteQueue(let name):
+            buffer.writeInteger(UInt8(3))
+            QueueFields.write(name, into: &buffer)
+        case .setAttributes(let name, let attributes):
+            buffer.writeInteger(UInt8(4))
+            QueueFields.write(name, into: &buffer)
+            QueueFields.write(attributes, into: &buffer)
+        case .allocateProducer:
+            buffer.writeInteger(UInt8(5))
+        case .bumpProducerEpoch(let id):
+            buffer.writeInteger(UInt8(6))
+            buffer.writeInteger(id)
+        }
+        return buffer
+    }
+
+    public static func decode(_ bytes: ByteBuffer) throws(QueueDecodeError) -> CatalogEntry {
+        var buffer = bytes
+        let version = try QueueFields.read(UInt8.self, &buffer, "version")
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        let timestamp = try QueueFields.read(Int64.self, &buffer, "timestamp")
+        let kind = try QueueFields.read(UInt8.self, &buffer, "kind")
+        let command: CatalogCommand
+        switch kind {
+        case 1:
+            let clusterID = try QueueFields.readString(&buffer, "cluster id")
+            let count = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: 16, "node count")
+            var nodes: [CatalogNode] = []
+            for _ in 0..<count { nodes.append(try Catalog.readNode(&buffer)) }
+            command = .bootstrap(clusterID: clusterID, nodes: nodes)
+        case 2:
+            command = .createQueue(
+                name: try QueueFields.readString(&buffer, "name"),
+                partitions: try QueueFields.read(UInt32.self, &buffer, "partitions"),
+                attributes: try QueueFields.readAttributes(&buffer)
+            )
+        case 3: command = .deleteQueue(name: try QueueFields.readString(&buffer, "name"))
+        case 4:
+            command = .setAttributes(
+                name: try QueueFields.readString(&buffer, "name"),
+                attributes: try QueueFields.readAttributes(&buffer)
+            )
+        case 5: command = .allocateProducer
+        case 6: command = .bumpProducerEpoch(try QueueFields.read(UInt64.self, &buffer, "producer id"))
+        default: throw .unknownKind(kind)
+        }
+        guard buffer.readableBytes == 0 else { throw .trailingBytes(buffer.readableBytes) }
+        return CatalogEntry(timestampMs: timestamp, command: command)
+    }
+}
+
+extension Catalog {
+    /// Applies a metadata-group entry's payload; an undecodable payload is refused alike on every replica.
+    public mutating func apply(index: UInt64, payload: ByteBuffer) -> CatalogResult {
+        do {
+            let entry = try CatalogEntry.decode(payload)
+            return apply(index: index, timestampMs: entry.timestampMs, command: entry.command)
+        } catch {
+            precondition(index > appliedIndex, "applying \(index) after \(appliedIndex)")
+            appliedIndex = index
+            return .rejected(.invalid(.undecodable(error)))
+        }
+    }
+
+    static let snapshotMagic: UInt32 = 0x4643_4154  // "FCAT"
+    public static let snapshotVersion: UInt8 = 1
+
+    /// The catalog as bytes (queues in name order, producers in id order): equal catalogs, equal bytes.
+    public func snapshot() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Self.snapshotMagic)
+        buffer.writeInteger(Self.snapshotVersion)
+        QueueFields.write(clusterID, into: &buffer)
+        buffer.writeInteger(appliedIndex)
+        buffer.writeInteger(nextQueueID)
+        buffer.writeInteger(nextGroupID)
+        buffer.writeInteger(nextProducerID)
+        buffer.writeInteger(UInt16(nodes.count))
+        for node in nodes { Self.write(node, into: &buffer) }
+        buffer.writeInteger(UInt32(queues.count))
+        for queue in sortedQueues {
+            QueueFields.write(queue.name, into: &buffer)
+            buffer.writeInteger(queue.id)
+            QueueFields.write(queue.attributes, into: &buffer)
+            buffer.writeInteger(queue.createdAtMs)
+            buffer.writeInteger(UInt32(queue.partitions.count))
+            for partition in queue.partitions {
+                buffer.writeInteger(partition.groupID)
+                buffer.writeInteger(partition.preferredLeader)
+                buffer.writeInteger(UInt8(partition.replicas.count))
+                for replica in partition.replicas { buffer.writeInteger(replica) }
+            }
+        }
+        buffer.writeInteger(UInt32(producers.count))
+        for id in producers.keys.sorted() {
+            buffer.writeInteger(id)
+            buffer.writeInteger(producers[id]!)
+        }
+        return buffer
+    }
+
+    public static func restore(from bytes: ByteBuffer) throws(QueueDecodeError) -> Catalog {
+        var buffer = bytes
+        guard try QueueFields.read(UInt32.self, &buffer, "magic") == snapshotMagic else {
+            throw .invalid("not a catalog snapshot")
+        }
+        let version = try QueueFields.read(UInt8.self, &buffer, "version")
+        guard version == snapshotVersion else { throw .unsupportedVersion(version) }
+        var catalog = Catalog()
+        catalog.clusterID = try QueueFields.readString(&buffer, "cluster id")
+        catalog.appliedIndex = try QueueFields.read(UInt64.self, &buffer, "applied index")
+        catalog.nextQueueID = try QueueFields.read(UInt64.self, &buffer, "next queue id")
+        catalog.nextGroupID = try QueueFields.read(UInt64.self, &buffer, "next group id")
+        catalog.nextProducerID = try QueueFields.read(UInt64.self, &buffer, "next producer id")
+        let nodeCount = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: 16, "node count")
+        for _ in 0..<nodeCount { catalog.nodes.append(try readNode(&buffer)) }
+        let queueCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 20, "queue count")
+        for _ in 0..<queueCount {
+            let name = try QueueFields.readString(&buffer, "queue name")
+            let id = try QueueFields.read(UInt64.self, &buffer, "queue id")
+            let attributes = try QueueFields.readAttributes(&buffer)
+            let createdAtMs = try QueueFields.read(Int64.self, &buffer, "created at")
+            let partitionCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 17, "partitions")
+            var partitions: [CatalogPartition] = []
+            for number in 0..<partitionCount {
+                let groupID = try QueueFields.read(UInt64.self, &buffer, "group id")
+                let preferred = try QueueFields.read(UInt64.self, &buffer, "preferred leader")
+                let replicaCount = try QueueFields.read(UInt8.self, &buffer, "replica count")
+                var replicas: [UInt64] = []
+                for _ in 0..<replicaCount { replicas.append(try QueueFields.read(UInt64.self, &buffer, "replica")) }
+                partitions.append(
+                    CatalogPartition(
+                        partition: UInt32(number),
+                        groupID: groupID,
+                        replicas: replicas,
+                        preferredLeader: preferred
+                    )
+                )
+            }
+            guard catalog.queues[name] == nil, id < catalog.nextQueueID else { throw .invalid("queue \(name)") }
+            catalog.queues[name] = CatalogQueue(
+                name: name,
+                id: id,
+                attributes: attributes,
+                partitions: partitions,
+                createdAtMs: createdAtMs
+            )
+        }
+        let producerCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 12, "producers")
+        for _ in 0..<producerCount {
+            let id = try QueueFields.read(UInt64.self, &buffer, "producer id")
+            catalog.producers[id] = try QueueFields.read(UInt32.self, &buffer, "epoch")
+        }
+        guard buffer.readableBytes == 0 else { throw .trailingBytes(buffer.readableBytes) }
+        return catalog
+    }
+
+    static func write(_ node: CatalogNode, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(node.id)
+        QueueFields.write(node.host, into: &buffer)
+        buffer.writeInteger(node.peerPort)
+        buffer.writeInteger(node.clientPort)
+        buffer.writeInteger(node.httpPort)
+    }
+
+    static func readNode(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> CatalogNode {
+        CatalogNode(
+            id: try QueueFields.read(UInt64.self, &buffer, "node id"),
+            host: try QueueFields.readString(&buffer, "host"),
+            peerPort: try QueueFields.read(UInt16.self, &buffer, "peer port"),
+            clientPort: try QueueFields.read(UInt16.self, &buffer, "client port"),
+            httpPort: try QueueFields.read(UInt16.self, &buffer, "http port")
+        )
+    }
+}
