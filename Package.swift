@@ -10,6 +10,8 @@ let swiftSettings: [SwiftSetting] = [
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let heap: Target.Dependency = .product(name: "HeapModule", package: "swift-collections")
 let deque: Target.Dependency = .product(name: "DequeModule", package: "swift-collections")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioConcurrency: Target.Dependency = .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
 
 let package = Package(
     name: "Ferry",
@@ -17,6 +19,7 @@ let package = Package(
         .library(name: "FerryRaft", targets: ["FerryRaft"]),
         .library(name: "FerryQueue", targets: ["FerryQueue"]),
         .library(name: "FerryWire", targets: ["FerryWire"]),
+        .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
         .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
         .executable(name: "ferry-queue-bench", targets: ["ferry-queue-bench"]),
@@ -24,6 +27,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Pure: no I/O, no clock, no global randomness (DESIGN §4). NIOCore only for ByteBuffer.
@@ -51,6 +56,22 @@ let package = Package(
             dependencies: ["FerryQueue", nioCore],
             swiftSettings: swiftSettings
         ),
+        // The server: peer transport, Raft group drivers over FerryStorage, the metadata group, the native
+        // client protocol (network and files).
+        .target(
+            name: "FerryNode",
+            dependencies: [
+                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", nioCore, nioPosix, nioConcurrency,
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // One binary: `ferry node`, and the client commands as they arrive.
+        .executableTarget(
+            name: "ferry",
+            dependencies: ["FerryNode", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         // The simulator's command line: long seed runs, election-time and throughput figures.
         .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
 
@@ -69,6 +90,11 @@ let package = Package(
         .testTarget(
             name: "FerryWireTests",
             dependencies: ["FerryWire", "FerryRaft", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NodeTests",
+            dependencies: ["FerryNode", "FerryWire", "FerryQueue", nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -74,7 +74,9 @@ extension ClientFrame {
                 name: try QueueFields.readString(&buffer, "name"),
                 attributes: try QueueFields.readAttributes(&buffer)
             )
-        case 7: return .purgeQueue(name: try QueueFields.readString(&buffer, "name"))
+        case 7:
+            let (name, partition) = try target(&buffer)
+            return .purgeQueue(name: name, partition: partition)
         case 8:
             let (queue, partition) = try target(&buffer)
             let n = try count(&buffer, "send count", minimumItemBytes: 13)

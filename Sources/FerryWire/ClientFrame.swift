@@ -112,8 +112,10 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.write(name, into: &buffer)
             buffer.writeInteger(partitions)
             QueueFields.write(attributes, into: &buffer)
-        case .deleteQueue(let name), .listQueues(let name), .purgeQueue(let name):
+        case .deleteQueue(let name), .listQueues(let name):
             QueueFields.write(name, into: &buffer)
+        case .purgeQueue(let name, let partition):
+            writeTarget(name, partition, into: &buffer)
         case .setQueueAttributes(let name, let attributes):
             QueueFields.write(name, into: &buffer)
             QueueFields.write(attributes, into: &buffer)

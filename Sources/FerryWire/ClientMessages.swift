@@ -141,7 +141,8 @@ public enum ClientRequest: Sendable, Hashable {
     case deleteQueue(name: String)
     case listQueues(prefix: String)
     case setQueueAttributes(name: String, attributes: QueueAttributes)
-    case purgeQueue(name: String)
+    /// Purges one partition (the client purges each partition at its leader).
+    case purgeQueue(name: String, partition: UInt32)
     case send(queue: String, partition: UInt32, requests: [SendRequest])
     /// Long poll: the node answers when messages are available or after `waitMs`.
     case receive(queue: String, partition: UInt32, request: ReceiveRequest, waitMs: UInt32)

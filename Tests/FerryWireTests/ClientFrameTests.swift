@@ -26,7 +26,7 @@ import Testing
         .deleteQueue(name: "orders.fifo"),
         .listQueues(prefix: "ord"),
         .setQueueAttributes(name: "orders.fifo", attributes: attributes),
-        .purgeQueue(name: "orders.fifo"),
+        .purgeQueue(name: "orders.fifo", partition: 3),
         .send(
             queue: "orders.fifo",
             partition: 2,

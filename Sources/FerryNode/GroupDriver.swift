@@ -1,0 +1,85 @@
+import FerryQueue
+import FerryRaft
+import FerryStorage
+import FerryWire
+import NIOCore
+
+/// What applying one entry produced, for the client waiting on it.
+enum AppliedResult {
+    case catalog(CatalogResult)
+    case queue(QueueResult)
+}
+
+/// One Raft group on this node: the core, its storage, its application, and the clients waiting for entries.
+/// Lives on the node's Raft thread only.
+final class GroupDriver {
+    let groupID: UInt64
+    var core: RaftCore
+    let log: GroupLog
+    /// The application: the catalog (metadata group) or a queue partition; exactly one is set. Optionals, so
+    /// that applying mutates in place (an enum payload would be copied).
+    var catalog: Catalog?
+    var partition: QueuePartition?
+    /// Clients waiting for the entry at an index proposed in a term.
+    var waiters: [LogIndex: (term: Term, reply: (AppliedResult?) -> Void)] = [:]
+    /// The leader's last entry stamp (stamps never go back within this node).
+    var lastStampMs: Int64 = 0
+    var lastSnapshotIndex: LogIndex
+    var lastTimeProposalMs: Int64 = 0
+
+    init(
+        groupID: UInt64,
+        core: RaftCore,
+        log: GroupLog,
+        catalog: Catalog?,
+        partition: QueuePartition?,
+        snapshotIndex: LogIndex
+    ) {
+        self.groupID = groupID
+        self.core = core
+        self.log = log
+        self.catalog = catalog
+        self.partition = partition
+        self.lastSnapshotIndex = snapshotIndex
+    }
+
+    var applicationSnapshot: ByteBuffer { catalog?.snapshot() ?? partition!.snapshot() }
+
+    /// The leader's stamp for a new entry: its wall clock, never behind the previous stamp.
+    func stamp() -> Int64 {
+        lastStampMs = max(lastStampMs, MonotonicClock.wallMs())
+        return lastStampMs
+    }
+
+    /// Proposes one payload; `reply` gets the applied result, or nil when the entry was lost (leader change).
+    func propose(_ payload: ByteBuffer, reply: @escaping (AppliedResult?) -> Void) throws(ProposalError) {
+        let ticket = try core.propose([payload])
+        waiters[ticket.firstIndex] = (ticket.term, reply)
+    }
+
+    /// Applies one committed entry; answers its waiter when this node proposed it in the entry's term.
+    func apply(_ entry: Entry) -> AppliedResult? {
+        var result: AppliedResult?
+        if entry.kind == .normal && entry.payload.readableBytes > 0 {
+            if catalog != nil {
+                if let applied = catalog?.apply(index: entry.index, payload: entry.payload) {
+                    result = .catalog(applied)
+                }
+            } else if let applied = partition?.apply(index: entry.index, payload: entry.payload) {
+                result = .queue(applied)
+            }
+        }
+        if let waiter = waiters.removeValue(forKey: entry.index) {
+            waiter.reply(waiter.term == entry.term ? result : nil)
+        }
+        return result
+    }
+
+    /// Fails every waiter whose entry can no longer be applied in its term (after a leadership change).
+    func failWaiters(notIn term: Term) {
+        for (index, waiter) in waiters where waiter.term != term {
+            waiters[index] = nil
+            waiter.reply(nil)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import FerryRaft
+import FerryWire
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What reaches the node's Raft thread from the network threads.
+enum NodeEvent: Sendable {
+    /// A Raft message from a peer (decoded on the network thread).
+    case peer(groupID: UInt64, message: RaftMessage)
+    /// A peer's connection broke (its process may have died).
+    case peerLost(UInt64)
+    case client(ClientCall)
+    case stop
+}
+
+/// A client request and how to answer it (the closure writes to the client's channel from any thread).
+struct ClientCall: Sendable {
+    var request: ClientRequest
+    var reply: @Sendable (ClientResponse) -> Void
+}
+
+/// The many-producer, one-consumer queue in front of the Raft thread: network threads post, the Raft thread
+/// takes everything posted so far in one go (so one round handles a whole burst: batching for free).
+final class Mailbox: @unchecked Sendable {
+    private let condition = ConditionLock(value: 0)
+    private var events: [NodeEvent] = []
+
+    func post(_ event: NodeEvent) {
+        condition.lock()
+        events.append(event)
+        condition.unlock(withValue: 1)
+    }
+
+    /// Everything posted, waiting at most `timeoutSeconds` for the first event.
+    func take(timeoutSeconds: Double) -> [NodeEvent] {
+        guard condition.lock(whenValue: 1, timeoutSeconds: max(0, timeoutSeconds)) else { return [] }
+        let taken = events
+        events = []
+        condition.unlock(withValue: 0)
+        return taken
+    }
+}
+
+/// Monotonic time for the driver (the pure cores never read it).
+enum MonotonicClock {
+    static func nowMs() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+
+    /// Wall-clock milliseconds: the leader's entry stamps (DESIGN §9).
+    static func wallMs() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,150 @@
+import FerryStorage
+import FerryWire
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Log lines as JSON with stable keys (`level`, `msg`), never message bodies.
+public enum NodeLog {
+    nonisolated(unsafe) public static var nodeID: UInt64 = 0
+
+    static func write(_ level: String, _ message: String) {
+        var escaped = ""
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case "\n": escaped += "\\n"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        let line =
+            "{\"ts\":\(MonotonicClock.wallMs()),\"level\":\"\(level)\",\"node\":\(nodeID),\"msg\":\"\(escaped)\"}\n"
+        line.withCString { _ = Glibc.write(2, $0, strlen($0)) }
+    }
+
+    public static func info(_ message: String) { write("info", message) }
+    public static func warning(_ message: String) { write("warning", message) }
+    public static func error(_ message: String) { write("error", message) }
+}
+
+/// Serves the native client protocol: decodes `ClientFrame`s, hands each request to the Raft thread, and
+/// writes each answer with the request's correlation id (answers may come out of order).
+final class ClientInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    let mailbox: Mailbox
+    private var buffer = ByteBuffer()
+
+    init(mailbox: Mailbox) {
+        self.mailbox = mailbox
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        let channel = context.channel
+        do {
+            while let frame = try ClientFrame.decode(from: &buffer) {
+                guard case .request(let request) = frame.payload else {
+                    throw WireDecodeError.malformed("a client sent a response frame")
+                }
+                let id = frame.correlationID
+                mailbox.post(
+                    .client(
+                        ClientCall(request: request) { response in
+                            channel.writeAndFlush(ClientFrame.response(id, response).encoded(), promise: nil)
+                        }
+                    )
+                )
+            }
+            buffer.discardReadBytes()
+        } catch {
+            let answer = ClientFrame.response(0, .error(WireError(.invalidArgument, "bad frame: \(error)")))
+            context.writeAndFlush(NIOAny(answer.encoded()), promise: nil)
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// A running node: storage opened under a lock file, the Raft thread, the peer transport and the client
+/// listener. `stop()` ends them in reverse order.
+public final class FerryNodeServer: @unchecked Sendable {
+    public let config: NodeConfig
+    let runtime: NodeRuntime
+    let transport: PeerTransport
+    let loops: MultiThreadedEventLoopGroup
+    let lockDescriptor: Int32
+    private var clientServer: (any Channel)?
+    private var thread: NIOThreadPool?
+
+    /// Validates the config, takes the data directory's lock, opens the storage, binds the listeners and starts
+    /// the Raft thread.
+    /// - Throws: `ConfigError` naming a bad field; an error when another process holds the directory.
+    public init(config: NodeConfig) throws {
+        try config.validate()
+        NodeLog.nodeID = config.nodeID
+        self.config = config
+        _ = mkdir(config.dataDirectory, 0o755)
+        let lockPath = config.dataDirectory + "/LOCK"
+        let descriptor = open(lockPath, O_CREAT | O_RDWR, 0o644)
+        guard descriptor >= 0 else {
+            throw ConfigError(field: "data_dir", reason: "cannot open \(lockPath): errno \(errno)")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw ConfigError(field: "data_dir", reason: "\(config.dataDirectory) is in use by another ferry node")
+        }
+        lockDescriptor = descriptor
+        let storage = try NodeStorage(
+            fileSystem: PosixFileSystem(),
+            directory: config.dataDirectory,
+            fsync: config.fsyncPolicy
+        )
+        if let warning = config.fsyncPolicy.startupWarning { NodeLog.warning(warning) }
+        runtime = try NodeRuntime(config: config, storage: storage)
+        loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        transport = PeerTransport(config: config, group: loops, mailbox: runtime.mailbox)
+        runtime.transport = transport
+        try transport.start()
+        let mailbox = runtime.mailbox
+        clientServer = try ServerBootstrap(group: loops)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ClientInboundHandler(mailbox: mailbox))
+                }
+            }
+            .bind(host: config.me.host, port: Int(config.me.clientPort)).wait()
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        thread = pool
+        let runtime = runtime
+        pool.submit { _ in runtime.run() }
+        NodeLog.info(
+            "node \(config.nodeID) of \(config.clusterID) serving clients on \(config.me.host):\(config.me.clientPort)"
+        )
+    }
+
+    /// Stops the Raft thread, closes the listeners and connections, releases the lock.
+    public func stop() {
+        runtime.stop()
+        try? thread?.syncShutdownGracefully()
+        thread = nil
+        transport.stop()
+        try? clientServer?.close().wait()
+        clientServer = nil
+        try? loops.syncShutdownGracefully()
+        flock(lockDescriptor, LOCK_UN)
+        close(lockDescriptor)
+    }
+}

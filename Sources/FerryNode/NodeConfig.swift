@@ -1,0 +1,178 @@
+import FerryStorage
+import Yams
+
+/// One member of the cluster: its id and where it listens.
+public struct MemberConfig: Sendable, Hashable, Codable {
+    public var id: UInt64
+    public var host: String
+    public var peerPort: UInt16
+    public var clientPort: UInt16
+    public var httpPort: UInt16
+
+    public init(id: UInt64, host: String, peerPort: UInt16, clientPort: UInt16, httpPort: UInt16) {
+        self.id = id
+        self.host = host
+        self.peerPort = peerPort
+        self.clientPort = clientPort
+        self.httpPort = httpPort
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case host
+        case peerPort = "peer_port"
+        case clientPort = "client_port"
+        case httpPort = "http_port"
+    }
+}
+
+/// A bad configuration, naming the field (STYLE: the error says what to fix).
+public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var field: String
+    public var reason: String
+
+    public init(field: String, reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+
+    public var description: String { "config field \(field): \(reason)" }
+}
+
+/// Everything `ferry node` needs, from `node.yaml` and flags. Units are in the names.
+///
+/// ```yaml
+/// node_id: 1
+/// cluster_id: local
+/// data_dir: /var/lib/ferry/1
+/// fsync: always            # always | interval:<ms> | never
+/// tick_ms: 50              # Raft tick; election timeout = tick_ms × election_ticks
+/// election_ticks: 10
+/// heartbeat_ticks: 1
+/// members:
+///   - {id: 1, host: 127.0.0.11, peer_port: 7101, client_port: 7201, http_port: 7301}
+///   - {id: 2, host: 127.0.0.12, peer_port: 7101, client_port: 7201, http_port: 7301}
+///   - {id: 3, host: 127.0.0.13, peer_port: 7101, client_port: 7201, http_port: 7301}
+/// ```
+public struct NodeConfig: Sendable, Hashable, Codable {
+    public var nodeID: UInt64
+    public var clusterID: String
+    public var dataDirectory: String
+    /// `always` (default), `interval:<ms>` or `never`.
+    public var fsync: String = "always"
+    public var tickMs: Int = 50
+    public var electionTicks: Int = 10
+    public var heartbeatTicks: Int = 1
+    /// Every voting node, this one included.
+    public var members: [MemberConfig]
+    /// A partition group takes a snapshot and compacts its log after this many applied entries.
+    public var snapshotEveryEntries: Int = 10_000
+
+    public init(nodeID: UInt64, clusterID: String, dataDirectory: String, members: [MemberConfig]) {
+        self.nodeID = nodeID
+        self.clusterID = clusterID
+        self.dataDirectory = dataDirectory
+        self.members = members
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case nodeID = "node_id"
+        case clusterID = "cluster_id"
+        case dataDirectory = "data_dir"
+        case fsync
+        case tickMs = "tick_ms"
+        case electionTicks = "election_ticks"
+        case heartbeatTicks = "heartbeat_ticks"
+        case members
+        case snapshotEveryEntries = "snapshot_every_entries"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        nodeID = try values.decode(UInt64.self, forKey: .nodeID)
+        clusterID = try values.decode(String.self, forKey: .clusterID)
+        dataDirectory = try values.decode(String.self, forKey: .dataDirectory)
+        members = try values.decode([MemberConfig].self, forKey: .members)
+        fsync = try values.decodeIfPresent(String.self, forKey: .fsync) ?? "always"
+        tickMs = try values.decodeIfPresent(Int.self, forKey: .tickMs) ?? 50
+        electionTicks = try values.decodeIfPresent(Int.self, forKey: .electionTicks) ?? 10
+        heartbeatTicks = try values.decodeIfPresent(Int.self, forKey: .heartbeatTicks) ?? 1
+        snapshotEveryEntries = try values.decodeIfPresent(Int.self, forKey: .snapshotEveryEntries) ?? 10_000
+    }
+
+    /// Parses YAML text.
+    /// - Throws: `ConfigError` naming the missing or mistyped field.
+    public static func parse(yaml text: String) throws(ConfigError) -> NodeConfig {
+        do {
+            return try YAMLDecoder().decode(NodeConfig.self, from: text)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw ConfigError(field: Self.path(context.codingPath + [key]), reason: "missing")
+        } catch let DecodingError.typeMismatch(type, context) {
+            throw ConfigError(field: Self.path(context.codingPath), reason: "expected \(type)")
+        } catch let DecodingError.valueNotFound(type, context) {
+            throw ConfigError(field: Self.path(context.codingPath), reason: "expected \(type)")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw ConfigError(field: Self.path(context.codingPath), reason: context.debugDescription)
+        } catch {
+            throw ConfigError(field: "(document)", reason: "\(error)")
+        }
+    }
+
+    static func path(_ keys: [any CodingKey]) -> String {
+        var path = ""
+        for key in keys {
+            if let index = key.intValue {
+                path += "[\(index)]"
+            } else {
+                path += (path.isEmpty ? "" : ".") + key.stringValue
+            }
+        }
+        return path
+    }
+
+    /// This node's own member entry.
+    public var me: MemberConfig { members.first { $0.id == nodeID }! }
+
+    public var fsyncPolicy: FsyncPolicy { FsyncPolicy(parsing: fsync)! }
+
+    /// Checks every field and the relations between them.
+    /// - Throws: `ConfigError` naming the first bad field.
+    public func validate() throws(ConfigError) {
+        guard nodeID > 0 else { throw ConfigError(field: "node_id", reason: "must be a positive integer") }
+        guard !clusterID.isEmpty, clusterID.utf8.count <= 64 else {
+            throw ConfigError(field: "cluster_id", reason: "1…64 characters")
+        }
+        guard !dataDirectory.isEmpty else { throw ConfigError(field: "data_dir", reason: "must not be empty") }
+        guard FsyncPolicy(parsing: fsync) != nil else {
+            throw ConfigError(field: "fsync", reason: "always, interval:<ms> or never, not \(fsync)")
+        }
+        guard (1...10_000).contains(tickMs) else { throw ConfigError(field: "tick_ms", reason: "1…10000 ms") }
+        guard (2...1_000).contains(electionTicks) else {
+            throw ConfigError(field: "election_ticks", reason: "2…1000")
+        }
+        guard (1..<electionTicks).contains(heartbeatTicks) else {
+            throw ConfigError(field: "heartbeat_ticks", reason: "1…election_ticks-1")
+        }
+        guard snapshotEveryEntries >= 100 else {
+            throw ConfigError(field: "snapshot_every_entries", reason: "at least 100")
+        }
+        guard !members.isEmpty else { throw ConfigError(field: "members", reason: "at least one") }
+        for (at, member) in members.enumerated() {
+            let field = "members[\(at)]"
+            guard member.id > 0 else { throw ConfigError(field: "\(field).id", reason: "must be positive") }
+            guard !member.host.isEmpty else { throw ConfigError(field: "\(field).host", reason: "must not be empty") }
+            for (name, port) in [
+                ("peer_port", member.peerPort), ("client_port", member.clientPort), ("http_port", member.httpPort),
+            ]
+            where port == 0 {
+                throw ConfigError(field: "\(field).\(name)", reason: "must be 1…65535")
+            }
+        }
+        guard Set(members.map(\.id)).count == members.count else {
+            throw ConfigError(field: "members", reason: "member ids must be distinct")
+        }
+        guard members.contains(where: { $0.id == nodeID }) else {
+            throw ConfigError(field: "node_id", reason: "\(nodeID) is not among the members")
+        }
+    }
+}

@@ -1,0 +1,509 @@
+import FerryQueue
+import FerryRaft
+import FerryStorage
+import FerryWire
+import NIOCore
+
+/// The node's Raft thread: every Raft group of the node, their storage and applications, driven in rounds.
+///
+/// A round takes everything the network threads posted (peer messages, client requests), ticks the groups
+/// when a tick is due, then handles every group's readies in the order `RaftReady` requires: send `messages`
+/// at once, persist all groups' writes and make them durable with **one** fsync (group commit), then send
+/// `messagesAfterPersist`, apply committed entries (answering the clients that wait on them) and advance.
+/// Only this thread touches the groups and the storage, so none of it needs a lock.
+final class NodeRuntime: @unchecked Sendable {
+    let config: NodeConfig
+    let storage: NodeStorage
+    let mailbox = Mailbox()
+    var transport: PeerTransport?
+    let raftConfig: RaftConfig
+    private(set) var groups: [UInt64: GroupDriver] = [:]
+    /// Frames to send this round, per peer: one write and one flush per peer per round.
+    private var outgoing: [UInt64: [ByteBuffer]] = [:]
+    /// Receives that found nothing and wait (long poll), per group.
+    private var parked:
+        [UInt64: [(request: ReceiveRequest, deadlineMs: Int64, reply: @Sendable (ClientResponse) -> Void)]] = [:]
+    private var bootstrapProposed = false
+    private var running = true
+    private var seed: UInt64
+
+    init(config: NodeConfig, storage: NodeStorage) throws {
+        self.config = config
+        self.storage = storage
+        var raft = RaftConfig()
+        raft.electionTimeoutTicks = config.electionTicks
+        raft.heartbeatIntervalTicks = config.heartbeatTicks
+        self.raftConfig = raft
+        self.seed = config.nodeID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: MonotonicClock.wallMs())
+        let voters = config.members.map(\.id).sorted()
+        try openGroup(Catalog.metadataGroup, voters: voters, catalog: Catalog(), partition: nil)
+        reconcileGroups()
+    }
+
+    var metadata: GroupDriver { groups[Catalog.metadataGroup]! }
+    var catalog: Catalog { metadata.catalog! }
+
+    // MARK: Groups
+
+    private func openGroup(_ id: UInt64, voters: [UInt64], catalog: Catalog?, partition: QueuePartition?) throws {
+        let log = try storage.group(id, conf: ConfState(voters: voters, learners: []))
+        var catalog = catalog
+        var partition = partition
+        let snapshot = try log.snapshot()
+        if snapshot.metadata.index > 0 {
+            if catalog != nil { catalog = try Catalog.restore(from: snapshot.data) }
+            if partition != nil { partition = try QueuePartition.restore(from: snapshot.data) }
+        }
+        seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        let core = try RaftCore(id: config.nodeID, config: raftConfig, storage: log, randomSeed: seed)
+        groups[id] = GroupDriver(
+            groupID: id,
+            core: core,
+            log: log,
+            catalog: catalog,
+            partition: partition,
+            snapshotIndex: snapshot.metadata.index
+        )
+    }
+
+    /// Opens the partition groups the catalog places here and closes those of deleted queues.
+    private func reconcileGroups() {
+        var wanted: Set<UInt64> = [Catalog.metadataGroup]
+        for queue in catalog.sortedQueues {
+            for placed in queue.partitions where placed.replicas.contains(config.nodeID) {
+                wanted.insert(placed.groupID)
+                guard groups[placed.groupID] == nil else { continue }
+                do {
+                    let partition = try QueuePartition(
+                        queueName: queue.name,
+                        queueID: queue.id,
+                        partition: placed.partition,
+                        partitionCount: UInt32(queue.partitions.count),
+                        attributes: queue.attributes
+                    )
+                    try openGroup(placed.groupID, voters: placed.replicas.sorted(), catalog: nil, partition: partition)
+                } catch {
+                    NodeLog.error("cannot open group \(placed.groupID) of \(queue.name): \(error)")
+                }
+            }
+        }
+        for id in groups.keys.sorted() where !wanted.contains(id) {
+            groups[id]!.failWaiters(notIn: .max)
+            groups[id] = nil
+        }
+    }
+
+    // MARK: The loop
+
+    func stop() { mailbox.post(.stop) }
+
+    func run() {
+        var nextTick = MonotonicClock.nowMs() + Int64(config.tickMs)
+        while running {
+            let wait = Double(max(0, nextTick - MonotonicClock.nowMs())) / 1_000
+            for event in mailbox.take(timeoutSeconds: wait) { handle(event) }
+            let now = MonotonicClock.nowMs()
+            if now >= nextTick {
+                for id in groups.keys.sorted() { groups[id]!.core.tick() }
+                nextTick = now + Int64(config.tickMs)
+                housekeeping()
+            }
+            do {
+                try processReadies()
+            } catch {
+                NodeLog.error("storage failed, stopping: \(error)")
+                running = false
+            }
+            flush()
+        }
+        for group in groups.values { group.failWaiters(notIn: .max) }
+    }
+
+    private func handle(_ event: NodeEvent) {
+        switch event {
+        case .peer(let groupID, let message):
+            groups[groupID]?.core.step(message)
+        case .peerLost:
+            break
+        case .client(let call):
+            handle(call)
+        case .stop:
+            running = false
+        }
+    }
+
+    /// Readies of every group: immediate sends, one group commit, then the durable half.
+    private func processReadies() throws {
+        for _ in 0..<8 {
+            var pending: [(GroupDriver, RaftReady)] = []
+            var mustSync = false
+            for id in groups.keys.sorted() {
+                let group = groups[id]!
+                while group.core.hasReady {
+                    let ready = group.core.ready()
+                    queue(ready.messages, group: id)
+                    if let snapshot = ready.snapshot { try group.log.applySnapshot(snapshot) }
+                    if !ready.entries.isEmpty { try group.log.append(ready.entries) }
+                    if let hardState = ready.hardState { try group.log.setHardState(hardState) }
+                    mustSync = mustSync || ready.mustSync
+                    pending.append((group, ready))
+                }
+            }
+            guard !pending.isEmpty else { return }
+            if mustSync { try storage.sync() }
+            var catalogChanged = false
+            for (group, ready) in pending {
+                queue(ready.messagesAfterPersist, group: group.groupID)
+                if let snapshot = ready.snapshot {
+                    if group.catalog != nil {
+                        group.catalog = try Catalog.restore(from: snapshot.data)
+                        catalogChanged = true
+                    } else {
+                        group.partition = try QueuePartition.restore(from: snapshot.data)
+                    }
+                    group.lastSnapshotIndex = snapshot.metadata.index
+                }
+                for entry in ready.committedEntries {
+                    if case .catalog? = group.apply(entry) { catalogChanged = true }
+                }
+                if let soft = ready.softState, soft.role != .leader {
+                    group.failWaiters(notIn: .max)
+                }
+                group.core.advance(ready)
+                try maybeSnapshot(group)
+            }
+            if catalogChanged { reconcileGroups() }
+        }
+    }
+
+    private func maybeSnapshot(_ group: GroupDriver) throws {
+        let applied = group.core.appliedIndex
+        guard applied >= group.lastSnapshotIndex + LogIndex(config.snapshotEveryEntries),
+            let term = group.core.term(at: applied)
+        else { return }
+        let snapshot = Snapshot(
+            metadata: SnapshotMetadata(index: applied, term: term, conf: group.core.membership),
+            data: group.applicationSnapshot
+        )
+        let keep: LogIndex = 1_000
+        try group.log.createSnapshot(snapshot, compactTo: applied > keep ? applied - keep : 0)
+        group.lastSnapshotIndex = applied
+        try storage.removeObsoleteSegments()
+    }
+
+    private func queue(_ messages: [RaftMessage], group: UInt64) {
+        for message in messages {
+            outgoing[message.to, default: []].append(PeerFrame(groupID: group, message: message).encoded())
+        }
+    }
+
+    private func flush() {
+        guard !outgoing.isEmpty else { return }
+        let batch = outgoing
+        outgoing = [:]
+        for (peer, frames) in batch { transport?.send(frames, to: peer) }
+    }
+
+    /// Once per tick: bootstrap, time entries for due deadlines, attribute changes, parked receives.
+    private func housekeeping() {
+        let wall = MonotonicClock.wallMs()
+        if metadata.core.isLeader && catalog.nodes.isEmpty && !bootstrapProposed {
+            let nodes = config.members.map {
+                CatalogNode(
+                    id: $0.id,
+                    host: $0.host,
+                    peerPort: $0.peerPort,
+                    clientPort: $0.clientPort,
+                    httpPort: $0.httpPort
+                )
+            }
+            let entry = CatalogEntry(
+                timestampMs: metadata.stamp(),
+                command: .bootstrap(clusterID: config.clusterID, nodes: nodes)
+            )
+            bootstrapProposed =
+                (try? metadata.propose(entry.encoded()) { [weak self] result in
+                    if result == nil { self?.bootstrapProposed = false }
+                }) != nil
+        }
+        for id in groups.keys.sorted() {
+            guard let group = groups[id], let partition = group.partition, group.core.isLeader else { continue }
+            if let queue = catalog.queues[partition.queueName], queue.id == partition.queueID,
+                queue.attributes != partition.attributes, wall - group.lastTimeProposalMs > 200
+            {
+                group.lastTimeProposalMs = wall
+                propose(.setAttributes(queue.attributes), to: group) { _ in }
+            } else if let deadline = partition.nextDeadlineMs, deadline <= wall,
+                wall - group.lastTimeProposalMs >= Int64(config.tickMs)
+            {
+                group.lastTimeProposalMs = wall
+                propose(.advanceTime, to: group) { _ in }
+            }
+            serveParked(group)
+        }
+    }
+
+    // MARK: Clients
+
+    private func handle(_ call: ClientCall) {
+        let reply = call.reply
+        switch call.request {
+        case .hello:
+            reply(
+                .hello(nodeID: config.nodeID, clusterID: config.clusterID, protocolVersion: ClientFrame.protocolVersion)
+            )
+        case .describeCluster:
+            reply(.cluster(describe()))
+        case .listQueues(let prefix):
+            reply(.queues(catalog.sortedQueues.filter { $0.name.hasPrefix(prefix) }.map(Self.describe)))
+        case .createQueue(let name, let partitions, let attributes):
+            proposeCatalog(.createQueue(name: name, partitions: partitions, attributes: attributes), reply)
+        case .deleteQueue(let name):
+            proposeCatalog(.deleteQueue(name: name), reply)
+        case .setQueueAttributes(let name, let attributes):
+            proposeCatalog(.setAttributes(name: name, attributes: attributes), reply)
+        case .initProducer(let producerID):
+            proposeCatalog(producerID.map { .bumpProducerEpoch($0) } ?? .allocateProducer, reply)
+        case .purgeQueue(let name, let partition):
+            route(name, partition, reply) { group in
+                self.propose(.purge, to: group) { result in
+                    guard case .queue(.purged)? = result else { return reply(.error(Self.unknownOutcome)) }
+                    reply(.done)
+                }
+            }
+        case .send(let queue, let partition, let requests):
+            do {
+                try QueueLimits.validateBatch(count: requests.count)
+            } catch {
+                return reply(.error(WireError(error)))
+            }
+            route(queue, partition, reply) { group in
+                self.propose(.send(requests), to: group) { result in
+                    guard case .queue(.sent(let results))? = result else { return reply(.error(Self.failure(result))) }
+                    reply(.sent(results.map { $0.mapError(WireError.init) }))
+                }
+            }
+        case .receive(let queue, let partition, let request, let waitMs):
+            route(queue, partition, reply) { group in
+                self.receive(
+                    request,
+                    at: group,
+                    deadlineMs: MonotonicClock.wallMs() + Int64(min(waitMs, 20_000)),
+                    reply
+                )
+            }
+        case .delete(let queue, let partition, let handles):
+            route(queue, partition, reply) { group in
+                self.propose(.delete(handles), to: group) { result in
+                    guard case .queue(.deleted(let results))? = result else {
+                        return reply(.error(Self.failure(result)))
+                    }
+                    reply(.deleted(results.map { $0.mapError(WireError.init) }))
+                }
+            }
+        case .changeVisibility(let queue, let partition, let changes):
+            route(queue, partition, reply) { group in
+                self.propose(.changeVisibility(changes), to: group) { result in
+                    guard case .queue(.visibilityChanged(let results))? = result else {
+                        return reply(.error(Self.failure(result)))
+                    }
+                    reply(.visibilityChanged(results.map { $0.mapError(WireError.init) }))
+                }
+            }
+        case .sendStatus(let queue, let partition, let deduplicationID, let groupID):
+            route(queue, partition, reply) { group in
+                reply(.sendStatus(group.partition!.sendStatus(deduplicationID: deduplicationID, groupID: groupID)))
+            }
+        case .nodeStatus:
+            reply(.nodeStatus(status()))
+        }
+    }
+
+    /// A receive; an empty answer waits (long poll) until messages arrive or the deadline passes.
+    private func receive(
+        _ request: ReceiveRequest,
+        at group: GroupDriver,
+        deadlineMs: Int64,
+        _ reply: @escaping @Sendable (ClientResponse) -> Void
+    ) {
+        propose(.receive([request]), to: group) { [weak self] result in
+            guard case .queue(.received(let outcomes))? = result, let outcome = outcomes.first else {
+                return reply(.error(Self.failure(result)))
+            }
+            switch outcome {
+            case .failure(let error):
+                reply(.error(WireError(error)))
+            case .success(let received) where received.deliveries.isEmpty && MonotonicClock.wallMs() < deadlineMs:
+                self?.parked[group.groupID, default: []].append((request, deadlineMs, reply))
+            case .success(let received):
+                reply(.received(received.deliveries))
+            }
+        }
+    }
+
+    private func serveParked(_ group: GroupDriver) {
+        guard var waiting = parked[group.groupID], !waiting.isEmpty else { return }
+        let wall = MonotonicClock.wallMs()
+        let expired = waiting.filter { $0.deadlineMs <= wall }
+        for receive in expired { receive.reply(.received([])) }
+        waiting.removeAll { $0.deadlineMs <= wall }
+        parked[group.groupID] = nil
+        guard let partition = group.partition, partition.statistics.visible > 0 else {
+            if !waiting.isEmpty { parked[group.groupID] = waiting }
+            return
+        }
+        for receive in waiting {
+            self.receive(receive.request, at: group, deadlineMs: receive.deadlineMs, receive.reply)
+        }
+    }
+
+    /// Runs `body` on the partition's group when this node leads it; else answers `notLeader` with a hint.
+    private func route(
+        _ queue: String,
+        _ partition: UInt32,
+        _ reply: @escaping @Sendable (ClientResponse) -> Void,
+        _ body: (GroupDriver) -> Void
+    ) {
+        guard let described = catalog.queues[queue] else {
+            return reply(.error(WireError(.queueNotFound, "queue \(queue) does not exist")))
+        }
+        guard Int(partition) < described.partitions.count else {
+            return reply(
+                .error(WireError(.invalidArgument, "queue \(queue) has \(described.partitions.count) partitions"))
+            )
+        }
+        let placed = described.partitions[Int(partition)]
+        guard let group = groups[placed.groupID], group.core.isLeader, group.partition != nil else {
+            let hint = groups[placed.groupID]?.core.leaderHint ?? placed.preferredLeader
+            return reply(
+                .error(
+                    WireError(.notLeader, "node \(config.nodeID) does not lead \(queue)/\(partition)", leaderHint: hint)
+                )
+            )
+        }
+        body(group)
+    }
+
+    private func propose(_ command: QueueCommand, to group: GroupDriver, _ done: @escaping (AppliedResult?) -> Void) {
+        let entry = QueueEntry(timestampMs: group.stamp(), command: command)
+        do {
+            try group.propose(entry.encoded(), reply: done)
+        } catch {
+            done(nil)
+        }
+    }
+
+    private func proposeCatalog(_ command: CatalogCommand, _ reply: @escaping @Sendable (ClientResponse) -> Void) {
+        guard metadata.core.isLeader else {
+            let hint = metadata.core.leaderHint ?? 0
+            return reply(
+                .error(
+                    WireError(.notLeader, "node \(config.nodeID) does not lead the metadata group", leaderHint: hint)
+                )
+            )
+        }
+        let entry = CatalogEntry(timestampMs: metadata.stamp(), command: command)
+        do {
+            try metadata.propose(entry.encoded()) { result in
+                guard case .catalog(let outcome)? = result else { return reply(.error(Self.unknownOutcome)) }
+                switch outcome {
+                case .queueCreated(let queue), .queueExists(let queue), .attributesSet(let queue):
+                    reply(.queue(Self.describe(queue)))
+                case .queueDeleted, .bootstrapped:
+                    reply(.done)
+                case .producer(let id, let epoch):
+                    reply(.producer(id: id, epoch: epoch))
+                case .rejected(let error):
+                    reply(.error(Self.wireError(error)))
+                }
+            }
+        } catch {
+            reply(.error(WireError(.unavailable, "metadata proposal refused: \(error)")))
+        }
+    }
+
+    static let unknownOutcome = WireError(
+        .timeout,
+        "leadership changed before the entry was applied; its outcome is unknown"
+    )
+
+    static func failure(_ result: AppliedResult?) -> WireError {
+        guard let result else { return unknownOutcome }
+        if case .queue(.rejected(let error)) = result { return WireError(error) }
+        return WireError(.internal, "unexpected result \(result)")
+    }
+
+    static func wireError(_ error: CatalogError) -> WireError {
+        switch error {
+        case .queueNotFound: return WireError(.queueNotFound, error.description)
+        case .queueAlreadyExists: return WireError(.queueAlreadyExists, error.description)
+        case .invalid(let queueError): return WireError(queueError)
+        case .notBootstrapped: return WireError(.unavailable, error.description)
+        default: return WireError(.invalidArgument, error.description)
+        }
+    }
+
+    static func describe(_ queue: CatalogQueue) -> QueueDescription {
+        QueueDescription(
+            name: queue.name,
+            id: queue.id,
+            partitions: UInt32(queue.partitions.count),
+            attributes: queue.attributes
+        )
+    }
+
+    private func describe() -> ClusterDescription {
+        let nodes = config.members.map {
+            NodeDescription(
+                id: $0.id,
+                host: $0.host,
+                peerPort: $0.peerPort,
+                clientPort: $0.clientPort,
+                httpPort: $0.httpPort
+            )
+        }
+        var partitions: [PartitionDescription] = []
+        for queue in catalog.sortedQueues {
+            for placed in queue.partitions {
+                let local = groups[placed.groupID]
+                partitions.append(
+                    PartitionDescription(
+                        queueID: queue.id,
+                        partition: placed.partition,
+                        groupID: placed.groupID,
+                        replicas: placed.replicas,
+                        leader: local?.core.leaderHint ?? 0,
+                        term: local?.core.term ?? 0
+                    )
+                )
+            }
+        }
+        return ClusterDescription(
+            clusterID: config.clusterID,
+            nodes: nodes,
+            queues: catalog.sortedQueues.map(Self.describe),
+            partitions: partitions
+        )
+    }
+
+    private func status() -> NodeStatus {
+        let groups = groups.keys.sorted().map { id -> GroupStatus in
+            let group = self.groups[id]!
+            let status = group.core.status
+            let followers = status.progress.keys.sorted().filter { $0 != config.nodeID }.map {
+                GroupStatus.FollowerProgress(node: $0, matchIndex: status.progress[$0]!.match)
+            }
+            return GroupStatus(
+                groupID: id,
+                queue: group.partition?.queueName ?? "",
+                partition: group.partition?.partition ?? 0,
+                leader: status.leader ?? 0,
+                term: status.term,
+                commitIndex: status.commit,
+                appliedIndex: status.applied,
+                followers: followers
+            )
+        }
+        return NodeStatus(nodeID: config.nodeID, fsync: config.fsync, groups: groups)
+    }
+}

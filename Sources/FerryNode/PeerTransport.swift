@@ -1,0 +1,177 @@
+import FerryRaft
+import FerryWire
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The first bytes on a peer connection: `magic u64 | version u16 | cluster id (u16 + UTF-8) | from u64 |
+/// to u64`. The listener closes a connection whose cluster or target node is not its own.
+struct PeerHello: Equatable {
+    static let magic: UInt64 = 0x4645_5252_5950_4545  // "FERRYPEE"
+    static let version: UInt16 = 1
+    var clusterID: String
+    var from: UInt64
+    var to: UInt64
+
+    func encoded() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Self.magic)
+        buffer.writeInteger(Self.version)
+        buffer.writeInteger(UInt16(clusterID.utf8.count))
+        buffer.writeString(clusterID)
+        buffer.writeInteger(from)
+        buffer.writeInteger(to)
+        return buffer
+    }
+
+    /// nil when more bytes are needed; throws on a malformed hello.
+    static func decode(_ buffer: inout ByteBuffer) throws -> PeerHello? {
+        guard buffer.readableBytes >= 12,
+            let length = buffer.getInteger(at: buffer.readerIndex + 10, as: UInt16.self)
+        else { return nil }
+        guard buffer.readableBytes >= 12 + Int(length) + 16 else { return nil }
+        guard buffer.readInteger(as: UInt64.self) == magic, buffer.readInteger(as: UInt16.self) == version else {
+            throw WireDecodeError.malformed("not a Ferry peer connection")
+        }
+        buffer.moveReaderIndex(forwardBy: 2)
+        let clusterID = buffer.readString(length: Int(length)) ?? ""
+        return PeerHello(clusterID: clusterID, from: buffer.readInteger()!, to: buffer.readInteger()!)
+    }
+}
+
+/// Decodes a peer connection: the hello, then `PeerFrame`s, each posted to the node's mailbox.
+final class PeerInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    let clusterID: String
+    let nodeID: UInt64
+    let mailbox: Mailbox
+    private var buffer = ByteBuffer()
+    private var peer: UInt64?
+
+    init(clusterID: String, nodeID: UInt64, mailbox: Mailbox) {
+        self.clusterID = clusterID
+        self.nodeID = nodeID
+        self.mailbox = mailbox
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        do {
+            if peer == nil {
+                guard let hello = try PeerHello.decode(&buffer) else { return }
+                guard hello.clusterID == clusterID, hello.to == nodeID, hello.from != nodeID else {
+                    NodeLog.warning(
+                        "peer connection refused: cluster \(hello.clusterID), from \(hello.from), to \(hello.to)"
+                    )
+                    context.close(promise: nil)
+                    return
+                }
+                peer = hello.from
+            }
+            while let frame = try PeerFrame.decode(from: &buffer) {
+                mailbox.post(.peer(groupID: frame.groupID, message: frame.message))
+            }
+            buffer.discardReadBytes()
+        } catch {
+            NodeLog.warning("peer \(peer ?? 0) sent a bad frame, closing: \(error)")
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let peer { mailbox.post(.peerLost(peer)) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// One connection per ordered node pair (DESIGN §6): this node dials every peer from its own address and
+/// writes its frames there; peers dial back for theirs. A broken connection is redialled with backoff (50 ms
+/// doubling to 1 s); frames for a peer without a connection are dropped (Raft resends).
+final class PeerTransport: @unchecked Sendable {
+    let config: NodeConfig
+    let group: any EventLoopGroup
+    let mailbox: Mailbox
+    private let lock = NIOLock()
+    private var channels: [UInt64: any Channel] = [:]
+    private var stopped = false
+    private var server: (any Channel)?
+
+    init(config: NodeConfig, group: any EventLoopGroup, mailbox: Mailbox) {
+        self.config = config
+        self.group = group
+        self.mailbox = mailbox
+    }
+
+    func start() throws {
+        let me = config.me
+        let clusterID = config.clusterID
+        let nodeID = config.nodeID
+        let mailbox = mailbox
+        server = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        PeerInboundHandler(clusterID: clusterID, nodeID: nodeID, mailbox: mailbox)
+                    )
+                }
+            }
+            .bind(host: me.host, port: Int(me.peerPort)).wait()
+        for member in config.members where member.id != config.nodeID {
+            dial(member, delayMs: 0)
+        }
+    }
+
+    private func dial(_ member: MemberConfig, delayMs: Int64) {
+        let loop = group.next()
+        loop.scheduleTask(in: .milliseconds(delayMs)) { [self] in
+            guard !lock.withLock({ stopped }) else { return }
+            let hello = PeerHello(clusterID: config.clusterID, from: config.nodeID, to: member.id).encoded()
+            ClientBootstrap(group: loop)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.milliseconds(500))
+                .bind(to: try! SocketAddress(ipAddress: config.me.host, port: 0))
+                .connect(host: member.host, port: Int(member.peerPort))
+                .whenComplete { [self] result in
+                    switch result {
+                    case .success(let channel):
+                        channel.writeAndFlush(hello, promise: nil)
+                        lock.withLock { channels[member.id] = channel }
+                        channel.closeFuture.whenComplete { [self] _ in
+                            lock.withLock { if channels[member.id] === channel { channels[member.id] = nil } }
+                            mailbox.post(.peerLost(member.id))
+                            dial(member, delayMs: 50)
+                        }
+                    case .failure:
+                        dial(member, delayMs: min(1_000, max(50, delayMs * 2)))
+                    }
+                }
+        }
+    }
+
+    /// Writes a round's frames to `peer` with one flush; drops them when the peer is not connected.
+    func send(_ frames: [ByteBuffer], to peer: UInt64) {
+        guard let channel = lock.withLock({ channels[peer] }) else { return }
+        channel.eventLoop.execute {
+            for frame in frames { channel.write(frame, promise: nil) }
+            channel.flush()
+        }
+    }
+
+    func stop() {
+        let open = lock.withLock {
+            stopped = true
+            return Array(channels.values)
+        }
+        for channel in open { channel.close(promise: nil) }
+        try? server?.close().wait()
+    }
+}

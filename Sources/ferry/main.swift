@@ -1,0 +1,114 @@
+import ArgumentParser
+import FerryNode
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `ferry`: the one binary (DESIGN §3). Today: `ferry node`; the client commands arrive with the client.
+struct Ferry: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferry",
+        abstract: "Ferry: a replicated FIFO queue cluster.",
+        subcommands: [NodeCommand.self]
+    )
+}
+
+struct NodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run one node of a cluster.",
+        discussion: """
+            Reads the YAML config (see Cluster/node.yaml.template); every field can also be given as a flag,
+            which wins over the file. Start-up checks the config and names a bad field; a second process on the
+            same data directory is refused.
+            """
+    )
+
+    @Option(help: "Path of the node's YAML config.")
+    var config: String?
+
+    @Option(help: "This node's id (positive; one of the members).")
+    var nodeId: UInt64?
+
+    @Option(help: "The cluster's id; peers with another id are refused.")
+    var clusterId: String?
+
+    @Option(help: "Directory of the node's log, snapshots and lock file.")
+    var dataDir: String?
+
+    @Option(help: "always (default: fsync before acknowledging), interval:<ms>, or never.")
+    var fsync: String?
+
+    @Option(help: "Raft tick in milliseconds (default 50); the election timeout is tick-ms × election-ticks.")
+    var tickMs: Int?
+
+    @Option(help: "Election timeout in ticks (default 10).")
+    var electionTicks: Int?
+
+    @Option(help: "Heartbeat interval in ticks (default 1).")
+    var heartbeatTicks: Int?
+
+    @Option(
+        help: "A member as id=host:peerPort:clientPort:httpPort; repeat for each member (replaces the file's list)."
+    )
+    var member: [String] = []
+
+    func run() throws {
+        var loaded: NodeConfig
+        if let path = config {
+            guard let text = Self.read(path) else { throw ValidationError("cannot read \(path)") }
+            loaded = try NodeConfig.parse(yaml: text)
+        } else {
+            guard let nodeId, let clusterId, let dataDir else {
+                throw ValidationError("give --config, or --node-id, --cluster-id, --data-dir and --member")
+            }
+            loaded = NodeConfig(nodeID: nodeId, clusterID: clusterId, dataDirectory: dataDir, members: [])
+        }
+        if let nodeId { loaded.nodeID = nodeId }
+        if let clusterId { loaded.clusterID = clusterId }
+        if let dataDir { loaded.dataDirectory = dataDir }
+        if let fsync { loaded.fsync = fsync }
+        if let tickMs { loaded.tickMs = tickMs }
+        if let electionTicks { loaded.electionTicks = electionTicks }
+        if let heartbeatTicks { loaded.heartbeatTicks = heartbeatTicks }
+        if !member.isEmpty { loaded.members = try member.map(Self.parseMember) }
+        let server = try FerryNodeServer(config: loaded)
+        Self.waitForSignal()
+        NodeLog.info("stopping")
+        server.stop()
+    }
+
+    static func parseMember(_ text: String) throws -> MemberConfig {
+        let parts = text.split(separator: "=", maxSplits: 1)
+        let fields = parts.count == 2 ? parts[1].split(separator: ":") : []
+        guard parts.count == 2, let id = UInt64(parts[0]), fields.count == 4, let peer = UInt16(fields[1]),
+            let client = UInt16(fields[2]), let http = UInt16(fields[3])
+        else { throw ValidationError("--member \(text): expected id=host:peerPort:clientPort:httpPort") }
+        return MemberConfig(id: id, host: String(fields[0]), peerPort: peer, clientPort: client, httpPort: http)
+    }
+
+    static func read(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var text = ""
+        var chunk = [CChar](repeating: 0, count: 4_096)
+        while fgets(&chunk, Int32(chunk.count), file) != nil {
+            text += String(cString: chunk)
+        }
+        return text
+    }
+
+    /// Blocks until SIGTERM or SIGINT.
+    static func waitForSignal() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+    }
+}
+
+Ferry.main()
