@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "FerryRaft", targets: ["FerryRaft"]),
         .library(name: "FerryQueue", targets: ["FerryQueue"]),
         .library(name: "FerryWire", targets: ["FerryWire"]),
+        .library(name: "FerryClient", targets: ["FerryClient"]),
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
         .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
@@ -66,10 +67,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // One binary: `ferry node`, and the client commands as they arrive.
+        // The Swift client: metadata cache, leader routing, retries. Never imports FerryNode.
+        .target(
+            name: "FerryClient",
+            dependencies: ["FerryQueue", "FerryWire", nioCore, nioPosix, nioConcurrency],
+            swiftSettings: swiftSettings
+        ),
+        // One binary: `ferry node` and the client commands.
         .executableTarget(
             name: "ferry",
-            dependencies: ["FerryNode", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "FerryNode", "FerryClient", "FerryQueue", "FerryWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The simulator's command line: long seed runs, election-time and throughput figures.
@@ -94,7 +104,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["FerryNode", "FerryWire", "FerryQueue", nioCore, nioPosix],
+            dependencies: ["FerryNode", "FerryClient", "FerryWire", "FerryQueue", nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import FerryClient
 import FerryNode
 import FerryQueue
 import FerryWire
@@ -8,7 +9,8 @@ import Testing
     import Glibc
 #endif
 
-/// Three real nodes (in this process, over loopback TCP, each with its own storage and Raft thread).
+/// Three real nodes (in this process, over loopback TCP, each with its own storage and Raft thread), driven
+/// through `FerryClient`.
 @Suite(.serialized) struct ClusterTests {
     static func body(_ text: String) -> ByteBuffer {
         var buffer = ByteBuffer()
@@ -16,94 +18,60 @@ import Testing
         return buffer
     }
 
-    /// Creates a queue through whichever node leads the metadata group, and waits until every partition has a
-    /// leader that answers.
-    static func createQueue(_ client: TestClient, _ name: String, partitions: UInt32) -> QueueDescription? {
-        let created = client.callLeader(.createQueue(name: name, partitions: partitions, attributes: QueueAttributes()))
-        {
-            if case .queue = $0 { return true }
-            return false
-        }
-        guard case .queue(let queue)? = created else {
-            Issue.record("create answered \(String(describing: created))")
-            return nil
-        }
-        return queue
-    }
-
-    @Test func aQueueAcceptsSendsAndDeliversEachGroupInOrderAcrossALeaderKill() throws {
+    @Test func aQueueDeliversEachGroupInOrderAcrossALeaderKillAndTheNodeCatchesUp() throws {
         let cluster = LocalCluster(name: "order")
         try cluster.startAll()
         defer { cluster.stopAll() }
-        let client = TestClient(members: cluster.members)
-        guard let queue = Self.createQueue(client, "orders.fifo", partitions: 2) else { return }
+        let client = try cluster.client()
+        let queue = try client.createQueue("orders.fifo", partitions: 2)
         #expect(queue.partitions == 2)
 
-        // 60 messages over 6 groups, in two halves with a leader kill between them.
+        // 60 messages over 6 groups, in two halves with the leader of partition 0 killed between them.
         var sent: [String: [String]] = [:]
-        func send(_ range: Range<Int>) {
+        func send(_ range: Range<Int>) throws {
             for n in range {
                 let group = "g\(n % 6)"
-                let partition = Catalog.partition(forGroup: group, partitions: queue.partitions)
                 let request = SendRequest(body: Self.body("m\(n)"), groupID: group, deduplicationID: "d\(n)")
-                let answer = client.callLeader(.send(queue: queue.name, partition: partition, requests: [request])) {
-                    if case .sent = $0 { return true }
-                    return false
-                }
-                guard case .sent(let results)? = answer, case .success? = results.first else {
-                    Issue.record("send \(n) answered \(String(describing: answer))")
+                let results = try client.send(queue.name, [request])
+                guard case .success(.enqueued)? = results.first else {
+                    Issue.record("send \(n) answered \(results)")
                     continue
                 }
                 sent[group, default: []].append("m\(n)")
             }
         }
-        send(0..<30)
-        // Kill the leader of partition 0 and keep sending: the other nodes elect a new one.
-        guard case .nodeStatus(let status)? = client.callLeader(.nodeStatus) else { return }
-        let partitionGroup = status.groups.first { $0.queue == queue.name && $0.partition == 0 }
-        let killed = partitionGroup?.leader ?? 0
-        #expect(killed != 0, "partition 0 has a leader")
+        try send(0..<30)
+        let leader = cluster.statuses(client).values.lazy.compactMap {
+            $0.groups.first { $0.queue == queue.name && $0.partition == 0 && $0.leader != 0 }?.leader
+        }.first
+        let killed = try #require(leader, "partition 0 has a leader")
         cluster.stop(killed)
-        send(30..<60)
+        try send(30..<60)
         #expect(sent.values.map(\.count).reduce(0, +) == 60)
 
         var received: [String: [String]] = [:]
         let end = LocalCluster.nowMs() + 20_000
         while received.values.map(\.count).reduce(0, +) < 60 && LocalCluster.nowMs() < end {
-            for partition in 0..<queue.partitions {
-                let answer = client.callLeader(
-                    .receive(
-                        queue: queue.name,
-                        partition: partition,
-                        request: ReceiveRequest(maxMessages: 10),
-                        waitMs: 200
-                    )
-                ) {
-                    if case .received = $0 { return true }
-                    return false
-                }
-                guard case .received(let deliveries)? = answer, !deliveries.isEmpty else { continue }
-                for delivery in deliveries {
-                    received[delivery.groupID!, default: []].append(String(buffer: delivery.body))
-                }
-                _ = client.callLeader(
-                    .delete(queue: queue.name, partition: partition, handles: deliveries.map(\.handle))
-                )
+            let batch = try client.receive(queue.name, maxMessages: 10, waitMs: 300)
+            for (_, delivery) in batch {
+                received[delivery.groupID!, default: []].append(String(buffer: delivery.body))
+            }
+            for partition in Set(batch.map(\.partition)) {
+                let handles = batch.filter { $0.partition == partition }.map(\.delivery.handle)
+                let deleted = try client.delete(queue.name, partition: partition, handles)
+                #expect(deleted.allSatisfy { if case .success = $0 { true } else { false } })
             }
         }
         #expect(received == sent, "every acknowledged message exactly once, each group in send order")
 
         // The killed node comes back on its data directory and catches up with the others.
         try cluster.start(killed)
-        let end2 = LocalCluster.nowMs() + 10_000
+        let catchUpEnd = LocalCluster.nowMs() + 10_000
         var caughtUp = false
-        while !caughtUp && LocalCluster.nowMs() < end2 {
+        while !caughtUp && LocalCluster.nowMs() < catchUpEnd {
             usleep(100_000)
-            let statuses = cluster.members.compactMap { member -> NodeStatus? in
-                guard case .nodeStatus(let status)? = client.call(member.id, .nodeStatus) else { return nil }
-                return status
-            }
-            let applied = statuses.map {
+            let statuses = cluster.statuses(client)
+            let applied = statuses.values.map {
                 $0.groups.first { $0.queue == queue.name && $0.partition == 0 }?.appliedIndex ?? 0
             }
             caughtUp = statuses.count == 3 && Set(applied).count == 1 && applied[0] > 0
@@ -115,26 +83,27 @@ import Testing
         let cluster = LocalCluster(name: "errors")
         try cluster.startAll()
         defer { cluster.stopAll() }
-        let client = TestClient(members: cluster.members)
-        guard let queue = Self.createQueue(client, "jobs", partitions: 1) else { return }
-        let missing = client.callLeader(
-            .send(queue: "nope", partition: 0, requests: [SendRequest(body: Self.body("x"))])
-        )
-        guard case .error(let error)? = missing else { return #expect(Bool(false)) }
-        #expect(error.code == .queueNotFound)
+        let client = try cluster.client()
+        let queue = try client.createQueue("jobs", partitions: 1)
+        #expect(throws: FerryClientError.server(WireError(.queueNotFound, "queue nope does not exist"))) {
+            try client.send("nope", [SendRequest(body: Self.body("x"))])
+        }
         let tooMany = (0..<11).map { _ in SendRequest(body: Self.body("x")) }
-        guard case .error(let batch)? = client.callLeader(.send(queue: queue.name, partition: 0, requests: tooMany))
+        guard case .error(let batch)? = cluster.rawCall(.send(queue: queue.name, partition: 0, requests: tooMany))
         else {
             return #expect(Bool(false))
         }
         #expect(batch.code == .tooManyEntries)
         var bad = QueueAttributes()
         bad.visibilityTimeoutSeconds = 50_000
-        guard case .error(let attribute)? = client.callLeader(.createQueue(name: "x", partitions: 1, attributes: bad))
-        else {
-            return #expect(Bool(false))
+        let attempt = Result<QueueDescription, FerryClientError> { () throws(FerryClientError) in
+            try client.createQueue("x", partitions: 1, attributes: bad)
         }
-        #expect(attribute.code == .invalidArgument)
+        guard case .failure(.server(let error)) = attempt else {
+            Issue.record("a visibility of 50,000 s answered \(attempt)")
+            return
+        }
+        #expect(error.code == .invalidArgument)
     }
 
     @Test func aSecondProcessOnTheSameDataDirectoryIsRefused() throws {
@@ -155,9 +124,7 @@ import Testing
             nodeID: 4,
             clusterID: "c",
             dataDirectory: "/tmp/x",
-            members: [
-                MemberConfig(id: 1, host: "127.0.0.1", peerPort: 1, clientPort: 2, httpPort: 3)
-            ]
+            members: [MemberConfig(id: 1, host: "127.0.0.1", peerPort: 1, clientPort: 2, httpPort: 3)]
         )
         #expect(throws: ConfigError(field: "node_id", reason: "4 is not among the members")) { try config.validate() }
         config.nodeID = 1

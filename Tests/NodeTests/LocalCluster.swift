@@ -1,3 +1,4 @@
+import FerryClient
 import FerryNode
 import FerryQueue
 import FerryWire
@@ -8,112 +9,6 @@ import NIOPosix
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// A blocking test client of the native protocol: one connection per node, pipelined requests matched by
-/// correlation id.
-final class TestClient: @unchecked Sendable {
-    final class Handler: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = ByteBuffer
-        let lock = NIOLock()
-        var buffer = ByteBuffer()
-        var waiting: [UInt32: EventLoopPromise<ClientResponse>] = [:]
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            var incoming = unwrapInboundIn(data)
-            buffer.writeBuffer(&incoming)
-            while let frame = try? ClientFrame.decode(from: &buffer) {
-                guard case .response(let response) = frame.payload else { continue }
-                lock.withLock { waiting.removeValue(forKey: frame.correlationID) }?.succeed(response)
-            }
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            let all = lock.withLock {
-                defer { waiting = [:] }
-                return Array(waiting.values)
-            }
-            for promise in all { promise.fail(ChannelError.ioOnClosedChannel) }
-        }
-    }
-
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private var channels: [UInt64: (any Channel, Handler)] = [:]
-    private var nextID: UInt32 = 1
-    let members: [MemberConfig]
-
-    init(members: [MemberConfig]) {
-        self.members = members
-    }
-
-    deinit { try? group.syncShutdownGracefully() }
-
-    /// One request to node `id`; nil when the node cannot be reached or does not answer in time.
-    func call(_ id: UInt64, _ request: ClientRequest, timeoutMs: Int64 = 3_000) -> ClientResponse? {
-        guard let (channel, handler) = connection(id) else { return nil }
-        nextID += 1
-        let correlation = nextID
-        let promise = channel.eventLoop.makePromise(of: ClientResponse.self)
-        handler.lock.withLock { handler.waiting[correlation] = promise }
-        channel.writeAndFlush(ClientFrame.request(correlation, request).encoded(), promise: nil)
-        let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(timeoutMs)) {
-            handler.lock.withLock { handler.waiting.removeValue(forKey: correlation) }?.fail(
-                ChannelError.connectTimeout(.milliseconds(timeoutMs))
-            )
-        }
-        defer { timeout.cancel() }
-        guard let response = try? promise.futureResult.wait() else {
-            channels[id] = nil
-            return nil
-        }
-        return response
-    }
-
-    private func connection(_ id: UInt64) -> (any Channel, Handler)? {
-        if let open = channels[id], open.0.isActive { return open }
-        guard let member = members.first(where: { $0.id == id }) else { return nil }
-        let handler = Handler()
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.milliseconds(500))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
-            }
-        let connected = try? bootstrap.connect(host: member.host, port: Int(member.clientPort)).wait()
-        guard let channel = connected else { return nil }
-        channels[id] = (channel, handler)
-        return (channel, handler)
-    }
-
-    /// Sends `request` to `first`, following `notLeader` hints and retrying unavailable answers until
-    /// `deadlineMs` passes.
-    func callLeader(
-        _ request: ClientRequest,
-        first: UInt64 = 1,
-        deadlineMs: Int64 = 10_000,
-        accept: (ClientResponse) -> Bool = { _ in true }
-    ) -> ClientResponse? {
-        let end = LocalCluster.nowMs() + deadlineMs
-        var target = first
-        var last: ClientResponse?
-        while LocalCluster.nowMs() < end {
-            let response = call(target, request)
-            last = response
-            switch response {
-            case .error(let error)? where error.code == .notLeader:
-                target = error.leaderHint != 0 ? error.leaderHint : members[Int(target % UInt64(members.count))].id
-                usleep(20_000)
-            case .error(let error)? where error.code.isRetriable || error.code == .timeout:
-                usleep(50_000)
-            case nil:
-                target = members[Int(target % UInt64(members.count))].id
-                usleep(50_000)
-            case let answer?:
-                if accept(answer) { return answer }
-                usleep(50_000)
-            }
-        }
-        return last
-    }
-}
 
 /// Three nodes in this process on 127.0.0.1, each with its own data directory, ports and Raft thread.
 final class LocalCluster {
@@ -170,5 +65,40 @@ final class LocalCluster {
 
     func stopAll() {
         for id in servers.keys.sorted() { stop(id) }
+    }
+
+    var endpoints: [String] { members.map { "\($0.host):\($0.clientPort)" } }
+
+    func client() throws -> FerryClient {
+        var options = FerryClient.Options()
+        options.requestTimeoutMs = 3_000
+        options.retryDeadlineMs = 10_000
+        return try FerryClient(endpoints: endpoints, options: options)
+    }
+
+    /// Each running node's status (nil for a node that does not answer).
+    func statuses(_ client: FerryClient) -> [UInt64: NodeStatus] {
+        var result: [UInt64: NodeStatus] = [:]
+        for member in members {
+            if let status = try? client.nodeStatus(host: member.host, port: Int(member.clientPort)) {
+                result[member.id] = status
+            }
+        }
+        return result
+    }
+
+    /// Sends one raw request to each node in turn until one answers with something other than `notLeader`.
+    func rawCall(_ request: ClientRequest) -> ClientResponse? {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        for member in members {
+            guard let connection = try? Connection(host: member.host, port: Int(member.clientPort), group: group),
+                let response = try? connection.call(request, timeoutMs: 3_000)
+            else { continue }
+            connection.close()
+            if case .error(let error) = response, error.code == .notLeader { continue }
+            return response
+        }
+        return nil
     }
 }

@@ -1,0 +1,307 @@
+import FerryQueue
+import FerryWire
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The Swift client (DESIGN §3): caches the cluster's metadata, sends each partition's requests to its leader,
+/// follows `notLeader` hints, and retries what is safe to retry until a deadline. Blocking calls, safe from any
+/// thread but an event loop.
+///
+/// A message group's partition is `Catalog.partition(forGroup:partitions:)`, the same hash the cluster writes
+/// down; messages without a group (standard queues) go round-robin.
+public final class FerryClient: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// How long one request may wait for its answer.
+        public var requestTimeoutMs: Int64 = 5_000
+        /// How long a call keeps retrying retriable refusals and unreachable leaders.
+        public var retryDeadlineMs: Int64 = 15_000
+
+        public init() {}
+    }
+
+    public let options: Options
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let seeds: [(host: String, port: Int)]
+    private let lock = NIOLock()
+    private var connections: [String: Connection] = [:]
+    private var cluster: ClusterDescription?
+    /// Partition group → node believed to lead it.
+    private var leaders: [UInt64: UInt64] = [:]
+    private var roundRobin = 0
+
+    /// - Parameter endpoints: `host:port` client addresses of some nodes (more are learned from metadata).
+    public init(endpoints: [String], options: Options = Options()) throws(FerryClientError) {
+        var seeds: [(String, Int)] = []
+        for endpoint in endpoints {
+            let parts = endpoint.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]), port > 0 else { throw .badEndpoint(endpoint) }
+            seeds.append((String(parts[0]), port))
+        }
+        guard !seeds.isEmpty else { throw .badEndpoint("(none)") }
+        self.seeds = seeds
+        self.options = options
+    }
+
+    deinit {
+        for connection in connections.values { connection.close() }
+        try? group.syncShutdownGracefully()
+    }
+
+    // MARK: Connections and routing
+
+    func connection(_ host: String, _ port: Int) throws(FerryClientError) -> Connection {
+        let key = "\(host):\(port)"
+        if let open = lock.withLock({ connections[key] }), open.isActive { return open }
+        let connection = try Connection(host: host, port: port, group: group)
+        lock.withLock { connections[key] = connection }
+        return connection
+    }
+
+    /// The client address of a node, from the cached metadata.
+    func endpoint(ofNode id: UInt64) -> (String, Int)? {
+        lock.withLock { cluster?.nodes.first { $0.id == id } }.map { ($0.host, Int($0.clientPort)) }
+    }
+
+    var candidates: [(String, Int)] {
+        let known = lock.withLock { cluster?.nodes.map { ($0.host, Int($0.clientPort)) } ?? [] }
+        return known.isEmpty ? seeds : known
+    }
+
+    static func nowMs() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+
+    /// Sends `request` to `first` (or any node), following `notLeader` hints and retrying retriable refusals and
+    /// unreachable nodes until the retry deadline. A `timeout` error (outcome unknown) is not retried here.
+    func call(
+        _ request: ClientRequest,
+        first: (String, Int)?,
+        onLeader: ((UInt64) -> Void)? = nil
+    ) throws(FerryClientError)
+        -> ClientResponse
+    {
+        let end = Self.nowMs() + options.retryDeadlineMs
+        var target = first ?? candidates[0]
+        var attempt = 0
+        var lastError = FerryClientError.unreachable("no node answered")
+        while Self.nowMs() < end {
+            attempt += 1
+            do {
+                let response = try connection(target.0, target.1).call(request, timeoutMs: options.requestTimeoutMs)
+                guard case .error(let error) = response, error.code.isRetriable else { return response }
+                lastError = .server(error)
+                if error.code == .notLeader, error.leaderHint != 0, let hinted = endpoint(ofNode: error.leaderHint) {
+                    onLeader?(error.leaderHint)
+                    target = hinted
+                    usleep(10_000)
+                    continue
+                }
+            } catch .timeout(let detail) {
+                throw .timeout(detail)
+            } catch {
+                lastError = error
+            }
+            let all = candidates
+            target = all[attempt % all.count]
+            usleep(UInt32(min(200_000, 20_000 * attempt)))
+        }
+        throw lastError
+    }
+
+    /// Unwraps a response, turning a server refusal into `FerryClientError.server`.
+    static func expect<T>(_ response: ClientResponse, _ pick: (ClientResponse) -> T?) throws(FerryClientError) -> T {
+        if case .error(let error) = response { throw .server(error) }
+        guard let value = pick(response) else {
+            throw .server(WireError(.internal, "unexpected answer \(response)"))
+        }
+        return value
+    }
+
+    // MARK: Metadata
+
+    /// Refreshes and returns the cluster's metadata.
+    @discardableResult
+    public func describe() throws(FerryClientError) -> ClusterDescription {
+        let response = try call(.describeCluster, first: nil)
+        let description = try Self.expect(response) { if case .cluster(let c) = $0 { c } else { nil } }
+        lock.withLock {
+            cluster = description
+            for partition in description.partitions where partition.leader != 0 {
+                leaders[partition.groupID] = partition.leader
+            }
+        }
+        return description
+    }
+
+    func queue(_ name: String) throws(FerryClientError) -> QueueDescription {
+        if let known = lock.withLock({ cluster?.queues.first { $0.name == name } }) { return known }
+        let fresh = try describe()
+        guard let queue = fresh.queues.first(where: { $0.name == name }) else {
+            throw .server(WireError(.queueNotFound, "queue \(name) does not exist"))
+        }
+        return queue
+    }
+
+    /// Sends a partition's request to its leader, learning leaders from hints.
+    func callPartition(
+        _ queue: QueueDescription,
+        _ partition: UInt32,
+        _ request: ClientRequest
+    ) throws(FerryClientError)
+        -> ClientResponse
+    {
+        let groupID = lock.withLock {
+            cluster?.partitions.first { $0.queueID == queue.id && $0.partition == partition }?.groupID
+        }
+        let leader = groupID.flatMap { id in lock.withLock { leaders[id] } }
+        return try call(request, first: leader.flatMap(endpoint(ofNode:))) { [self] node in
+            if let groupID { lock.withLock { leaders[groupID] = node } }
+        }
+    }
+
+    // MARK: Queues
+
+    public func createQueue(
+        _ name: String,
+        partitions: UInt32 = 4,
+        attributes: QueueAttributes = QueueAttributes()
+    ) throws(FerryClientError) -> QueueDescription {
+        let response = try call(.createQueue(name: name, partitions: partitions, attributes: attributes), first: nil)
+        let queue = try Self.expect(response) { if case .queue(let q) = $0 { q } else { nil } }
+        try describe()
+        return queue
+    }
+
+    public func listQueues(prefix: String = "") throws(FerryClientError) -> [QueueDescription] {
+        try Self.expect(try call(.listQueues(prefix: prefix), first: nil)) {
+            if case .queues(let q) = $0 { q } else { nil }
+        }
+    }
+
+    public func deleteQueue(_ name: String) throws(FerryClientError) {
+        _ = try Self.expect(try call(.deleteQueue(name: name), first: nil)) { if case .done = $0 { () } else { nil } }
+        lock.withLock { cluster = nil }
+    }
+
+    public func setAttributes(_ name: String, _ attributes: QueueAttributes) throws(FerryClientError) {
+        _ = try Self.expect(try call(.setQueueAttributes(name: name, attributes: attributes), first: nil)) {
+            if case .queue = $0 { () } else { nil }
+        }
+        lock.withLock { cluster = nil }
+    }
+
+    public func purgeQueue(_ name: String) throws(FerryClientError) {
+        let queue = try queue(name)
+        for partition in 0..<queue.partitions {
+            _ = try Self.expect(try callPartition(queue, partition, .purgeQueue(name: name, partition: partition))) {
+                if case .done = $0 { () } else { nil }
+            }
+        }
+    }
+
+    // MARK: Messages
+
+    /// Sends messages: each to its group's partition (round-robin without a group), in order within a
+    /// partition. Results come back in the order of `messages`.
+    public func send(
+        _ queueName: String,
+        _ messages: [SendRequest]
+    ) throws(FerryClientError) -> [Result<SendOutcome, WireError>] {
+        let queue = try queue(queueName)
+        var byPartition: [UInt32: [Int]] = [:]
+        for (at, message) in messages.enumerated() {
+            let partition: UInt32
+            if let group = message.groupID {
+                partition = Catalog.partition(forGroup: group, partitions: queue.partitions)
+            } else {
+                partition = lock.withLock {
+                    roundRobin += 1
+                    return UInt32(roundRobin % Int(queue.partitions))
+                }
+            }
+            byPartition[partition, default: []].append(at)
+        }
+        var results = [Result<SendOutcome, WireError>?](repeating: nil, count: messages.count)
+        for partition in byPartition.keys.sorted() {
+            let indexes = byPartition[partition]!
+            for start in stride(from: 0, to: indexes.count, by: QueueLimits.maxBatchEntries) {
+                let chunk = Array(indexes[start..<min(indexes.count, start + QueueLimits.maxBatchEntries)])
+                let request = ClientRequest.send(
+                    queue: queueName,
+                    partition: partition,
+                    requests: chunk.map { messages[$0] }
+                )
+                let outcomes = try Self.expect(try callPartition(queue, partition, request)) {
+                    if case .sent(let r) = $0 { r } else { nil }
+                }
+                for (at, outcome) in zip(chunk, outcomes) { results[at] = outcome }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// Receives up to `maxMessages` from the queue's partitions, waiting up to `waitMs` in all (long poll).
+    public func receive(
+        _ queueName: String,
+        maxMessages: Int = 1,
+        waitMs: UInt32 = 0,
+        visibilityTimeoutSeconds: Int? = nil
+    ) throws(FerryClientError) -> [(partition: UInt32, delivery: Delivery)] {
+        let queue = try queue(queueName)
+        let end = Self.nowMs() + Int64(waitMs)
+        let start = lock.withLock {
+            roundRobin += 1
+            return roundRobin
+        }
+        repeat {
+            for offset in 0..<Int(queue.partitions) {
+                let partition = UInt32((start + offset) % Int(queue.partitions))
+                let request = ReceiveRequest(
+                    maxMessages: maxMessages,
+                    visibilityTimeoutSeconds: visibilityTimeoutSeconds
+                )
+                // Long-poll the last partition of a round with what is left of the wait; the others answer at once.
+                let remaining = max(0, end - Self.nowMs())
+                let wait = offset == Int(queue.partitions) - 1 ? UInt32(min(remaining, 20_000)) : 0
+                let deliveries = try Self.expect(
+                    try callPartition(
+                        queue,
+                        partition,
+                        .receive(queue: queueName, partition: partition, request: request, waitMs: wait)
+                    )
+                ) { if case .received(let d) = $0 { d } else { nil } }
+                if !deliveries.isEmpty { return deliveries.map { (partition, $0) } }
+            }
+        } while Self.nowMs() < end
+        return []
+    }
+
+    /// Deletes deliveries by receipt handle.
+    public func delete(
+        _ queueName: String,
+        partition: UInt32,
+        _ handles: [ReceiptHandle]
+    ) throws(FerryClientError)
+        -> [Result<DeleteOutcome, WireError>]
+    {
+        let queue = try queue(queueName)
+        return try Self.expect(
+            try callPartition(queue, partition, .delete(queue: queueName, partition: partition, handles: handles))
+        ) {
+            if case .deleted(let r) = $0 { r } else { nil }
+        }
+    }
+
+    /// One node's view of its Raft groups.
+    public func nodeStatus(host: String, port: Int) throws(FerryClientError) -> NodeStatus {
+        let response = try connection(host, port).call(.nodeStatus, timeoutMs: options.requestTimeoutMs)
+        return try Self.expect(response) { if case .nodeStatus(let s) = $0 { s } else { nil } }
+    }
+}
