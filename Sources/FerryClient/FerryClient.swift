@@ -233,12 +233,25 @@ public final class FerryClient: @unchecked Sendable {
             let indexes = byPartition[partition]!
             for start in stride(from: 0, to: indexes.count, by: QueueLimits.maxBatchEntries) {
                 let chunk = Array(indexes[start..<min(indexes.count, start + QueueLimits.maxBatchEntries)])
-                let request = ClientRequest.send(
-                    queue: queueName,
-                    partition: partition,
-                    requests: chunk.map { messages[$0] }
-                )
-                let outcomes = try Self.expect(try callPartition(queue, partition, request)) {
+                let requests = chunk.map { messages[$0] }
+                let request = ClientRequest.send(queue: queueName, partition: partition, requests: requests)
+                // A send whose outcome is unknown (leader change) is safe to repeat when every message carries a
+                // deduplication id or a producer stamp: the partition enqueues it once (inside the window).
+                let idempotent = requests.allSatisfy { $0.deduplicationID != nil || $0.producer != nil }
+                let end = Self.nowMs() + options.retryDeadlineMs
+                var response: ClientResponse?
+                while response == nil {
+                    do {
+                        response = try callPartition(queue, partition, request)
+                        if case .error(let error)? = response, error.code == .timeout, idempotent, Self.nowMs() < end {
+                            response = nil
+                        }
+                    } catch .timeout(let detail) {
+                        guard idempotent, Self.nowMs() < end else { throw .timeout(detail) }
+                    }
+                    if response == nil { usleep(50_000) }
+                }
+                let outcomes = try Self.expect(response!) {
                     if case .sent(let r) = $0 { r } else { nil }
                 }
                 for (at, outcome) in zip(chunk, outcomes) { results[at] = outcome }

@@ -1,16 +1,22 @@
 import ArgumentParser
+import FerryClient
 import FerryNode
+import FerryQueue
+import FerryWire
+import NIOCore
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// `ferry`: the one binary (DESIGN §3). Today: `ferry node`; the client commands arrive with the client.
+/// `ferry`: the one binary (DESIGN §3): the node and the client commands.
 struct Ferry: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "Ferry: a replicated FIFO queue cluster.",
-        subcommands: [NodeCommand.self]
+        subcommands: [
+            NodeCommand.self, QueueCommandGroup.self, SendCommand.self, ReceiveCommand.self, ClusterCommandGroup.self,
+        ]
     )
 }
 

@@ -1,0 +1,336 @@
+import ArgumentParser
+import FerryClient
+import FerryQueue
+import FerryWire
+import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `--endpoints` or `FERRY_ENDPOINTS`: where the client commands find the cluster.
+struct EndpointOptions: ParsableArguments {
+    @Option(help: "Comma-separated host:port client addresses of some nodes (default: $FERRY_ENDPOINTS).")
+    var endpoints: String?
+
+    func client() throws -> FerryClient {
+        let text = endpoints ?? getenv("FERRY_ENDPOINTS").map { String(cString: $0) } ?? ""
+        let list = text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        guard !list.isEmpty else { throw ValidationError("give --endpoints host:port,… or set FERRY_ENDPOINTS") }
+        return try FerryClient(endpoints: list)
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
+
+/// Prints a client failure the way scripts expect: one line on stderr, exit status 1.
+func fail(_ error: any Error) -> ExitCode {
+    let line = "ferry: \(error)\n"
+    line.withCString { _ = write(2, $0, strlen($0)) }
+    return ExitCode(1)
+}
+
+struct QueueCommandGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Create, list, inspect, change, purge and delete queues.",
+        subcommands: [Create.self, List.self, Attributes.self, Set.self, Delete.self, Purge.self]
+    )
+
+    /// Attribute flags shared by `create` and `set`.
+    struct AttributeOptions: ParsableArguments {
+        @Option(help: "Visibility timeout in seconds (0…43200; default 30).")
+        var visibility: Int?
+        @Option(help: "Retention in seconds (60…1209600; default 345600).")
+        var retention: Int?
+        @Option(help: "Delivery delay in seconds (0…900; default 0).")
+        var delay: Int?
+        @Option(help: "FIFO: deduplication window in seconds (1…86400; default 300).")
+        var dedupWindow: Int?
+        @Option(help: "Dead-letter queue name (with --max-receive-count).")
+        var deadLetterQueue: String?
+        @Option(help: "Receives before a message moves to the dead-letter queue (1…1000).")
+        var maxReceiveCount: Int?
+
+        func apply(to attributes: inout QueueAttributes) {
+            if let visibility { attributes.visibilityTimeoutSeconds = visibility }
+            if let retention { attributes.retentionSeconds = retention }
+            if let delay { attributes.delaySeconds = delay }
+            if let dedupWindow { attributes.dedupWindowMs = Int64(dedupWindow) * 1_000 }
+            if let deadLetterQueue {
+                attributes.redrivePolicy = RedrivePolicy(
+                    deadLetterQueue: deadLetterQueue,
+                    maxReceiveCount: maxReceiveCount ?? 5
+                )
+            }
+        }
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a queue (FIFO when the name ends in .fifo).")
+        @OptionGroup var endpoints: EndpointOptions
+        @Argument(help: "Queue name: 1–80 of [A-Za-z0-9_-], FIFO names end in .fifo.")
+        var name: String
+        @Option(help: "Partitions (1…256; default 4); fixed for the queue's life.")
+        var partitions: UInt32 = 4
+        @OptionGroup var attributes: AttributeOptions
+
+        func run() throws {
+            var values = QueueAttributes()
+            attributes.apply(to: &values)
+            do {
+                let queue = try endpoints.client().createQueue(name, partitions: partitions, attributes: values)
+                print("\(queue.name)\tid \(queue.id)\t\(queue.partitions) partitions")
+            } catch let error as FerryClientError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List queues.")
+        @OptionGroup var endpoints: EndpointOptions
+        @Option(help: "Only names starting with this.")
+        var prefix: String = ""
+
+        func run() throws {
+            do {
+                for queue in try endpoints.client().listQueues(prefix: prefix) {
+                    print("\(queue.name)\t\(queue.partitions) partitions")
+                }
+            } catch let error as FerryClientError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Attributes: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a queue's attributes and statistics source.")
+        @OptionGroup var endpoints: EndpointOptions
+        @Argument var name: String
+
+        func run() throws {
+            do {
+                let queues = try endpoints.client().listQueues(prefix: name)
+                guard let queue = queues.first(where: { $0.name == name }) else {
+                    throw FerryClientError.server(WireError(.queueNotFound, "queue \(name) does not exist"))
+                }
+                let a = queue.attributes
+                print("Name\t\(queue.name)")
+                print("Partitions\t\(queue.partitions)")
+                print("VisibilityTimeout\t\(a.visibilityTimeoutSeconds)")
+                print("MessageRetentionPeriod\t\(a.retentionSeconds)")
+                print("DelaySeconds\t\(a.delaySeconds)")
+                print("MaximumMessageSize\t\(a.maximumMessageBytes)")
+                print("DeduplicationWindowSeconds\t\(a.dedupWindowMs / 1_000)")
+                if let redrive = a.redrivePolicy {
+                    print("RedrivePolicy\t\(redrive.deadLetterQueue) after \(redrive.maxReceiveCount) receives")
+                }
+            } catch let error as FerryClientError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a queue's attributes.")
+        @OptionGroup var endpoints: EndpointOptions
+        @Argument var name: String
+        @OptionGroup var attributes: AttributeOptions
+
+        func run() throws {
+            do {
+                let client = try endpoints.client()
+                guard var values = try client.listQueues(prefix: name).first(where: { $0.name == name })?.attributes
+                else {
+                    throw FerryClientError.server(WireError(.queueNotFound, "queue \(name) does not exist"))
+                }
+                attributes.apply(to: &values)
+                try client.setAttributes(name, values)
+            } catch let error as FerryClientError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a queue and its messages.")
+        @OptionGroup var endpoints: EndpointOptions
+        @Argument var name: String
+
+        func run() throws {
+            do {
+                try endpoints.client().deleteQueue(name)
+            } catch let error as FerryClientError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete every message of a queue.")
+        @OptionGroup var endpoints: EndpointOptions
+        @Argument var name: String
+
+        func run() throws {
+            do {
+                try endpoints.client().purgeQueue(name)
+            } catch let error as FerryClientError {
+                throw fail(error)
+            }
+        }
+    }
+}
+
+struct SendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Send messages: the arguments, or each line of standard input.",
+        discussion: """
+            On a FIFO queue every message needs a group (--group) and a deduplication id: --dedup-id for a single
+            message, else one is generated per message, so a retried `ferry send` of the same invocation is not
+            deduplicated across invocations. Prints each message's id and sequence number.
+            """
+    )
+    @OptionGroup var endpoints: EndpointOptions
+    @Argument(help: "Queue name.")
+    var queue: String
+    @Argument(help: "Message bodies (default: read lines from standard input).")
+    var messages: [String] = []
+    @Option(help: "Message group id (required on FIFO queues).")
+    var group: String?
+    @Option(help: "Deduplication id (FIFO; only with a single message).")
+    var dedupID: String?
+
+    func run() throws {
+        var bodies = messages
+        if bodies.isEmpty {
+            while let line = readLine() { bodies.append(line) }
+        }
+        guard dedupID == nil || bodies.count == 1 else { throw ValidationError("--dedup-id takes a single message") }
+        let fifo = QueueName.kind(of: queue) == .fifo
+        var seed = UInt64(UInt(bitPattern: time(nil))) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(getpid())
+        let requests = bodies.map { text -> SendRequest in
+            var body = ByteBuffer()
+            body.writeString(text)
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let generated = String(seed, radix: 16)
+            return SendRequest(body: body, groupID: group, deduplicationID: fifo ? (dedupID ?? generated) : nil)
+        }
+        do {
+            let client = try endpoints.client()
+            let described = try client.listQueues(prefix: queue).first { $0.name == queue }
+            guard let described else {
+                throw FerryClientError.server(WireError(.queueNotFound, "queue \(queue) does not exist"))
+            }
+            var failed = false
+            for (request, result) in zip(requests, try client.send(queue, requests)) {
+                switch result {
+                case .success(let outcome):
+                    let position = outcome.position
+                    let id = position.map { $0.messageID(queueID: described.id) } ?? "(accepted earlier)"
+                    let duplicate = { if case .duplicate = outcome { return "\tduplicate" } else { return "" } }()
+                    print("\(id)\t\(position?.sequenceNumber ?? 0)\(duplicate)")
+                case .failure(let error):
+                    failed = true
+                    print("error\t\(error)\t\(String(buffer: request.body))")
+                }
+            }
+            if failed { throw ExitCode(1) }
+        } catch let error as FerryClientError {
+            throw fail(error)
+        }
+    }
+}
+
+struct ReceiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receive",
+        abstract: "Receive messages; prints the body and, without --delete, the receipt handle."
+    )
+    @OptionGroup var endpoints: EndpointOptions
+    @Argument var queue: String
+    @Option(help: "Messages to receive (1…10).")
+    var max: Int = 1
+    @Option(help: "Long poll: wait up to this many seconds for a message (0…20).")
+    var wait: UInt32 = 0
+    @Option(help: "Visibility timeout for these deliveries in seconds (default: the queue's).")
+    var visibility: Int?
+    @Flag(help: "Delete each message after printing it.")
+    var delete = false
+
+    func run() throws {
+        do {
+            let client = try endpoints.client()
+            let received = try client.receive(
+                queue,
+                maxMessages: max,
+                waitMs: wait * 1_000,
+                visibilityTimeoutSeconds: visibility
+            )
+            for (partition, delivery) in received {
+                let group = delivery.groupID.map { "\t\($0)" } ?? ""
+                let handle =
+                    "\(partition):\(delivery.position.index):\(delivery.position.slot):\(delivery.fencingToken)"
+                print("\(String(buffer: delivery.body))\(group)\(delete ? "" : "\t" + handle)")
+            }
+            if delete {
+                for partition in Swift.Set(received.map(\.partition)).sorted() {
+                    let handles = received.filter { $0.partition == partition }.map(\.delivery.handle)
+                    _ = try client.delete(queue, partition: partition, handles)
+                }
+            }
+        } catch let error as FerryClientError {
+            throw fail(error)
+        }
+    }
+}
+
+struct ClusterCommandGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Look at the cluster.",
+        subcommands: [Status.self]
+    )
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Nodes, Raft groups, leaders, terms, commit and applied indexes, replication lag, fsync mode."
+        )
+        @OptionGroup var endpoints: EndpointOptions
+
+        func run() throws {
+            do {
+                let client = try endpoints.client()
+                let cluster = try client.describe()
+                print("cluster \(cluster.clusterID): \(cluster.nodes.count) nodes, \(cluster.queues.count) queues")
+                for node in cluster.nodes {
+                    guard let status = try? client.nodeStatus(host: node.host, port: Int(node.clientPort)) else {
+                        print("node \(node.id)\t\(node.host):\(node.clientPort)\tunreachable")
+                        continue
+                    }
+                    let leading = status.groups.filter { $0.leader == node.id }.count
+                    print(
+                        "node \(node.id)\t\(node.host):\(node.clientPort)\tfsync \(status.fsync)\t\(status.groups.count) groups, leads \(leading)"
+                    )
+                    for group in status.groups {
+                        let name = group.queue.isEmpty ? "metadata" : "\(group.queue)/\(group.partition)"
+                        let lag = group.followers.map {
+                            "\($0.node):\(group.commitIndex > $0.matchIndex ? group.commitIndex - $0.matchIndex : 0)"
+                        }
+                        print(
+                            "  group \(group.groupID)\t\(name)\tleader \(group.leader)\tterm \(group.term)\tcommit \(group.commitIndex)\tapplied \(group.appliedIndex)"
+                                + (lag.isEmpty ? "" : "\tlag \(lag.joined(separator: ","))")
+                        )
+                    }
+                }
+            } catch let error as FerryClientError {
+                throw fail(error)
+            }
+        }
+    }
+}
