@@ -25,6 +25,9 @@ final class NodeRuntime: @unchecked Sendable {
         [UInt64: [(request: ReceiveRequest, deadlineMs: Int64, reply: @Sendable (ClientResponse) -> Void)]] = [:]
     private var bootstrapProposed = false
     private var running = true
+    /// Set by SIGTERM: hand leaderships off until this deadline, then stop.
+    private var stopDeadlineMs: Int64?
+    private var lastBalanceMs: Int64 = 0
     private var seed: UInt64
 
     init(config: NodeConfig, storage: NodeStorage) throws {
@@ -115,20 +118,68 @@ final class NodeRuntime: @unchecked Sendable {
                 running = false
             }
             flush()
+            if let deadline = stopDeadlineMs, groups.values.allSatisfy({ !$0.core.isLeader }) || now >= deadline {
+                running = false
+            }
         }
         for group in groups.values { group.failWaiters(notIn: .max) }
+        try? storage.sync()
+    }
+
+    /// Graceful stop: every group this node leads hands leadership to its most caught-up follower, so that
+    /// clients see no failed send; the loop ends when none is led here or after `handOffMs`.
+    private func beginStop(handOffMs: Int64 = 3_000) {
+        stopDeadlineMs = MonotonicClock.nowMs() + handOffMs
+        for id in groups.keys.sorted() {
+            let group = groups[id]!
+            guard group.core.isLeader else { continue }
+            let progress = group.core.status.progress
+            let best = progress.keys.filter { $0 != config.nodeID }.max {
+                (progress[$0]!.match, $1) < (progress[$1]!.match, $0)
+            }
+            if let best { try? group.core.transferLeadership(to: best) }
+        }
+        NodeLog.info("stopping: handing off \(groups.values.filter { $0.core.isLeader }.count) leaderships")
+    }
+
+    /// A peer's connection broke (its process may have died): the followers of groups it led forget it and
+    /// start a pre-vote at once instead of waiting out the election timeout.
+    private func peerLost(_ peer: UInt64) {
+        for id in groups.keys.sorted() {
+            let group = groups[id]!
+            guard !group.core.isLeader, group.core.leaderHint == peer else { continue }
+            group.core.forgetLeader()
+            group.core.campaign()
+        }
+    }
+
+    /// Every few seconds: a partition led here whose preferred leader is another, caught-up replica is handed
+    /// back to it, so that leaderships spread as the catalog placed them (also after a node returns).
+    private func balanceLeaders() {
+        let now = MonotonicClock.nowMs()
+        guard stopDeadlineMs == nil, now - lastBalanceMs >= 5_000 else { return }
+        lastBalanceMs = now
+        for queue in catalog.sortedQueues {
+            for placed in queue.partitions where placed.preferredLeader != config.nodeID {
+                guard let group = groups[placed.groupID], group.core.isLeader,
+                    let follower = group.core.status.progress[placed.preferredLeader],
+                    follower.match == group.core.lastIndex
+                else { continue }
+                try? group.core.transferLeadership(to: placed.preferredLeader)
+            }
+        }
     }
 
     private func handle(_ event: NodeEvent) {
         switch event {
         case .peer(let groupID, let message):
             groups[groupID]?.core.step(message)
-        case .peerLost:
-            break
+        case .peerLost(let peer):
+            peerLost(peer)
         case .client(let call):
             handle(call)
         case .stop:
-            running = false
+            if stopDeadlineMs == nil { beginStop() }
         }
     }
 
@@ -232,15 +283,16 @@ final class NodeRuntime: @unchecked Sendable {
                 queue.attributes != partition.attributes, wall - group.lastTimeProposalMs > 200
             {
                 group.lastTimeProposalMs = wall
-                propose(.setAttributes(queue.attributes), to: group) { _ in }
+                propose(.setAttributes(queue.attributes), to: group, refused: { _ in }) { _ in }
             } else if let deadline = partition.nextDeadlineMs, deadline <= wall,
                 wall - group.lastTimeProposalMs >= Int64(config.tickMs)
             {
                 group.lastTimeProposalMs = wall
-                propose(.advanceTime, to: group) { _ in }
+                propose(.advanceTime, to: group, refused: { _ in }) { _ in }
             }
             serveParked(group)
         }
+        balanceLeaders()
     }
 
     // MARK: Clients
@@ -266,7 +318,7 @@ final class NodeRuntime: @unchecked Sendable {
             proposeCatalog(producerID.map { .bumpProducerEpoch($0) } ?? .allocateProducer, reply)
         case .purgeQueue(let name, let partition):
             route(name, partition, reply) { group in
-                self.propose(.purge, to: group) { result in
+                self.propose(.purge, to: group, refused: reply) { result in
                     guard case .queue(.purged)? = result else { return reply(.error(Self.unknownOutcome)) }
                     reply(.done)
                 }
@@ -278,7 +330,7 @@ final class NodeRuntime: @unchecked Sendable {
                 return reply(.error(WireError(error)))
             }
             route(queue, partition, reply) { group in
-                self.propose(.send(requests), to: group) { result in
+                self.propose(.send(requests), to: group, refused: reply) { result in
                     guard case .queue(.sent(let results))? = result else { return reply(.error(Self.failure(result))) }
                     reply(.sent(results.map { $0.mapError(WireError.init) }))
                 }
@@ -294,7 +346,7 @@ final class NodeRuntime: @unchecked Sendable {
             }
         case .delete(let queue, let partition, let handles):
             route(queue, partition, reply) { group in
-                self.propose(.delete(handles), to: group) { result in
+                self.propose(.delete(handles), to: group, refused: reply) { result in
                     guard case .queue(.deleted(let results))? = result else {
                         return reply(.error(Self.failure(result)))
                     }
@@ -303,7 +355,7 @@ final class NodeRuntime: @unchecked Sendable {
             }
         case .changeVisibility(let queue, let partition, let changes):
             route(queue, partition, reply) { group in
-                self.propose(.changeVisibility(changes), to: group) { result in
+                self.propose(.changeVisibility(changes), to: group, refused: reply) { result in
                     guard case .queue(.visibilityChanged(let results))? = result else {
                         return reply(.error(Self.failure(result)))
                     }
@@ -326,7 +378,7 @@ final class NodeRuntime: @unchecked Sendable {
         deadlineMs: Int64,
         _ reply: @escaping @Sendable (ClientResponse) -> Void
     ) {
-        propose(.receive([request]), to: group) { [weak self] result in
+        propose(.receive([request]), to: group, refused: reply) { [weak self] result in
             guard case .queue(.received(let outcomes))? = result, let outcome = outcomes.first else {
                 return reply(.error(Self.failure(result)))
             }
@@ -384,12 +436,33 @@ final class NodeRuntime: @unchecked Sendable {
         body(group)
     }
 
-    private func propose(_ command: QueueCommand, to group: GroupDriver, _ done: @escaping (AppliedResult?) -> Void) {
+    /// Proposes a command; `done` gets the applied result (nil: lost in a leader change, outcome unknown).
+    /// A proposal refused at once appended nothing: `refused` gets a retriable answer (`notLeader` with the hint
+    /// during a transfer or election, `throttled` under back-pressure).
+    private func propose(
+        _ command: QueueCommand,
+        to group: GroupDriver,
+        refused: @Sendable (ClientResponse) -> Void,
+        _ done: @escaping (AppliedResult?) -> Void
+    ) {
         let entry = QueueEntry(timestampMs: group.stamp(), command: command)
         do {
             try group.propose(entry.encoded(), reply: done)
         } catch {
-            done(nil)
+            refused(.error(Self.wireError(error)))
+        }
+    }
+
+    static func wireError(_ error: ProposalError) -> WireError {
+        switch error {
+        case .notLeader(let hint): return WireError(.notLeader, "not the leader", leaderHint: hint ?? 0)
+        case .leadershipTransferInProgress(let target):
+            return WireError(.notLeader, "leadership moving to \(target)", leaderHint: target)
+        case .uncommittedLimitExceeded: return WireError(.throttled, "too many uncommitted bytes; retry shortly")
+        case .entryTooLarge(let bytes, let limit):
+            return WireError(.messageTooLarge, "entry of \(bytes) bytes exceeds \(limit)")
+        case .emptyProposal: return WireError(.invalidArgument, "empty proposal")
+        case .stopped(let failure): return WireError(.unavailable, "group stopped: \(failure)")
         }
     }
 
@@ -403,7 +476,7 @@ final class NodeRuntime: @unchecked Sendable {
             )
         }
         let entry = CatalogEntry(timestampMs: metadata.stamp(), command: command)
-        do {
+        do throws(ProposalError) {
             try metadata.propose(entry.encoded()) { result in
                 guard case .catalog(let outcome)? = result else { return reply(.error(Self.unknownOutcome)) }
                 switch outcome {
@@ -418,7 +491,7 @@ final class NodeRuntime: @unchecked Sendable {
                 }
             }
         } catch {
-            reply(.error(WireError(.unavailable, "metadata proposal refused: \(error)")))
+            reply(.error(Self.wireError(error)))
         }
     }
 

@@ -79,6 +79,38 @@ import Testing
         #expect(caughtUp, "the restarted node applied what the others applied")
     }
 
+    @Test func aNodeStoppedGracefullyHandsOffItsLeadershipsWithNoFailedSend() throws {
+        let cluster = LocalCluster(name: "handoff")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        let queue = try client.createQueue("handoff.fifo", partitions: 3)
+        func sendAll(_ range: Range<Int>) throws -> Int {
+            var acknowledged = 0
+            for n in range {
+                let request = SendRequest(body: Self.body("m\(n)"), groupID: "g\(n % 5)", deduplicationID: "d\(n)")
+                if case .success(.enqueued)? = try client.send(queue.name, [request]).first { acknowledged += 1 }
+            }
+            return acknowledged
+        }
+        #expect(try sendAll(0..<20) == 20)
+        let leaders = cluster.statuses(client).values.flatMap { status in
+            status.groups.filter { $0.queue == queue.name && $0.leader == status.nodeID }.map { _ in status.nodeID }
+        }
+        let busiest = try #require(
+            leaders.max { a, b in leaders.filter { $0 == a }.count < leaders.filter { $0 == b }.count }
+        )
+        cluster.stop(busiest)  // graceful: transfers its leaderships first
+        #expect(try sendAll(20..<40) == 20, "every send acknowledged, none refused or ambiguous")
+        let after = cluster.statuses(client)
+        #expect(after[busiest] == nil)
+        for status in after.values {
+            for group in status.groups where group.queue == queue.name {
+                #expect(group.leader != busiest && group.leader != 0)
+            }
+        }
+    }
+
     @Test func badRequestsGetTypedErrors() throws {
         let cluster = LocalCluster(name: "errors")
         try cluster.startAll()
