@@ -77,8 +77,9 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryNode", "FerryClient", "FerryQueue", "FerryWire",
+                "FerryNode", "FerryClient", "FerryQueue", "FerryWire", nioCore,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -97,7 +97,9 @@ public final class FerryClient: @unchecked Sendable {
                 let response = try connection(target.0, target.1).call(request, timeoutMs: options.requestTimeoutMs)
                 guard case .error(let error) = response, error.code.isRetriable else { return response }
                 lastError = .server(error)
-                if error.code == .notLeader, error.leaderHint != 0, let hinted = endpoint(ofNode: error.leaderHint) {
+                if error.code == .notLeader, error.leaderHint != 0, let hinted = endpoint(ofNode: error.leaderHint),
+                    hinted != target
+                {
                     onLeader?(error.leaderHint)
                     target = hinted
                     usleep(10_000)
@@ -110,7 +112,7 @@ public final class FerryClient: @unchecked Sendable {
             }
             let all = candidates
             target = all[attempt % all.count]
-            usleep(UInt32(min(200_000, 20_000 * attempt)))
+            usleep(UInt32(min(100_000, 5_000 * attempt)))
         }
         throw lastError
     }

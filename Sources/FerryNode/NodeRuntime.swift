@@ -142,14 +142,17 @@ final class NodeRuntime: @unchecked Sendable {
         NodeLog.info("stopping: handing off \(groups.values.filter { $0.core.isLeader }.count) leaderships")
     }
 
-    /// A peer's connection broke (its process may have died): the followers of groups it led forget it and
-    /// start a pre-vote at once instead of waiting out the election timeout.
+    /// A peer's connection broke (its process may have died): the followers of groups it led forget it, and the
+    /// one with the lowest id starts a pre-vote at once instead of waiting out the election timeout.
     private func peerLost(_ peer: UInt64) {
         for id in groups.keys.sorted() {
             let group = groups[id]!
             guard !group.core.isLeader, group.core.leaderHint == peer else { continue }
             group.core.forgetLeader()
-            group.core.campaign()
+            // One follower campaigns, the others only forget the leader so that they grant its pre-vote at once:
+            // two simultaneous pre-candidates would split the vote and fall back to the election timeout.
+            let others = group.core.membership.voters.filter { $0 != peer }
+            if others.min() == config.nodeID { group.core.campaign() }
         }
     }
 
@@ -426,7 +429,10 @@ final class NodeRuntime: @unchecked Sendable {
         }
         let placed = described.partitions[Int(partition)]
         guard let group = groups[placed.groupID], group.core.isLeader, group.partition != nil else {
-            let hint = groups[placed.groupID]?.core.leaderHint ?? placed.preferredLeader
+            // A local replica knows the leader or knows that it does not (0: ask another node); a node without
+            // a replica points at the preferred leader.
+            let local = groups[placed.groupID]
+            let hint = local.map { $0.core.leaderHint ?? 0 } ?? placed.preferredLeader
             return reply(
                 .error(
                     WireError(.notLeader, "node \(config.nodeID) does not lead \(queue)/\(partition)", leaderHint: hint)
