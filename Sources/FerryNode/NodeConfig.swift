@@ -67,6 +67,8 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     public var members: [MemberConfig]
     /// A partition group takes a snapshot and compacts its log after this many applied entries.
     public var snapshotEveryEntries: Int = 10_000
+    /// Entries kept below a snapshot for slow followers (a follower further behind gets the snapshot).
+    public var entriesKeptAfterSnapshot: Int = 1_000
 
     public init(nodeID: UInt64, clusterID: String, dataDirectory: String, members: [MemberConfig]) {
         self.nodeID = nodeID
@@ -85,6 +87,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case heartbeatTicks = "heartbeat_ticks"
         case members
         case snapshotEveryEntries = "snapshot_every_entries"
+        case entriesKeptAfterSnapshot = "entries_kept_after_snapshot"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -98,6 +101,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         electionTicks = try values.decodeIfPresent(Int.self, forKey: .electionTicks) ?? 10
         heartbeatTicks = try values.decodeIfPresent(Int.self, forKey: .heartbeatTicks) ?? 1
         snapshotEveryEntries = try values.decodeIfPresent(Int.self, forKey: .snapshotEveryEntries) ?? 10_000
+        entriesKeptAfterSnapshot = try values.decodeIfPresent(Int.self, forKey: .entriesKeptAfterSnapshot) ?? 1_000
     }
 
     /// Parses YAML text.
@@ -155,6 +159,9 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         }
         guard snapshotEveryEntries >= 100 else {
             throw ConfigError(field: "snapshot_every_entries", reason: "at least 100")
+        }
+        guard entriesKeptAfterSnapshot >= 0 else {
+            throw ConfigError(field: "entries_kept_after_snapshot", reason: "must not be negative")
         }
         guard !members.isEmpty else { throw ConfigError(field: "members", reason: "at least one") }
         for (at, member) in members.enumerated() {

@@ -216,6 +216,7 @@ final class NodeRuntime: @unchecked Sendable {
                         group.partition = try QueuePartition.restore(from: snapshot.data)
                     }
                     group.lastSnapshotIndex = snapshot.metadata.index
+                    NodeLog.info("group \(group.groupID) installed a snapshot at \(snapshot.metadata.index)")
                 }
                 for entry in ready.committedEntries {
                     if case .catalog? = group.apply(entry) { catalogChanged = true }
@@ -239,7 +240,7 @@ final class NodeRuntime: @unchecked Sendable {
             metadata: SnapshotMetadata(index: applied, term: term, conf: group.core.membership),
             data: group.applicationSnapshot
         )
-        let keep: LogIndex = 1_000
+        let keep = LogIndex(config.entriesKeptAfterSnapshot)
         try group.log.createSnapshot(snapshot, compactTo: applied > keep ? applied - keep : 0)
         group.lastSnapshotIndex = applied
         try storage.removeObsoleteSegments()

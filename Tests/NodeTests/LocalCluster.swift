@@ -45,9 +45,15 @@ final class LocalCluster {
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     }
 
+    /// Small snapshots for tests that need a follower to catch up by snapshot.
+    var snapshotEveryEntries = 10_000
+    var entriesKeptAfterSnapshot = 1_000
+
     func config(_ id: UInt64) -> NodeConfig {
         var config = NodeConfig(nodeID: id, clusterID: "test", dataDirectory: "\(directory)/\(id)", members: members)
         config.tickMs = 20
+        config.snapshotEveryEntries = snapshotEveryEntries
+        config.entriesKeptAfterSnapshot = entriesKeptAfterSnapshot
         return config
     }
 
