@@ -26,6 +26,10 @@ final class GroupDriver {
     var lastStampMs: Int64 = 0
     var lastSnapshotIndex: LogIndex
     var lastTimeProposalMs: Int64 = 0
+    /// Role and leader as of the latest ready: read on every round and tick, where reading them from `core` (a
+    /// large value in a class) would copy it.
+    var isLeader = false
+    var leader: UInt64 = 0
 
     init(
         groupID: UInt64,

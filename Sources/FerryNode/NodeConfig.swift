@@ -48,7 +48,7 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// fsync: always            # always | interval:<ms> | never
 /// tick_ms: 50              # Raft tick; election timeout = tick_ms × election_ticks
 /// election_ticks: 10
-/// heartbeat_ticks: 1
+/// heartbeat_ticks: 2
 /// members:
 ///   - {id: 1, host: 127.0.0.11, peer_port: 7101, client_port: 7201, http_port: 7301}
 ///   - {id: 2, host: 127.0.0.12, peer_port: 7101, client_port: 7201, http_port: 7301}
@@ -62,7 +62,8 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     public var fsync: String = "always"
     public var tickMs: Int = 50
     public var electionTicks: Int = 10
-    public var heartbeatTicks: Int = 1
+    /// Heartbeats every 2 ticks (100 ms by default, etcd's default), a fifth of the election timeout.
+    public var heartbeatTicks: Int = 2
     /// Every voting node, this one included.
     public var members: [MemberConfig]
     /// A partition group takes a snapshot and compacts its log after this many applied entries.
@@ -99,7 +100,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         fsync = try values.decodeIfPresent(String.self, forKey: .fsync) ?? "always"
         tickMs = try values.decodeIfPresent(Int.self, forKey: .tickMs) ?? 50
         electionTicks = try values.decodeIfPresent(Int.self, forKey: .electionTicks) ?? 10
-        heartbeatTicks = try values.decodeIfPresent(Int.self, forKey: .heartbeatTicks) ?? 1
+        heartbeatTicks = try values.decodeIfPresent(Int.self, forKey: .heartbeatTicks) ?? 2
         snapshotEveryEntries = try values.decodeIfPresent(Int.self, forKey: .snapshotEveryEntries) ?? 10_000
         entriesKeptAfterSnapshot = try values.decodeIfPresent(Int.self, forKey: .entriesKeptAfterSnapshot) ?? 1_000
     }

@@ -17,7 +17,11 @@ final class NodeRuntime: @unchecked Sendable {
     let mailbox = Mailbox()
     var transport: PeerTransport?
     let raftConfig: RaftConfig
-    private(set) var groups: [UInt64: GroupDriver] = [:]
+    private(set) var groups: [UInt64: GroupDriver] = [:] {
+        didSet { orderedGroups = groups.keys.sorted().map { groups[$0]! } }
+    }
+    /// The groups by id: the loops of every round walk this instead of sorting ids.
+    private var orderedGroups: [GroupDriver] = []
     /// Frames to send this round, per peer: one write and one flush per peer per round.
     private var outgoing: [UInt64: [ByteBuffer]] = [:]
     /// Receives that found nothing and wait (long poll), per group.
@@ -107,7 +111,7 @@ final class NodeRuntime: @unchecked Sendable {
             for event in mailbox.take(timeoutSeconds: wait) { handle(event) }
             let now = MonotonicClock.nowMs()
             if now >= nextTick {
-                for id in groups.keys.sorted() { groups[id]!.core.tick() }
+                for group in orderedGroups { group.core.tick() }
                 nextTick = now + Int64(config.tickMs)
                 housekeeping()
             }
@@ -118,7 +122,7 @@ final class NodeRuntime: @unchecked Sendable {
                 running = false
             }
             flush()
-            if let deadline = stopDeadlineMs, groups.values.allSatisfy({ !$0.core.isLeader }) || now >= deadline {
+            if let deadline = stopDeadlineMs, groups.values.allSatisfy({ !$0.isLeader }) || now >= deadline {
                 running = false
             }
         }
@@ -191,10 +195,13 @@ final class NodeRuntime: @unchecked Sendable {
         for _ in 0..<8 {
             var pending: [(GroupDriver, RaftReady)] = []
             var mustSync = false
-            for id in groups.keys.sorted() {
-                let group = groups[id]!
-                while group.core.hasReady {
-                    let ready = group.core.ready()
+            for group in orderedGroups {
+                let id = group.groupID
+                while let ready = group.core.readyIfAny() {
+                    if let soft = ready.softState {
+                        group.isLeader = soft.role == .leader
+                        group.leader = soft.leader ?? 0
+                    }
                     queue(ready.messages, group: id)
                     if let snapshot = ready.snapshot { try group.log.applySnapshot(snapshot) }
                     if !ready.entries.isEmpty { try group.log.append(ready.entries) }
@@ -281,14 +288,16 @@ final class NodeRuntime: @unchecked Sendable {
                     if result == nil { self?.bootstrapProposed = false }
                 }) != nil
         }
-        for id in groups.keys.sorted() {
-            guard let group = groups[id], let partition = group.partition, group.core.isLeader else { continue }
-            if let queue = catalog.queues[partition.queueName], queue.id == partition.queueID,
-                queue.attributes != partition.attributes, wall - group.lastTimeProposalMs > 200
+        let catalog = self.catalog
+        for group in orderedGroups where group.isLeader && group.partition != nil {
+            // Fields read in place: binding the partition would copy (retain) its whole state per group per tick.
+            if let name = group.partition?.queueName, let queue = catalog.queues[name],
+                queue.id == group.partition?.queueID,
+                queue.attributes != group.partition?.attributes, wall - group.lastTimeProposalMs > 200
             {
                 group.lastTimeProposalMs = wall
                 propose(.setAttributes(queue.attributes), to: group, refused: { _ in }) { _ in }
-            } else if let deadline = partition.nextDeadlineMs, deadline <= wall,
+            } else if let deadline = group.partition?.nextDeadlineMs, deadline <= wall,
                 wall - group.lastTimeProposalMs >= Int64(config.tickMs)
             {
                 group.lastTimeProposalMs = wall
@@ -404,7 +413,7 @@ final class NodeRuntime: @unchecked Sendable {
         for receive in expired { receive.reply(.received([])) }
         waiting.removeAll { $0.deadlineMs <= wall }
         parked[group.groupID] = nil
-        guard let partition = group.partition, partition.statistics.visible > 0 else {
+        guard let visible = group.partition?.statistics.visible, visible > 0 else {
             if !waiting.isEmpty { parked[group.groupID] = waiting }
             return
         }

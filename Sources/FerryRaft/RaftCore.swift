@@ -196,6 +196,12 @@ public struct RaftCore {
 
     var currentSoftState: SoftState { SoftState(role: roleKind, leader: leaderHint) }
 
+    /// `ready()` when there is something to do, else nil. Mutating, so a driver that keeps the core in a class
+    /// checks it in place instead of copying the core to read `hasReady`.
+    public mutating func readyIfAny() -> RaftReady? {
+        hasReady ? ready() : nil
+    }
+
     /// True when `ready()` would return something to do.
     public var hasReady: Bool {
         guard storageFailure == nil else { return false }

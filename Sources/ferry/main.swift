@@ -53,7 +53,7 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "Election timeout in ticks (default 10).")
     var electionTicks: Int?
 
-    @Option(help: "Heartbeat interval in ticks (default 1).")
+    @Option(help: "Heartbeat interval in ticks (default 2).")
     var heartbeatTicks: Int?
 
     @Option(
