@@ -13,7 +13,8 @@ enum NodeEvent: Sendable {
     /// A peer's connection broke (its process may have died).
     case peerLost(UInt64)
     case client(ClientCall)
-    case stop
+    /// Graceful: hand leaderships off first. Not graceful: stop at once, as a crash would (tests).
+    case stop(graceful: Bool)
 }
 
 /// A client request and how to answer it (the closure writes to the client's channel from any thread).

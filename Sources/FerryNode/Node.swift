@@ -135,9 +135,11 @@ public final class FerryNodeServer: @unchecked Sendable {
         )
     }
 
-    /// Stops the Raft thread, closes the listeners and connections, releases the lock.
-    public func stop() {
-        runtime.stop()
+    /// Stops the Raft thread, closes the listeners and connections, releases the lock. Graceful (SIGTERM): hands
+    /// leaderships off first. Not graceful (tests): stops at once without syncing, as close to a crash as a
+    /// process can do to itself; unsynced writes may survive in the page cache, unlike a power cut.
+    public func stop(graceful: Bool = true) {
+        runtime.stop(graceful: graceful)
         try? thread?.syncShutdownGracefully()
         thread = nil
         transport.stop()

@@ -31,6 +31,8 @@ final class NodeRuntime: @unchecked Sendable {
     private var running = true
     /// Set by SIGTERM: hand leaderships off until this deadline, then stop.
     private var stopDeadlineMs: Int64?
+    /// Stopped as a crash would: nothing more is written.
+    private var crashed = false
     private var lastBalanceMs: Int64 = 0
     private var seed: UInt64
 
@@ -102,13 +104,14 @@ final class NodeRuntime: @unchecked Sendable {
 
     // MARK: The loop
 
-    func stop() { mailbox.post(.stop) }
+    func stop(graceful: Bool) { mailbox.post(.stop(graceful: graceful)) }
 
     func run() {
         var nextTick = MonotonicClock.nowMs() + Int64(config.tickMs)
         while running {
             let wait = Double(max(0, nextTick - MonotonicClock.nowMs())) / 1_000
             for event in mailbox.take(timeoutSeconds: wait) { handle(event) }
+            if crashed { break }
             let now = MonotonicClock.nowMs()
             if now >= nextTick {
                 for group in orderedGroups { group.core.tick() }
@@ -127,7 +130,7 @@ final class NodeRuntime: @unchecked Sendable {
             }
         }
         for group in groups.values { group.failWaiters(notIn: .max) }
-        try? storage.sync()
+        if !crashed { try? storage.sync() }
     }
 
     /// Graceful stop: every group this node leads hands leadership to its most caught-up follower, so that
@@ -185,8 +188,13 @@ final class NodeRuntime: @unchecked Sendable {
             peerLost(peer)
         case .client(let call):
             handle(call)
-        case .stop:
-            if stopDeadlineMs == nil { beginStop() }
+        case .stop(let graceful):
+            if !graceful {
+                crashed = true
+                running = false
+            } else if stopDeadlineMs == nil {
+                beginStop()
+            }
         }
     }
 

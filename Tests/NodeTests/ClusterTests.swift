@@ -26,7 +26,7 @@ import Testing
         let queue = try client.createQueue("orders.fifo", partitions: 2)
         #expect(queue.partitions == 2)
 
-        // 60 messages over 6 groups, in two halves with the leader of partition 0 killed between them.
+        // 60 messages over 6 groups, in two halves with the leader of partition 0 crashed between them.
         var sent: [String: [String]] = [:]
         func send(_ range: Range<Int>) throws {
             for n in range {
@@ -45,7 +45,7 @@ import Testing
             $0.groups.first { $0.queue == queue.name && $0.partition == 0 && $0.leader != 0 }?.leader
         }.first
         let killed = try #require(leader, "partition 0 has a leader")
-        cluster.stop(killed)
+        cluster.crash(killed)
         try send(30..<60)
         #expect(sent.values.map(\.count).reduce(0, +) == 60)
 
@@ -119,7 +119,7 @@ import Testing
         defer { cluster.stopAll() }
         let client = try cluster.client()
         let queue = try client.createQueue("snap.fifo", partitions: 1)
-        cluster.stop(3)
+        cluster.crash(3)
         // 300 entries while node 3 is down: the others snapshot and drop all but 5 entries below.
         var sent: [String] = []
         for n in 0..<300 {

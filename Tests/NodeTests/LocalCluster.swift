@@ -65,8 +65,15 @@ final class LocalCluster {
         for member in members { try start(member.id) }
     }
 
+    /// Graceful stop (SIGTERM's path).
     func stop(_ id: UInt64) {
         servers.removeValue(forKey: id)?.stop()
+    }
+
+    /// Stops a node at once, without hand-off or a final sync (the in-process stand-in for SIGKILL; the real
+    /// SIGKILL is in Tests/run's Cluster/local smoke step and `ferry bench failover`).
+    func crash(_ id: UInt64) {
+        servers.removeValue(forKey: id)?.stop(graceful: false)
     }
 
     func stopAll() {
