@@ -41,6 +41,8 @@ let package = Package(
             dependencies: ["FerryRaft", "FerryQueue", "FerryWire", nioCore, heap],
             swiftSettings: swiftSettings
         ),
+        // OpenSSL's libcrypto (libssl-dev) for SHA-256 (content-based deduplication) and, later, HMAC (SigV4).
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // liblz4 (installed by Tests/run as liblz4-dev) for compressed log batches.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // Segmented write-ahead log, snapshots and hard state on files: implements FerryRaft's storage.
@@ -62,7 +64,7 @@ let package = Package(
         .target(
             name: "FerryNode",
             dependencies: [
-                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", nioCore, nioPosix, nioConcurrency,
+                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "CLibCrypto", nioCore, nioPosix, nioConcurrency,
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

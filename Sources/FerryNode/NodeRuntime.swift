@@ -351,6 +351,11 @@ final class NodeRuntime: @unchecked Sendable {
                 return reply(.error(WireError(error)))
             }
             route(queue, partition, reply) { group in
+                let requests = ContentDeduplication.fill(
+                    requests,
+                    attributes: group.partition!.attributes,
+                    kind: group.partition!.kind
+                )
                 self.propose(.send(requests), to: group, refused: reply) { result in
                     guard case .queue(.sent(let results))? = result else { return reply(.error(Self.failure(result))) }
                     reply(.sent(results.map { $0.mapError(WireError.init) }))

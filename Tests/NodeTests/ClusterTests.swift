@@ -176,6 +176,31 @@ import Testing
             return
         }
         #expect(error.code == .invalidArgument)
+
+        // FIFO without a deduplication id: refused, unless the queue deduplicates by content (SHA-256 of the body,
+        // computed by the node: "abc" is the FIPS 180-2 test vector).
+        let plain = try client.createQueue("plain.fifo", partitions: 1)
+        let noID = SendRequest(body: Self.body("abc"), groupID: "g")
+        guard case .failure(let refused)? = try client.send(plain.name, [noID]).first else {
+            return #expect(Bool(false))
+        }
+        #expect(refused.code == .invalidArgument)
+        var content = QueueAttributes()
+        content.contentBasedDeduplication = true
+        let deduplicated = try client.createQueue("content.fifo", partitions: 1, attributes: content)
+        let first = try client.send(deduplicated.name, [noID]).first
+        let second = try client.send(deduplicated.name, [noID]).first
+        guard case .success(.enqueued(let position))? = first else { return #expect(Bool(false)) }
+        #expect(second == .success(.duplicate(position)))
+        let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        let status = cluster.rawCall(
+            .sendStatus(queue: deduplicated.name, partition: 0, deduplicationID: sha, groupID: nil)
+        )
+        guard case .sendStatus(.accepted(let accepted, _))? = status else {
+            Issue.record("send status by the body's SHA-256 answered \(String(describing: status))")
+            return
+        }
+        #expect(accepted == position)
     }
 
     @Test func aSecondProcessOnTheSameDataDirectoryIsRefused() throws {

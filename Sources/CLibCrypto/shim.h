@@ -1,0 +1,4 @@
+#ifndef FERRY_CLIBCRYPTO_SHIM_H
+#define FERRY_CLIBCRYPTO_SHIM_H
+#include <openssl/sha.h>
+#endif
