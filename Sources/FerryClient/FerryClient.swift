@@ -314,6 +314,54 @@ public final class FerryClient: @unchecked Sendable {
         }
     }
 
+    /// The queue's statistics summed over its partitions (each read at its leader), with the age of the oldest
+    /// message in milliseconds.
+    public func statistics(_ queueName: String) throws(FerryClientError) -> (QueueStatistics, oldestAgeMs: Int64) {
+        let queue = try queue(queueName)
+        var sum = QueueStatistics(
+            visible: 0,
+            inFlight: 0,
+            delayed: 0,
+            oldestSentAtMs: nil,
+            groups: 0,
+            groupsWithInFlight: 0,
+            outbox: 0,
+            deduplicationRecords: 0,
+            producerSessions: 0,
+            sent: 0,
+            received: 0,
+            deleted: 0,
+            deadLettered: 0,
+            expired: 0,
+            movesAbandoned: 0
+        )
+        var oldestAge: Int64 = 0
+        for partition in 0..<queue.partitions {
+            let (part, nowMs) = try Self.expect(
+                try callPartition(queue, partition, .queueStatistics(queue: queueName, partition: partition))
+            ) { if case .statistics(let s, let now) = $0 { (s, now) } else { nil } }
+            sum.visible += part.visible
+            sum.inFlight += part.inFlight
+            sum.delayed += part.delayed
+            sum.groups += part.groups
+            sum.groupsWithInFlight += part.groupsWithInFlight
+            sum.outbox += part.outbox
+            sum.deduplicationRecords += part.deduplicationRecords
+            sum.producerSessions += part.producerSessions
+            sum.sent += part.sent
+            sum.received += part.received
+            sum.deleted += part.deleted
+            sum.deadLettered += part.deadLettered
+            sum.expired += part.expired
+            sum.movesAbandoned += part.movesAbandoned
+            if let oldest = part.oldestSentAtMs {
+                sum.oldestSentAtMs = min(sum.oldestSentAtMs ?? oldest, oldest)
+                oldestAge = max(oldestAge, part.ageOfOldestMs(nowMs: nowMs))
+            }
+        }
+        return (sum, oldestAge)
+    }
+
     /// One node's view of its Raft groups.
     public func nodeStatus(host: String, port: Int) throws(FerryClientError) -> NodeStatus {
         let response = try connection(host, port).call(.nodeStatus, timeoutMs: options.requestTimeoutMs)

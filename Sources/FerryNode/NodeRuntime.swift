@@ -394,6 +394,10 @@ final class NodeRuntime: @unchecked Sendable {
             }
         case .nodeStatus:
             reply(.nodeStatus(status()))
+        case .queueStatistics(let queue, let partition):
+            route(queue, partition, reply) { group in
+                reply(.statistics(group.partition!.statistics, nowMs: group.partition!.nowMs))
+            }
         }
     }
 

@@ -166,6 +166,40 @@ public struct QueueStatistics: Sendable, Hashable {
     /// Outbox moves dropped after `QueueLimits.moveRecordRetentionMs` without an acknowledgement.
     public var movesAbandoned: UInt64
 
+    public init(
+        visible: Int,
+        inFlight: Int,
+        delayed: Int,
+        oldestSentAtMs: Int64?,
+        groups: Int,
+        groupsWithInFlight: Int,
+        outbox: Int,
+        deduplicationRecords: Int,
+        producerSessions: Int,
+        sent: UInt64,
+        received: UInt64,
+        deleted: UInt64,
+        deadLettered: UInt64,
+        expired: UInt64,
+        movesAbandoned: UInt64
+    ) {
+        self.visible = visible
+        self.inFlight = inFlight
+        self.delayed = delayed
+        self.oldestSentAtMs = oldestSentAtMs
+        self.groups = groups
+        self.groupsWithInFlight = groupsWithInFlight
+        self.outbox = outbox
+        self.deduplicationRecords = deduplicationRecords
+        self.producerSessions = producerSessions
+        self.sent = sent
+        self.received = received
+        self.deleted = deleted
+        self.deadLettered = deadLettered
+        self.expired = expired
+        self.movesAbandoned = movesAbandoned
+    }
+
     public func ageOfOldestMs(nowMs: Int64) -> Int64 {
         oldestSentAtMs.map { max(0, nowMs - $0) } ?? 0
     }

@@ -119,6 +119,9 @@ extension ClientFrame {
                 groupID: try QueueFields.readOptionalString(&buffer, "group id")
             )
         case 14: return .nodeStatus
+        case 15:
+            let (queue, partition) = try target(&buffer)
+            return .queueStatistics(queue: queue, partition: partition)
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }
@@ -204,6 +207,43 @@ extension ClientFrame {
             for _ in 0..<n { groups.append(try readGroup(&buffer)) }
             return .nodeStatus(NodeStatus(nodeID: nodeID, fsync: fsync, groups: groups))
         case 13: return .error(try readError(&buffer))
+        case 14:
+            let nowMs = try QueueFields.read(Int64.self, &buffer, "now")
+            var counts: [Int] = []
+            for field in [
+                "visible", "in flight", "delayed", "groups", "groups in flight", "outbox", "dedup", "sessions",
+            ] {
+                let count = try buffer.readU64(field)
+                guard count <= UInt64(Int.max) else { throw WireDecodeError.invalidValue(field: field, value: count) }
+                counts.append(Int(count))
+            }
+            let oldest =
+                try QueueFields.readPresence(&buffer, "oldest")
+                ? try QueueFields.read(Int64.self, &buffer, "oldest") : nil
+            var totals: [UInt64] = []
+            for field in ["sent", "received", "deleted", "dead-lettered", "expired", "abandoned"] {
+                totals.append(try buffer.readU64(field))
+            }
+            return .statistics(
+                QueueStatistics(
+                    visible: counts[0],
+                    inFlight: counts[1],
+                    delayed: counts[2],
+                    oldestSentAtMs: oldest,
+                    groups: counts[3],
+                    groupsWithInFlight: counts[4],
+                    outbox: counts[5],
+                    deduplicationRecords: counts[6],
+                    producerSessions: counts[7],
+                    sent: totals[0],
+                    received: totals[1],
+                    deleted: totals[2],
+                    deadLettered: totals[3],
+                    expired: totals[4],
+                    movesAbandoned: totals[5]
+                ),
+                nowMs: nowMs
+            )
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }

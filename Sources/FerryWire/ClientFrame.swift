@@ -80,6 +80,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .initProducer: return 12
         case .sendStatus: return 13
         case .nodeStatus: return 14
+        case .queueStatistics: return 15
         }
     }
 
@@ -98,6 +99,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .sendStatus: return 11
         case .nodeStatus: return 12
         case .error: return 13
+        case .statistics: return 14
         }
     }
 
@@ -145,6 +147,8 @@ public struct ClientFrame: Sendable, Hashable {
             writeTarget(queue, partition, into: &buffer)
             QueueFields.write(deduplicationID, into: &buffer)
             QueueFields.writeOptional(groupID, into: &buffer)
+        case .queueStatistics(let queue, let partition):
+            writeTarget(queue, partition, into: &buffer)
         }
     }
 
@@ -219,6 +223,23 @@ public struct ClientFrame: Sendable, Hashable {
             for group in status.groups { write(group, into: &buffer) }
         case .error(let error):
             write(error, into: &buffer)
+        case .statistics(let statistics, let nowMs):
+            buffer.writeInteger(nowMs)
+            for count in [
+                statistics.visible, statistics.inFlight, statistics.delayed, statistics.groups,
+                statistics.groupsWithInFlight, statistics.outbox, statistics.deduplicationRecords,
+                statistics.producerSessions,
+            ] {
+                buffer.writeInteger(UInt64(max(0, count)))
+            }
+            QueueFields.writePresence(statistics.oldestSentAtMs != nil, into: &buffer)
+            if let oldest = statistics.oldestSentAtMs { buffer.writeInteger(oldest) }
+            for total in [
+                statistics.sent, statistics.received, statistics.deleted, statistics.deadLettered,
+                statistics.expired, statistics.movesAbandoned,
+            ] {
+                buffer.writeInteger(total)
+            }
         }
     }
 

@@ -152,6 +152,8 @@ public enum ClientRequest: Sendable, Hashable {
     case initProducer(producerID: UInt64?)
     case sendStatus(queue: String, partition: UInt32, deduplicationID: String, groupID: String?)
     case nodeStatus
+    /// A partition's `QueueStatistics` (SQS's Approximate* numbers), answered by its leader.
+    case queueStatistics(queue: String, partition: UInt32)
 }
 
 /// The answer to one request, matched by correlation id.
@@ -169,4 +171,6 @@ public enum ClientResponse: Sendable, Hashable {
     case sendStatus(SendStatus)
     case nodeStatus(NodeStatus)
     case error(WireError)
+    /// A partition's statistics and the leader's entry time they were read at.
+    case statistics(QueueStatistics, nowMs: Int64)
 }

@@ -109,7 +109,7 @@ struct QueueCommandGroup: ParsableCommand {
     }
 
     struct Attributes: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a queue's attributes and statistics source.")
+        static let configuration = CommandConfiguration(abstract: "Show a queue's attributes and statistics.")
         @OptionGroup var endpoints: EndpointOptions
         @Argument var name: String
 
@@ -130,6 +130,13 @@ struct QueueCommandGroup: ParsableCommand {
                 if let redrive = a.redrivePolicy {
                     print("RedrivePolicy\t\(redrive.deadLetterQueue) after \(redrive.maxReceiveCount) receives")
                 }
+                let (statistics, oldestAgeMs) = try endpoints.client().statistics(name)
+                print("ApproximateNumberOfMessages\t\(statistics.visible)")
+                print("ApproximateNumberOfMessagesNotVisible\t\(statistics.inFlight)")
+                print("ApproximateNumberOfMessagesDelayed\t\(statistics.delayed)")
+                print("ApproximateAgeOfOldestMessage\t\(oldestAgeMs / 1_000)")
+                print("GroupsWithMessagesInFlight\t\(statistics.groupsWithInFlight)")
+                print("DeadLetterOutbox\t\(statistics.outbox)")
             } catch let error as FerryClientError {
                 throw fail(error)
             }

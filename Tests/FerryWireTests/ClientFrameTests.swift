@@ -55,6 +55,7 @@ import Testing
         .initProducer(producerID: 12),
         .sendStatus(queue: "orders.fifo", partition: 3, deduplicationID: "o-1", groupID: "cust-1"),
         .nodeStatus,
+        .queueStatistics(queue: "orders.fifo", partition: 1),
     ]
 
     static let responses: [ClientResponse] = [
@@ -128,6 +129,26 @@ import Testing
             )
         ),
         .error(WireError(.notLeader, "node 1 does not lead orders.fifo/0", leaderHint: 3)),
+        .statistics(
+            QueueStatistics(
+                visible: 3,
+                inFlight: 1,
+                delayed: 2,
+                oldestSentAtMs: 1_700_000_000_000,
+                groups: 4,
+                groupsWithInFlight: 1,
+                outbox: 0,
+                deduplicationRecords: 6,
+                producerSessions: 1,
+                sent: 10,
+                received: 7,
+                deleted: 5,
+                deadLettered: 1,
+                expired: 0,
+                movesAbandoned: 0
+            ),
+            nowMs: 1_700_000_005_000
+        ),
     ]
 
     static var frames: [ClientFrame] {

@@ -102,6 +102,8 @@ import Testing
         )
         cluster.stop(busiest)  // graceful: transfers its leaderships first
         #expect(try sendAll(20..<40) == 20, "every send acknowledged, none refused or ambiguous")
+        let (statistics, _) = try client.statistics(queue.name)
+        #expect(statistics.visible == 40 && statistics.inFlight == 0 && statistics.sent == 40)
         let after = cluster.statuses(client)
         #expect(after[busiest] == nil)
         for status in after.values {
