@@ -64,15 +64,23 @@ let package = Package(
         .target(
             name: "FerryNode",
             dependencies: [
-                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "CLibCrypto", nioCore, nioPosix, nioConcurrency,
+                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "FerryNet", "CLibCrypto", nioCore, nioPosix,
+                nioConcurrency,
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // One client connection of the native protocol (pipelined requests): shared by the client and by nodes
+        // that forward (dead-letter moves).
+        .target(
+            name: "FerryNet",
+            dependencies: ["FerryWire", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         // The Swift client: metadata cache, leader routing, retries. Never imports FerryNode.
         .target(
             name: "FerryClient",
-            dependencies: ["FerryQueue", "FerryWire", nioCore, nioPosix, nioConcurrency],
+            dependencies: ["FerryNet", "FerryQueue", "FerryWire", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         // One binary: `ferry node` and the client commands.

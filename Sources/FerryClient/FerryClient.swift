@@ -1,3 +1,4 @@
+@_exported import FerryNet
 import FerryQueue
 import FerryWire
 import NIOConcurrencyHelpers

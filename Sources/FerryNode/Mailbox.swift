@@ -13,6 +13,8 @@ enum NodeEvent: Sendable {
     /// A peer's connection broke (its process may have died).
     case peerLost(UInt64)
     case client(ClientCall)
+    /// The destination committed these outbox moves of a partition group (or refused / was unreachable: nil).
+    case movesForwarded(group: UInt64, ids: [UInt64]?)
     /// Graceful: hand leaderships off first. Not graceful: stop at once, as a crash would (tests).
     case stop(graceful: Bool)
 }

@@ -113,6 +113,7 @@ public final class FerryNodeServer: @unchecked Sendable {
         loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         transport = PeerTransport(config: config, group: loops, mailbox: runtime.mailbox)
         runtime.transport = transport
+        runtime.forwarder = MoveForwarder(mailbox: runtime.mailbox, group: loops)
         try transport.start()
         let mailbox = runtime.mailbox
         clientServer = try ServerBootstrap(group: loops)
@@ -142,6 +143,7 @@ public final class FerryNodeServer: @unchecked Sendable {
         runtime.stop(graceful: graceful)
         try? thread?.syncShutdownGracefully()
         thread = nil
+        runtime.forwarder?.stop()
         transport.stop()
         try? clientServer?.close().wait()
         clientServer = nil

@@ -16,6 +16,10 @@ final class NodeRuntime: @unchecked Sendable {
     let storage: NodeStorage
     let mailbox = Mailbox()
     var transport: PeerTransport?
+    /// Sends outbox moves to destination leaders on other nodes (blocking calls, off the Raft thread).
+    var forwarder: MoveForwarder?
+    /// Partition groups with a batch of outbox moves on its way, and when it left.
+    private var movesInFlight: [UInt64: Int64] = [:]
     let raftConfig: RaftConfig
     private(set) var groups: [UInt64: GroupDriver] = [:] {
         didSet { orderedGroups = groups.keys.sorted().map { groups[$0]! } }
@@ -188,6 +192,15 @@ final class NodeRuntime: @unchecked Sendable {
             peerLost(peer)
         case .client(let call):
             handle(call)
+        case .movesForwarded(let groupID, let ids):
+            guard let ids else {
+                movesInFlight[groupID] = MonotonicClock.nowMs() - 1_500  // retry in half a second
+                return
+            }
+            movesInFlight[groupID] = nil
+            if let group = groups[groupID], group.isLeader {
+                propose(.acknowledgeMoves(ids), to: group, refused: { _ in }) { _ in }
+            }
         case .stop(let graceful):
             if !graceful {
                 crashed = true
@@ -312,8 +325,52 @@ final class NodeRuntime: @unchecked Sendable {
                 propose(.advanceTime, to: group, refused: { _ in }) { _ in }
             }
             serveParked(group)
+            pumpOutbox(group, catalog: catalog)
         }
         balanceLeaders()
+    }
+
+    /// A leader sends its outbox (dead letters, redrives) to the destination partitions' leaders, oldest first,
+    /// one batch at a time per group, and acknowledges the moves once the destination committed them
+    /// (DESIGN §9). The destination deduplicates by origin, so a batch repeated after a crash is harmless.
+    private func pumpOutbox(_ group: GroupDriver, catalog: Catalog) {
+        guard let pending = group.partition?.pendingMoveCount, pending > 0 else { return }
+        let now = MonotonicClock.nowMs()
+        if let sent = movesInFlight[group.groupID], now - sent < 2_000 { return }
+        let moves = group.partition!.pendingMoves(limit: QueueLimits.maxBatchEntries)
+        guard let first = moves.first, let destination = catalog.queues[first.destination] else { return }
+        let partitions = UInt32(destination.partitions.count)
+        func partition(of move: OutboxMove) -> UInt32 {
+            move.request.groupID.map { Catalog.partition(forGroup: $0, partitions: partitions) }
+                ?? UInt32(move.id % UInt64(partitions))
+        }
+        let target = partition(of: first)
+        let batch = Array(moves.prefix { $0.destination == first.destination && partition(of: $0) == target })
+        let placed = destination.partitions[Int(target)]
+        let ids = batch.map(\.id)
+        movesInFlight[group.groupID] = now
+        if let local = groups[placed.groupID], local.isLeader {
+            let source = group.groupID
+            propose(.send(batch.map(\.request)), to: local, refused: { _ in }) { [weak self] result in
+                guard case .queue(.sent(let outcomes))? = result, outcomes.allSatisfy({ (try? $0.get()) != nil }) else {
+                    self?.handle(.movesForwarded(group: source, ids: nil))
+                    return
+                }
+                self?.handle(.movesForwarded(group: source, ids: ids))
+            }
+            return
+        }
+        let leader = groups[placed.groupID]?.leader ?? placed.preferredLeader
+        guard let member = config.members.first(where: { $0.id == (leader != 0 ? leader : placed.preferredLeader) })
+        else {
+            return
+        }
+        forwarder?.forward(
+            .send(queue: destination.name, partition: target, requests: batch.map(\.request)),
+            to: member,
+            sourceGroup: group.groupID,
+            ids: ids
+        )
     }
 
     // MARK: Clients

@@ -385,6 +385,9 @@ public struct QueuePartition: Sendable {
         Array(outbox.prefix(limit))
     }
 
+    /// Moves waiting in the outbox.
+    public var pendingMoveCount: Int { outbox.count }
+
     /// The running move task (if any) and the latest finished ones.
     public var moveTasks: [MoveTaskStatus] {
         (moveTask.map { [$0] } ?? []) + finishedMoveTasks.reversed()

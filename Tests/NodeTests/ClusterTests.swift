@@ -153,6 +153,46 @@ import Testing
         #expect(received == sent, "node 3's restored state serves every message, in order")
     }
 
+    @Test func aMessagePastMaxReceiveCountReachesTheDeadLetterQueueOnce() throws {
+        let cluster = LocalCluster(name: "dlq")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        _ = try client.createQueue("orders-dlq.fifo", partitions: 2)
+        var attributes = QueueAttributes()
+        attributes.redrivePolicy = RedrivePolicy(deadLetterQueue: "orders-dlq.fifo", maxReceiveCount: 1)
+        let source = try client.createQueue("orders.fifo", partitions: 2, attributes: attributes)
+        for n in 0..<3 {
+            let request = SendRequest(body: Self.body("poison \(n)"), groupID: "g", deduplicationID: "p\(n)")
+            _ = try client.send(source.name, [request])
+        }
+        // Each receive hands out the group's messages once; the consumer never deletes them.
+        let first = try client.receive(source.name, maxMessages: 10, waitMs: 2_000, visibilityTimeoutSeconds: 1)
+        #expect(first.count == 3)
+        usleep(1_200_000)
+        // The next receive would exceed maxReceiveCount: the messages move to the outbox, then to the DLQ.
+        #expect(try client.receive(source.name, maxMessages: 10, waitMs: 500).isEmpty)
+        var dead: [String] = []
+        let end = LocalCluster.nowMs() + 10_000
+        while dead.count < 3 && LocalCluster.nowMs() < end {
+            let batch = try client.receive("orders-dlq.fifo", maxMessages: 10, waitMs: 500)
+            dead += batch.map { String(buffer: $0.delivery.body) }
+            for (partition, delivery) in batch {
+                #expect(delivery.origin?.sourceQueue == source.name)
+                _ = try client.delete("orders-dlq.fifo", partition: partition, [delivery.handle])
+            }
+        }
+        #expect(dead == ["poison 0", "poison 1", "poison 2"], "in order, each once")
+        // The source forgets the moves once the DLQ committed them (its acknowledgement is an entry too).
+        var statistics = try client.statistics(source.name).0
+        let ackEnd = LocalCluster.nowMs() + 5_000
+        while statistics.outbox > 0 && LocalCluster.nowMs() < ackEnd {
+            usleep(50_000)
+            statistics = try client.statistics(source.name).0
+        }
+        #expect(statistics.outbox == 0 && statistics.deadLettered == 3)
+    }
+
     @Test func badRequestsGetTypedErrors() throws {
         let cluster = LocalCluster(name: "errors")
         try cluster.startAll()
