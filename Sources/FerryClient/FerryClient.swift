@@ -132,7 +132,13 @@ public final class FerryClient: @unchecked Sendable {
     /// Refreshes and returns the cluster's metadata.
     @discardableResult
     public func describe() throws(FerryClientError) -> ClusterDescription {
-        let response = try call(.describeCluster, first: nil)
+        try describe(at: nil)
+    }
+
+    /// Refreshes the metadata from `node` (nil: the first reachable node).
+    @discardableResult
+    func describe(at node: (String, Int)?) throws(FerryClientError) -> ClusterDescription {
+        let response = try call(.describeCluster, first: node)
         let description = try Self.expect(response) { if case .cluster(let c) = $0 { c } else { nil } }
         lock.withLock {
             cluster = description
@@ -143,13 +149,21 @@ public final class FerryClient: @unchecked Sendable {
         return description
     }
 
+    /// The queue's description, from the cache or fresh metadata. A node that has not applied the queue's
+    /// creation yet does not know it, so a miss asks each node in turn (for up to a second) before answering
+    /// `queueNotFound`.
     func queue(_ name: String) throws(FerryClientError) -> QueueDescription {
         if let known = lock.withLock({ cluster?.queues.first { $0.name == name } }) { return known }
-        let fresh = try describe()
-        guard let queue = fresh.queues.first(where: { $0.name == name }) else {
-            throw .server(WireError(.queueNotFound, "queue \(name) does not exist"))
-        }
-        return queue
+        let end = Self.nowMs() + 1_000
+        var attempt = 0
+        repeat {
+            let all = candidates
+            let fresh = try describe(at: all[attempt % all.count])
+            if let queue = fresh.queues.first(where: { $0.name == name }) { return queue }
+            attempt += 1
+            usleep(20_000)
+        } while Self.nowMs() < end
+        throw .server(WireError(.queueNotFound, "queue \(name) does not exist"))
     }
 
     /// Sends a partition's request to its leader, learning leaders from hints.

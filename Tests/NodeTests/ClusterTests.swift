@@ -193,6 +193,53 @@ import Testing
         #expect(statistics.outbox == 0 && statistics.deadLettered == 3)
     }
 
+    @Test func aProducerSessionKeepsGroupOrderAcrossALeaderCrash() throws {
+        let cluster = LocalCluster(name: "session")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        let queue = try client.createQueue("session.fifo", partitions: 2)
+        let session = try ProducerSession(client: client, queue: queue.name)
+        var sent: [String: [String]] = [:]
+        func send(_ range: Range<Int>) throws {
+            for start in stride(from: range.lowerBound, to: range.upperBound, by: 5) {
+                let batch = (start..<min(range.upperBound, start + 5)).map {
+                    SendRequest(body: Self.body("s\($0)"), groupID: "g\($0 % 4)", deduplicationID: "sd\($0)")
+                }
+                for (request, outcome) in zip(batch, try session.send(batch)) {
+                    guard case .success = outcome else {
+                        Issue.record("session send answered \(outcome)")
+                        continue
+                    }
+                    sent[request.groupID!, default: []].append(String(buffer: request.body))
+                }
+            }
+        }
+        try send(0..<40)
+        let leader = cluster.statuses(client).values.lazy.compactMap {
+            $0.groups.first { $0.queue == queue.name && $0.leader != 0 }?.leader
+        }.first
+        cluster.crash(try #require(leader))
+        try send(40..<80)
+        var received: [String: [String]] = [:]
+        let end = LocalCluster.nowMs() + 15_000
+        while received.values.map(\.count).reduce(0, +) < 80 && LocalCluster.nowMs() < end {
+            let batch = try client.receive(queue.name, maxMessages: 10, waitMs: 300)
+            for (_, delivery) in batch {
+                received[delivery.groupID!, default: []].append(String(buffer: delivery.body))
+            }
+            for partition in Set(batch.map(\.partition)) {
+                _ = try client.delete(
+                    queue.name,
+                    partition: partition,
+                    batch.filter { $0.partition == partition }.map(\.delivery.handle)
+                )
+            }
+        }
+        #expect(received == sent, "every session send once, each group in order, across the crash")
+        #expect(sent.values.map(\.count).reduce(0, +) == 80)
+    }
+
     @Test func badRequestsGetTypedErrors() throws {
         let cluster = LocalCluster(name: "errors")
         try cluster.startAll()
