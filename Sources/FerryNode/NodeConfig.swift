@@ -1,3 +1,4 @@
+import FerryQueue
 import FerryStorage
 import Yams
 
@@ -15,6 +16,11 @@ public struct MemberConfig: Sendable, Hashable, Codable {
         self.peerPort = peerPort
         self.clientPort = clientPort
         self.httpPort = httpPort
+    }
+
+    /// The catalog's record of this member (also what clients are told).
+    public var catalogNode: CatalogNode {
+        CatalogNode(id: id, host: host, peerPort: peerPort, clientPort: clientPort, httpPort: httpPort)
     }
 
     enum CodingKeys: String, CodingKey {

@@ -291,15 +291,7 @@ final class NodeRuntime: @unchecked Sendable {
     private func housekeeping() {
         let wall = MonotonicClock.wallMs()
         if metadata.core.isLeader && catalog.nodes.isEmpty && !bootstrapProposed {
-            let nodes = config.members.map {
-                CatalogNode(
-                    id: $0.id,
-                    host: $0.host,
-                    peerPort: $0.peerPort,
-                    clientPort: $0.clientPort,
-                    httpPort: $0.httpPort
-                )
-            }
+            let nodes = config.members.map(\.catalogNode)
             let entry = CatalogEntry(
                 timestampMs: metadata.stamp(),
                 command: .bootstrap(clusterID: config.clusterID, nodes: nodes)
@@ -616,15 +608,7 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     private func describe() -> ClusterDescription {
-        let nodes = config.members.map {
-            NodeDescription(
-                id: $0.id,
-                host: $0.host,
-                peerPort: $0.peerPort,
-                clientPort: $0.clientPort,
-                httpPort: $0.httpPort
-            )
-        }
+        let nodes = config.members.map(\.catalogNode)
         var partitions: [PartitionDescription] = []
         for queue in catalog.sortedQueues {
             for placed in queue.partitions {

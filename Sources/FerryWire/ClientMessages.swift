@@ -1,22 +1,8 @@
 import FerryQueue
 import NIOCore
 
-/// A node as clients see it.
-public struct NodeDescription: Sendable, Hashable {
-    public var id: UInt64
-    public var host: String
-    public var peerPort: UInt16
-    public var clientPort: UInt16
-    public var httpPort: UInt16
-
-    public init(id: UInt64, host: String, peerPort: UInt16, clientPort: UInt16, httpPort: UInt16) {
-        self.id = id
-        self.host = host
-        self.peerPort = peerPort
-        self.clientPort = clientPort
-        self.httpPort = httpPort
-    }
-}
+/// A node as clients see it: the catalog's record of it (id and the addresses it listens on).
+public typealias NodeDescription = CatalogNode
 
 /// A queue in the catalog.
 public struct QueueDescription: Sendable, Hashable {
