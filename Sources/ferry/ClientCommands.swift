@@ -27,11 +27,15 @@ extension String {
     }
 }
 
-/// Prints a client failure the way scripts expect: one line on stderr, exit status 1.
-func fail(_ error: any Error) -> ExitCode {
-    let line = "ferry: \(error)\n"
-    line.withCString { _ = write(2, $0, strlen($0)) }
-    return ExitCode(1)
+/// Runs a client command; a client failure is reported the way scripts expect: one line on stderr, exit 1.
+func reportingFailures(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as FerryClientError {
+        let line = "ferry: \(error)\n"
+        line.withCString { _ = write(2, $0, strlen($0)) }
+        throw ExitCode(1)
+    }
 }
 
 struct QueueCommandGroup: ParsableCommand {
@@ -82,11 +86,9 @@ struct QueueCommandGroup: ParsableCommand {
         func run() throws {
             var values = QueueAttributes()
             attributes.apply(to: &values)
-            do {
+            try reportingFailures {
                 let queue = try endpoints.client().createQueue(name, partitions: partitions, attributes: values)
                 print("\(queue.name)\tid \(queue.id)\t\(queue.partitions) partitions")
-            } catch let error as FerryClientError {
-                throw fail(error)
             }
         }
     }
@@ -98,12 +100,10 @@ struct QueueCommandGroup: ParsableCommand {
         var prefix: String = ""
 
         func run() throws {
-            do {
+            try reportingFailures {
                 for queue in try endpoints.client().listQueues(prefix: prefix) {
                     print("\(queue.name)\t\(queue.partitions) partitions")
                 }
-            } catch let error as FerryClientError {
-                throw fail(error)
             }
         }
     }
@@ -114,7 +114,7 @@ struct QueueCommandGroup: ParsableCommand {
         @Argument var name: String
 
         func run() throws {
-            do {
+            try reportingFailures {
                 let queues = try endpoints.client().listQueues(prefix: name)
                 guard let queue = queues.first(where: { $0.name == name }) else {
                     throw FerryClientError.server(WireError(.queueNotFound, "queue \(name) does not exist"))
@@ -137,8 +137,6 @@ struct QueueCommandGroup: ParsableCommand {
                 print("ApproximateAgeOfOldestMessage\t\(oldestAgeMs / 1_000)")
                 print("GroupsWithMessagesInFlight\t\(statistics.groupsWithInFlight)")
                 print("DeadLetterOutbox\t\(statistics.outbox)")
-            } catch let error as FerryClientError {
-                throw fail(error)
             }
         }
     }
@@ -150,7 +148,7 @@ struct QueueCommandGroup: ParsableCommand {
         @OptionGroup var attributes: AttributeOptions
 
         func run() throws {
-            do {
+            try reportingFailures {
                 let client = try endpoints.client()
                 guard var values = try client.listQueues(prefix: name).first(where: { $0.name == name })?.attributes
                 else {
@@ -158,8 +156,6 @@ struct QueueCommandGroup: ParsableCommand {
                 }
                 attributes.apply(to: &values)
                 try client.setAttributes(name, values)
-            } catch let error as FerryClientError {
-                throw fail(error)
             }
         }
     }
@@ -170,10 +166,8 @@ struct QueueCommandGroup: ParsableCommand {
         @Argument var name: String
 
         func run() throws {
-            do {
+            try reportingFailures {
                 try endpoints.client().deleteQueue(name)
-            } catch let error as FerryClientError {
-                throw fail(error)
             }
         }
     }
@@ -184,10 +178,8 @@ struct QueueCommandGroup: ParsableCommand {
         @Argument var name: String
 
         func run() throws {
-            do {
+            try reportingFailures {
                 try endpoints.client().purgeQueue(name)
-            } catch let error as FerryClientError {
-                throw fail(error)
             }
         }
     }
@@ -228,7 +220,7 @@ struct SendCommand: ParsableCommand {
             let generated = String(seed, radix: 16)
             return SendRequest(body: body, groupID: group, deduplicationID: fifo ? (dedupID ?? generated) : nil)
         }
-        do {
+        try reportingFailures {
             let client = try endpoints.client()
             let described = try client.listQueues(prefix: queue).first { $0.name == queue }
             guard let described else {
@@ -248,8 +240,6 @@ struct SendCommand: ParsableCommand {
                 }
             }
             if failed { throw ExitCode(1) }
-        } catch let error as FerryClientError {
-            throw fail(error)
         }
     }
 }
@@ -271,7 +261,7 @@ struct ReceiveCommand: ParsableCommand {
     var delete = false
 
     func run() throws {
-        do {
+        try reportingFailures {
             let client = try endpoints.client()
             let received = try client.receive(
                 queue,
@@ -291,8 +281,6 @@ struct ReceiveCommand: ParsableCommand {
                     _ = try client.delete(queue, partition: partition, handles)
                 }
             }
-        } catch let error as FerryClientError {
-            throw fail(error)
         }
     }
 }
@@ -311,7 +299,7 @@ struct ClusterCommandGroup: ParsableCommand {
         @OptionGroup var endpoints: EndpointOptions
 
         func run() throws {
-            do {
+            try reportingFailures {
                 let client = try endpoints.client()
                 let cluster = try client.describe()
                 print("cluster \(cluster.clusterID): \(cluster.nodes.count) nodes, \(cluster.queues.count) queues")
@@ -335,8 +323,6 @@ struct ClusterCommandGroup: ParsableCommand {
                         )
                     }
                 }
-            } catch let error as FerryClientError {
-                throw fail(error)
             }
         }
     }
