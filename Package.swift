@@ -24,12 +24,17 @@ let package = Package(
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
         .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
         .executable(name: "ferry-queue-bench", targets: ["ferry-queue-bench"]),
+        .executable(name: "ferry-chaos", targets: ["ferry-chaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // HTTP on each node's http_port (GET /metrics now, the SQS API later); no swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Pure: no I/O, no clock, no global randomness (DESIGN §4). NIOCore only for ByteBuffer.
@@ -45,6 +50,8 @@ let package = Package(
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // liblz4 (installed by Tests/run as liblz4-dev) for compressed log batches.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // glibc's posix_spawn_file_actions_addclosefrom_np: processes the tools start inherit no sockets.
+        .target(name: "CSpawn"),
         // Segmented write-ahead log, snapshots and hard state on files: implements FerryRaft's storage.
         .target(name: "FerryStorage", dependencies: ["FerryRaft", "CLZ4", nioCore], swiftSettings: swiftSettings),
         // Raw disk limit and FerryStorage append throughput, open time: the benchmark command.
@@ -67,7 +74,16 @@ let package = Package(
                 "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "FerryNet", "CLibCrypto", nioCore, nioPosix,
                 nioConcurrency,
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The SQS-compatible API (AWS JSON 1.0, SigV4) on each node's HTTP port, mapped onto node operations.
+        .target(
+            name: "FerrySQS",
+            dependencies: ["FerryNode", "FerryWire", "FerryQueue", nioCore],
             swiftSettings: swiftSettings
         ),
         // One client connection of the native protocol (pipelined requests): shared by the client and by nodes
@@ -87,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryNode", "FerryClient", "FerryQueue", "FerryWire", nioCore,
+                "FerryNode", "FerrySQS", "FerryClient", "FerryQueue", "FerryWire", "CSpawn", nioCore,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -95,6 +111,31 @@ let package = Package(
         ),
         // The simulator's command line: long seed runs, election-time and throughput figures.
         .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
+
+        // Chaos/: the harness. The checker is pure (no I/O, no clock): a history in, violations out.
+        .target(name: "ChaosCheck", path: "Chaos/Sources/ChaosCheck", swiftSettings: swiftSettings),
+        // Cluster/local from Swift (posix_spawn): the harness and the real-process tests.
+        .target(
+            name: "ChaosCluster",
+            dependencies: ["CSpawn"],
+            path: "Chaos/Sources/ChaosCluster",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ferry-chaos",
+            dependencies: [
+                "ChaosCheck", "ChaosCluster", "FerryClient", "FerryQueue", "FerryWire", nioCore, nioConcurrency,
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Chaos/Sources/ferry-chaos",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChaosCheckTests",
+            dependencies: ["ChaosCheck"],
+            path: "Chaos/Tests/ChaosCheckTests",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(
             name: "FerryRaftTests",
@@ -113,9 +154,16 @@ let package = Package(
             dependencies: ["FerryWire", "FerryRaft", nioCore],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "FerrySQSTests", dependencies: ["FerrySQS"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NodeTests",
             dependencies: ["FerryNode", "FerryClient", "FerryWire", "FerryQueue", nioCore, nioPosix],
+            swiftSettings: swiftSettings
+        ),
+        // Real `ferry node` processes through Cluster/local (kills, partitions, SIGTERM); run by Tests/run.
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["ChaosCluster", "FerryClient", "FerryWire", "FerryQueue", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         .testTarget(

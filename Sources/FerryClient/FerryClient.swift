@@ -166,6 +166,25 @@ public final class FerryClient: @unchecked Sendable {
         throw .server(WireError(.queueNotFound, "queue \(name) does not exist"))
     }
 
+    /// Where a partition's requests go now: the node believed to lead it, else one node after another by
+    /// `attempt`. The group id is nil until the metadata lists the partition.
+    func route(_ queue: QueueDescription, _ partition: UInt32, attempt: Int) -> (groupID: UInt64?, node: (String, Int))
+    {
+        let groupID = lock.withLock {
+            cluster?.partitions.first { $0.queueID == queue.id && $0.partition == partition }?.groupID
+        }
+        if let groupID, let leader = lock.withLock({ leaders[groupID] }), let node = endpoint(ofNode: leader) {
+            return (groupID, node)
+        }
+        let all = candidates
+        return (groupID, all[attempt % all.count])
+    }
+
+    /// Records a leader learnt from a hint (0: unknown, so the next request tries another node).
+    func noteLeader(group groupID: UInt64, node: UInt64) {
+        lock.withLock { leaders[groupID] = node == 0 ? nil : node }
+    }
+
     /// Sends a partition's request to its leader, learning leaders from hints.
     func callPartition(
         _ queue: QueueDescription,
@@ -185,12 +204,21 @@ public final class FerryClient: @unchecked Sendable {
 
     // MARK: Queues
 
+    /// Creates a queue (or answers the existing one when its settings are the same).
     public func createQueue(
         _ name: String,
         partitions: UInt32 = 4,
         attributes: QueueAttributes = QueueAttributes()
     ) throws(FerryClientError) -> QueueDescription {
-        let response = try call(.createQueue(name: name, partitions: partitions, attributes: attributes), first: nil)
+        // Creating is idempotent (an existing queue with the same settings is answered as created), so an
+        // unknown outcome (the metadata leader changed before applying it) is asked again.
+        let request = ClientRequest.createQueue(name: name, partitions: partitions, attributes: attributes)
+        let end = Self.nowMs() + options.retryDeadlineMs
+        var response = try call(request, first: nil)
+        while case .error(let error) = response, error.code == .timeout, Self.nowMs() < end {
+            usleep(20_000)
+            response = try call(request, first: nil)
+        }
         let queue = try Self.expect(response) { if case .queue(let q) = $0 { q } else { nil } }
         try describe()
         return queue
@@ -282,7 +310,8 @@ public final class FerryClient: @unchecked Sendable {
         _ queueName: String,
         maxMessages: Int = 1,
         waitMs: UInt32 = 0,
-        visibilityTimeoutSeconds: Int? = nil
+        visibilityTimeoutSeconds: Int? = nil,
+        requestAttemptID: String? = nil
     ) throws(FerryClientError) -> [(partition: UInt32, delivery: Delivery)] {
         let queue = try queue(queueName)
         let end = Self.nowMs() + Int64(waitMs)
@@ -295,18 +324,22 @@ public final class FerryClient: @unchecked Sendable {
                 let partition = UInt32((start + offset) % Int(queue.partitions))
                 let request = ReceiveRequest(
                     maxMessages: maxMessages,
-                    visibilityTimeoutSeconds: visibilityTimeoutSeconds
+                    visibilityTimeoutSeconds: visibilityTimeoutSeconds,
+                    requestAttemptID: requestAttemptID
                 )
                 // Long-poll the last partition of a round with what is left of the wait; the others answer at once.
                 let remaining = max(0, end - Self.nowMs())
                 let wait = offset == Int(queue.partitions) - 1 ? UInt32(min(remaining, 20_000)) : 0
-                let deliveries = try Self.expect(
-                    try callPartition(
-                        queue,
-                        partition,
-                        .receive(queue: queueName, partition: partition, request: request, waitMs: wait)
-                    )
-                ) { if case .received(let d) = $0 { d } else { nil } }
+                let call = ClientRequest.receive(queue: queueName, partition: partition, request: request, waitMs: wait)
+                var response = try callPartition(queue, partition, call)
+                // A receive whose outcome is unknown (leadership changed before it applied) is asked again: what it
+                // may have delivered comes back after its visibility timeout, as with any receive lost in transit.
+                let retryEnd = Self.nowMs() + options.retryDeadlineMs
+                while case .error(let error) = response, error.code == .timeout, Self.nowMs() < retryEnd {
+                    usleep(20_000)
+                    response = try callPartition(queue, partition, call)
+                }
+                let deliveries = try Self.expect(response) { if case .received(let d) = $0 { d } else { nil } }
                 if !deliveries.isEmpty { return deliveries.map { (partition, $0) } }
             }
         } while Self.nowMs() < end
@@ -322,11 +355,40 @@ public final class FerryClient: @unchecked Sendable {
         -> [Result<DeleteOutcome, WireError>]
     {
         let queue = try queue(queueName)
-        return try Self.expect(
-            try callPartition(queue, partition, .delete(queue: queueName, partition: partition, handles: handles))
-        ) {
-            if case .deleted(let r) = $0 { r } else { nil }
+        let request = ClientRequest.delete(queue: queueName, partition: partition, handles: handles)
+        var response = try callPartition(queue, partition, request)
+        // Deleting again is harmless (a deleted message answers alreadyGone): an unknown outcome is asked again.
+        let end = Self.nowMs() + options.retryDeadlineMs
+        while case .error(let error) = response, error.code == .timeout, Self.nowMs() < end {
+            usleep(20_000)
+            response = try callPartition(queue, partition, request)
         }
+        return try Self.expect(response) { if case .deleted(let r) = $0 { r } else { nil } }
+    }
+
+    /// Changes the visibility timeout of deliveries by receipt handle (one partition's), each answered with the
+    /// time it becomes visible again. Setting a timeout again is harmless, so an unknown outcome is asked again.
+    public func changeVisibility(
+        _ queueName: String,
+        partition: UInt32,
+        _ changes: [VisibilityChange]
+    ) throws(FerryClientError)
+        -> [Result<Int64, WireError>]
+    {
+        let queue = try queue(queueName)
+        let request = ClientRequest.changeVisibility(queue: queueName, partition: partition, changes: changes)
+        var response = try callPartition(queue, partition, request)
+        let end = Self.nowMs() + options.retryDeadlineMs
+        while case .error(let error) = response, error.code == .timeout, Self.nowMs() < end {
+            usleep(20_000)
+            response = try callPartition(queue, partition, request)
+        }
+        return try Self.expect(response) { if case .visibilityChanged(let r) = $0 { r } else { nil } }
+    }
+
+    /// The queue's description (cached metadata, refreshed on a miss); `queueNotFound` when there is none.
+    public func queueDescription(_ name: String) throws(FerryClientError) -> QueueDescription {
+        try queue(name)
     }
 
     /// The queue's statistics summed over its partitions (each read at its leader), with the age of the oldest
@@ -378,6 +440,15 @@ public final class FerryClient: @unchecked Sendable {
     }
 
     /// One node's view of its Raft groups.
+    /// A group's applied index and state digest on one node (`ClientRequest.groupDigest`).
+    public func groupDigest(host: String, port: Int, group: UInt64) throws(FerryClientError) -> (UInt64, UInt64) {
+        let response = try connection(host, port).call(
+            .groupDigest(groupID: group),
+            timeoutMs: options.requestTimeoutMs
+        )
+        return try Self.expect(response) { if case .digest(let a, let d) = $0 { (a, d) } else { nil } }
+    }
+
     public func nodeStatus(host: String, port: Int) throws(FerryClientError) -> NodeStatus {
         let response = try connection(host, port).call(.nodeStatus, timeoutMs: options.requestTimeoutMs)
         return try Self.expect(response) { if case .nodeStatus(let s) = $0 { s } else { nil } }

@@ -84,25 +84,42 @@ public final class Connection: @unchecked Sendable {
 
     /// Sends one request and waits for its answer.
     public func call(_ request: ClientRequest, timeoutMs: Int64) throws(FerryClientError) -> ClientResponse {
+        do {
+            return try start(request, timeoutMs: timeoutMs).wait()
+        } catch let error as FerryClientError {
+            throw error
+        } catch {
+            throw .unreachable("\(host):\(port): \(error)")
+        }
+    }
+
+    /// Sends one request without waiting (pipelining): the future gets the answer, or fails with
+    /// `FerryClientError.timeout` after `timeoutMs` or `.unreachable` when the connection breaks.
+    public func start(_ request: ClientRequest, timeoutMs: Int64) -> EventLoopFuture<ClientResponse> {
         let id = lock.withLock {
             nextID &+= 1
             return nextID
         }
         let promise = channel.eventLoop.makePromise(of: ClientResponse.self)
         handler.lock.withLock { handler.waiting[id] = promise }
-        channel.writeAndFlush(ClientFrame.request(id, request).encoded(), promise: nil)
         let pending = handler
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            pending.lock.withLock { pending.waiting.removeValue(forKey: id) }?.fail(error)
+        }
+        channel.writeAndFlush(ClientFrame.request(id, request).encoded(), promise: written)
+        let (host, port) = (host, port)
         let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(timeoutMs)) {
             pending.lock.withLock { pending.waiting.removeValue(forKey: id) }?
-                .fail(ChannelError.connectTimeout(.milliseconds(timeoutMs)))
+                .fail(FerryClientError.timeout("\(host):\(port) did not answer within \(timeoutMs) ms"))
         }
-        defer { timeout.cancel() }
-        do {
-            return try promise.futureResult.wait()
-        } catch ChannelError.connectTimeout {
-            throw .timeout("\(host):\(port) did not answer within \(timeoutMs) ms")
-        } catch {
-            throw .unreachable("\(host):\(port): \(error)")
+        return promise.futureResult.flatMapErrorThrowing { error in
+            timeout.cancel()
+            if let error = error as? FerryClientError { throw error }
+            throw FerryClientError.unreachable("\(host):\(port): \(error)")
+        }.map { response in
+            timeout.cancel()
+            return response
         }
     }
 

@@ -1,4 +1,3 @@
-import CLibCrypto
 import FerryQueue
 import NIOCore
 
@@ -7,18 +6,7 @@ import NIOCore
 enum ContentDeduplication {
     /// The lowercase hex SHA-256 of the readable bytes (64 characters, within SQS's 128).
     static func sha256Hex(_ bytes: ByteBuffer) -> String {
-        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        bytes.withUnsafeReadableBytes { body in
-            _ = SHA256(body.baseAddress?.assumingMemoryBound(to: UInt8.self), body.count, &digest)
-        }
-        let hex: [Character] = Array("0123456789abcdef")
-        var text = ""
-        text.reserveCapacity(64)
-        for byte in digest {
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
-        }
-        return text
+        Digests.hex(bytes.withUnsafeReadableBytes { Digests.sha256($0) })
     }
 
     /// Fills in the deduplication id of FIFO sends that have none when the queue deduplicates by content.

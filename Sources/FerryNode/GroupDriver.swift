@@ -30,6 +30,19 @@ final class GroupDriver {
     /// large value in a class) would copy it.
     var isLeader = false
     var leader: UInt64 = 0
+    /// Not ticked: a leader with nothing to replicate, or a follower its leader told so (DESIGN §6). Any Raft
+    /// message but a heartbeat answer, any proposal, and a follower's loss of the leader's node wake it.
+    var quiesced = false
+    /// Consecutive ticks this leader had nothing to replicate.
+    var quietTicks = 0
+    /// After its leader's node was lost, this node campaigns again every two ticks (at most this many times)
+    /// while no leader is known: its first pre-vote may reach a peer that has not noticed the loss yet and still
+    /// honours the old leader's lease.
+    var campaignRetries = 0
+    var campaignRetryTicks = 0
+    /// Elections this node started for the group (pre-votes included) and leader changes it saw: metrics.
+    var elections: UInt64 = 0
+    var leaderChanges: UInt64 = 0
 
     init(
         groupID: UInt64,
@@ -57,8 +70,15 @@ final class GroupDriver {
 
     /// Proposes one payload; `reply` gets the applied result, or nil when the entry was lost (leader change).
     func propose(_ payload: ByteBuffer, reply: @escaping (AppliedResult?) -> Void) throws(ProposalError) {
+        wake()
         let ticket = try core.propose([payload])
         waiters[ticket.firstIndex] = (ticket.term, reply)
+    }
+
+    /// Ticks again from the next round.
+    func wake() {
+        quiesced = false
+        quietTicks = 0
     }
 
     /// Applies one committed entry; answers its waiter when this node proposed it in the entry's term.

@@ -1,5 +1,7 @@
+import Dispatch
 import FerryRaft
 import FerryWire
+import FoundationEssentials
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -10,11 +12,17 @@ import NIOConcurrencyHelpers
 enum NodeEvent: Sendable {
     /// A Raft message from a peer (decoded on the network thread).
     case peer(groupID: UInt64, message: RaftMessage)
+    /// A node-level frame from a peer: alive, or a group's leader quiescing it.
+    case control(PeerControl)
     /// A peer's connection broke (its process may have died).
     case peerLost(UInt64)
+    /// A peer connected (its hello arrived): it may have restarted and know no leaders.
+    case peerJoined(UInt64)
     case client(ClientCall)
     /// The destination committed these outbox moves of a partition group (or refused / was unreachable: nil).
     case movesForwarded(group: UInt64, ids: [UInt64]?)
+    /// A metrics scrape: the Raft thread refreshes the series and answers with the exposition text.
+    case metrics(@Sendable (String) -> Void)
     /// Graceful: hand leaderships off first. Not graceful: stop at once, as a crash would (tests).
     case stop(graceful: Bool)
 }
@@ -50,15 +58,11 @@ final class Mailbox: @unchecked Sendable {
 /// Monotonic time for the driver (the pure cores never read it).
 enum MonotonicClock {
     static func nowMs() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
+        Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
     }
 
     /// Wall-clock milliseconds: the leader's entry stamps (DESIGN §9).
     static func wallMs() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
+        Int64((Date.now.timeIntervalSince1970 * 1_000).rounded(.down))
     }
 }

@@ -83,12 +83,14 @@ public final class FerryNodeServer: @unchecked Sendable {
     let loops: MultiThreadedEventLoopGroup
     let lockDescriptor: Int32
     private var clientServer: (any Channel)?
+    private var http: HTTPServer?
     private var thread: NIOThreadPool?
 
     /// Validates the config, takes the data directory's lock, opens the storage, binds the listeners and starts
     /// the Raft thread.
     /// - Throws: `ConfigError` naming a bad field; an error when another process holds the directory.
-    public init(config: NodeConfig) throws {
+    /// - Parameter post: answers `POST /` on the HTTP port (the SQS API), if given.
+    public init(config: NodeConfig, post: HTTPPostHandler? = nil) throws {
         try config.validate()
         NodeLog.nodeID = config.nodeID
         self.config = config
@@ -126,6 +128,13 @@ public final class FerryNodeServer: @unchecked Sendable {
                 }
             }
             .bind(host: config.me.host, port: Int(config.me.clientPort)).wait()
+        http = try HTTPServer(
+            host: config.me.host,
+            port: Int(config.me.httpPort),
+            group: loops,
+            mailbox: mailbox,
+            post: post
+        )
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         thread = pool
@@ -144,6 +153,8 @@ public final class FerryNodeServer: @unchecked Sendable {
         try? thread?.syncShutdownGracefully()
         thread = nil
         runtime.forwarder?.stop()
+        http?.stop()
+        http = nil
         transport.stop()
         try? clientServer?.close().wait()
         clientServer = nil

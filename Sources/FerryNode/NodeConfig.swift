@@ -32,6 +32,72 @@ public struct MemberConfig: Sendable, Hashable, Codable {
     }
 }
 
+/// The SQS API on the node's HTTP port (`sqs:` in node.yaml).
+///
+/// ```yaml
+/// sqs:
+///   auth: sigv4                  # sigv4 (default) | none (local experiments only)
+///   account_id: "000000000000"   # in queue URLs and ARNs
+///   region: us-east-1            # in ARNs when a request is not signed
+///   access_keys:
+///     - {id: AKIAFERRYLOCAL0000001, secret: "…"}
+/// ```
+public struct SQSConfig: Sendable, Hashable, Codable {
+    public struct AccessKey: Sendable, Hashable, Codable {
+        public var id: String
+        public var secret: String
+
+        public init(id: String, secret: String) {
+            self.id = id
+            self.secret = secret
+        }
+    }
+
+    /// `sigv4` or `none`.
+    public var auth: String = "sigv4"
+    public var accountID: String = "000000000000"
+    public var region: String = "us-east-1"
+    public var accessKeys: [AccessKey] = []
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case auth
+        case accountID = "account_id"
+        case region
+        case accessKeys = "access_keys"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        auth = try values.decodeIfPresent(String.self, forKey: .auth) ?? "sigv4"
+        accountID = try values.decodeIfPresent(String.self, forKey: .accountID) ?? "000000000000"
+        region = try values.decodeIfPresent(String.self, forKey: .region) ?? "us-east-1"
+        accessKeys = try values.decodeIfPresent([AccessKey].self, forKey: .accessKeys) ?? []
+    }
+
+    func validate() throws(ConfigError) {
+        guard auth == "sigv4" || auth == "none" else {
+            throw ConfigError(field: "sqs.auth", reason: "sigv4 or none, not \(auth)")
+        }
+        guard accountID.utf8.count == 12, accountID.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            throw ConfigError(field: "sqs.account_id", reason: "12 digits, as an AWS account id")
+        }
+        guard !region.isEmpty else { throw ConfigError(field: "sqs.region", reason: "must not be empty") }
+        for (at, key) in accessKeys.enumerated() {
+            guard (16...128).contains(key.id.utf8.count) else {
+                throw ConfigError(field: "sqs.access_keys[\(at)].id", reason: "16…128 characters")
+            }
+            guard key.secret.utf8.count >= 16 else {
+                throw ConfigError(field: "sqs.access_keys[\(at)].secret", reason: "at least 16 characters")
+            }
+        }
+        guard Set(accessKeys.map(\.id)).count == accessKeys.count else {
+            throw ConfigError(field: "sqs.access_keys", reason: "key ids must be distinct")
+        }
+    }
+}
+
 /// A bad configuration, naming the field (STYLE: the error says what to fix).
 public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
     public var field: String
@@ -76,6 +142,11 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     public var snapshotEveryEntries: Int = 10_000
     /// Entries kept below a snapshot for slow followers (a follower further behind gets the snapshot).
     public var entriesKeptAfterSnapshot: Int = 1_000
+    /// The port this node's peer listener binds, when peers reach it through something in between (the chaos
+    /// harness's delaying proxy listens on the members' `peer_port`). Default: this member's `peer_port`.
+    public var peerListenPort: UInt16?
+    /// The SQS API's authentication and naming.
+    public var sqs = SQSConfig()
 
     public init(nodeID: UInt64, clusterID: String, dataDirectory: String, members: [MemberConfig]) {
         self.nodeID = nodeID
@@ -95,6 +166,8 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case members
         case snapshotEveryEntries = "snapshot_every_entries"
         case entriesKeptAfterSnapshot = "entries_kept_after_snapshot"
+        case peerListenPort = "peer_listen_port"
+        case sqs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -109,6 +182,8 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         heartbeatTicks = try values.decodeIfPresent(Int.self, forKey: .heartbeatTicks) ?? 2
         snapshotEveryEntries = try values.decodeIfPresent(Int.self, forKey: .snapshotEveryEntries) ?? 10_000
         entriesKeptAfterSnapshot = try values.decodeIfPresent(Int.self, forKey: .entriesKeptAfterSnapshot) ?? 1_000
+        peerListenPort = try values.decodeIfPresent(UInt16.self, forKey: .peerListenPort)
+        sqs = try values.decodeIfPresent(SQSConfig.self, forKey: .sqs) ?? SQSConfig()
     }
 
     /// Parses YAML text.
@@ -170,6 +245,8 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         guard entriesKeptAfterSnapshot >= 0 else {
             throw ConfigError(field: "entries_kept_after_snapshot", reason: "must not be negative")
         }
+        if peerListenPort == 0 { throw ConfigError(field: "peer_listen_port", reason: "must be 1…65535") }
+        try sqs.validate()
         guard !members.isEmpty else { throw ConfigError(field: "members", reason: "at least one") }
         for (at, member) in members.enumerated() {
             let field = "members[\(at)]"

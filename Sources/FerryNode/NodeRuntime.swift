@@ -3,6 +3,7 @@ import FerryRaft
 import FerryStorage
 import FerryWire
 import NIOCore
+import Prometheus
 
 /// The node's Raft thread: every Raft group of the node, their storage and applications, driven in rounds.
 ///
@@ -38,6 +39,11 @@ final class NodeRuntime: @unchecked Sendable {
     /// Stopped as a crash would: nothing more is written.
     private var crashed = false
     private var lastBalanceMs: Int64 = 0
+    private var tickCount: UInt64 = 0
+    /// When each peer was last heard from (any frame), and the peers silent for an election timeout.
+    private var lastHeardMs: [UInt64: Int64] = [:]
+    private var silentPeers: Set<UInt64> = []
+    let metrics = NodeMetrics()
     private var seed: UInt64
 
     init(config: NodeConfig, storage: NodeStorage) throws {
@@ -50,6 +56,8 @@ final class NodeRuntime: @unchecked Sendable {
         self.seed = config.nodeID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: MonotonicClock.wallMs())
         let voters = config.members.map(\.id).sorted()
         try openGroup(Catalog.metadataGroup, voters: voters, catalog: Catalog(), partition: nil)
+        let now = MonotonicClock.nowMs()
+        for member in config.members where member.id != config.nodeID { lastHeardMs[member.id] = now }
         reconcileGroups()
     }
 
@@ -118,7 +126,7 @@ final class NodeRuntime: @unchecked Sendable {
             if crashed { break }
             let now = MonotonicClock.nowMs()
             if now >= nextTick {
-                for group in orderedGroups { group.core.tick() }
+                tickGroups(now: now)
                 nextTick = now + Int64(config.tickMs)
                 housekeeping()
             }
@@ -137,6 +145,92 @@ final class NodeRuntime: @unchecked Sendable {
         if !crashed { try? storage.sync() }
     }
 
+    /// One tick: every group not quiesced ticks; an idle leader quiesces its group; every heartbeat interval one
+    /// `alive` frame per peer stands in for the heartbeats of all quiesced groups; a peer silent for an election
+    /// timeout is treated as lost (its followers campaign now, as when its connection is reset).
+    private func tickGroups(now: Int64) {
+        tickCount += 1
+        let silence = Int64(config.electionTicks) * Int64(config.tickMs)
+        for (peer, heard) in lastHeardMs.sorted(by: { $0.key < $1.key })
+        where now - heard >= silence && !silentPeers.contains(peer) {
+            silentPeers.insert(peer)
+            NodeLog.warning("peer \(peer) silent for \(now - heard) ms; its groups elect new leaders")
+            peerLost(peer)
+            // Leaders here that lost their majority tick again, so that check-quorum steps them down.
+            for group in orderedGroups where group.quiesced && group.isLeader && !hasLiveQuorum(group) {
+                group.wake()
+            }
+        }
+        for group in orderedGroups {
+            if group.quiesced {
+                if group.isLeader { continue }
+                if let leader = group.core.leaderHint, !silentPeers.contains(leader) { continue }
+                group.wake()
+            }
+            if group.isLeader {
+                if isIdle(group) {
+                    group.quietTicks += 1
+                    // Past a heartbeat interval of quiet, every follower holds the final commit index: stop here,
+                    // before this tick could send another heartbeat behind the quiesce frames.
+                    if group.quietTicks > config.heartbeatTicks {
+                        quiesce(group)
+                        continue
+                    }
+                } else {
+                    group.quietTicks = 0
+                }
+            }
+            if group.campaignRetries > 0 {
+                group.campaignRetryTicks -= 1
+                if group.core.leaderHint != nil {
+                    group.campaignRetries = 0
+                } else if group.campaignRetryTicks <= 0 {
+                    group.campaignRetries -= 1
+                    group.campaignRetryTicks = 2
+                    group.core.campaign()
+                }
+            }
+            group.core.tick()
+        }
+        if tickCount % UInt64(config.heartbeatTicks) == 0 {
+            let alive = PeerControl.alive(from: config.nodeID).encoded()
+            for member in config.members where member.id != config.nodeID {
+                outgoing[member.id, default: []].append(alive)
+            }
+        }
+    }
+
+    /// True when this node heard from enough of the group's other voters within the election timeout to make a
+    /// majority with itself (node liveness: any frame counts).
+    private func hasLiveQuorum(_ group: GroupDriver) -> Bool {
+        let voters = group.core.membership.voters
+        let live = voters.filter { $0 == config.nodeID || !silentPeers.contains($0) }.count
+        return live > voters.count / 2
+    }
+
+    /// A leader with nothing to replicate, no client waiting and no outbox to pump, that hears a majority (one
+    /// that does not must keep ticking, so that check-quorum steps it down).
+    private func isIdle(_ group: GroupDriver) -> Bool {
+        guard group.waiters.isEmpty, parked[group.groupID]?.isEmpty ?? true, movesInFlight[group.groupID] == nil,
+            (group.partition?.pendingMoveCount ?? 0) == 0, hasLiveQuorum(group)
+        else { return false }
+        return group.core.isQuietLeader
+    }
+
+    private func quiesce(_ group: GroupDriver) {
+        group.quiesced = true
+        let frame = PeerControl.quiesce(
+            groupID: group.groupID,
+            from: config.nodeID,
+            term: group.core.term,
+            commit: group.core.commitIndex
+        ).encoded()
+        let membership = group.core.membership
+        for member in (membership.voters + membership.learners).sorted() where member != config.nodeID {
+            outgoing[member, default: []].append(frame)
+        }
+    }
+
     /// Graceful stop: every group this node leads hands leadership to its most caught-up follower, so that
     /// clients see no failed send; the loop ends when none is led here or after `handOffMs`.
     private func beginStop(handOffMs: Int64 = 3_000) {
@@ -144,6 +238,7 @@ final class NodeRuntime: @unchecked Sendable {
         for id in groups.keys.sorted() {
             let group = groups[id]!
             guard group.core.isLeader else { continue }
+            group.wake()
             let progress = group.core.status.progress
             let best = progress.keys.filter { $0 != config.nodeID }.max {
                 (progress[$0]!.match, $1) < (progress[$1]!.match, $0)
@@ -159,11 +254,16 @@ final class NodeRuntime: @unchecked Sendable {
         for id in groups.keys.sorted() {
             let group = groups[id]!
             guard !group.core.isLeader, group.core.leaderHint == peer else { continue }
+            group.wake()
             group.core.forgetLeader()
             // One follower campaigns, the others only forget the leader so that they grant its pre-vote at once:
             // two simultaneous pre-candidates would split the vote and fall back to the election timeout.
             let others = group.core.membership.voters.filter { $0 != peer }
-            if others.min() == config.nodeID { group.core.campaign() }
+            if others.min() == config.nodeID {
+                group.core.campaign()
+                group.campaignRetries = 3
+                group.campaignRetryTicks = 2
+            }
         }
     }
 
@@ -179,6 +279,7 @@ final class NodeRuntime: @unchecked Sendable {
                     let follower = group.core.status.progress[placed.preferredLeader],
                     follower.match == group.core.lastIndex
                 else { continue }
+                group.wake()
                 try? group.core.transferLeadership(to: placed.preferredLeader)
             }
         }
@@ -187,9 +288,31 @@ final class NodeRuntime: @unchecked Sendable {
     private func handle(_ event: NodeEvent) {
         switch event {
         case .peer(let groupID, let message):
-            groups[groupID]?.core.step(message)
+            heard(from: message.from)
+            guard let group = groups[groupID] else { return }
+            if group.quiesced, !(group.isLeader && message.body == .heartbeatResponse) { group.wake() }
+            group.core.step(message)
+        case .control(.alive(let from)):
+            heard(from: from)
+        case .control(.quiesce(let groupID, let from, let term, let commit)):
+            heard(from: from)
+            guard let group = groups[groupID], !group.core.isLeader, group.core.term <= term else { return }
+            // The frame stands for the leader's last heartbeat (that one may have been lost with a connection):
+            // step it, then stay quiet only if this log holds everything the leader committed.
+            group.core.step(RaftMessage(from: from, to: config.nodeID, term: term, body: .heartbeat(commit: commit)))
+            if group.core.leaderHint == from && group.core.term == term && group.core.commitIndex >= commit {
+                group.quiesced = true
+            }
         case .peerLost(let peer):
             peerLost(peer)
+        case .peerJoined(let peer):
+            // A restarted peer knows no leaders and quiesced leaders send nothing: wake the groups led here
+            // that it is a member of, so their heartbeats tell it at once.
+            heard(from: peer)
+            for group in orderedGroups where group.quiesced && group.isLeader {
+                let membership = group.core.membership
+                if membership.voters.contains(peer) || membership.learners.contains(peer) { group.wake() }
+            }
         case .client(let call):
             handle(call)
         case .movesForwarded(let groupID, let ids):
@@ -201,6 +324,8 @@ final class NodeRuntime: @unchecked Sendable {
             if let group = groups[groupID], group.isLeader {
                 propose(.acknowledgeMoves(ids), to: group, refused: { _ in }) { _ in }
             }
+        case .metrics(let reply):
+            reply(renderMetrics())
         case .stop(let graceful):
             if !graceful {
                 crashed = true
@@ -209,6 +334,11 @@ final class NodeRuntime: @unchecked Sendable {
                 beginStop()
             }
         }
+    }
+
+    private func heard(from peer: UInt64) {
+        lastHeardMs[peer] = MonotonicClock.nowMs()
+        if silentPeers.remove(peer) != nil { NodeLog.info("peer \(peer) heard again") }
     }
 
     /// Readies of every group: immediate sends, one group commit, then the durable half.
@@ -221,6 +351,8 @@ final class NodeRuntime: @unchecked Sendable {
                 while let ready = group.core.readyIfAny() {
                     if let soft = ready.softState {
                         group.isLeader = soft.role == .leader
+                        if soft.role == .preCandidate || soft.role == .candidate { group.elections += 1 }
+                        if let leader = soft.leader, leader != group.leader { group.leaderChanges += 1 }
                         group.leader = soft.leader ?? 0
                     }
                     queue(ready.messages, group: id)
@@ -232,7 +364,11 @@ final class NodeRuntime: @unchecked Sendable {
                 }
             }
             guard !pending.isEmpty else { return }
-            if mustSync { try storage.sync() }
+            if mustSync {
+                let start = ContinuousClock.now
+                try storage.sync()
+                metrics.fsyncSeconds.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+            }
             var catalogChanged = false
             for (group, ready) in pending {
                 queue(ready.messagesAfterPersist, group: group.groupID)
@@ -375,8 +511,10 @@ final class NodeRuntime: @unchecked Sendable {
                 .hello(nodeID: config.nodeID, clusterID: config.clusterID, protocolVersion: ClientFrame.protocolVersion)
             )
         case .describeCluster:
+            guard metadataCaughtUp else { return reply(.error(Self.catchingUp(config.nodeID))) }
             reply(.cluster(describe()))
         case .listQueues(let prefix):
+            guard metadataCaughtUp else { return reply(.error(Self.catchingUp(config.nodeID))) }
             reply(.queues(catalog.sortedQueues.filter { $0.name.hasPrefix(prefix) }.map(Self.describe)))
         case .createQueue(let name, let partitions, let attributes):
             proposeCatalog(.createQueue(name: name, partitions: partitions, attributes: attributes), reply)
@@ -443,6 +581,13 @@ final class NodeRuntime: @unchecked Sendable {
             }
         case .nodeStatus:
             reply(.nodeStatus(status()))
+        case .groupDigest(let groupID):
+            guard let group = groups[groupID] else { return reply(.digest(applied: 0, digest: 0)) }
+            var digest: UInt64 = 0xcbf2_9ce4_8422_2325
+            group.applicationSnapshot.withUnsafeReadableBytes { bytes in
+                for byte in bytes { digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            }
+            reply(.digest(applied: group.core.appliedIndex, digest: digest))
         case .queueStatistics(let queue, let partition):
             route(queue, partition, reply) { group in
                 reply(.statistics(group.partition!.statistics, nowMs: group.partition!.nowMs))
@@ -495,6 +640,24 @@ final class NodeRuntime: @unchecked Sendable {
         _ reply: @escaping @Sendable (ClientResponse) -> Void,
         _ body: (GroupDriver) -> Void
     ) {
+        // "No such queue" is definitive for clients: only the metadata leader, caught up and hearing a majority,
+        // may say it. Another node may not have applied the creation yet: it sends the client there.
+        if catalog.queues[queue] == nil
+            && !(metadata.core.isLeader && metadataCaughtUp && hasLiveQuorum(metadata))
+        {
+            guard metadataCaughtUp, let leader = metadata.core.leaderHint, leader != config.nodeID else {
+                return reply(.error(Self.catchingUp(config.nodeID)))
+            }
+            return reply(
+                .error(
+                    WireError(
+                        .notLeader,
+                        "node \(config.nodeID) does not know \(queue); ask the metadata leader",
+                        leaderHint: leader
+                    )
+                )
+            )
+        }
         guard let described = catalog.queues[queue] else {
             return reply(.error(WireError(.queueNotFound, "queue \(queue) does not exist")))
         }
@@ -504,6 +667,19 @@ final class NodeRuntime: @unchecked Sendable {
             )
         }
         let placed = described.partitions[Int(partition)]
+        if let group = groups[placed.groupID], group.core.isLeader, !hasLiveQuorum(group) {
+            // A leader that hears from no majority (a quiesced one has not ticked its check-quorum) must not take
+            // sends it cannot commit: the client goes to the other side, where a new leader is elected.
+            group.wake()
+            return reply(
+                .error(
+                    WireError(
+                        .unavailable,
+                        "node \(config.nodeID) cannot reach a majority of \(queue)/\(partition)'s replicas"
+                    )
+                )
+            )
+        }
         guard let group = groups[placed.groupID], group.core.isLeader, group.partition != nil else {
             // A local replica knows the leader or knows that it does not (0: ask another node); a node without
             // a replica points at the preferred leader.
@@ -577,6 +753,17 @@ final class NodeRuntime: @unchecked Sendable {
         }
     }
 
+    /// True when the metadata group knows its leader and applied everything it knows to be committed: only
+    /// then are this node's catalog answers ("no such queue", the queue list) current. A node that has just
+    /// started, or lost its leader, answers `unavailable` (retriable) instead.
+    var metadataCaughtUp: Bool {
+        metadata.core.leaderHint != nil && metadata.core.appliedIndex >= metadata.core.commitIndex
+    }
+
+    static func catchingUp(_ node: UInt64) -> WireError {
+        WireError(.unavailable, "node \(node) is catching up on the metadata log; retry")
+    }
+
     static let unknownOutcome = WireError(
         .timeout,
         "leadership changed before the entry was applied; its outcome is unknown"
@@ -631,6 +818,30 @@ final class NodeRuntime: @unchecked Sendable {
             queues: catalog.sortedQueues.map(Self.describe),
             partitions: partitions
         )
+    }
+
+    private func renderMetrics() -> String {
+        for group in orderedGroups {
+            metrics.record(group: group, node: config.nodeID)
+            if group.isLeader, let partition = group.partition {
+                metrics.record(
+                    queue: partition.queueName,
+                    partition: partition.partition,
+                    statistics: partition.statistics,
+                    nowMs: partition.nowMs
+                )
+            }
+        }
+        let now = MonotonicClock.nowMs()
+        for peer in lastHeardMs.keys.sorted() {
+            metrics.gauge(
+                "ferry_peer_last_heard_seconds",
+                [("peer", String(peer))],
+                Double(now - lastHeardMs[peer]!) / 1_000,
+                help: "Time since any frame from the peer"
+            )
+        }
+        return metrics.render()
     }
 
     private func status() -> NodeStatus {

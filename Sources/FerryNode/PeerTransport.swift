@@ -69,9 +69,13 @@ final class PeerInboundHandler: ChannelInboundHandler {
                     return
                 }
                 peer = hello.from
+                mailbox.post(.peerJoined(hello.from))
             }
-            while let frame = try PeerFrame.decode(from: &buffer) {
-                mailbox.post(.peer(groupID: frame.groupID, message: frame.message))
+            while let item = try PeerInbound.decode(from: &buffer) {
+                switch item {
+                case .raft(let frame): mailbox.post(.peer(groupID: frame.groupID, message: frame.message))
+                case .control(let control): mailbox.post(.control(control))
+                }
             }
             buffer.discardReadBytes()
         } catch {
@@ -124,7 +128,7 @@ final class PeerTransport: @unchecked Sendable {
                     )
                 }
             }
-            .bind(host: me.host, port: Int(me.peerPort)).wait()
+            .bind(host: me.host, port: Int(config.peerListenPort ?? me.peerPort)).wait()
         for member in config.members where member.id != config.nodeID {
             dial(member, delayMs: 0)
         }

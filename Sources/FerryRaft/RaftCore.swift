@@ -111,6 +111,16 @@ public struct RaftCore {
     public var firstIndex: LogIndex { log.firstIndex }
     public var membership: ConfState { conf }
 
+    /// True when this node leads, no transfer is under way, and every entry is committed, applied here and
+    /// matched by every member: the group has nothing left to replicate. A driver may then stop ticking it
+    /// (quiesce) until a message or a proposal arrives; the followers' logs need no more heartbeats.
+    public var isQuietLeader: Bool {
+        guard case .leader(let leader) = role, leader.transferTarget == nil,
+            log.committed == log.lastIndex, log.applied == log.committed
+        else { return false }
+        return leader.progress.values.allSatisfy { $0.match == log.lastIndex }
+    }
+
     /// The term of the entry at `index`, or nil when compacted or beyond the end.
     public func term(at index: LogIndex) -> Term? {
         try? log.termIfPresent(at: index)

@@ -122,6 +122,7 @@ extension ClientFrame {
         case 15:
             let (queue, partition) = try target(&buffer)
             return .queueStatistics(queue: queue, partition: partition)
+        case 16: return .groupDigest(groupID: try buffer.readU64("group"))
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }
@@ -244,6 +245,7 @@ extension ClientFrame {
                 ),
                 nowMs: nowMs
             )
+        case 15: return .digest(applied: try buffer.readU64("applied"), digest: try buffer.readU64("digest"))
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }

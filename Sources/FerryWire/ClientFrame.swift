@@ -4,8 +4,8 @@ import NIOCore
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
 /// big-endian. Requests may be pipelined; each response carries its request's correlation id.
 ///
-/// Request kinds 1–14 follow `ClientRequest`'s cases in order (1 hello … 14 nodeStatus); response kinds are
-/// `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 13 error). Queue types (send and receive
+/// Request kinds 1–16 follow `ClientRequest`'s cases in order (1 hello … 16 groupDigest); response kinds are
+/// `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 15 digest). Queue types (send and receive
 /// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
 /// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
 /// `code u16 | message string | leaderHint u64 | expected u64`. Kinds and codes are append-only.
@@ -81,6 +81,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .sendStatus: return 13
         case .nodeStatus: return 14
         case .queueStatistics: return 15
+        case .groupDigest: return 16
         }
     }
 
@@ -100,6 +101,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .nodeStatus: return 12
         case .error: return 13
         case .statistics: return 14
+        case .digest: return 15
         }
     }
 
@@ -149,6 +151,8 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.writeOptional(groupID, into: &buffer)
         case .queueStatistics(let queue, let partition):
             writeTarget(queue, partition, into: &buffer)
+        case .groupDigest(let groupID):
+            buffer.writeInteger(groupID)
         }
     }
 
@@ -240,6 +244,9 @@ public struct ClientFrame: Sendable, Hashable {
             ] {
                 buffer.writeInteger(total)
             }
+        case .digest(let applied, let digest):
+            buffer.writeInteger(applied)
+            buffer.writeInteger(digest)
         }
     }
 

@@ -140,6 +140,9 @@ public enum ClientRequest: Sendable, Hashable {
     case nodeStatus
     /// A partition's `QueueStatistics` (SQS's Approximate* numbers), answered by its leader.
     case queueStatistics(queue: String, partition: UInt32)
+    /// A Raft group's state on the node that receives it: its applied index and a digest of its application
+    /// state (replicas at the same applied index must answer the same digest; the chaos checker compares them).
+    case groupDigest(groupID: UInt64)
 }
 
 /// The answer to one request, matched by correlation id.
@@ -159,4 +162,6 @@ public enum ClientResponse: Sendable, Hashable {
     case error(WireError)
     /// A partition's statistics and the leader's entry time they were read at.
     case statistics(QueueStatistics, nowMs: Int64)
+    /// FNV-1a 64 of the group's application snapshot bytes at `applied` (0, 0: no such group here).
+    case digest(applied: UInt64, digest: UInt64)
 }

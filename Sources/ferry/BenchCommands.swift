@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSpawn
 import FerryClient
 import FerryQueue
 import FerryWire
@@ -50,8 +51,14 @@ func clusterLocal(_ arguments: [String], directory: String) -> Int32 {
     var argv: [UnsafeMutablePointer<CChar>?] = ([script] + arguments + ["--dir", directory]).map { strdup($0) }
     argv.append(nil)
     defer { for pointer in argv { free(pointer) } }
+    // Only stdin, stdout and stderr reach the script and the nodes it starts: a node holding a copy of one of
+    // this process's sockets would keep that connection open after this process closes it.
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    ferry_spawn_file_actions_addclosefrom(&actions, 3)
     var pid: pid_t = 0
-    guard posix_spawnp(&pid, script, nil, nil, argv, environ) == 0 else { return -1 }
+    guard posix_spawnp(&pid, script, &actions, nil, argv, environ) == 0 else { return -1 }
     var status: Int32 = 0
     waitpid(pid, &status, 0)
     return status

@@ -55,6 +55,7 @@ import Testing
         .initProducer(producerID: 12),
         .sendStatus(queue: "orders.fifo", partition: 3, deduplicationID: "o-1", groupID: "cust-1"),
         .nodeStatus,
+        .groupDigest(groupID: 7),
         .queueStatistics(queue: "orders.fifo", partition: 1),
     ]
 
@@ -110,6 +111,7 @@ import Testing
         .sendStatus(.unknown),
         .sendStatus(.accepted(position, atMs: 5)),
         .sendStatus(.accepted(position, atMs: nil)),
+        .digest(applied: 42, digest: 0xDEAD_BEEF_0123_4567),
         .nodeStatus(
             NodeStatus(
                 nodeID: 1,

@@ -132,3 +132,33 @@ import Testing
         }
     }
 }
+
+@Suite struct PeerControlTests {
+    @Test(arguments: [PeerControl.alive(from: 3), .quiesce(groupID: 42, from: 2, term: 7, commit: 99)])
+    func controlFramesRoundTripBesideRaftFrames(_ control: PeerControl) throws {
+        var bytes = control.encoded()
+        let raft = PeerFrame(groupID: 9, message: RaftMessage(from: 1, to: 2, term: 1, body: .heartbeat(commit: 3)))
+        bytes.writeImmutableBuffer(raft.encoded())
+        #expect(try PeerInbound.decode(from: &bytes) == .control(control))
+        #expect(try PeerInbound.decode(from: &bytes) == .raft(raft))
+        #expect(bytes.readableBytes == 0)
+    }
+
+    @Test func aPartialControlFrameConsumesNothing() throws {
+        let whole = PeerControl.quiesce(groupID: 5, from: 1, term: 2, commit: 3).encoded()
+        for cut in 0..<whole.readableBytes {
+            var partial = whole.getSlice(at: 0, length: cut)!
+            #expect(try PeerInbound.decode(from: &partial) == nil)
+            #expect(partial.readableBytes == cut)
+        }
+    }
+
+    @Test func aControlFrameWithTheWrongLengthIsRefused() {
+        var bytes = ByteBuffer()
+        bytes.writeInteger(UInt32(30), endianness: .big)
+        bytes.writeInteger(UInt64(0), endianness: .big)
+        bytes.writeInteger(UInt8(64))
+        bytes.writeRepeatingByte(0, count: 21)
+        #expect(throws: WireDecodeError.self) { try PeerInbound.decode(from: &bytes) }
+    }
+}

@@ -26,11 +26,14 @@ final class LocalCluster {
 
     init(nodes: Int = 3, name: String) {
         // Ports from the process id and a counter, so that parallel clusters and test processes do not collide.
+        // All below 32,768, where Linux's ephemeral range starts: an outgoing connection (the peer transport binds
+        // its source address to 127.0.0.1) may take any ephemeral port, and a listener placed there can find it
+        // in use (CI failed once with "cannot serve HTTP on 127.0.0.1:55099: Address already in use").
         let base =
-            20_000 + Int(getpid() % 1_000) * 40
+            10_000 + Int(getpid() % 110) * 200
             + Self.clusters.withLockedValue { count in
                 defer { count += 1 }
-                return (count % 3) * 13
+                return (count % 15) * 13
             }
         members = (1...nodes).map {
             MemberConfig(

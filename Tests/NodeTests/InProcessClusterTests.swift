@@ -3,6 +3,7 @@ import FerryNode
 import FerryQueue
 import FerryWire
 import NIOCore
+import NIOPosix
 import Testing
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Testing
 
 /// Three real nodes (in this process, over loopback TCP, each with its own storage and Raft thread), driven
 /// through `FerryClient`.
-@Suite(.serialized) struct ClusterTests {
+@Suite(.serialized) struct InProcessClusterTests {
     static func body(_ text: String) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeString(text)
@@ -238,6 +239,35 @@ import Testing
         }
         #expect(received == sent, "every session send once, each group in order, across the crash")
         #expect(sent.values.map(\.count).reduce(0, +) == 80)
+    }
+
+    /// Regression (found by the chaos kill-all scenario): a node that comes back without the queue's creation in
+    /// its applied metadata must not answer `queueNotFound` for a queue that exists — a client that knows the
+    /// queue would take it as a definitive refusal — but a retriable refusal until it has caught up.
+    @Test func aNodeCatchingUpNeverSaysAnExistingQueueIsMissing() throws {
+        let cluster = LocalCluster(name: "catchup")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        cluster.crash(3)
+        let queue = try client.createQueue("late.fifo", partitions: 1)
+        try cluster.start(3)
+        let member = cluster.members[2]
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? loops.syncShutdownGracefully() }
+        let connection = try Connection(host: member.host, port: Int(member.clientPort), group: loops)
+        defer { connection.close() }
+        let request = SendRequest(body: Self.body("x"), groupID: "g", deduplicationID: "x")
+        var answers: [ErrorCode: Int] = [:]
+        let end = LocalCluster.nowMs() + 1_500
+        while LocalCluster.nowMs() < end {
+            let response = try connection.call(
+                .send(queue: queue.name, partition: 0, requests: [request]),
+                timeoutMs: 3_000
+            )
+            if case .error(let error) = response { answers[error.code, default: 0] += 1 }
+        }
+        #expect(answers[.queueNotFound] == nil, "answers while catching up: \(answers)")
     }
 
     @Test func badRequestsGetTypedErrors() throws {

@@ -1,0 +1,195 @@
+import Dispatch
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// An HTTP request handed to a handler outside FerryNode (the SQS API: FerrySQS sits below FerryNode).
+public struct HTTPRequestParts: Sendable {
+    public var method: String
+    /// Percent-encoded, as sent.
+    public var path: String
+    public var query: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+}
+
+/// Answers `POST /` (the SQS API's AWS JSON protocol). It may block (a long poll): the server calls it on a
+/// pool of its own threads, never on an event loop.
+public typealias HTTPPostHandler =
+    @Sendable (HTTPRequestParts) -> (status: Int, headers: [(String, String)], body: [UInt8])
+
+/// The node's HTTP port (Hummingbird on the node's event loops): `GET /metrics` (Prometheus text),
+/// `GET /health`, and `POST /` for the SQS API when a handler is given (DESIGN §6).
+final class HTTPServer: @unchecked Sendable {
+    /// Largest request body taken (SQS: 1 MiB messages, 10 per batch, JSON-escaped).
+    static let maxBodyBytes = 12 << 20
+    /// Threads for `POST /` handlers: concurrent SQS requests, long polls included, up to this many per node.
+    static let handlerThreads = 64
+    private let handlers = NIOThreadPool(numberOfThreads: HTTPServer.handlerThreads)
+    private var task: Task<Void, any Error>?
+    /// The server's async code runs on this thread, never on the cooperative pool: a caller (or a test) that
+    /// blocks cooperative threads must not stall the node's HTTP port.
+    private let executor = ThreadTaskExecutor()
+    /// Set by `stop()`: Hummingbird's complaints about its own cancellation are not worth a log line.
+    private let stopping = StopFlag()
+
+    /// Binds `host:port` and serves; returns once the listener is bound.
+    /// - Throws: `ConfigError` (`http_port`) when the port cannot be bound within 5 s.
+    init(host: String, port: Int, group: any EventLoopGroup, mailbox: Mailbox, post: HTTPPostHandler? = nil) throws {
+        let router = Router()
+        if let post {
+            handlers.start()
+            let handlers = handlers
+            router.post("/") { request, _ -> Response in
+                let body = try await request.body.collect(upTo: Self.maxBodyBytes)
+                var headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
+                // HTTPTypes moves `Host` into the request's authority; signatures cover it as a header.
+                if let authority = request.head.authority { headers.append((name: "Host", value: authority)) }
+                let parts = HTTPRequestParts(
+                    method: request.method.rawValue,
+                    path: request.uri.path,
+                    query: request.uri.query ?? "",
+                    headers: headers,
+                    body: Array(body.readableBytesView)
+                )
+                let answer = try await handlers.runIfActive { post(parts) }
+                var fields = HTTPFields()
+                for (name, value) in answer.headers {
+                    // HTTPField through HTTPFields: Hummingbird re-exports the collection, not its element.
+                    typealias Field = HTTPFields.Element
+                    if let field = Field.Name(name) { fields.append(Field(name: field, value: value)) }
+                }
+                return Response(
+                    status: HTTPResponse.Status(code: answer.status),
+                    headers: fields,
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
+                )
+            }
+        }
+        router.get("metrics") { _, _ -> Response in
+            let text = await withCheckedContinuation { continuation in
+                mailbox.post(.metrics { continuation.resume(returning: $0) })
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+            )
+        }
+        router.get("health") { _, _ in "ok\n" }
+        let bound = DispatchSemaphore(value: 0)
+        let failure = FailureBox()
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "ferry"),
+            onServerRunning: { _ in bound.signal() },
+            eventLoopGroupProvider: .shared(group),
+            logger: Logger(label: "ferry.http") { [stopping] _ in NodeLogHandler(stopping: stopping) }
+        )
+        task = Task(executorPreference: executor) {
+            do {
+                try await app.run()
+            } catch {
+                failure.error = error
+                bound.signal()
+                throw error
+            }
+        }
+        guard bound.wait(timeout: .now() + 5) == .success, failure.error == nil else {
+            task?.cancel()
+            executor.shutdown()
+            throw ConfigError(
+                field: "http_port",
+                reason: "cannot serve HTTP on \(host):\(port): \(failure.error.map { "\($0)" } ?? "timed out")"
+            )
+        }
+        NodeLog.info("serving metrics on http://\(host):\(port)/metrics")
+    }
+
+    /// Stops the listener (the task's cancellation shuts the service group down) and waits for it.
+    func stop() {
+        guard let task else { return }
+        self.task = nil
+        stopping.set()
+        task.cancel()
+        let done = DispatchSemaphore(value: 0)
+        Task(executorPreference: executor) {
+            _ = await task.result
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 5)
+        executor.shutdown()
+        // Not joined: a handler may be in a long poll (up to 20 s) and a stopping node exits within 5 s.
+        handlers.shutdownGracefully { _ in }
+    }
+}
+
+/// A task executor on one thread of its own (Swift's `TaskExecutor`, SE-0417): jobs run in the order enqueued.
+final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = ConditionLock(value: 0)
+    private var jobs: [UnownedJob] = []
+    private var stopped = false
+    private let thread = NIOThreadPool(numberOfThreads: 1)
+
+    init() {
+        thread.start()
+        thread.submit { [self] _ in run() }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.unlock(withValue: 1)
+    }
+
+    private func run() {
+        while true {
+            condition.lock(whenValue: 1)
+            let batch = jobs
+            jobs = []
+            let stop = stopped
+            condition.unlock(withValue: 0)
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            if stop { return }
+        }
+    }
+
+    /// Ends the thread once the jobs enqueued so far ran.
+    func shutdown() {
+        condition.lock()
+        stopped = true
+        condition.unlock(withValue: 1)
+        try? thread.syncShutdownGracefully()
+    }
+}
+
+private final class FailureBox: @unchecked Sendable {
+    var error: (any Error)?
+}
+
+final class StopFlag: Sendable {
+    private let value = NIOLockedValueBox(false)
+    func set() { value.withLockedValue { $0 = true } }
+    var isSet: Bool { value.withLockedValue { $0 } }
+}
+
+/// Hummingbird's log lines in the node's JSON format; only warnings and errors (no per-request lines).
+struct NodeLogHandler: LogHandler {
+    let stopping: StopFlag
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        guard !stopping.isSet else { return }
+        let text = "http: \(event.message)"
+        event.level >= .error ? NodeLog.error(text) : NodeLog.warning(text)
+    }
+}
