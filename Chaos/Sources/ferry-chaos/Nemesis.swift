@@ -1,0 +1,141 @@
+import ChaosCheck
+import ChaosCluster
+import FerryClient
+import FerryWire
+import Foundation
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Faults through `Cluster/local`: SIGKILL and restart (a random node, the leader, the whole cluster),
+/// SIGSTOP/SIGCONT, partitions with iptables on lo (isolated leader, minority, one-way, non-transitive).
+/// Each fault is an `invoke` in the history when it starts and an `ok` when it is healed.
+final class NemesisRunner: @unchecked Sendable {
+    let scenario: Scenario
+    let cluster: LocalClusterControl
+    let recorder: Recorder
+    let queues: [String]
+    let stop = NIOLockedValueBox(false)
+    /// The proxy between the nodes, when the scenario has delay or drop faults.
+    var proxy: PeerProxy?
+    private let done = DispatchGroup()
+    private var random: SeededRandom
+
+    init(scenario: Scenario, cluster: LocalClusterControl, recorder: Recorder, queues: [String]) {
+        self.scenario = scenario
+        self.cluster = cluster
+        self.recorder = recorder
+        self.queues = queues
+        self.random = SeededRandom(seed: scenario.seed &* 31 &+ 17)
+    }
+
+    func start(until endMs: Int64) {
+        DispatchQueue.global().async(group: done) { self.run(until: endMs) }
+    }
+
+    func wait() { done.wait() }
+
+    private func sleep(seconds: Int) { usleep(UInt32(seconds) * 1_000_000) }
+
+    private func run(until endMs: Int64) {
+        let n = scenario.nemesis
+        sleep(seconds: n.quietSeconds)
+        // The kinds in turn (from a seeded start), so that a short run meets each of them.
+        var turn = Int(random.next() % UInt64(n.faults.count))
+        while recorder.now + Int64(n.faultSeconds + n.quietSeconds) * 1_000 < endMs {
+            let kind = n.faults[turn % n.faults.count]
+            turn += 1
+            inject(kind, seconds: n.faultSeconds)
+            sleep(seconds: max(1, n.intervalSeconds - n.faultSeconds))
+        }
+    }
+
+    /// The node leading a random partition of a random queue, asked of the running nodes; else a random node.
+    private func leader() -> Int {
+        let queue = queues[Int(random.next() % UInt64(queues.count))]
+        let partition = UInt32(random.next() % UInt64(scenario.workload.partitions))
+        if let client = try? FerryClient(endpoints: cluster.endpoints) {
+            for id in 1...cluster.nodes where cluster.isRunning(id) {
+                guard let status = try? client.nodeStatus(host: cluster.host(id), port: 7200),
+                    let group = status.groups.first(where: { $0.queue == queue && $0.partition == partition }),
+                    group.leader != 0
+                else { continue }
+                return Int(group.leader)
+            }
+        }
+        return randomNode()
+    }
+
+    private func randomNode() -> Int { 1 + Int(random.next() % UInt64(cluster.nodes)) }
+
+    func inject(_ kind: String, seconds: Int) {
+        var target: [Int] = []
+        var heal: () -> Void = {}
+        switch kind {
+        case "kill-leader", "kill-random":
+            let node = kind == "kill-leader" ? leader() : randomNode()
+            target = [node]
+            cluster.script(["kill", String(node)])
+            heal = { self.cluster.script(["start", String(node)]) }
+        case "pause":
+            let node = random.chance(0.5) ? leader() : randomNode()
+            target = [node]
+            cluster.script(["pause", String(node)])
+            heal = { self.cluster.script(["resume", String(node)]) }
+        case "partition-leader", "partition-minority":
+            let node = kind == "partition-leader" ? leader() : randomNode()
+            target = [node]
+            cluster.script(["partition", String(node)])
+            heal = { self.cluster.script(["heal"]) }
+        case "partition-oneway":
+            let node = leader()
+            target = [node]
+            for other in 1...cluster.nodes where other != node { cluster.script(["cut", String(node), String(other)]) }
+            heal = { self.cluster.script(["heal"]) }
+        case "partition-bridge":
+            let a = randomNode()
+            let b = a % cluster.nodes + 1
+            target = [a, b]
+            cluster.script(["partition", String(a), "--", String(b)])
+            heal = { self.cluster.script(["heal"]) }
+        case "delay", "drop":
+            guard let proxy else { return }
+            target = Array(1...cluster.nodes)
+            proxy.mode.withLockedValue {
+                $0 = kind == "delay" ? .delay(ms: 100, jitterMs: 200) : .drop(probability: 0.02)
+            }
+            heal = { proxy.mode.withLockedValue { $0 = .pass } }
+        case "kill-all":
+            target = Array(1...cluster.nodes)
+            for node in target { cluster.script(["kill", String(node)]) }
+            heal = { for node in target { self.cluster.script(["start", String(node)]) } }
+        default:
+            return
+        }
+        let name = target.map { "n\($0)" }.joined(separator: ",")
+        let op = recorder.invoke("nemesis", "fault") {
+            $0.fault = kind
+            $0.target = name
+        }
+        sleep(seconds: seconds)
+        heal()
+        recorder.complete("nemesis", "fault", op, .ok) {
+            $0.fault = kind
+            $0.target = name
+        }
+    }
+
+    /// Heals everything: partitions removed, paused nodes resumed, stopped nodes started.
+    func healAll() {
+        cluster.script(["heal"])
+        for id in 1...cluster.nodes {
+            if let pid = cluster.pid(id), kill(pid, 0) == 0 {
+                kill(pid, SIGCONT)
+            } else {
+                cluster.script(["start", String(id)])
+            }
+        }
+    }
+}
