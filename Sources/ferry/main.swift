@@ -56,6 +56,12 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "Heartbeat interval in ticks (default 2).")
     var heartbeatTicks: Int?
 
+    @Option(help: "Take a snapshot of a group every this many applied entries (default 10000).")
+    var snapshotEveryEntries: Int?
+
+    @Option(help: "Log entries kept below a snapshot for slow followers (default 1000).")
+    var entriesKeptAfterSnapshot: Int?
+
     @Option(
         help: "A member as id=host:peerPort:clientPort:httpPort; repeat for each member (replaces the file's list)."
     )
@@ -79,8 +85,14 @@ struct NodeCommand: ParsableCommand {
         if let tickMs { loaded.tickMs = tickMs }
         if let electionTicks { loaded.electionTicks = electionTicks }
         if let heartbeatTicks { loaded.heartbeatTicks = heartbeatTicks }
+        if let snapshotEveryEntries { loaded.snapshotEveryEntries = snapshotEveryEntries }
+        if let entriesKeptAfterSnapshot { loaded.entriesKeptAfterSnapshot = entriesKeptAfterSnapshot }
         if !member.isEmpty { loaded.members = try member.map(Self.parseMember) }
-        let server = try FerryNodeServer(config: loaded)
+        // The SQS handler outlives the server: released last on an event loop (when the HTTP router goes), its
+        // FerryClient would shut its event loop group down from an event loop, a precondition failure.
+        let post = try sqsHandler(config: loaded)
+        let server = try FerryNodeServer(config: loaded, post: post)
+        defer { withExtendedLifetime(post) {} }
         Self.waitForSignal()
         NodeLog.info("stopping")
         server.stop()

@@ -1,0 +1,272 @@
+import FerryQueue
+import FoundationEssentials
+
+/// SQS's queue attributes (a map of strings, some holding JSON) ↔ Ferry's `QueueAttributes`. Names and
+/// ranges are AWS's; values are checked by `QueueAttributes.validate(for:)`, which names the attribute.
+/// Ferry's own settings travel the same way under names AWS does not use: `DeduplicationWindowSeconds`,
+/// `MaxInFlightMessages`, `ProducerSessionIdleSeconds`.
+package struct QueueAttributeMap {
+    /// Builds queue ARNs and resolves them to names.
+    let arns: ARNs
+
+    package init(arns: ARNs) { self.arns = arns }
+
+    static let settable: Set<String> = [
+        "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
+        "VisibilityTimeout", "RedrivePolicy", "RedriveAllowPolicy", "ContentBasedDeduplication",
+        "DeduplicationScope", "FifoThroughputLimit", "DeduplicationWindowSeconds", "MaxInFlightMessages",
+        "ProducerSessionIdleSeconds",
+    ]
+    static let readOnly: Set<String> = [
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible",
+        "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn",
+    ]
+
+    /// Applies `map` to `attributes` for a queue of `kind`. `FifoQueue` is checked against the name's kind
+    /// (it is only allowed at creation, where `creating` is true).
+    package func apply(
+        _ map: [String: String],
+        to attributes: inout QueueAttributes,
+        kind: QueueKind,
+        creating: Bool
+    )
+        throws(SQSError)
+    {
+        for (name, value) in map.sorted(by: { $0.key < $1.key }) {
+            switch name {
+            case "FifoQueue":
+                guard creating else { throw .invalidAttributeName(name) }
+                guard value == "true" || value == "false" else { throw .invalidAttributeValue(name, value) }
+                guard (value == "true") == (kind == .fifo) else {
+                    throw .invalidParameterValue(
+                        kind == .fifo
+                            ? "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length."
+                            : "FifoQueue can only be set to true, and only for a queue whose name ends in .fifo."
+                    )
+                }
+            case "DelaySeconds": attributes.delaySeconds = try integer(name, value)
+            case "MaximumMessageSize": attributes.maximumMessageBytes = try integer(name, value)
+            case "MessageRetentionPeriod": attributes.retentionSeconds = try integer(name, value)
+            case "ReceiveMessageWaitTimeSeconds": attributes.receiveWaitSeconds = try integer(name, value)
+            case "VisibilityTimeout": attributes.visibilityTimeoutSeconds = try integer(name, value)
+            case "DeduplicationWindowSeconds": attributes.dedupWindowMs = Int64(try integer(name, value)) * 1_000
+            case "MaxInFlightMessages": attributes.maxInFlightMessages = try integer(name, value)
+            case "ProducerSessionIdleSeconds": attributes.producerIdleMs = Int64(try integer(name, value)) * 1_000
+            case "ContentBasedDeduplication":
+                guard kind == .fifo else { throw .invalidAttributeName(name) }
+                attributes.contentBasedDeduplication = try boolean(name, value)
+            case "DeduplicationScope":
+                guard kind == .fifo else { throw .invalidAttributeName(name) }
+                guard let scope = DeduplicationScope(rawValue: value) else { throw .invalidAttributeValue(name, value) }
+                attributes.deduplicationScope = scope
+            case "FifoThroughputLimit":
+                guard kind == .fifo else { throw .invalidAttributeName(name) }
+                guard let limit = FifoThroughputLimit(rawValue: value) else {
+                    throw .invalidAttributeValue(name, value)
+                }
+                attributes.fifoThroughputLimit = limit
+            case "RedrivePolicy":
+                attributes.redrivePolicy = value.isEmpty ? nil : try redrivePolicy(value)
+            case "RedriveAllowPolicy":
+                attributes.redriveAllowPolicy = value.isEmpty ? nil : try redriveAllowPolicy(value)
+            default:
+                throw .invalidAttributeName(name)
+            }
+        }
+        do {
+            try attributes.validate(for: kind)
+        } catch {
+            if case .invalidAttribute(let name, let reason) = error {
+                throw .invalidAttributeValue(name, map[name] ?? "", reason: reason)
+            }
+            throw .invalidParameterValue("\(error)")
+        }
+    }
+
+    /// The attributes AWS would answer for `names` (`All` for every one), in AWS's string forms.
+    package func render(
+        _ attributes: QueueAttributes,
+        name queueName: String,
+        statistics: QueueAttributeStatistics,
+        names: [String]
+    ) throws(SQSError) -> [String: String] {
+        var all: [String: String] = [
+            "QueueArn": arns.arn(ofQueue: queueName),
+            "ApproximateNumberOfMessages": String(statistics.visible),
+            "ApproximateNumberOfMessagesNotVisible": String(statistics.inFlight),
+            "ApproximateNumberOfMessagesDelayed": String(statistics.delayed),
+            "VisibilityTimeout": String(attributes.visibilityTimeoutSeconds),
+            "MaximumMessageSize": String(attributes.maximumMessageBytes),
+            "MessageRetentionPeriod": String(attributes.retentionSeconds),
+            "DelaySeconds": String(attributes.delaySeconds),
+            "ReceiveMessageWaitTimeSeconds": String(attributes.receiveWaitSeconds),
+            "SqsManagedSseEnabled": "false",
+            "DeduplicationWindowSeconds": String(attributes.dedupWindowMs / 1_000),
+            "MaxInFlightMessages": String(attributes.maxInFlightMessages),
+            "ProducerSessionIdleSeconds": String(attributes.producerIdleMs / 1_000),
+        ]
+        if QueueName.kind(of: queueName) == .fifo {
+            all["FifoQueue"] = "true"
+            all["ContentBasedDeduplication"] = attributes.contentBasedDeduplication ? "true" : "false"
+            all["DeduplicationScope"] = attributes.deduplicationScope.rawValue
+            all["FifoThroughputLimit"] = attributes.fifoThroughputLimit.rawValue
+        }
+        if let redrive = attributes.redrivePolicy {
+            all["RedrivePolicy"] = Self.json([
+                "deadLetterTargetArn": .string(arns.arn(ofQueue: redrive.deadLetterQueue)),
+                "maxReceiveCount": .int(redrive.maxReceiveCount),
+            ])
+        }
+        if let allow = attributes.redriveAllowPolicy {
+            switch allow {
+            case .allowAll: all["RedriveAllowPolicy"] = Self.json(["redrivePermission": .string("allowAll")])
+            case .denyAll: all["RedriveAllowPolicy"] = Self.json(["redrivePermission": .string("denyAll")])
+            case .byQueue(let sources):
+                all["RedriveAllowPolicy"] = Self.json([
+                    "redrivePermission": .string("byQueue"),
+                    "sourceQueueArns": .strings(sources.map(arns.arn(ofQueue:))),
+                ])
+            }
+        }
+        guard !names.contains("All") else { return all }
+        var picked: [String: String] = [:]
+        for name in names {
+            guard
+                Self.settable.contains(name) || Self.readOnly.contains(name) || all[name] != nil
+                    || [
+                        "FifoQueue", "Policy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled",
+                    ]
+                    .contains(name)
+            else { throw .invalidAttributeName(name) }
+            if let value = all[name] { picked[name] = value }
+        }
+        return picked
+    }
+
+    private func integer(_ name: String, _ value: String) throws(SQSError) -> Int {
+        guard let number = Int(value) else { throw .invalidAttributeValue(name, value) }
+        return number
+    }
+
+    private func boolean(_ name: String, _ value: String) throws(SQSError) -> Bool {
+        switch value.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw .invalidAttributeValue(name, value)
+        }
+    }
+
+    /// `{"deadLetterTargetArn": "arn:aws:sqs:…:dlq", "maxReceiveCount": 5}` (the count as a number or a string).
+    private func redrivePolicy(_ value: String) throws(SQSError) -> RedrivePolicy {
+        struct Policy: Decodable {
+            var deadLetterTargetArn: String?
+            var maxReceiveCount: FlexibleInt?
+        }
+        guard let policy = try? JSONDecoder().decode(Policy.self, from: Data(value.utf8)),
+            let arn = policy.deadLetterTargetArn, let count = policy.maxReceiveCount?.value
+        else {
+            throw .invalidAttributeValue(
+                "RedrivePolicy",
+                value,
+                reason: "Redrive policy is not a valid JSON map of deadLetterTargetArn and maxReceiveCount."
+            )
+        }
+        guard let name = arns.queueName(ofARN: arn) else {
+            throw .invalidAttributeValue("RedrivePolicy", value, reason: "Dead letter target does not exist.")
+        }
+        return RedrivePolicy(deadLetterQueue: name, maxReceiveCount: count)
+    }
+
+    /// `{"redrivePermission": "allowAll" | "denyAll" | "byQueue", "sourceQueueArns": [...]}`.
+    private func redriveAllowPolicy(_ value: String) throws(SQSError) -> RedriveAllowPolicy {
+        struct Policy: Decodable {
+            var redrivePermission: String?
+            var sourceQueueArns: [String]?
+        }
+        guard let policy = try? JSONDecoder().decode(Policy.self, from: Data(value.utf8)) else {
+            throw .invalidAttributeValue("RedriveAllowPolicy", value)
+        }
+        switch policy.redrivePermission {
+        case "allowAll": return .allowAll
+        case "denyAll": return .denyAll
+        case "byQueue":
+            let names = (policy.sourceQueueArns ?? []).compactMap(arns.queueName(ofARN:))
+            guard names.count == (policy.sourceQueueArns ?? []).count else {
+                throw .invalidAttributeValue("RedriveAllowPolicy", value, reason: "a source queue ARN is not valid")
+            }
+            return .byQueue(names)
+        default:
+            throw .invalidAttributeValue("RedriveAllowPolicy", value)
+        }
+    }
+
+    enum JSONValue {
+        case string(String)
+        case int(Int)
+        case strings([String])
+    }
+
+    /// A small JSON object with sorted keys, AWS's compact form.
+    static func json(_ object: [String: JSONValue]) -> String {
+        func quoted(_ text: String) -> String {
+            let data = (try? JSONEncoder().encode(text)).map { String(decoding: $0, as: UTF8.self) }
+            return data ?? "\"\""
+        }
+        let members = object.keys.sorted().map { key -> String in
+            switch object[key]! {
+            case .string(let text): return "\(quoted(key)):\(quoted(text))"
+            case .int(let number): return "\(quoted(key)):\(number)"
+            case .strings(let list): return "\(quoted(key)):[\(list.map(quoted).joined(separator: ","))]"
+            }
+        }
+        return "{\(members.joined(separator: ","))}"
+    }
+}
+
+/// A JSON number or a string holding one (AWS accepts `"maxReceiveCount": "5"` and `5`).
+struct FlexibleInt: Decodable {
+    let value: Int?
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Int.self) {
+            value = number
+        } else {
+            value = Int(try container.decode(String.self))
+        }
+    }
+}
+
+/// The statistics GetQueueAttributes reports.
+package struct QueueAttributeStatistics: Sendable {
+    var visible: Int64 = 0
+    var inFlight: Int64 = 0
+    var delayed: Int64 = 0
+
+    package init(visible: Int64 = 0, inFlight: Int64 = 0, delayed: Int64 = 0) {
+        self.visible = visible
+        self.inFlight = inFlight
+        self.delayed = delayed
+    }
+}
+
+/// Queue URLs and ARNs: `http://<host>:<port>/<account>/<name>`, `arn:aws:sqs:<region>:<account>:<name>`.
+package struct ARNs: Sendable {
+    var region: String
+    var account: String
+
+    package init(region: String, account: String) {
+        self.region = region
+        self.account = account
+    }
+
+    func arn(ofQueue name: String) -> String { "arn:aws:sqs:\(region):\(account):\(name)" }
+
+    /// The queue name of an SQS ARN of this account (any region: one cluster is one region).
+    func queueName(ofARN arn: String) -> String? {
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "sqs", parts[4] == account, !parts[5].isEmpty else {
+            return nil
+        }
+        return String(parts[5])
+    }
+}

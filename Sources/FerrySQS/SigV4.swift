@@ -1,0 +1,296 @@
+import FerryNode
+
+/// AWS Signature Version 4, the server's half: recompute the signature of a request from the access key's
+/// secret and compare. Follows AWS's "Create a signed AWS API request" (canonical request → string to sign →
+/// derived key → HMAC-SHA256) as botocore signs; only the `Authorization` header form (no presigned URLs).
+public struct SigV4Verifier: Sendable {
+    /// Secret access keys by access key id.
+    public let secrets: [String: String]
+    /// How far the request's `X-Amz-Date` may be from the server's clock (AWS: 5 minutes).
+    public let maxSkewSeconds: Int64
+    /// The service name the credential scope must name.
+    public let service: String
+
+    public init(secrets: [String: String], maxSkewSeconds: Int64 = 300, service: String = "sqs") {
+        self.secrets = secrets
+        self.maxSkewSeconds = maxSkewSeconds
+        self.service = service
+    }
+
+    /// Who signed a verified request, and the region of its credential scope.
+    public struct Identity: Sendable, Equatable {
+        public let accessKeyID: String
+        public let region: String
+    }
+
+    /// The parts of an HTTP request a signature covers.
+    public struct Request: Sendable {
+        public var method: String
+        /// The path as sent, still percent-encoded (`/` for the JSON protocol).
+        public var path: String
+        /// The raw query string after `?`, or "".
+        public var query: String
+        /// Header names and values as received; names compare case-insensitively.
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+
+        public init(
+            method: String,
+            path: String,
+            query: String,
+            headers: [(name: String, value: String)],
+            body: [UInt8]
+        ) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.headers = headers
+            self.body = body
+        }
+
+        func values(_ name: String) -> [String] {
+            let wanted = name.lowercased()
+            return headers.filter { $0.name.lowercased() == wanted }.map(\.value)
+        }
+    }
+
+    /// - Parameter nowSeconds: the server's clock, seconds since the Unix epoch.
+    public func verify(_ request: Request, nowSeconds: Int64) -> Result<Identity, SQSError> {
+        guard let authorization = request.values("authorization").first else {
+            return .failure(.missingAuthenticationToken)
+        }
+        guard let parsed = Authorization(parsing: authorization) else {
+            return .failure(
+                .incompleteSignature(
+                    "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters (AWS4-HMAC-SHA256)."
+                )
+            )
+        }
+        let scope = parsed.credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard scope.count == 5, scope[4] == "aws4_request", scope[3] == service, scope[1].count == 8 else {
+            return .failure(
+                .incompleteSignature(
+                    "Credential should be scoped to a valid region and service (\(parsed.credential))."
+                )
+            )
+        }
+        let accessKeyID = scope[0]
+        let date = scope[1]
+        let region = scope[2]
+        guard let amzDate = request.values("x-amz-date").first ?? request.values("date").first,
+            let signedAt = Self.epochSeconds(amzDate: amzDate), amzDate.hasPrefix(date)
+        else {
+            return .failure(
+                .incompleteSignature(
+                    "X-Amz-Date must be an ISO 8601 basic date-time (yyyyMMdd'T'HHmmss'Z') of the credential's date."
+                )
+            )
+        }
+        guard let secret = secrets[accessKeyID] else { return .failure(.invalidClientTokenID) }
+        if abs(nowSeconds - signedAt) > maxSkewSeconds {
+            return .failure(
+                .requestExpired(
+                    signed: amzDate,
+                    now: Self.amzDate(epochSeconds: nowSeconds),
+                    skewSeconds: maxSkewSeconds
+                )
+            )
+        }
+        guard parsed.signedHeaders.contains("host") else {
+            return .failure(.incompleteSignature("The host header must be signed."))
+        }
+        let canonical = canonicalRequest(request, signedHeaders: parsed.signedHeaders)
+        let stringToSign = [
+            "AWS4-HMAC-SHA256", amzDate, "\(date)/\(region)/\(service)/aws4_request",
+            Digests.hex(Digests.sha256(Array(canonical.utf8))),
+        ].joined(separator: "\n")
+        var key = Digests.hmacSHA256(key: Array("AWS4\(secret)".utf8), Array(date.utf8))
+        for part in [region, service, "aws4_request"] { key = Digests.hmacSHA256(key: key, Array(part.utf8)) }
+        let expected = Digests.hex(Digests.hmacSHA256(key: key, Array(stringToSign.utf8)))
+        guard Self.constantTimeEqual(expected, parsed.signature.lowercased()) else {
+            return .failure(.signatureDoesNotMatch)
+        }
+        return .success(Identity(accessKeyID: accessKeyID, region: region))
+    }
+
+    /// AWS's canonical request: method, URI, query, the signed headers, their names, the payload's hash.
+    func canonicalRequest(_ request: Request, signedHeaders: [String]) -> String {
+        let headerLines = signedHeaders.map { name in
+            let value = request.values(name).map(Self.trimmed).joined(separator: ",")
+            return "\(name):\(value)\n"
+        }.joined()
+        let payloadHash =
+            request.values("x-amz-content-sha256").first.flatMap { $0 == "UNSIGNED-PAYLOAD" ? nil : $0 }
+            ?? Digests.hex(Digests.sha256(request.body))
+        return [
+            request.method.uppercased(),
+            Self.canonicalPath(request.path),
+            Self.canonicalQuery(request.query),
+            headerLines,
+            signedHeaders.joined(separator: ";"),
+            payloadHash,
+        ].joined(separator: "\n")
+    }
+
+    struct Authorization {
+        let credential: String
+        let signedHeaders: [String]
+        let signature: String
+
+        init?(parsing header: String) {
+            let prefix = "AWS4-HMAC-SHA256 "
+            guard header.hasPrefix(prefix) else { return nil }
+            var fields: [String: String] = [:]
+            for part in header.dropFirst(prefix.count).split(separator: ",") {
+                let item = part.trimmingSpaces
+                guard let equals = item.firstIndex(of: "=") else { return nil }
+                fields[String(item[..<equals])] = String(item[item.index(after: equals)...])
+            }
+            guard let credential = fields["Credential"], let signed = fields["SignedHeaders"],
+                let signature = fields["Signature"], !signature.isEmpty
+            else { return nil }
+            self.credential = credential
+            self.signedHeaders = signed.split(separator: ";").map { $0.lowercased() }
+            self.signature = signature
+        }
+    }
+
+    /// Each segment of the path as sent (already percent-encoded) encoded once more with AWS's unreserved set:
+    /// services other than S3 sign the doubly encoded path (`/a%20b` → `/a%2520b`), as botocore does.
+    static func canonicalPath(_ path: String) -> String {
+        guard !path.isEmpty else { return "/" }
+        return path.split(separator: "/", omittingEmptySubsequences: false)
+            .map { uriEncode(String($0)) }
+            .joined(separator: "/")
+    }
+
+    /// Parameters sorted by encoded name then value, each `name=value` with AWS's encoding.
+    static func canonicalQuery(_ query: String) -> String {
+        guard !query.isEmpty else { return "" }
+        let pairs = query.split(separator: "&").map { item -> (String, String) in
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = percentDecoded(String(parts[0])) ?? String(parts[0])
+            let value = parts.count > 1 ? percentDecoded(String(parts[1])) ?? String(parts[1]) : ""
+            return (uriEncode(name), uriEncode(value))
+        }
+        return pairs.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }.map { "\($0)=\($1)" }.joined(separator: "&")
+    }
+
+    /// RFC 3986 encoding: A–Z a–z 0–9 - _ . ~ as they are, every other byte as %XX (uppercase).
+    static func uriEncode(_ text: String) -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(digits[Int(byte >> 4)])
+                out.append(digits[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func percentDecoded(_ text: String) -> String? {
+        var out: [UInt8] = []
+        var bytes = text.utf8.makeIterator()
+        while let byte = bytes.next() {
+            guard byte == UInt8(ascii: "%") else {
+                out.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
+                continue
+            }
+            guard let high = bytes.next().flatMap(hexValue), let low = bytes.next().flatMap(hexValue) else {
+                return nil
+            }
+            out.append(high << 4 | low)
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    /// Leading and trailing spaces removed, inner runs of spaces collapsed to one.
+    static func trimmed(_ value: String) -> String {
+        value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+    }
+
+    /// `yyyyMMddTHHmmssZ` → seconds since the epoch (proleptic Gregorian, UTC).
+    package static func epochSeconds(amzDate: String) -> Int64? {
+        let bytes = Array(amzDate.utf8)
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int64? {
+            var value: Int64 = 0
+            for byte in bytes[range] {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8),
+            let hour = number(9..<11), let minute = number(11..<13), let second = number(13..<15),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        return daysFromCivil(year: year, month: month, day: day) * 86_400 + hour * 3_600 + minute * 60 + second
+    }
+
+    /// Seconds since the epoch → `yyyyMMddTHHmmssZ`.
+    package static func amzDate(epochSeconds: Int64) -> String {
+        let days = epochSeconds >= 0 ? epochSeconds / 86_400 : (epochSeconds - 86_399) / 86_400
+        let rest = epochSeconds - days * 86_400
+        let (year, month, day) = civilFromDays(days)
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(year)\(two(month))\(two(day))T\(two(rest / 3_600))\(two(rest % 3_600 / 60))\(two(rest % 60))Z"
+    }
+
+    /// Howard Hinnant's days_from_civil.
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// Howard Hinnant's civil_from_days.
+    static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for index in x.indices { difference |= x[index] ^ y[index] }
+        return difference == 0
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var text = self
+        while text.first == " " { text = text.dropFirst() }
+        while text.last == " " { text = text.dropLast() }
+        return text
+    }
+}
