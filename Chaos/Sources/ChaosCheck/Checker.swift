@@ -21,7 +21,8 @@ public struct Violation: Sendable, Hashable, CustomStringConvertible {
         case sessionOrder
         /// Sends not acknowledged for longer than the fault kind's bound.
         case unavailable
-        /// Replicas of a partition with different state at the same applied index, or one left behind.
+        /// Replicas of a partition with different state at the same applied index, one left behind, or one that
+        /// gave no state at all after the heal.
         case replicasDiverge
         /// Two different messages acknowledged (or one acknowledged, another delivered) at one log position: an
         /// acknowledged entry was overwritten, as when a leader acknowledges what it alone holds.
@@ -289,7 +290,7 @@ public enum Checker {
         checkGroupOrder(messages, keys, &report)
         checkSessions(sends, &report)
         checkUnavailability(sends, faults, events.last?.t ?? 0, model, &report)
-        checkReplicas(model.replicas, &report)
+        checkReplicas(model.replicas, expected: model.replicaSets, &report)
         return report
     }
 
@@ -429,9 +430,27 @@ public enum Checker {
         }
     }
 
-    /// At the end every replica of a partition applied the same index and holds the same state.
-    static func checkReplicas(_ replicas: [ReplicaDigest], _ report: inout CheckReport) {
+    /// At the end every replica of a partition applied the same index and holds the same state, and every
+    /// expected replica answered.
+    static func checkReplicas(
+        _ replicas: [ReplicaDigest],
+        expected: [UInt64: [UInt64]],
+        _ report: inout CheckReport
+    ) {
         let byGroup = Dictionary(grouping: replicas, by: \.group)
+        for group in expected.keys.sorted() {
+            let answered = Set(byGroup[group, default: []].map(\.node))
+            let silent = expected[group]!.filter { !answered.contains($0) }.sorted()
+            if !silent.isEmpty {
+                report.violations.append(
+                    Violation(
+                        kind: .replicasDiverge,
+                        detail:
+                            "group \(group): no state digest from node \(silent.map(String.init).joined(separator: ", ")) after the heal (down or stuck)"
+                    )
+                )
+            }
+        }
         for group in byGroup.keys.sorted() {
             let copies = byGroup[group]!.sorted { $0.node < $1.node }
             let applied = Set(copies.map(\.applied))

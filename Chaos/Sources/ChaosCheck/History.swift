@@ -97,6 +97,9 @@ public struct CheckModel: Sendable {
     public var defaultUnavailabilityBoundMs: Int64 = 10_000
     /// Per (queue, partition, node): the replica's applied index and state digest at the end of the run.
     public var replicas: [ReplicaDigest] = []
+    /// Group → the nodes that hold a replica of it. Each must have answered with a digest: a replica that cannot
+    /// (its node died on its own, or is stuck) cannot be shown to agree.
+    public var replicaSets: [UInt64: [UInt64]] = [:]
 
     public init(dedupWindowMs: Int64) {
         self.dedupWindowMs = dedupWindowMs

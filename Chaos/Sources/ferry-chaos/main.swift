@@ -180,19 +180,23 @@ func run() throws -> Bool {
 
     // Replicas: every group's applied index and state digest on every node, once they agree on the index.
     var model = checkModel(scenario)
-    let groups = [UInt64(1)] + ((try? admin.describe().partitions.map(\.groupID)) ?? []).sorted()
+    let description = try? admin.describe()
+    model.replicaSets = replicaSets(description, nodes: cluster.nodes)
+    let groups = model.replicaSets.keys.sorted()
     let settleEnd = recorder.now + 20_000
     repeat {
         model.replicas = []
         for group in groups {
-            for id in 1...cluster.nodes {
+            for id in model.replicaSets[group]!.map(Int.init) {
                 guard let (applied, digest) = try? admin.groupDigest(host: cluster.host(id), port: 7200, group: group)
                 else { continue }
                 model.replicas.append(ReplicaDigest(group: group, node: UInt64(id), applied: applied, digest: digest))
             }
         }
-        let settled = Dictionary(grouping: model.replicas, by: \.group).values.allSatisfy {
-            Set($0.map(\.applied)).count == 1 && $0.count == cluster.nodes
+        let byGroup = Dictionary(grouping: model.replicas, by: \.group)
+        let settled = groups.allSatisfy { group in
+            let copies = byGroup[group, default: []]
+            return Set(copies.map(\.applied)).count == 1 && copies.count == model.replicaSets[group]!.count
         }
         if settled { break }
         usleep(500_000)
@@ -219,6 +223,14 @@ func checkModel(_ scenario: Scenario) -> CheckModel {
     return model
 }
 
+/// Group → the nodes holding it: the metadata group on every node, each partition on its replicas. Without a
+/// description only the metadata group is known.
+func replicaSets(_ description: ClusterDescription?, nodes: Int) -> [UInt64: [UInt64]] {
+    var sets: [UInt64: [UInt64]] = [1: (1...nodes).map(UInt64.init)]
+    for partition in description?.partitions ?? [] { sets[partition.groupID] = partition.replicas.sorted() }
+    return sets
+}
+
 /// `--check DIR`: the checker over a run's history again; replica digests from the cluster at `base` when it
 /// still runs (a run stopped before its check leaves it up).
 func recheck(_ directory: String, scenario: Scenario, base: Int) throws -> Bool {
@@ -231,8 +243,9 @@ func recheck(_ directory: String, scenario: Scenario, base: Int) throws -> Bool 
     var model = checkModel(scenario)
     let endpoints = (1...scenario.nodes).map { "127.0.0.\(base + $0):7200" }
     if let client = try? FerryClient(endpoints: endpoints), let description = try? client.describe() {
-        for group in [UInt64(1)] + description.partitions.map(\.groupID).sorted() {
-            for id in 1...scenario.nodes {
+        model.replicaSets = replicaSets(description, nodes: scenario.nodes)
+        for group in model.replicaSets.keys.sorted() {
+            for id in model.replicaSets[group]!.map(Int.init) {
                 guard
                     let (applied, digest) = try? client.groupDigest(
                         host: "127.0.0.\(base + id)",

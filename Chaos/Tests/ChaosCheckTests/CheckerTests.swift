@@ -343,4 +343,21 @@ import Testing
         let report = Self.check(Self.clean, model: model)
         #expect(report.count(.replicasDiverge) == 1)
     }
+
+    @Test func aReplicaThatGivesNoStateAfterTheHealIsCaught() {
+        var model = Self.model
+        model.replicaSets = [2: [1, 2, 3], 3: [1, 2, 3]]
+        model.replicas = [
+            ReplicaDigest(group: 2, node: 1, applied: 10, digest: 0xAA),
+            ReplicaDigest(group: 2, node: 2, applied: 10, digest: 0xAA),
+            ReplicaDigest(group: 2, node: 3, applied: 10, digest: 0xAA),
+            ReplicaDigest(group: 3, node: 1, applied: 7, digest: 0x1),
+            ReplicaDigest(group: 3, node: 3, applied: 7, digest: 0x1),
+        ]
+        let report = Self.check(Self.clean, model: model)
+        #expect(report.count(.replicasDiverge) == 1)
+        #expect(report.violations.first?.detail.contains("group 3: no state digest from node 2") == true)
+        model.replicas.append(ReplicaDigest(group: 3, node: 2, applied: 7, digest: 0x1))
+        #expect(Self.check(Self.clean, model: model).passed)
+    }
 }
