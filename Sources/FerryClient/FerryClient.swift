@@ -251,6 +251,115 @@ public final class FerryClient: @unchecked Sendable {
         }
     }
 
+    // MARK: Redrive (message move tasks)
+
+    /// Starts a redrive of `queueName` (usually a dead-letter queue) on every partition under one task id:
+    /// messages present now move, oldest first, to `destination` or each back to its source queue.
+    /// `maxMessagesPerSecond` is the queue's rate, shared among its partitions (each moves at least one a
+    /// second). If a partition refuses, the partitions already started are cancelled and the refusal is thrown.
+    /// - Returns: each partition's task as it started.
+    public func startMoveTask(
+        _ queueName: String,
+        taskID: String,
+        destination: String?,
+        maxMessagesPerSecond: Int
+    ) throws(FerryClientError) -> [MoveTaskStatus] {
+        let queue = try queue(queueName)
+        let count = Int(queue.partitions)
+        var started: [MoveTaskStatus] = []
+        for partition in 0..<queue.partitions {
+            let share = maxMessagesPerSecond / count + (Int(partition) < maxMessagesPerSecond % count ? 1 : 0)
+            let request = MoveTaskRequest(
+                taskID: taskID,
+                destination: destination,
+                maxMessagesPerSecond: maxMessagesPerSecond < 1 ? maxMessagesPerSecond : max(1, share)
+            )
+            var attempts = 0
+            while true {
+                do {
+                    let response = try callPartition(
+                        queue,
+                        partition,
+                        .startMoveTask(queue: queueName, partition: partition, request: request)
+                    )
+                    started.append(
+                        try Self.expect(response) { if case .moveTasks(let t) = $0 { t.first } else { nil } }
+                    )
+                    break
+                } catch {
+                    // A start whose answer was lost may have taken effect: finding our task running is a success;
+                    // otherwise an unknown outcome is asked again (a repeat finds the task running).
+                    if let mine = (try? listMoveTasks(queueName, partition: partition))?.first,
+                        mine.taskID == taskID, mine.state == .running
+                    {
+                        started.append(mine)
+                        break
+                    }
+                    attempts += 1
+                    if attempts < 3, Self.isUnknownOutcome(error) { continue }
+                    for undo in 0..<partition {
+                        _ = try? callPartition(
+                            queue,
+                            undo,
+                            .cancelMoveTask(queue: queueName, partition: undo, taskID: taskID)
+                        )
+                    }
+                    throw error
+                }
+            }
+        }
+        return started
+    }
+
+    /// A failure after which the request may or may not have taken effect.
+    static func isUnknownOutcome(_ error: FerryClientError) -> Bool {
+        switch error {
+        case .timeout: return true
+        case .server(let refusal): return refusal.code == .timeout
+        default: return false
+        }
+    }
+
+    /// Cancels the redrive `taskID` on every partition where it still runs (messages already moved stay
+    /// moved). Throws `moveTaskNotFound` when it runs on none.
+    /// - Returns: the cancelled partitions' tasks.
+    public func cancelMoveTask(_ queueName: String, taskID: String) throws(FerryClientError) -> [MoveTaskStatus] {
+        let queue = try queue(queueName)
+        var cancelled: [MoveTaskStatus] = []
+        var notFound: FerryClientError?
+        for partition in 0..<queue.partitions {
+            do {
+                let response = try callPartition(
+                    queue,
+                    partition,
+                    .cancelMoveTask(queue: queueName, partition: partition, taskID: taskID)
+                )
+                cancelled.append(try Self.expect(response) { if case .moveTasks(let t) = $0 { t.first } else { nil } })
+            } catch {
+                guard case .server(let refusal) = error, refusal.code == .moveTaskNotFound else { throw error }
+                notFound = error
+            }
+        }
+        if cancelled.isEmpty, let notFound { throw notFound }
+        return cancelled
+    }
+
+    /// One partition's running redrive (first, if any) and its latest finished ones, newest first.
+    public func listMoveTasks(_ queueName: String, partition: UInt32) throws(FerryClientError) -> [MoveTaskStatus] {
+        let queue = try queue(queueName)
+        return try Self.expect(
+            try callPartition(queue, partition, .listMoveTasks(queue: queueName, partition: partition))
+        ) { if case .moveTasks(let tasks) = $0 { tasks } else { nil } }
+    }
+
+    /// Every partition's redrives, by partition.
+    public func listMoveTasks(_ queueName: String) throws(FerryClientError) -> [[MoveTaskStatus]] {
+        let queue = try queue(queueName)
+        var all: [[MoveTaskStatus]] = []
+        for partition in 0..<queue.partitions { all.append(try listMoveTasks(queueName, partition: partition)) }
+        return all
+    }
+
     // MARK: Messages
 
     /// Sends messages: each to its group's partition (round-robin without a group), in order within a

@@ -592,6 +592,26 @@ final class NodeRuntime: @unchecked Sendable {
             route(queue, partition, reply) { group in
                 reply(.statistics(group.partition!.statistics, nowMs: group.partition!.nowMs))
             }
+        case .startMoveTask(let queue, let partition, let request):
+            route(queue, partition, reply) { group in
+                self.propose(.startMoveTask(request), to: group, refused: reply) { result in
+                    guard case .queue(.moveTaskStarted(let task))? = result else {
+                        return reply(.error(Self.failure(result)))
+                    }
+                    reply(.moveTasks([task]))
+                }
+            }
+        case .cancelMoveTask(let queue, let partition, let taskID):
+            route(queue, partition, reply) { group in
+                self.propose(.cancelMoveTask(taskID: taskID), to: group, refused: reply) { result in
+                    guard case .queue(.moveTaskCancelled(let task))? = result else {
+                        return reply(.error(Self.failure(result)))
+                    }
+                    reply(.moveTasks([task]))
+                }
+            }
+        case .listMoveTasks(let queue, let partition):
+            route(queue, partition, reply) { group in reply(.moveTasks(group.partition!.moveTasks)) }
         }
     }
 
@@ -790,7 +810,9 @@ final class NodeRuntime: @unchecked Sendable {
             name: queue.name,
             id: queue.id,
             partitions: UInt32(queue.partitions.count),
-            attributes: queue.attributes
+            attributes: queue.attributes,
+            createdAtMs: queue.createdAtMs,
+            modifiedAtMs: queue.modifiedAtMs
         )
     }
 

@@ -2,11 +2,12 @@ import NIOCore
 
 /// A catalog command with the leader's timestamp: the payload of a metadata-group entry.
 ///
-/// Encoding: `version u8 (1) | timestampMs i64 | kind u8 | body`; kinds 1 bootstrap, 2 create queue,
+/// Encoding: `version u8 (2; 1 is still read: attributes without policy and tags) | timestampMs i64 | kind u8 |
+/// body`; kinds 1 bootstrap, 2 create queue,
 /// 3 delete queue, 4 set attributes, 5 allocate producer, 6 bump producer epoch; append-only. Fields as in
 /// `QueueFields`.
 public struct CatalogEntry: Sendable, Hashable {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
 
     public var timestampMs: Int64
     public var command: CatalogCommand
@@ -50,7 +51,8 @@ public struct CatalogEntry: Sendable, Hashable {
     public static func decode(_ bytes: ByteBuffer) throws(QueueDecodeError) -> CatalogEntry {
         var buffer = bytes
         let version = try QueueFields.read(UInt8.self, &buffer, "version")
-        guard version == Self.version else { throw .unsupportedVersion(version) }
+        guard version == 1 || version == Self.version else { throw .unsupportedVersion(version) }
+        let extended = version >= 2
         let timestamp = try QueueFields.read(Int64.self, &buffer, "timestamp")
         let kind = try QueueFields.read(UInt8.self, &buffer, "kind")
         let command: CatalogCommand
@@ -65,13 +67,13 @@ public struct CatalogEntry: Sendable, Hashable {
             command = .createQueue(
                 name: try QueueFields.readString(&buffer, "name"),
                 partitions: try QueueFields.read(UInt32.self, &buffer, "partitions"),
-                attributes: try QueueFields.readAttributes(&buffer)
+                attributes: try QueueFields.readAttributes(&buffer, withPolicyAndTags: extended)
             )
         case 3: command = .deleteQueue(name: try QueueFields.readString(&buffer, "name"))
         case 4:
             command = .setAttributes(
                 name: try QueueFields.readString(&buffer, "name"),
-                attributes: try QueueFields.readAttributes(&buffer)
+                attributes: try QueueFields.readAttributes(&buffer, withPolicyAndTags: extended)
             )
         case 5: command = .allocateProducer
         case 6: command = .bumpProducerEpoch(try QueueFields.read(UInt64.self, &buffer, "producer id"))
@@ -96,7 +98,8 @@ extension Catalog {
     }
 
     static let snapshotMagic: UInt32 = 0x4643_4154  // "FCAT"
-    public static let snapshotVersion: UInt8 = 1
+    /// 2: attributes with policy and tags, and each queue's last-modified time; 1 is still read.
+    public static let snapshotVersion: UInt8 = 2
 
     /// The catalog as bytes (queues in name order, producers in id order): equal catalogs, equal bytes.
     public func snapshot() -> ByteBuffer {
@@ -116,6 +119,7 @@ extension Catalog {
             buffer.writeInteger(queue.id)
             QueueFields.write(queue.attributes, into: &buffer)
             buffer.writeInteger(queue.createdAtMs)
+            buffer.writeInteger(queue.modifiedAtMs)
             buffer.writeInteger(UInt32(queue.partitions.count))
             for partition in queue.partitions {
                 buffer.writeInteger(partition.groupID)
@@ -138,7 +142,8 @@ extension Catalog {
             throw .invalid("not a catalog snapshot")
         }
         let version = try QueueFields.read(UInt8.self, &buffer, "version")
-        guard version == snapshotVersion else { throw .unsupportedVersion(version) }
+        guard version == 1 || version == snapshotVersion else { throw .unsupportedVersion(version) }
+        let extended = version >= 2
         var catalog = Catalog()
         catalog.clusterID = try QueueFields.readString(&buffer, "cluster id")
         catalog.appliedIndex = try QueueFields.read(UInt64.self, &buffer, "applied index")
@@ -151,8 +156,9 @@ extension Catalog {
         for _ in 0..<queueCount {
             let name = try QueueFields.readString(&buffer, "queue name")
             let id = try QueueFields.read(UInt64.self, &buffer, "queue id")
-            let attributes = try QueueFields.readAttributes(&buffer)
+            let attributes = try QueueFields.readAttributes(&buffer, withPolicyAndTags: extended)
             let createdAtMs = try QueueFields.read(Int64.self, &buffer, "created at")
+            let modifiedAtMs = extended ? try QueueFields.read(Int64.self, &buffer, "modified at") : createdAtMs
             let partitionCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 17, "partitions")
             var partitions: [CatalogPartition] = []
             for number in 0..<partitionCount {
@@ -176,7 +182,8 @@ extension Catalog {
                 id: id,
                 attributes: attributes,
                 partitions: partitions,
-                createdAtMs: createdAtMs
+                createdAtMs: createdAtMs,
+                modifiedAtMs: modifiedAtMs
             )
         }
         let producerCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 12, "producers")

@@ -33,6 +33,8 @@ public struct CatalogQueue: Sendable, Hashable {
     public var attributes: QueueAttributes
     public var partitions: [CatalogPartition]
     public var createdAtMs: Int64
+    /// The entry time of the last attribute change (SQS `LastModifiedTimestamp`); creation counts.
+    public var modifiedAtMs: Int64
 
     public var kind: QueueKind { QueueName.kind(of: name) }
 }
@@ -153,7 +155,9 @@ public struct Catalog: Sendable, Hashable {
                 throw .invalid(error)
             }
             if let existing = queues[name] {
-                guard existing.attributes == attributes, existing.partitions.count == Int(partitionCount) else {
+                guard existing.attributes.sameSettings(as: attributes),
+                    existing.partitions.count == Int(partitionCount)
+                else {
                     throw .queueAlreadyExists(name)
                 }
                 return .queueExists(existing)
@@ -167,7 +171,8 @@ public struct Catalog: Sendable, Hashable {
                 id: nextQueueID,
                 attributes: attributes,
                 partitions: place(partitionCount),
-                createdAtMs: atMs
+                createdAtMs: atMs,
+                modifiedAtMs: atMs
             )
             nextQueueID += 1
             queues[name] = queue
@@ -184,6 +189,7 @@ public struct Catalog: Sendable, Hashable {
             }
             try checkRedrive(source: name, attributes)
             queue.attributes = attributes
+            queue.modifiedAtMs = atMs
             queues[name] = queue
             return .attributesSet(queue)
         case .allocateProducer:

@@ -60,8 +60,26 @@ public struct QueueAttributes: Sendable, Hashable {
     public var producerIdleMs = QueueLimits.defaultProducerIdleMs
     public var redrivePolicy: RedrivePolicy?
     public var redriveAllowPolicy: RedriveAllowPolicy?
+    /// SQS's access policy document (JSON), kept and answered, not enforced: a Ferry cluster has one set of
+    /// access keys.
+    public var policy: String?
+    /// Cost-allocation tags (SQS `TagQueue`). Not attributes in SQS: a `CreateQueue` of an existing queue
+    /// compares attributes without them.
+    public var tags: [String: String] = [:]
+
+    public static let maxTags = 50
+    public static let maxTagKeyCharacters = 128
+    public static let maxTagValueCharacters = 256
+    public static let maxPolicyBytes = 8_192
 
     public init() {}
+
+    /// Equal apart from tags (what `CreateQueue` of an existing queue compares).
+    public func sameSettings(as other: QueueAttributes) -> Bool {
+        var mine = self
+        mine.tags = other.tags
+        return mine == other
+    }
 
     /// Checks every attribute against its range and against the queue's kind.
     /// - Throws: `.invalidAttribute` naming the first bad attribute by its SQS name.
@@ -114,6 +132,24 @@ public struct QueueAttributes: Sendable, Hashable {
                 !(deduplicationScope == .queue && fifoThroughputLimit == .perMessageGroupId),
                 "FifoThroughputLimit",
                 "perMessageGroupId needs DeduplicationScope messageGroup (as in SQS)"
+            )
+        }
+        try require(
+            (policy?.utf8.count ?? 0) <= Self.maxPolicyBytes,
+            "Policy",
+            "\(policy?.utf8.count ?? 0) bytes is more than \(Self.maxPolicyBytes)"
+        )
+        try require(tags.count <= Self.maxTags, "Tags", "\(tags.count) tags is more than \(Self.maxTags)")
+        for (key, value) in tags {
+            try require(
+                (1...Self.maxTagKeyCharacters).contains(key.count),
+                "Tags",
+                "a tag key has 1…\(Self.maxTagKeyCharacters) characters"
+            )
+            try require(
+                value.count <= Self.maxTagValueCharacters,
+                "Tags",
+                "tag \(key): a value has at most \(Self.maxTagValueCharacters) characters"
             )
         }
         if let redrive = redrivePolicy {

@@ -234,9 +234,21 @@ public enum QueueFields {
             buffer.writeInteger(UInt8(clamping: sources.count))
             for source in sources.prefix(Int(UInt8.max)) { write(source, into: &buffer) }
         }
+        // Since format version 2 (catalog entries and snapshots, partition entries and snapshots, client
+        // protocol 2): the policy and the tags, sorted by key.
+        writeOptional(attributes.policy, into: &buffer)
+        buffer.writeInteger(UInt16(clamping: attributes.tags.count))
+        for key in attributes.tags.keys.sorted().prefix(Int(UInt16.max)) {
+            write(key, into: &buffer)
+            write(attributes.tags[key]!, into: &buffer)
+        }
     }
 
-    public static func readAttributes(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> QueueAttributes {
+    /// - Parameter withPolicyAndTags: false for bytes written before format version 2.
+    public static func readAttributes(
+        _ buffer: inout ByteBuffer,
+        withPolicyAndTags: Bool = true
+    ) throws(QueueDecodeError) -> QueueAttributes {
         var attributes = QueueAttributes()
         attributes.visibilityTimeoutSeconds = try readInt(&buffer, "visibility timeout")
         attributes.retentionSeconds = try readInt(&buffer, "retention")
@@ -273,6 +285,13 @@ public enum QueueFields {
             for _ in 0..<count { sources.append(try readString(&buffer, "redrive source")) }
             attributes.redriveAllowPolicy = .byQueue(sources)
         case let other: throw .invalid("redrive allow policy \(other)")
+        }
+        guard withPolicyAndTags else { return attributes }
+        attributes.policy = try readOptionalString(&buffer, "policy")
+        let tagCount = try readCount(UInt16.self, &buffer, minimumItemBytes: 4, "tag count")
+        for _ in 0..<tagCount {
+            let key = try readString(&buffer, "tag key")
+            attributes.tags[key] = try readString(&buffer, "tag value")
         }
         return attributes
     }

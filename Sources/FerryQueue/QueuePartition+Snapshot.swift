@@ -4,7 +4,8 @@ import NIOCore
 
 extension QueuePartition {
     /// Snapshot format version; bump on any change and keep reading the old ones (CHANGELOG).
-    public static let snapshotVersion: UInt8 = 1
+    /// 2: attributes with policy and tags.
+    public static let snapshotVersion: UInt8 = 2
     static let snapshotMagic: UInt32 = 0x4651_534E  // "FQSN"
 
     /// The whole state as bytes: identity, attributes, time, every live message (with its delivery), the
@@ -119,7 +120,8 @@ extension QueuePartition {
         QueueFields.write(message.origin, into: &buffer)
     }
 
-    static func write(_ task: MoveTaskStatus, into buffer: inout ByteBuffer) {
+    /// A move task's encoding, shared by snapshots and the client protocol.
+    public static func write(_ task: MoveTaskStatus, into buffer: inout ByteBuffer) {
         QueueFields.write(task.taskID, into: &buffer)
         QueueFields.writeOptional(task.destination, into: &buffer)
         buffer.writeInteger(Int32(clamping: task.maxMessagesPerSecond))
@@ -140,12 +142,12 @@ extension QueuePartition {
             throw .invalid("not a queue snapshot")
         }
         let version = try QueueFields.read(UInt8.self, &buffer, "version")
-        guard version == snapshotVersion else { throw .unsupportedVersion(version) }
+        guard version == 1 || version == snapshotVersion else { throw .unsupportedVersion(version) }
         let name = try QueueFields.readString(&buffer, "queue name")
         let queueID = try QueueFields.read(UInt64.self, &buffer, "queue id")
         let partitionNumber = try QueueFields.read(UInt32.self, &buffer, "partition")
         let partitionCount = try QueueFields.read(UInt32.self, &buffer, "partition count")
-        let attributes = try QueueFields.readAttributes(&buffer)
+        let attributes = try QueueFields.readAttributes(&buffer, withPolicyAndTags: version >= 2)
         var state: QueuePartition
         do {
             state = try QueuePartition(
@@ -301,7 +303,7 @@ extension QueuePartition {
         return (sequence, message)
     }
 
-    static func readTask(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveTaskStatus {
+    public static func readTask(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveTaskStatus {
         let taskID = try QueueFields.readString(&buffer, "task id")
         let destination = try QueueFields.readOptionalString(&buffer, "task destination")
         let rate = try QueueFields.readInt(&buffer, "task rate")

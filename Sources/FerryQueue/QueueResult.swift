@@ -143,6 +143,30 @@ public struct MoveTaskStatus: Sendable, Hashable {
     var endSequence: UInt64
     /// The next sequence number to look at.
     var cursor: UInt64
+
+    package init(
+        taskID: String,
+        destination: String?,
+        maxMessagesPerSecond: Int,
+        state: State,
+        startedAtMs: Int64,
+        messagesToMove: Int,
+        messagesMoved: Int,
+        messagesSkipped: Int,
+        endSequence: UInt64,
+        cursor: UInt64
+    ) {
+        self.taskID = taskID
+        self.destination = destination
+        self.maxMessagesPerSecond = maxMessagesPerSecond
+        self.state = state
+        self.startedAtMs = startedAtMs
+        self.messagesToMove = messagesToMove
+        self.messagesMoved = messagesMoved
+        self.messagesSkipped = messagesSkipped
+        self.endSequence = endSequence
+        self.cursor = cursor
+    }
 }
 
 /// The numbers SQS reports as `Approximate*` attributes (exact here), for one partition.

@@ -123,6 +123,27 @@ extension ClientFrame {
             let (queue, partition) = try target(&buffer)
             return .queueStatistics(queue: queue, partition: partition)
         case 16: return .groupDigest(groupID: try buffer.readU64("group"))
+        case 17:
+            let (queue, partition) = try target(&buffer)
+            return .startMoveTask(
+                queue: queue,
+                partition: partition,
+                request: MoveTaskRequest(
+                    taskID: try QueueFields.readString(&buffer, "task id"),
+                    destination: try QueueFields.readOptionalString(&buffer, "destination"),
+                    maxMessagesPerSecond: Int(try QueueFields.read(Int32.self, &buffer, "rate"))
+                )
+            )
+        case 18:
+            let (queue, partition) = try target(&buffer)
+            return .cancelMoveTask(
+                queue: queue,
+                partition: partition,
+                taskID: try QueueFields.readString(&buffer, "task id")
+            )
+        case 19:
+            let (queue, partition) = try target(&buffer)
+            return .listMoveTasks(queue: queue, partition: partition)
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }
@@ -246,6 +267,12 @@ extension ClientFrame {
                 nowMs: nowMs
             )
         case 15: return .digest(applied: try buffer.readU64("applied"), digest: try buffer.readU64("digest"))
+        case 16:
+            // Smallest task: id and destination lengths, rate, state, six 8-byte numbers.
+            let n = try count(&buffer, "task count", minimumItemBytes: 2 + 1 + 4 + 1 + 6 * 8)
+            var tasks: [MoveTaskStatus] = []
+            for _ in 0..<n { tasks.append(try QueuePartition.readTask(&buffer)) }
+            return .moveTasks(tasks)
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }
@@ -279,7 +306,9 @@ extension ClientFrame {
             name: try QueueFields.readString(&buffer, "queue name"),
             id: try buffer.readU64("queue id"),
             partitions: try buffer.readU32("partitions"),
-            attributes: try QueueFields.readAttributes(&buffer)
+            attributes: try QueueFields.readAttributes(&buffer),
+            createdAtMs: try QueueFields.read(Int64.self, &buffer, "created at"),
+            modifiedAtMs: try QueueFields.read(Int64.self, &buffer, "modified at")
         )
     }
 

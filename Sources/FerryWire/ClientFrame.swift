@@ -4,13 +4,14 @@ import NIOCore
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
 /// big-endian. Requests may be pipelined; each response carries its request's correlation id.
 ///
-/// Request kinds 1–16 follow `ClientRequest`'s cases in order (1 hello … 16 groupDigest); response kinds are
-/// `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 15 digest). Queue types (send and receive
+/// Request kinds 1–19 follow `ClientRequest`'s cases in order (1 hello … 19 listMoveTasks); response kinds
+/// are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 16 moveTasks). Queue types (send and receive
 /// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
 /// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
 /// `code u16 | message string | leaderHint u64 | expected u64`. Kinds and codes are append-only.
 public struct ClientFrame: Sendable, Hashable {
-    public static let protocolVersion: UInt16 = 1
+    /// 2: queue attributes with policy and tags, queue descriptions with their times, move-task requests.
+    public static let protocolVersion: UInt16 = 2
     /// Bytes of `length` + `kind` + `correlationID`.
     public static let headerBytes = 4 + 2 + 4
 
@@ -82,6 +83,9 @@ public struct ClientFrame: Sendable, Hashable {
         case .nodeStatus: return 14
         case .queueStatistics: return 15
         case .groupDigest: return 16
+        case .startMoveTask: return 17
+        case .cancelMoveTask: return 18
+        case .listMoveTasks: return 19
         }
     }
 
@@ -102,6 +106,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .error: return 13
         case .statistics: return 14
         case .digest: return 15
+        case .moveTasks: return 16
         }
     }
 
@@ -153,6 +158,16 @@ public struct ClientFrame: Sendable, Hashable {
             writeTarget(queue, partition, into: &buffer)
         case .groupDigest(let groupID):
             buffer.writeInteger(groupID)
+        case .startMoveTask(let queue, let partition, let request):
+            writeTarget(queue, partition, into: &buffer)
+            QueueFields.write(request.taskID, into: &buffer)
+            QueueFields.writeOptional(request.destination, into: &buffer)
+            buffer.writeInteger(Int32(clamping: request.maxMessagesPerSecond))
+        case .cancelMoveTask(let queue, let partition, let taskID):
+            writeTarget(queue, partition, into: &buffer)
+            QueueFields.write(taskID, into: &buffer)
+        case .listMoveTasks(let queue, let partition):
+            writeTarget(queue, partition, into: &buffer)
         }
     }
 
@@ -247,6 +262,9 @@ public struct ClientFrame: Sendable, Hashable {
         case .digest(let applied, let digest):
             buffer.writeInteger(applied)
             buffer.writeInteger(digest)
+        case .moveTasks(let tasks):
+            buffer.writeInteger(UInt16(clamping: tasks.count))
+            for task in tasks.prefix(Int(UInt16.max)) { QueuePartition.write(task, into: &buffer) }
         }
     }
 
@@ -277,6 +295,8 @@ public struct ClientFrame: Sendable, Hashable {
         buffer.writeInteger(queue.id)
         buffer.writeInteger(queue.partitions)
         QueueFields.write(queue.attributes, into: &buffer)
+        buffer.writeInteger(queue.createdAtMs)
+        buffer.writeInteger(queue.modifiedAtMs)
     }
 
     static func write(_ cluster: ClusterDescription, into buffer: inout ByteBuffer) {

@@ -10,12 +10,24 @@ public struct QueueDescription: Sendable, Hashable {
     public var id: UInt64
     public var partitions: UInt32
     public var attributes: QueueAttributes
+    /// Entry times (wall clock, ms) of the queue's creation and of its last attribute change.
+    public var createdAtMs: Int64
+    public var modifiedAtMs: Int64
 
-    public init(name: String, id: UInt64, partitions: UInt32, attributes: QueueAttributes) {
+    public init(
+        name: String,
+        id: UInt64,
+        partitions: UInt32,
+        attributes: QueueAttributes,
+        createdAtMs: Int64 = 0,
+        modifiedAtMs: Int64 = 0
+    ) {
         self.name = name
         self.id = id
         self.partitions = partitions
         self.attributes = attributes
+        self.createdAtMs = createdAtMs
+        self.modifiedAtMs = modifiedAtMs
     }
 }
 
@@ -143,6 +155,13 @@ public enum ClientRequest: Sendable, Hashable {
     /// A Raft group's state on the node that receives it: its applied index and a digest of its application
     /// state (replicas at the same applied index must answer the same digest; the chaos checker compares them).
     case groupDigest(groupID: UInt64)
+    /// Starts a redrive on one partition of a (dead-letter) queue; the client starts one per partition with
+    /// the same task id.
+    case startMoveTask(queue: String, partition: UInt32, request: MoveTaskRequest)
+    /// Cancels the partition's running redrive named `taskID`.
+    case cancelMoveTask(queue: String, partition: UInt32, taskID: String)
+    /// The partition's running and most recent finished redrives, newest first.
+    case listMoveTasks(queue: String, partition: UInt32)
 }
 
 /// The answer to one request, matched by correlation id.
@@ -164,4 +183,6 @@ public enum ClientResponse: Sendable, Hashable {
     case statistics(QueueStatistics, nowMs: Int64)
     /// FNV-1a 64 of the group's application snapshot bytes at `applied` (0, 0: no such group here).
     case digest(applied: UInt64, digest: UInt64)
+    /// Move tasks of one partition (one for start and cancel), newest first.
+    case moveTasks([MoveTaskStatus])
 }

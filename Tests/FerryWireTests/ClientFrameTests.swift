@@ -57,6 +57,18 @@ import Testing
         .nodeStatus,
         .groupDigest(groupID: 7),
         .queueStatistics(queue: "orders.fifo", partition: 1),
+        .startMoveTask(
+            queue: "dlq.fifo",
+            partition: 1,
+            request: MoveTaskRequest(taskID: "t-1", maxMessagesPerSecond: 50)
+        ),
+        .startMoveTask(
+            queue: "dlq.fifo",
+            partition: 0,
+            request: MoveTaskRequest(taskID: "t-2", destination: "orders.fifo", maxMessagesPerSecond: 1)
+        ),
+        .cancelMoveTask(queue: "dlq.fifo", partition: 2, taskID: "t-1"),
+        .listMoveTasks(queue: "dlq.fifo", partition: 3),
     ]
 
     static let responses: [ClientResponse] = [
@@ -112,6 +124,33 @@ import Testing
         .sendStatus(.accepted(position, atMs: 5)),
         .sendStatus(.accepted(position, atMs: nil)),
         .digest(applied: 42, digest: 0xDEAD_BEEF_0123_4567),
+        .moveTasks([]),
+        .moveTasks([
+            MoveTaskStatus(
+                taskID: "t-1",
+                destination: nil,
+                maxMessagesPerSecond: 50,
+                state: .running,
+                startedAtMs: 1_700_000_000_000,
+                messagesToMove: 9,
+                messagesMoved: 4,
+                messagesSkipped: 1,
+                endSequence: 99 << 10,
+                cursor: 7
+            ),
+            MoveTaskStatus(
+                taskID: "t-0",
+                destination: "orders.fifo",
+                maxMessagesPerSecond: 1,
+                state: .cancelled,
+                startedAtMs: 1_600_000_000_000,
+                messagesToMove: 3,
+                messagesMoved: 3,
+                messagesSkipped: 0,
+                endSequence: 5 << 10,
+                cursor: 5 << 10
+            ),
+        ]),
         .nodeStatus(
             NodeStatus(
                 nodeID: 1,
