@@ -15,7 +15,7 @@ package struct QueueAttributeMap {
         "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
         "VisibilityTimeout", "RedrivePolicy", "RedriveAllowPolicy", "ContentBasedDeduplication",
         "DeduplicationScope", "FifoThroughputLimit", "DeduplicationWindowSeconds", "MaxInFlightMessages",
-        "ProducerSessionIdleSeconds",
+        "ProducerSessionIdleSeconds", "Policy",
     ]
     static let readOnly: Set<String> = [
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible",
@@ -69,6 +69,8 @@ package struct QueueAttributeMap {
                 attributes.redrivePolicy = value.isEmpty ? nil : try redrivePolicy(value)
             case "RedriveAllowPolicy":
                 attributes.redriveAllowPolicy = value.isEmpty ? nil : try redriveAllowPolicy(value)
+            case "Policy":
+                attributes.policy = value.isEmpty ? nil : try policy(value)
             default:
                 throw .invalidAttributeName(name)
             }
@@ -104,7 +106,10 @@ package struct QueueAttributeMap {
             "DeduplicationWindowSeconds": String(attributes.dedupWindowMs / 1_000),
             "MaxInFlightMessages": String(attributes.maxInFlightMessages),
             "ProducerSessionIdleSeconds": String(attributes.producerIdleMs / 1_000),
+            "CreatedTimestamp": String(statistics.createdAtMs / 1_000),
+            "LastModifiedTimestamp": String(statistics.modifiedAtMs / 1_000),
         ]
+        if let policy = attributes.policy { all["Policy"] = policy }
         if QueueName.kind(of: queueName) == .fifo {
             all["FifoQueue"] = "true"
             all["ContentBasedDeduplication"] = attributes.contentBasedDeduplication ? "true" : "false"
@@ -178,6 +183,21 @@ package struct QueueAttributeMap {
     }
 
     /// `{"redrivePermission": "allowAll" | "denyAll" | "byQueue", "sourceQueueArns": [...]}`.
+    /// A policy document: a JSON object of at most 8,192 bytes (SQS's quota). Kept as given.
+    private func policy(_ value: String) throws(SQSError) -> String {
+        guard value.utf8.count <= QueueAttributes.maxPolicyBytes else {
+            throw .invalidAttributeValue(
+                "Policy",
+                value,
+                reason: "policy is \(value.utf8.count) bytes; the limit is \(QueueAttributes.maxPolicyBytes)"
+            )
+        }
+        guard JSONDocument.object(parsing: value) != nil else {
+            throw .invalidAttributeValue("Policy", value, reason: "not a JSON policy document")
+        }
+        return value
+    }
+
     private func redriveAllowPolicy(_ value: String) throws(SQSError) -> RedriveAllowPolicy {
         struct Policy: Decodable {
             var redrivePermission: String?
@@ -241,11 +261,22 @@ package struct QueueAttributeStatistics: Sendable {
     var visible: Int64 = 0
     var inFlight: Int64 = 0
     var delayed: Int64 = 0
+    /// The queue's creation and last attribute change (ms since the epoch).
+    var createdAtMs: Int64 = 0
+    var modifiedAtMs: Int64 = 0
 
-    package init(visible: Int64 = 0, inFlight: Int64 = 0, delayed: Int64 = 0) {
+    package init(
+        visible: Int64 = 0,
+        inFlight: Int64 = 0,
+        delayed: Int64 = 0,
+        createdAtMs: Int64 = 0,
+        modifiedAtMs: Int64 = 0
+    ) {
         self.visible = visible
         self.inFlight = inFlight
         self.delayed = delayed
+        self.createdAtMs = createdAtMs
+        self.modifiedAtMs = modifiedAtMs
     }
 }
 
@@ -268,5 +299,89 @@ package struct ARNs: Sendable {
             return nil
         }
         return String(parts[5])
+    }
+}
+
+/// A JSON value (for policy documents: checked, and edited by AddPermission and RemovePermission).
+indirect enum JSONDocument: Codable, Equatable {
+    case object([String: JSONDocument])
+    case array([JSONDocument])
+    case string(String)
+    case integer(Int64)
+    case number(Double)
+    case bool(Bool)
+    case null
+
+    init(from decoder: any Decoder) throws {
+        if var list = try? decoder.unkeyedContainer() {
+            var items: [JSONDocument] = []
+            while !list.isAtEnd { items.append(try list.decode(JSONDocument.self)) }
+            self = .array(items)
+        } else if let object = try? decoder.container(keyedBy: AnyKey.self) {
+            var fields: [String: JSONDocument] = [:]
+            for key in object.allKeys { fields[key.stringValue] = try object.decode(JSONDocument.self, forKey: key) }
+            self = .object(fields)
+        } else {
+            let single = try decoder.singleValueContainer()
+            if single.decodeNil() {
+                self = .null
+            } else if let value = try? single.decode(Bool.self) {
+                self = .bool(value)
+            } else if let value = try? single.decode(Int64.self) {
+                self = .integer(value)
+            } else if let value = try? single.decode(Double.self) {
+                self = .number(value)
+            } else {
+                self = .string(try single.decode(String.self))
+            }
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .object(let fields):
+            var container = encoder.container(keyedBy: AnyKey.self)
+            for (key, value) in fields { try container.encode(value, forKey: AnyKey(stringValue: key)) }
+        case .array(let items):
+            var container = encoder.unkeyedContainer()
+            for item in items { try container.encode(item) }
+        case .string(let value):
+            var container = encoder.singleValueContainer()
+            try container.encode(value)
+        case .integer(let value):
+            var container = encoder.singleValueContainer()
+            try container.encode(value)
+        case .number(let value):
+            var container = encoder.singleValueContainer()
+            try container.encode(value)
+        case .bool(let value):
+            var container = encoder.singleValueContainer()
+            try container.encode(value)
+        case .null:
+            var container = encoder.singleValueContainer()
+            try container.encodeNil()
+        }
+    }
+
+    /// A JSON object document, or nil.
+    static func object(parsing text: String) -> [String: JSONDocument]? {
+        guard case .object(let fields)? = try? JSONDecoder().decode(JSONDocument.self, from: Data(text.utf8)) else {
+            return nil
+        }
+        return fields
+    }
+
+    /// Compact JSON with sorted keys.
+    var text: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 }

@@ -28,4 +28,15 @@ public protocol SQSBackend: Sendable {
         _ changes: [VisibilityChange]
     ) throws(WireError)
         -> [Result<Void, WireError>]
+    /// Starts a redrive of `queue` on every partition under `taskID` (rate shared among the partitions).
+    func startMoveTask(
+        _ queue: String,
+        taskID: String,
+        destination: String?,
+        maxMessagesPerSecond: Int
+    ) throws(WireError) -> [MoveTaskStatus]
+    /// Cancels `taskID` where it runs; `moveTaskNotFound` when it runs nowhere.
+    func cancelMoveTask(_ queue: String, taskID: String) throws(WireError) -> [MoveTaskStatus]
+    /// Each partition's running and latest finished redrives.
+    func listMoveTasks(_ queue: String) throws(WireError) -> [[MoveTaskStatus]]
 }

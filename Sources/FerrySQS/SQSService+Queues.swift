@@ -14,10 +14,8 @@ extension Context {
                     + (QueueName.kind(of: name) == .fifo ? ", ending in .fifo" : "")
             )
         }
-        if let tags = input.tags, !tags.isEmpty {
-            throw .invalidParameterValue("Queue tags are not stored by Ferry yet; create the queue without tags.")
-        }
         var attributes = QueueAttributes()
+        attributes.tags = try Self.validTags(input.tags ?? [:])
         let kind = QueueName.kind(of: name)
         if kind == .standard, input.attributes?["FifoQueue"] == "true" {
             throw .invalidParameterValue(
@@ -79,7 +77,9 @@ extension Context {
         let statistics = QueueAttributeStatistics(
             visible: Int64(sum.visible),
             inFlight: Int64(sum.inFlight),
-            delayed: Int64(sum.delayed)
+            delayed: Int64(sum.delayed),
+            createdAtMs: queue.createdAtMs,
+            modifiedAtMs: queue.modifiedAtMs
         )
         let attributes = try QueueAttributeMap(arns: arns).render(
             queue.attributes,

@@ -169,6 +169,14 @@ package struct Context {
         case "DeleteMessageBatch": return try deleteMessageBatch()
         case "ChangeMessageVisibility": return try changeMessageVisibility()
         case "ChangeMessageVisibilityBatch": return try changeMessageVisibilityBatch()
+        case "StartMessageMoveTask": return try startMessageMoveTask()
+        case "CancelMessageMoveTask": return try cancelMessageMoveTask()
+        case "ListMessageMoveTasks": return try listMessageMoveTasks()
+        case "TagQueue": return try tagQueue()
+        case "UntagQueue": return try untagQueue()
+        case "ListQueueTags": return try listQueueTags()
+        case "AddPermission": return try addPermission()
+        case "RemovePermission": return try removePermission()
         default:
             throw SQSError(
                 status: 400,

@@ -115,6 +115,30 @@ final class ClientSQSBackend: SQSBackend {
             try client.changeVisibility(queue.name, partition: part, chunk)
         }
     }
+
+    func startMoveTask(
+        _ queue: String,
+        taskID: String,
+        destination: String?,
+        maxMessagesPerSecond: Int
+    ) throws(WireError) -> [MoveTaskStatus] {
+        try run { () throws(FerryClientError) in
+            try client.startMoveTask(
+                queue,
+                taskID: taskID,
+                destination: destination,
+                maxMessagesPerSecond: maxMessagesPerSecond
+            )
+        }
+    }
+
+    func cancelMoveTask(_ queue: String, taskID: String) throws(WireError) -> [MoveTaskStatus] {
+        try run { () throws(FerryClientError) in try client.cancelMoveTask(queue, taskID: taskID) }
+    }
+
+    func listMoveTasks(_ queue: String) throws(WireError) -> [[MoveTaskStatus]] {
+        try run { () throws(FerryClientError) in try client.listMoveTasks(queue) }
+    }
 }
 
 /// `POST /` on the node's HTTP port: the SQS API.
