@@ -428,6 +428,10 @@ public final class FerryClient: @unchecked Sendable {
             roundRobin += 1
             return roundRobin
         }
+        // Rounds of receives that answer at once; between rounds, one wait on every partition at the same time
+        // (`awaitMessages`, which takes nothing into flight) until one of them can deliver. A queue with one
+        // partition long-polls its receive directly.
+        let single = queue.partitions == 1
         repeat {
             for offset in 0..<Int(queue.partitions) {
                 let partition = UInt32((start + offset) % Int(queue.partitions))
@@ -436,9 +440,8 @@ public final class FerryClient: @unchecked Sendable {
                     visibilityTimeoutSeconds: visibilityTimeoutSeconds,
                     requestAttemptID: requestAttemptID
                 )
-                // Long-poll the last partition of a round with what is left of the wait; the others answer at once.
                 let remaining = max(0, end - Self.nowMs())
-                let wait = offset == Int(queue.partitions) - 1 ? UInt32(min(remaining, 20_000)) : 0
+                let wait = single ? UInt32(min(remaining, 20_000)) : 0
                 let call = ClientRequest.receive(queue: queueName, partition: partition, request: request, waitMs: wait)
                 var response = try callPartition(queue, partition, call)
                 // A receive whose outcome is unknown (leadership changed before it applied) is asked again: what it
@@ -451,8 +454,48 @@ public final class FerryClient: @unchecked Sendable {
                 let deliveries = try Self.expect(response) { if case .received(let d) = $0 { d } else { nil } }
                 if !deliveries.isEmpty { return deliveries.map { (partition, $0) } }
             }
+            let remaining = end - Self.nowMs()
+            if !single && remaining > 0 { awaitAnyPartition(queue, waitMs: min(remaining, 20_000)) }
         } while Self.nowMs() < end
         return []
+    }
+
+    /// Asks the leader of every partition of `queue` at once to answer when it can deliver, and returns when
+    /// the first says so, when every one answered otherwise (no message in time, or a refusal: the next round
+    /// of receives routes afresh), or after `waitMs`. Answers that come later are dropped; the polls change
+    /// nothing on the nodes.
+    func awaitAnyPartition(_ queue: QueueDescription, waitMs: Int64) {
+        let started = Self.nowMs()
+        let answers = NIOLockedValueBox((pending: Int(queue.partitions), ready: false))
+        let wake = ConditionLock(value: 0)
+        for partition in 0..<queue.partitions {
+            let groupID = lock.withLock {
+                cluster?.partitions.first { $0.queueID == queue.id && $0.partition == partition }?.groupID
+            }
+            let leader = groupID.flatMap { id in lock.withLock { leaders[id] } }.flatMap(endpoint(ofNode:))
+            let target = leader ?? candidates[Int(partition) % candidates.count]
+            let request = ClientRequest.awaitMessages(queue: queue.name, partition: partition, waitMs: UInt32(waitMs))
+            let future: EventLoopFuture<ClientResponse>
+            do {
+                future = try connection(target.0, target.1).start(request, timeoutMs: waitMs + options.requestTimeoutMs)
+            } catch {
+                future = group.next().makeFailedFuture(error)
+            }
+            future.whenComplete { result in
+                let done = answers.withLockedValue { state in
+                    state.pending -= 1
+                    if case .success(.done) = result { state.ready = true }
+                    return state.ready || state.pending == 0
+                }
+                if done {
+                    wake.lock()
+                    wake.unlock(withValue: 1)
+                }
+            }
+        }
+        if wake.lock(whenValue: 1, timeoutSeconds: Double(waitMs) / 1_000) { wake.unlock() }
+        // A round that ended at once (no leader known, a refusal) must not spin: the next round waits a little.
+        if Self.nowMs() - started < 20, !answers.withLockedValue(\.ready) { usleep(50_000) }
     }
 
     /// Deletes deliveries by receipt handle.

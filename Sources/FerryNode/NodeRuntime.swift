@@ -32,6 +32,8 @@ final class NodeRuntime: @unchecked Sendable {
     /// Receives that found nothing and wait (long poll), per group.
     private var parked:
         [UInt64: [(request: ReceiveRequest, deadlineMs: Int64, reply: @Sendable (ClientResponse) -> Void)]] = [:]
+    /// Long polls that only wait for deliverable messages (`awaitMessages`), per group.
+    private var awaiting: [UInt64: [(deadlineMs: Int64, reply: @Sendable (ClientResponse) -> Void)]] = [:]
     private var bootstrapProposed = false
     private var running = true
     /// Set by SIGTERM: hand leaderships off until this deadline, then stop.
@@ -211,7 +213,8 @@ final class NodeRuntime: @unchecked Sendable {
     /// A leader with nothing to replicate, no client waiting and no outbox to pump, that hears a majority (one
     /// that does not must keep ticking, so that check-quorum steps it down).
     private func isIdle(_ group: GroupDriver) -> Bool {
-        guard group.waiters.isEmpty, parked[group.groupID]?.isEmpty ?? true, movesInFlight[group.groupID] == nil,
+        guard group.waiters.isEmpty, parked[group.groupID]?.isEmpty ?? true, awaiting[group.groupID] == nil,
+            movesInFlight[group.groupID] == nil,
             (group.partition?.pendingMoveCount ?? 0) == 0, hasLiveQuorum(group)
         else { return false }
         return group.core.isQuietLeader
@@ -455,6 +458,7 @@ final class NodeRuntime: @unchecked Sendable {
             serveParked(group)
             pumpOutbox(group, catalog: catalog)
         }
+        serveAwaiting(wall)
         balanceLeaders()
     }
 
@@ -612,6 +616,14 @@ final class NodeRuntime: @unchecked Sendable {
             }
         case .listMoveTasks(let queue, let partition):
             route(queue, partition, reply) { group in reply(.moveTasks(group.partition!.moveTasks)) }
+        case .awaitMessages(let queue, let partition, let waitMs):
+            route(queue, partition, reply) { group in
+                if group.partition!.hasDeliverableMessages || waitMs == 0 {
+                    return reply(group.partition!.hasDeliverableMessages ? .done : .received([]))
+                }
+                let deadline = MonotonicClock.wallMs() + Int64(min(waitMs, 20_000))
+                awaiting[group.groupID, default: []].append((deadline, reply))
+            }
         }
     }
 
@@ -637,6 +649,34 @@ final class NodeRuntime: @unchecked Sendable {
         }
     }
 
+    /// Answers the `awaitMessages` polls whose partition can deliver (`done`) or whose time is up; a node that
+    /// no longer leads the partition sends its polls to the leader it knows.
+    private func serveAwaiting(_ wall: Int64) {
+        for (groupID, waiting) in awaiting {
+            guard let group = groups[groupID], let partition = group.partition else {
+                for poll in waiting { poll.reply(.received([])) }
+                awaiting[groupID] = nil
+                continue
+            }
+            if !group.isLeader {
+                let refusal = WireError(
+                    .notLeader,
+                    "node \(config.nodeID) no longer leads group \(groupID)",
+                    leaderHint: group.core.leaderHint ?? 0
+                )
+                for poll in waiting { poll.reply(.error(refusal)) }
+                awaiting[groupID] = nil
+            } else if partition.hasDeliverableMessages {
+                for poll in waiting { poll.reply(.done) }
+                awaiting[groupID] = nil
+            } else {
+                let left = waiting.filter { $0.deadlineMs > wall }
+                for poll in waiting where poll.deadlineMs <= wall { poll.reply(.received([])) }
+                awaiting[groupID] = left.isEmpty ? nil : left
+            }
+        }
+    }
+
     private func serveParked(_ group: GroupDriver) {
         guard var waiting = parked[group.groupID], !waiting.isEmpty else { return }
         let wall = MonotonicClock.wallMs()
@@ -644,7 +684,7 @@ final class NodeRuntime: @unchecked Sendable {
         for receive in expired { receive.reply(.received([])) }
         waiting.removeAll { $0.deadlineMs <= wall }
         parked[group.groupID] = nil
-        guard let visible = group.partition?.statistics.visible, visible > 0 else {
+        guard group.partition?.hasDeliverableMessages == true else {
             if !waiting.isEmpty { parked[group.groupID] = waiting }
             return
         }

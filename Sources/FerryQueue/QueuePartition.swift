@@ -342,6 +342,15 @@ public struct QueuePartition: Sendable {
         position.partition == partition && messages[position.sequenceNumber] != nil
     }
 
+    /// Whether a receive now would deliver something: a FIFO group whose head is free (or, standard, any
+    /// visible message), within the in-flight limit. Long polls wait for this, not for "visible": a FIFO
+    /// message behind an in-flight one of its group is visible but cannot be delivered.
+    public var hasDeliverableMessages: Bool {
+        guard counters.inFlight < inFlightLimit else { return false }
+        if kind == .fifo { return !ready.isEmpty }
+        return messages.count - counters.inFlight - counters.delayed > 0
+    }
+
     public var statistics: QueueStatistics {
         QueueStatistics(
             visible: messages.count - counters.inFlight - counters.delayed,

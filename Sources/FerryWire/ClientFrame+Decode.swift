@@ -144,6 +144,9 @@ extension ClientFrame {
         case 19:
             let (queue, partition) = try target(&buffer)
             return .listMoveTasks(queue: queue, partition: partition)
+        case 20:
+            let (queue, partition) = try target(&buffer)
+            return .awaitMessages(queue: queue, partition: partition, waitMs: try buffer.readU32("wait"))
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }

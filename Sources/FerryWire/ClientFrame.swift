@@ -4,7 +4,7 @@ import NIOCore
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
 /// big-endian. Requests may be pipelined; each response carries its request's correlation id.
 ///
-/// Request kinds 1–19 follow `ClientRequest`'s cases in order (1 hello … 19 listMoveTasks); response kinds
+/// Request kinds 1–20 follow `ClientRequest`'s cases in order (1 hello … 20 awaitMessages); response kinds
 /// are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 16 moveTasks). Queue types (send and receive
 /// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
 /// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
@@ -86,6 +86,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .startMoveTask: return 17
         case .cancelMoveTask: return 18
         case .listMoveTasks: return 19
+        case .awaitMessages: return 20
         }
     }
 
@@ -168,6 +169,9 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.write(taskID, into: &buffer)
         case .listMoveTasks(let queue, let partition):
             writeTarget(queue, partition, into: &buffer)
+        case .awaitMessages(let queue, let partition, let waitMs):
+            writeTarget(queue, partition, into: &buffer)
+            buffer.writeInteger(waitMs)
         }
     }
 

@@ -162,6 +162,10 @@ public enum ClientRequest: Sendable, Hashable {
     case cancelMoveTask(queue: String, partition: UInt32, taskID: String)
     /// The partition's running and most recent finished redrives, newest first.
     case listMoveTasks(queue: String, partition: UInt32)
+    /// Waits (changing nothing) until a receive on the partition would deliver: answered `done` then, or
+    /// `received([])` after `waitMs`. Lets a client long-poll every partition at once and receive only where
+    /// messages are, so nothing is taken into flight by a poll whose answer nobody reads.
+    case awaitMessages(queue: String, partition: UInt32, waitMs: UInt32)
 }
 
 /// The answer to one request, matched by correlation id.

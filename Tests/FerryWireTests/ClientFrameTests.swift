@@ -69,6 +69,7 @@ import Testing
         ),
         .cancelMoveTask(queue: "dlq.fifo", partition: 2, taskID: "t-1"),
         .listMoveTasks(queue: "dlq.fifo", partition: 3),
+        .awaitMessages(queue: "orders.fifo", partition: 2, waitMs: 20_000),
     ]
 
     static let responses: [ClientResponse] = [

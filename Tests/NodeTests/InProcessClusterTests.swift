@@ -1,7 +1,9 @@
+import Dispatch
 import FerryClient
 import FerryNode
 import FerryQueue
 import FerryWire
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -192,6 +194,34 @@ import Testing
             statistics = try client.statistics(source.name).0
         }
         #expect(statistics.outbox == 0 && statistics.deadLettered == 3)
+    }
+
+    /// A long poll waits on every partition at once: a message sent during the wait is received whichever
+    /// partition its group lands on (a receive that long-polled one partition missed the others until its end).
+    @Test func aLongPollReceivesAMessageSentToAnyPartitionDuringTheWait() throws {
+        let cluster = LocalCluster(name: "longpoll")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        let producer = try cluster.client()
+        let queue = try client.createQueue("poll.fifo", partitions: 4)
+        var partitions: Set<UInt32> = []
+        for i in 0..<8 {
+            let received = NIOLockedValueBox<[String]?>(nil)
+            DispatchQueue.global().async {
+                let batch = try? client.receive(queue.name, maxMessages: 10, waitMs: 15_000)
+                received.withLockedValue { $0 = batch?.map { String(buffer: $0.delivery.body) } ?? [] }
+            }
+            usleep(300_000)
+            let outcome = try producer.send(
+                queue.name,
+                [SendRequest(body: Self.body("poll \(i)"), groupID: "group-\(i)", deduplicationID: "poll-\(i)")]
+            )
+            if case .success(.enqueued(let position)) = outcome.first { partitions.insert(position.partition) }
+            while received.withLockedValue({ $0 }) == nil { usleep(10_000) }
+            #expect(received.withLockedValue { $0 } == ["poll \(i)"], "the wait ended with the message, not empty")
+        }
+        #expect(partitions.count > 1, "the messages went to several partitions")
     }
 
     @Test func aProducerSessionKeepsGroupOrderAcrossALeaderCrash() throws {
