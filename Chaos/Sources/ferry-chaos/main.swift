@@ -10,7 +10,7 @@ import NIOConcurrencyHelpers
     import Glibc
 #endif
 
-/// ferry-chaos SCENARIO.yaml [--out DIR] [--duration SECONDS] [--seed N] [--base B] [--keep]
+/// ferry-chaos SCENARIO.yaml [--out DIR] [--duration SECONDS] [--seed N] [--base B] [--keep] [--fail-fast]
 ///
 /// Starts a cluster with Cluster/local, runs the scenario's workload and nemesis, heals, drains, compares the
 /// replicas, checks the history and writes the report into the run's directory. Exit status 1 when the
@@ -22,6 +22,9 @@ struct Arguments {
     var seed: UInt64?
     var base = 100
     var keep = false
+    /// After the heal, end at once (no drain, no replica comparison) if the history already proves a violation
+    /// that later events cannot undo: for runs against broken nodes, whose drain may never finish.
+    var failFast = false
     /// Check an earlier run's directory again (its history.jsonl) instead of running.
     var check: String?
 
@@ -40,10 +43,12 @@ struct Arguments {
             case "--seed": a.seed = UInt64(try value())
             case "--base": a.base = Int(try value()) ?? a.base
             case "--keep": a.keep = true
+            case "--fail-fast": a.failFast = true
             case "--check": a.check = try value()
             case "-h", "--help":
                 print(
                     "usage: ferry-chaos SCENARIO.yaml [--out DIR] [--duration SECONDS] [--seed N] [--base B] [--keep]"
+                        + " [--fail-fast]"
                 )
                 exit(0)
             default: a.scenario = list[i]
@@ -157,6 +162,26 @@ func run() throws -> Bool {
     nemesis.healAll()
     log("healed; stopping producers")
     workload.stopProducers()
+    if arguments.failFast {
+        // Overwritten positions, order violations and duplicate enqueues stay proven whatever comes later.
+        let final: Set<Violation.Kind> = [.overwritten, .order, .duplicate]
+        let early = Checker.check(recorder.history, model: checkModel(scenario))
+        if early.violations.contains(where: { final.contains($0.kind) }) {
+            workload.stopConsumers()
+            try recorder.write(to: out + "/history.jsonl")
+            try Report.write(
+                to: out,
+                scenario: scenario,
+                report: early,
+                history: recorder.history,
+                durationMs: recorder.now
+            )
+            print(Report.table(scenario, early, durationMs: recorder.now), terminator: "")
+            print("stopped after the heal (--fail-fast): the history already proves violations; no drain")
+            print("report: \(out)/report.html")
+            return false
+        }
+    }
     workload.draining.withLockedValue { $0 = true }
 
     // Drain: consumers go on until every queue is empty (twice in a row) or two minutes pass.
