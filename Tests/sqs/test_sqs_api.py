@@ -283,6 +283,26 @@ def test_aws_cli_round_trip(cluster):
     cli("delete-message", "--queue-url", url, "--receipt-handle", message["ReceiptHandle"])
     attributes = cli("get-queue-attributes", "--queue-url", url, "--attribute-names", "All")["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert cli("list-queues", "--queue-name-prefix", name)["QueueUrls"] == [url]
+    cli("tag-queue", "--queue-url", url, "--tags", "team=cli,env=test")
+    assert cli("list-queue-tags", "--queue-url", url)["Tags"] == {"team": "cli", "env": "test"}
+    cli("untag-queue", "--queue-url", url, "--tag-keys", "env")
+    assert cli("list-queue-tags", "--queue-url", url)["Tags"] == {"team": "cli"}
+    cli("add-permission", "--queue-url", url, "--label", "cli", "--aws-account-ids", "111122223333",
+        "--actions", "SendMessage")
+    assert "cli" in cli("get-queue-attributes", "--queue-url", url, "--attribute-names", "Policy")["Attributes"][
+        "Policy"]
+    cli("remove-permission", "--queue-url", url, "--label", "cli")
+    sent = cli("send-message-batch", "--queue-url", url, "--entries",
+               json.dumps([{"Id": "a", "MessageBody": "one", "MessageGroupId": "g"},
+                           {"Id": "b", "MessageBody": "two", "MessageGroupId": "g"}]))
+    assert sorted(e["Id"] for e in sent["Successful"]) == ["a", "b"]
+    message = cli("receive-message", "--queue-url", url, "--wait-time-seconds", "5")["Messages"][0]
+    cli("change-message-visibility", "--queue-url", url, "--receipt-handle", message["ReceiptHandle"],
+        "--visibility-timeout", "0")
+    cli("purge-queue", "--queue-url", url)
+    arn = attributes["QueueArn"]
+    assert cli("list-message-move-tasks", "--source-arn", arn)["Results"] == []
     cli("delete-queue", "--queue-url", url)
     failed = subprocess.run([aws, "sqs", "get-queue-url", "--queue-name", name, "--endpoint-url", endpoint], env=env,
                             capture_output=True, text=True, timeout=60)
