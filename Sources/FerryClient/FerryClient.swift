@@ -461,8 +461,8 @@ public final class FerryClient: @unchecked Sendable {
     }
 
     /// Asks the leader of every partition of `queue` at once to answer when it can deliver, and returns when
-    /// the first says so, when every one answered otherwise (no message in time, or a refusal: the next round
-    /// of receives routes afresh), or after `waitMs`. Answers that come later are dropped; the polls change
+    /// the first says so, when one refuses (the next round of receives routes afresh), when every one answered
+    /// that nothing came in time, or after `waitMs`. Answers that come later are dropped; the polls change
     /// nothing on the nodes.
     func awaitAnyPartition(_ queue: QueueDescription, waitMs: Int64) {
         let started = Self.nowMs()
@@ -481,11 +481,24 @@ public final class FerryClient: @unchecked Sendable {
             } catch {
                 future = group.next().makeFailedFuture(error)
             }
-            future.whenComplete { result in
+            // Weak: the client's last reference must not go on its own event loop (its deinit shuts the loop down).
+            future.whenComplete { [weak self] result in
+                // A refusal (the partition's leader moved, or the node is behind) ends the wait too: otherwise a
+                // message sent to that partition would wait for the other polls' deadline. The next round follows
+                // the hint.
+                var refused = false
+                if case .success(.error(let error)) = result {
+                    refused = true
+                    if let groupID, error.code == .notLeader {
+                        self?.noteLeader(group: groupID, node: error.leaderHint)
+                    }
+                } else if case .failure = result {
+                    refused = true
+                }
                 let done = answers.withLockedValue { state in
                     state.pending -= 1
                     if case .success(.done) = result { state.ready = true }
-                    return state.ready || state.pending == 0
+                    return state.ready || state.pending == 0 || refused
                 }
                 if done {
                     wake.lock()

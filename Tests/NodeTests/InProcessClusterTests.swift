@@ -209,8 +209,15 @@ import Testing
         for i in 0..<8 {
             let received = NIOLockedValueBox<[String]?>(nil)
             DispatchQueue.global().async {
-                let batch = try? client.receive(queue.name, maxMessages: 10, waitMs: 15_000)
-                received.withLockedValue { $0 = batch?.map { String(buffer: $0.delivery.body) } ?? [] }
+                let bodies: [String]
+                do {
+                    bodies = try client.receive(queue.name, maxMessages: 10, waitMs: 15_000).map {
+                        String(buffer: $0.delivery.body)
+                    }
+                } catch {
+                    bodies = ["receive failed: \(error)"]
+                }
+                received.withLockedValue { $0 = bodies }
             }
             usleep(300_000)
             let outcome = try producer.send(
