@@ -1,5 +1,6 @@
 import FerryStorage
 import FerryWire
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -38,6 +39,7 @@ final class ClientInboundHandler: ChannelInboundHandler {
 
     let mailbox: Mailbox
     private var buffer = ByteBuffer()
+    private var responses: ResponseWriter?
 
     init(mailbox: Mailbox) {
         self.mailbox = mailbox
@@ -46,7 +48,8 @@ final class ClientInboundHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         buffer.writeBuffer(&incoming)
-        let channel = context.channel
+        let writer = responses ?? ResponseWriter(channel: context.channel)
+        responses = writer
         do {
             while let frame = try ClientFrame.decode(from: &buffer) {
                 guard case .request(let request) = frame.payload else {
@@ -55,9 +58,7 @@ final class ClientInboundHandler: ChannelInboundHandler {
                 let id = frame.correlationID
                 mailbox.post(
                     .client(
-                        ClientCall(request: request) { response in
-                            channel.writeAndFlush(ClientFrame.response(id, response).encoded(), promise: nil)
-                        }
+                        ClientCall(request: request) { response in writer.write(ClientFrame.response(id, response)) }
                     )
                 )
             }
@@ -71,6 +72,38 @@ final class ClientInboundHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// Answers to one client connection. The Raft thread answers many requests per round; they are encoded into
+/// one buffer and leave in one write and one flush on the channel's event loop instead of one each.
+final class ResponseWriter: @unchecked Sendable {
+    let channel: any Channel
+    private let lock = NIOLock()
+    private var pending = ByteBuffer()
+    private var scheduled = false
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    func write(_ frame: ClientFrame) {
+        let schedule = lock.withLock {
+            frame.encode(into: &pending)
+            defer { scheduled = true }
+            return !scheduled
+        }
+        guard schedule else { return }
+        channel.eventLoop.execute {
+            let out = self.lock.withLock {
+                defer {
+                    self.pending = self.channel.allocator.buffer(capacity: 0)
+                    self.scheduled = false
+                }
+                return self.pending
+            }
+            self.channel.writeAndFlush(out, promise: nil)
+        }
     }
 }
 

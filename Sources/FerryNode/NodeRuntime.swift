@@ -29,6 +29,11 @@ final class NodeRuntime: @unchecked Sendable {
     private var orderedGroups: [GroupDriver] = []
     /// Frames to send this round, per peer: one write and one flush per peer per round.
     private var outgoing: [UInt64: [ByteBuffer]] = [:]
+    /// Sends routed in this round, per partition group in arrival order: `proposePendingSends` packs them into as
+    /// few entries as it can once the round's events are handled (one Raft entry, one WAL record, one
+    /// replication frame for many clients' batches; `SendPacking`).
+    private var pendingSends: [UInt64: [(requests: [SendRequest], reply: @Sendable (ClientResponse) -> Void)]] = [:]
+    private var pendingSendGroups: [UInt64] = []
     /// Receives that found nothing and wait (long poll), per group.
     private var parked:
         [UInt64: [(request: ReceiveRequest, deadlineMs: Int64, reply: @Sendable (ClientResponse) -> Void)]] = [:]
@@ -126,6 +131,7 @@ final class NodeRuntime: @unchecked Sendable {
             let wait = Double(max(0, nextTick - MonotonicClock.nowMs())) / 1_000
             for event in mailbox.take(timeoutSeconds: wait) { handle(event) }
             if crashed { break }
+            proposePendingSends()
             let now = MonotonicClock.nowMs()
             if now >= nextTick {
                 tickGroups(now: now)
@@ -367,6 +373,9 @@ final class NodeRuntime: @unchecked Sendable {
                 }
             }
             guard !pending.isEmpty else { return }
+            // `messages` may leave before this node's writes are durable (a leader's appends to its followers):
+            // sending them now lets the followers' fsyncs run while this one does.
+            flush()
             if mustSync {
                 let start = ContinuousClock.now
                 try storage.sync()
@@ -547,10 +556,8 @@ final class NodeRuntime: @unchecked Sendable {
                     attributes: group.partition!.attributes,
                     kind: group.partition!.kind
                 )
-                self.propose(.send(requests), to: group, refused: reply) { result in
-                    guard case .queue(.sent(let results))? = result else { return reply(.error(Self.failure(result))) }
-                    reply(.sent(results.map { $0.mapError(WireError.init) }))
-                }
+                if pendingSends[group.groupID] == nil { pendingSendGroups.append(group.groupID) }
+                pendingSends[group.groupID, default: []].append((requests, reply))
             }
         case .receive(let queue, let partition, let request, let waitMs):
             route(queue, partition, reply) { group in
@@ -752,6 +759,51 @@ final class NodeRuntime: @unchecked Sendable {
             )
         }
         body(group)
+    }
+
+    /// Proposes the round's sends: each group's client batches, in arrival order, packed into entries of at most
+    /// `MessagePosition.maxSlots` messages and about `SendPacking.entryBytes` bytes. The partition applies an entry's
+    /// messages one after another, so a packed entry has the effect of its batches as separate entries in the
+    /// same order; each client gets the results of its own messages.
+    private func proposePendingSends() {
+        guard !pendingSendGroups.isEmpty else { return }
+        let order = pendingSendGroups
+        let all = pendingSends
+        pendingSendGroups = []
+        pendingSends = [:]
+        for id in order {
+            let calls = all[id]!
+            guard let group = groups[id], group.partition != nil else {
+                let error = WireError(.notLeader, "node \(config.nodeID) no longer holds group \(id)", leaderHint: 0)
+                for call in calls { call.reply(.error(error)) }
+                continue
+            }
+            let sizes = calls.map { call in
+                (messages: call.requests.count, bytes: call.requests.reduce(0) { $0 + $1.body.readableBytes })
+            }
+            for range in SendPacking.ranges(sizes) {
+                let packed = Array(calls[range])
+                let requests = packed.count == 1 ? packed[0].requests : packed.flatMap(\.requests)
+                propose(
+                    .send(requests),
+                    to: group,
+                    refused: { response in for call in packed { call.reply(response) } }
+                ) {
+                    result in
+                    guard case .queue(.sent(let results))? = result, results.count == requests.count else {
+                        let error = Self.failure(result)
+                        for call in packed { call.reply(.error(error)) }
+                        return
+                    }
+                    var at = 0
+                    for call in packed {
+                        let mine = results[at..<(at + call.requests.count)]
+                        at += call.requests.count
+                        call.reply(.sent(mine.map { $0.mapError(WireError.init) }))
+                    }
+                }
+            }
+        }
     }
 
     /// Proposes a command; `done` gets the applied result (nil: lost in a leader change, outcome unknown).
