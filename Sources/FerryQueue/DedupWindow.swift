@@ -9,6 +9,8 @@ import NIOCore
 public struct ExpiringTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private(set) var records: [Key: (value: Value, atMs: Int64)] = [:]
     private var order = CircularBuffer<Key>()
+    /// The insertion time of the last insert (kept so that an insert hashes its key once).
+    private var lastInsertAtMs: Int64?
 
     public init() {}
 
@@ -23,7 +25,7 @@ public struct ExpiringTable<Key: Hashable & Sendable, Value: Sendable>: Sendable
     public func contains(_ key: Key) -> Bool { records[key] != nil }
 
     /// The insertion time of the newest record.
-    public var newestAtMs: Int64? { order.last.flatMap { records[$0]?.atMs } }
+    public var newestAtMs: Int64? { order.isEmpty ? nil : lastInsertAtMs }
 
     /// The value stored under `key` when it was inserted less than `windowMs` before `nowMs`.
     public func lookup(_ key: Key, nowMs: Int64, windowMs: Int64) -> Value? {
@@ -35,9 +37,9 @@ public struct ExpiringTable<Key: Hashable & Sendable, Value: Sendable>: Sendable
     /// - Precondition: `atMs` is not earlier than any remembered insertion.
     public mutating func insert(_ key: Key, _ value: Value, atMs: Int64) {
         if let newest = newestAtMs { precondition(atMs >= newest, "expiring table: time going backwards") }
-        if records[key] != nil { order.removeAll { $0 == key } }
-        records[key] = (value, atMs)
+        if records.updateValue((value, atMs), forKey: key) != nil { order.removeAll { $0 == key } }
         order.append(key)
+        lastInsertAtMs = atMs
     }
 
     /// Replaces the value of a live key, keeping its insertion time.

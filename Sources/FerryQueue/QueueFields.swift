@@ -88,7 +88,8 @@ public enum QueueFields {
     }
 
     public static func readBytes(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> ByteBuffer {
-        let length = try read(UInt32.self, &buffer, "\(field) length")
+        // `field` names the length too: an interpolated name would cost an allocation per decoded field.
+        let length = try read(UInt32.self, &buffer, field)
         guard let bytes = buffer.readSlice(length: Int(length)) else { throw .truncated(field) }
         return bytes
     }

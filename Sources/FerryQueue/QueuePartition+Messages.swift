@@ -113,11 +113,17 @@ extension QueuePartition {
             timers.insert(Timer(atMs: until, sequence: sequence))
         }
         if kind == .fifo, let groupID = request.groupID {
-            groups[groupID, default: GroupState()].messages.append(sequence)
-            refreshGroup(groupID)
+            // A message behind an existing head changes neither the head nor the group's readiness.
+            if Self.append(sequence, to: &groups[groupID, default: GroupState()]) { refreshGroup(groupID) }
         } else if delaySeconds == 0 {
             standardReady.insert(sequence)
         }
+    }
+
+    /// Appends to a group's messages (one hash of the group id); true when the message is the group's new head.
+    private static func append(_ sequence: UInt64, to group: inout GroupState) -> Bool {
+        group.messages.append(sequence)
+        return group.messages.count == 1
     }
 
     // MARK: Receive
