@@ -60,6 +60,8 @@ public final class Connection: @unchecked Sendable {
     let handler: Handler
     private let lock = NIOLock()
     private var nextID: UInt32 = 0
+    /// A flush is queued on the event loop (touched only there).
+    private var flushScheduled = false
 
     /// Connects to `host:port`.
     public init(host: String, port: Int, group: any EventLoopGroup, timeoutMs: Int64 = 1_000) throws(FerryClientError) {
@@ -107,7 +109,22 @@ public final class Connection: @unchecked Sendable {
         written.futureResult.whenFailure { error in
             pending.lock.withLock { pending.waiting.removeValue(forKey: id) }?.fail(error)
         }
-        channel.writeAndFlush(ClientFrame.request(id, request).encoded(), promise: written)
+        let frame = ClientFrame.request(id, request).encoded()
+        if channel.eventLoop.inEventLoop {
+            // Started from an answer's callback (pipelined load): the requests started in one event-loop turn
+            // leave with one flush.
+            channel.write(frame, promise: written)
+            if !flushScheduled {
+                flushScheduled = true
+                let channel = channel
+                channel.eventLoop.execute {
+                    self.flushScheduled = false
+                    channel.flush()
+                }
+            }
+        } else {
+            channel.writeAndFlush(frame, promise: written)
+        }
         let (host, port) = (host, port)
         let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(timeoutMs)) {
             pending.lock.withLock { pending.waiting.removeValue(forKey: id) }?

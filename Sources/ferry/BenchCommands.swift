@@ -13,8 +13,9 @@ import Yams
 struct BenchCommandGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure a running local cluster (Cluster/local).",
-        subcommands: [Failover.self, IdleCPU.self]
+        abstract: "Measure a cluster: load (the default), fail-over time, idle CPU.",
+        subcommands: [LoadBench.self, Failover.self, IdleCPU.self],
+        defaultSubcommand: LoadBench.self
     )
 }
 

@@ -1,0 +1,510 @@
+import ArgumentParser
+import FerryClient
+import FerryQueue
+import FerryWire
+import Histogram
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The load of `ferry bench run`. Everything after set-up runs on one event loop (the one the connections use),
+/// so the counters need no lock: every answer is counted and the next request started in the answer's
+/// callback. The main thread only starts phases and reads the counters through `loop.submit`.
+final class LoadEngine: @unchecked Sendable {
+    struct Counters {
+        var sendLatencyUs = Histogram<UInt64>(
+            highestTrackableValue: 600_000_000,
+            numberOfSignificantValueDigits: .three
+        )
+        var receiveLatencyUs = Histogram<UInt64>(
+            highestTrackableValue: 3_600_000_000,
+            numberOfSignificantValueDigits: .three
+        )
+        /// Messages acknowledged / received / deleted while measuring (answers that came before the end).
+        var acknowledged = 0
+        var received = 0
+        var deleted = 0
+        /// Messages the cluster refused, requests that failed or timed out (and were sent again).
+        var refused = 0
+        var failedRequests = 0
+        var emptyReceives = 0
+    }
+
+    let settings: LoadBench
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let loop: any EventLoop
+    let queues: [QueueDescription]
+    let fifo: Bool
+    private var connections: [UInt64: Connection] = [:]
+    private let nodeIDs: [UInt64]
+    /// Queue index → partition → the node believed to lead it.
+    private var leaders: [[UInt64]]
+    private let filler: [UInt8]
+    private let runID: String
+
+    // Loop-confined state.
+    private var counters = Counters()
+    private var measuring = false
+    private var stopping = false
+    private var startNs: UInt64 = 0
+    private var endNs: UInt64 = .max
+    /// Requests (sends, receives, deletes) started and not yet answered.
+    private var inFlight = 0
+    /// Messages handed to sends in this phase, and the phase's limit (0: none).
+    private var issued = 0
+    private var issueLimit = 0
+    private var issuedByProducer: [Int] = []
+    private var requestsByProducer: [Int] = []
+    private var receiveCursor: [Int] = []
+    private var phaseBatch = 1
+    private var drainTarget = 0
+    private var doneNs: UInt64?
+
+    init(client: FerryClient, queues names: [String], settings: LoadBench) throws {
+        self.settings = settings
+        self.loop = group.next()
+        self.fifo = settings.kind == "fifo"
+        // A new queue's partitions elect leaders and then hand leadership to their preferred nodes: wait (at
+        // most 15 s) until every partition has a leader and they stayed the same for a second.
+        var cluster = try client.describe()
+        var stableSince = nowNs()
+        let waitEnd = nowNs() + 15_000_000_000
+        while nowNs() < waitEnd {
+            usleep(200_000)
+            let fresh = try client.describe()
+            let leaders = { (c: ClusterDescription) in c.partitions.map { "\($0.groupID):\($0.leader)" }.sorted() }
+            if leaders(fresh) != leaders(cluster) || fresh.partitions.contains(where: { $0.leader == 0 }) {
+                stableSince = nowNs()
+            }
+            cluster = fresh
+            if nowNs() - stableSince >= 1_000_000_000 { break }
+        }
+        self.queues = try names.map { name in
+            guard let queue = cluster.queues.first(where: { $0.name == name }) else {
+                throw ValidationError("queue \(name) is missing from the metadata")
+            }
+            return queue
+        }
+        nodeIDs = cluster.nodes.map(\.id)
+        for node in cluster.nodes {
+            connections[node.id] = try Connection(host: node.host, port: Int(node.clientPort), group: group)
+        }
+        leaders = queues.map { queue in
+            (0..<queue.partitions).map { partition in
+                cluster.partitions.first { $0.queueID == queue.id && $0.partition == partition }?.leader ?? 0
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        filler = (0..<settings.size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        runID = String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 36)
+    }
+
+    deinit {
+        for connection in connections.values { connection.close() }
+        try? group.syncShutdownGracefully()
+    }
+
+    // MARK: Phases (main thread)
+
+    /// Sends `total` messages (window 256 per producer, batches of 10), unmeasured, and waits for their answers.
+    func fill(_ total: Int) throws {
+        let producers = max(1, settings.producers)
+        try loop.submit {
+            self.issueLimit = total
+            self.begin(producers: producers, consumers: 0, window: 256, batch: 10, measuring: false)
+        }.wait()
+        let deadline = nowNs() + UInt64(60 + total / 500) * 1_000_000_000
+        while nowNs() < deadline {
+            usleep(50_000)
+            let (sent, busy) = try loop.submit { (self.issued, self.inFlight) }.wait()
+            if sent >= total && busy == 0 { break }
+        }
+        let done = try loop.submit { self.inFlight == 0 && self.issued >= total }.wait()
+        guard done else { throw ValidationError("the warm-up of \(total) messages did not finish in time") }
+    }
+
+    /// The measured phase; returns the counters and the measured seconds.
+    func measure(progress: Bool) -> (counters: Counters, seconds: Double) {
+        let limitNs = UInt64(settings.duration * 1e9)
+        let start = try! loop.submit {
+            self.issueLimit = self.settings.count
+            self.drainTarget = self.settings.prefill
+            self.begin(
+                producers: self.settings.producers,
+                consumers: self.settings.consumers,
+                window: self.settings.window,
+                batch: self.settings.batch,
+                measuring: true
+            )
+            return self.startNs
+        }.wait()
+        var lastPrint = start
+        var last = Counters()
+        var end = start + limitNs
+        while true {
+            usleep(20_000)
+            let now = nowNs()
+            let (current, done) = try! loop.submit { (self.counters, self.doneNs) }.wait()
+            if let done {
+                end = done
+                break
+            }
+            if now >= end { break }
+            if settings.count > 0 && current.acknowledged >= settings.count {
+                end = now
+                break
+            }
+            if progress && now - lastPrint >= 1_000_000_000 {
+                let seconds = Double(now - lastPrint) / 1e9
+                lastPrint = now
+                writeError(Self.progressLine(Double(now - start) / 1e9, current, last, seconds))
+                last = current
+            }
+        }
+        try! loop.submit {
+            self.endNs = end
+            self.stopping = true
+        }.wait()
+        if progress { writeError("\n") }
+        // In-flight requests finish (their latencies count; messages answered after `end` do not count).
+        let deadline = nowNs() + 30_000_000_000
+        while nowNs() < deadline, (try? loop.submit { self.inFlight }.wait()) ?? 0 > 0 { usleep(10_000) }
+        let counters = try! loop.submit { self.counters }.wait()
+        return (counters, Double(end - start) / 1e9)
+    }
+
+    static func progressLine(_ at: Double, _ now: Counters, _ before: Counters, _ seconds: Double) -> String {
+        func rate(_ a: Int, _ b: Int) -> String { String(Int(Double(a - b) / seconds)) }
+        var line =
+            "\r[\(Int(at.rounded())) s] acknowledged \(now.acknowledged) (\(rate(now.acknowledged, before.acknowledged))/s)"
+        if now.received > 0 || now.deleted > 0 {
+            line += ", received \(now.received), deleted \(now.deleted) (\(rate(now.deleted, before.deleted))/s)"
+        }
+        if now.sendLatencyUs.totalCount > 0 {
+            line += ", send p99 \(BenchReport.ms(now.sendLatencyUs.valueAtPercentile(99))) ms"
+        }
+        return line + "   "
+    }
+
+    // MARK: Load (event loop)
+
+    private func begin(producers: Int, consumers: Int, window: Int, batch: Int, measuring: Bool) {
+        counters = Counters()
+        self.measuring = measuring
+        stopping = false
+        doneNs = nil
+        endNs = .max
+        issued = 0
+        phaseBatch = batch
+        startNs = nowNs()
+        issuedByProducer = Array(repeating: 0, count: producers)
+        if requestsByProducer.count < producers {
+            requestsByProducer += Array(repeating: 0, count: producers - requestsByProducer.count)
+        }
+        receiveCursor = Array(repeating: 0, count: consumers)
+        let requestsInFlight = (window + batch - 1) / batch
+        for producer in 0..<producers {
+            for _ in 0..<requestsInFlight {
+                inFlight += 1
+                sendNext(producer)
+            }
+        }
+        for consumer in 0..<consumers {
+            for _ in 0..<settings.receives {
+                inFlight += 1
+                receiveNext(consumer)
+            }
+        }
+    }
+
+    /// Whether an answer arriving now counts toward the measured rates.
+    private var counts: Bool { measuring && nowNs() <= endNs }
+
+    private func sendNext(_ producer: Int) {
+        if stopping || (issueLimit > 0 && issued >= issueLimit) {
+            inFlight -= 1
+            return
+        }
+        if measuring && settings.rate > 0 {
+            let perProducer = settings.rate / Double(issuedByProducer.count)
+            let due = startNs + UInt64(Double(issuedByProducer[producer]) / perProducer * 1e9)
+            let now = nowNs()
+            if due > now {
+                loop.scheduleTask(in: .nanoseconds(Int64(due - now))) { self.sendNext(producer) }
+                return
+            }
+        }
+        let queueIndex = producer % queues.count
+        let queue = queues[queueIndex]
+        let number = requestsByProducer[producer]
+        requestsByProducer[producer] += 1
+        let messages = issueLimit > 0 ? min(phaseBatch, issueLimit - issued) : phaseBatch
+        issued += messages
+        issuedByProducer[producer] += messages
+        let groupID = "g\((number &* 7_919 &+ producer) % settings.groups)"
+        let partition =
+            fifo
+            ? Catalog.partition(forGroup: groupID, partitions: queue.partitions)
+            : UInt32(number % Int(queue.partitions))
+        let sentAt = nowNs()
+        var requests: [SendRequest] = []
+        requests.reserveCapacity(messages)
+        for index in 0..<messages {
+            var body = ByteBuffer()
+            body.reserveCapacity(settings.size)
+            body.writeInteger(sentAt)
+            body.writeBytes(filler[8...])
+            requests.append(
+                SendRequest(
+                    body: body,
+                    groupID: fifo ? groupID : nil,
+                    deduplicationID: fifo ? "\(runID)-\(producer)-\(number)-\(index)" : nil
+                )
+            )
+        }
+        send(producer, queueIndex, partition, requests, sentAt: sentAt, attempt: 0)
+    }
+
+    private func send(
+        _ producer: Int,
+        _ queueIndex: Int,
+        _ partition: UInt32,
+        _ requests: [SendRequest],
+        sentAt: UInt64,
+        attempt: Int
+    ) {
+        let request = ClientRequest.send(queue: queues[queueIndex].name, partition: partition, requests: requests)
+        start(request, queueIndex, partition).whenComplete { answer in
+            switch answer {
+            case .success(.sent(let outcomes)):
+                let latency = (nowNs() - sentAt) / 1_000
+                let counted = self.counts
+                for outcome in outcomes {
+                    if case .success = outcome {
+                        _ = self.counters.sendLatencyUs.record(latency)
+                        if counted { self.counters.acknowledged += 1 }
+                    } else {
+                        self.counters.refused += 1
+                    }
+                }
+                self.sendNext(producer)
+            case .success(let other):
+                self.failed(other, queueIndex, partition)
+                self.retry {
+                    self.send(producer, queueIndex, partition, requests, sentAt: sentAt, attempt: attempt + 1)
+                }
+            case .failure:
+                self.failed(nil, queueIndex, partition)
+                self.retry {
+                    self.send(producer, queueIndex, partition, requests, sentAt: sentAt, attempt: attempt + 1)
+                }
+            }
+        }
+    }
+
+    private func receiveNext(_ consumer: Int) {
+        if stopping {
+            inFlight -= 1
+            return
+        }
+        let queueIndex = consumer % queues.count
+        let queue = queues[queueIndex]
+        let partition = UInt32((receiveCursor[consumer] + consumer) % Int(queue.partitions))
+        receiveCursor[consumer] += 1
+        let request = ClientRequest.receive(
+            queue: queue.name,
+            partition: partition,
+            request: ReceiveRequest(maxMessages: QueueLimits.maxReceiveMessages),
+            waitMs: 500
+        )
+        start(request, queueIndex, partition).whenComplete { answer in
+            switch answer {
+            case .success(.received(let deliveries)):
+                let now = nowNs()
+                if deliveries.isEmpty { self.counters.emptyReceives += 1 }
+                for delivery in deliveries {
+                    if let sentAt = delivery.body.getInteger(at: delivery.body.readerIndex, as: UInt64.self),
+                        sentAt <= now
+                    {
+                        _ = self.counters.receiveLatencyUs.record((now - sentAt) / 1_000)
+                    }
+                    if self.counts { self.counters.received += 1 }
+                }
+                if !deliveries.isEmpty {
+                    self.inFlight += 1
+                    self.delete(queueIndex, partition, deliveries.map(\.handle), attempt: 0)
+                }
+                self.receiveNext(consumer)
+            case .success(let other):
+                self.failed(other, queueIndex, partition)
+                self.retry { self.receiveNext(consumer) }
+            case .failure:
+                self.failed(nil, queueIndex, partition)
+                self.retry { self.receiveNext(consumer) }
+            }
+        }
+    }
+
+    private func delete(_ queueIndex: Int, _ partition: UInt32, _ handles: [ReceiptHandle], attempt: Int) {
+        let request = ClientRequest.delete(queue: queues[queueIndex].name, partition: partition, handles: handles)
+        start(request, queueIndex, partition).whenComplete { answer in
+            switch answer {
+            case .success(.deleted(let outcomes)):
+                let counted = self.counts
+                for outcome in outcomes {
+                    guard case .success = outcome else {
+                        self.counters.refused += 1
+                        continue
+                    }
+                    if counted { self.counters.deleted += 1 }
+                }
+                if self.measuring && self.drainTarget > 0 && self.counters.deleted >= self.drainTarget
+                    && self.doneNs == nil
+                {
+                    self.doneNs = nowNs()
+                }
+                self.inFlight -= 1
+            case .success(let other):
+                self.failed(other, queueIndex, partition)
+                if attempt < 5 {
+                    self.retry { self.delete(queueIndex, partition, handles, attempt: attempt + 1) }
+                } else {
+                    self.inFlight -= 1
+                }
+            case .failure:
+                self.failed(nil, queueIndex, partition)
+                if attempt < 5 {
+                    self.retry { self.delete(queueIndex, partition, handles, attempt: attempt + 1) }
+                } else {
+                    self.inFlight -= 1
+                }
+            }
+        }
+    }
+
+    /// Starts a request on the partition's leader (as far as known).
+    private func start(
+        _ request: ClientRequest,
+        _ queueIndex: Int,
+        _ partition: UInt32
+    ) -> EventLoopFuture<
+        ClientResponse
+    > {
+        let leader = leaders[queueIndex][Int(partition)]
+        let connection = connections[leader] ?? connections[nodeIDs[Int(partition) % nodeIDs.count]]!
+        return connection.start(request, timeoutMs: 10_000)
+    }
+
+    /// A failed request: follow a leader hint, or try the next node.
+    private func failed(_ response: ClientResponse?, _ queueIndex: Int, _ partition: UInt32) {
+        counters.failedRequests += 1
+        let current = leaders[queueIndex][Int(partition)]
+        if case .error(let error)? = response, error.code == .notLeader, error.leaderHint != 0 {
+            leaders[queueIndex][Int(partition)] = error.leaderHint
+        } else if case .error(let error)? = response, !error.code.isRetriable && error.code != .timeout {
+            writeError("\nferry bench: \(error)\n")
+        } else {
+            let at = nodeIDs.firstIndex(of: current) ?? -1
+            leaders[queueIndex][Int(partition)] = nodeIDs[(at + 1) % nodeIDs.count]
+        }
+    }
+
+    private func retry(_ again: @escaping () -> Void) {
+        loop.scheduleTask(in: .milliseconds(20)) { again() }
+    }
+}
+
+/// The summary of one `ferry bench run`.
+struct BenchReport {
+    let settings: LoadBench
+    let result: (counters: LoadEngine.Counters, seconds: Double)
+    let serverCPUSeconds: Double?
+
+    static func ms(_ us: UInt64) -> String {
+        let value = Double(us) / 1_000
+        return value < 10 ? String(Double(Int(value * 1_000)) / 1_000) : String(Double(Int(value * 10)) / 10)
+    }
+
+    /// The figure the CPU is divided by: acknowledged sends, or deleted messages when only consuming.
+    var messages: Int { settings.producers > 0 ? result.counters.acknowledged : result.counters.deleted }
+    var perSecond: (Int) -> Double { { Double($0) / result.seconds } }
+
+    func latencies(_ histogram: Histogram<UInt64>) -> [(String, String)] {
+        guard histogram.totalCount > 0 else { return [] }
+        return [
+            ("p50", Self.ms(histogram.valueAtPercentile(50))), ("p90", Self.ms(histogram.valueAtPercentile(90))),
+            ("p99", Self.ms(histogram.valueAtPercentile(99))), ("p99_9", Self.ms(histogram.valueAtPercentile(99.9))),
+            ("max", Self.ms(histogram.max)),
+        ]
+    }
+
+    var cpuPerMillion: Double? {
+        guard let serverCPUSeconds, messages > 0 else { return nil }
+        return serverCPUSeconds / (Double(messages) / 1e6)
+    }
+
+    var text: String {
+        let c = result.counters
+        var lines: [String] = []
+        lines.append(
+            "ferry bench: \(settings.producers) producers × window \(settings.window) (batch \(settings.batch)), "
+                + "\(settings.consumers) consumers, \(settings.size) B, \(settings.queues) queue(s) × "
+                + "\(settings.partitions) partitions, \(settings.groups) groups, \(String(format2(result.seconds))) s"
+        )
+        if settings.producers > 0 {
+            let rate = perSecond(c.acknowledged)
+            lines.append(
+                "  sent:     \(Int(rate)) msgs/s, \(format2(rate * Double(settings.size) / 1e6)) MB/s "
+                    + "(\(c.acknowledged) acknowledged)"
+            )
+            let send = latencies(c.sendLatencyUs).map { "\($0) \($1)" }.joined(separator: ", ")
+            lines.append("  send→acknowledged ms: \(send)")
+        }
+        if settings.consumers > 0 {
+            lines.append(
+                "  consumed: \(Int(perSecond(c.deleted))) msgs/s deleted, \(Int(perSecond(c.received))) received "
+                    + "(\(c.deleted) deleted, \(c.emptyReceives) empty receives)"
+            )
+            let receive = latencies(c.receiveLatencyUs).map { "\($0) \($1)" }.joined(separator: ", ")
+            if !receive.isEmpty { lines.append("  send→received ms: \(receive)") }
+        }
+        if let serverCPUSeconds, let per = cpuPerMillion {
+            lines.append(
+                "  server CPU: \(format2(serverCPUSeconds)) s (\(format2(serverCPUSeconds / result.seconds * 100))% of a core), "
+                    + "\(format2(per)) s per million messages"
+            )
+        }
+        if c.refused > 0 || c.failedRequests > 0 {
+            lines.append("  refused messages: \(c.refused), failed requests (sent again): \(c.failedRequests)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: String {
+        let c = result.counters
+        var fields: [(String, String)] = [
+            ("producers", "\(settings.producers)"), ("consumers", "\(settings.consumers)"),
+            ("size", "\(settings.size)"), ("queues", "\(settings.queues)"), ("partitions", "\(settings.partitions)"),
+            ("groups", "\(settings.groups)"), ("window", "\(settings.window)"), ("batch", "\(settings.batch)"),
+            ("kind", "\"\(settings.kind)\""), ("fsync", settings.fsync.map { "\"\($0)\"" } ?? "null"),
+            ("seconds", format2(result.seconds)),
+            ("acknowledged", "\(c.acknowledged)"), ("received", "\(c.received)"), ("deleted", "\(c.deleted)"),
+            ("send_msgs_per_s", format2(perSecond(c.acknowledged))),
+            ("send_mb_per_s", format2(perSecond(c.acknowledged) * Double(settings.size) / 1e6)),
+            ("received_msgs_per_s", format2(perSecond(c.received))),
+            ("deleted_msgs_per_s", format2(perSecond(c.deleted))),
+            ("refused", "\(c.refused)"), ("failed_requests", "\(c.failedRequests)"),
+            ("empty_receives", "\(c.emptyReceives)"),
+            ("server_cpu_s", serverCPUSeconds.map(format2) ?? "null"),
+            ("server_cpu_s_per_million", cpuPerMillion.map(format2) ?? "null"),
+        ]
+        for (name, value) in latencies(c.sendLatencyUs) { fields.append(("send_\(name)_ms", value)) }
+        for (name, value) in latencies(c.receiveLatencyUs) { fields.append(("received_\(name)_ms", value)) }
+        return "{" + fields.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"
+    }
+}
+
+func format2(_ value: Double) -> String { String(Double(Int((value * 100).rounded())) / 100) }
