@@ -30,6 +30,8 @@ final class LoadEngine: @unchecked Sendable {
         /// Messages the cluster refused, requests that failed or timed out (and were sent again).
         var refused = 0
         var failedRequests = 0
+        /// Failed requests by cause (error code, or the client-side failure).
+        var failures: [String: Int] = [:]
         var emptyReceives = 0
     }
 
@@ -67,20 +69,28 @@ final class LoadEngine: @unchecked Sendable {
         self.settings = settings
         self.loop = group.next()
         self.fifo = settings.kind == "fifo"
-        // A new queue's partitions elect leaders and then hand leadership to their preferred nodes: wait (at
-        // most 15 s) until every partition has a leader and they stayed the same for a second.
+        // A new queue's partitions elect leaders and then hand leadership to their preferred nodes (the first
+        // replica; the nodes rebalance every 5 s): wait, at most 20 s, until the bench queues' partitions are led
+        // there, or else have leaders that stayed the same for 6 s.
         var cluster = try client.describe()
         var stableSince = nowNs()
-        let waitEnd = nowNs() + 15_000_000_000
+        let waitEnd = nowNs() + 20_000_000_000
+        func mine(_ c: ClusterDescription) -> [PartitionDescription] {
+            let ids = Set(c.queues.filter { names.contains($0.name) }.map(\.id))
+            return c.partitions.filter { ids.contains($0.queueID) }.sorted { $0.groupID < $1.groupID }
+        }
         while nowNs() < waitEnd {
+            let partitions = mine(cluster)
+            if !partitions.isEmpty && partitions.allSatisfy({ $0.leader != 0 && $0.leader == $0.replicas.first }) {
+                break
+            }
             usleep(200_000)
             let fresh = try client.describe()
-            let leaders = { (c: ClusterDescription) in c.partitions.map { "\($0.groupID):\($0.leader)" }.sorted() }
-            if leaders(fresh) != leaders(cluster) || fresh.partitions.contains(where: { $0.leader == 0 }) {
+            if mine(fresh).map(\.leader) != partitions.map(\.leader) || partitions.contains(where: { $0.leader == 0 }) {
                 stableSince = nowNs()
             }
             cluster = fresh
-            if nowNs() - stableSince >= 1_000_000_000 { break }
+            if nowNs() - stableSince >= 6_000_000_000 { break }
         }
         self.queues = try names.map { name in
             guard let queue = cluster.queues.first(where: { $0.name == name }) else {
@@ -401,6 +411,13 @@ final class LoadEngine: @unchecked Sendable {
     /// A failed request: follow a leader hint, or try the next node.
     private func failed(_ response: ClientResponse?, _ queueIndex: Int, _ partition: UInt32) {
         counters.failedRequests += 1
+        let cause: String
+        switch response {
+        case .error(let error)?: cause = "\(error.code)"
+        case nil: cause = "no answer"
+        case let other?: cause = "unexpected \(other)".prefix(40).description
+        }
+        counters.failures[cause, default: 0] += 1
         let current = leaders[queueIndex][Int(partition)]
         if case .error(let error)? = response, error.code == .notLeader, error.leaderHint != 0 {
             leaders[queueIndex][Int(partition)] = error.leaderHint
@@ -478,7 +495,10 @@ struct BenchReport {
             )
         }
         if c.refused > 0 || c.failedRequests > 0 {
-            lines.append("  refused messages: \(c.refused), failed requests (sent again): \(c.failedRequests)")
+            let causes = c.failures.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            lines.append(
+                "  refused messages: \(c.refused), failed requests (sent again): \(c.failedRequests) (\(causes))"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -498,6 +518,11 @@ struct BenchReport {
             ("deleted_msgs_per_s", format2(perSecond(c.deleted))),
             ("refused", "\(c.refused)"), ("failed_requests", "\(c.failedRequests)"),
             ("empty_receives", "\(c.emptyReceives)"),
+            (
+                "failures",
+                "{" + c.failures.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
+                    + "}"
+            ),
             ("server_cpu_s", serverCPUSeconds.map(format2) ?? "null"),
             ("server_cpu_s_per_million", cpuPerMillion.map(format2) ?? "null"),
         ]
