@@ -762,7 +762,8 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     /// Proposes the round's sends: each group's client batches, in arrival order, packed into entries of at most
-    /// `MessagePosition.maxSlots` messages and about `SendPacking.entryBytes` bytes. The partition applies an entry's
+    /// `MessagePosition.maxSlots` messages and about `SendPacking.entryBytes` message bytes (bodies and
+    /// attributes). The partition applies an entry's
     /// messages one after another, so a packed entry has the effect of its batches as separate entries in the
     /// same order; each client gets the results of its own messages.
     private func proposePendingSends() {
@@ -778,10 +779,7 @@ final class NodeRuntime: @unchecked Sendable {
                 for call in calls { call.reply(.error(error)) }
                 continue
             }
-            let sizes = calls.map { call in
-                (messages: call.requests.count, bytes: call.requests.reduce(0) { $0 + $1.body.readableBytes })
-            }
-            for range in SendPacking.ranges(sizes) {
+            for range in SendPacking.ranges(of: calls.map(\.requests)) {
                 let packed = Array(calls[range])
                 let requests = packed.count == 1 ? packed[0].requests : packed.flatMap(\.requests)
                 propose(

@@ -21,6 +21,18 @@ import Testing
         #expect(big == [0..<1, 1..<2, 2..<3, 3..<4])
         let exact = SendPacking.ranges([(1_024, 10), (1, 10)])
         #expect(exact == [0..<1, 1..<2])
+        // Attributes count with the body (SQS's message size): tiny bodies with 400 KiB of attributes each
+        // make one entry per two batches, not one for all.
+        func batch(attributes: Int) -> [SendRequest] {
+            var body = ByteBuffer()
+            body.writeString("b")
+            var attributesBuffer = ByteBuffer()
+            attributesBuffer.writeRepeatingByte(0, count: attributes)
+            return [SendRequest(body: body, messageAttributes: attributesBuffer, groupID: "g", deduplicationID: "d")]
+        }
+        let withAttributes = SendPacking.ranges(of: Array(repeating: batch(attributes: 400 << 10), count: 5))
+        #expect(withAttributes == [0..<2, 2..<4, 4..<5])
+        #expect(SendPacking.ranges(of: Array(repeating: batch(attributes: 10), count: 5)) == [0..<5])
     }
 
     @Test func pipelinedSendsFromManyConnectionsArePackedAndAnsweredToTheirSenders() throws {
