@@ -164,16 +164,9 @@ struct BenchCluster {
         setenv("FERRY_FSYNC", fsync ?? "always", 1)
         setenv("FERRY_LOCAL_BASE", String(base), 1)
         if !quiet { writeError("starting a 3-node cluster (fsync \(fsync ?? "always")) in \(directory)\n") }
-        // Cluster/local prints how to use the cluster; the bench does not need that on its stdout.
-        let saved = dup(1)
-        let null = Glibc.open("/dev/null", O_WRONLY)
-        dup2(null, 1)
-        let status = clusterLocal(["up", "--nodes", "3"], directory: directory)
-        dup2(saved, 1)
-        Glibc.close(null)
-        Glibc.close(saved)
+        let status = Self.quietClusterLocal(["up", "--nodes", "3"], directory: directory)
         guard status == 0 else {
-            _ = clusterLocal(["down"], directory: directory)
+            _ = Self.quietClusterLocal(["down"], directory: directory)
             throw ValidationError("Cluster/local up failed (status \(status)); is this the repository's root?")
         }
         let file = try LocalClusterFile.load(directory)
@@ -187,7 +180,22 @@ struct BenchCluster {
     mutating func close() {
         guard let directory = ownDirectory else { return }
         ownDirectory = nil
-        _ = clusterLocal(["down"], directory: directory)
+        _ = Self.quietClusterLocal(["down"], directory: directory)
+    }
+
+    /// Runs Cluster/local with its standard output on /dev/null: what it prints (how to use the cluster) is not
+    /// the bench's output, which may be JSON for a tool. Its errors still reach standard error.
+    static func quietClusterLocal(_ arguments: [String], directory: String) -> Int32 {
+        fflush(nil)
+        let saved = dup(1)
+        let null = Glibc.open("/dev/null", O_WRONLY)
+        dup2(null, 1)
+        defer {
+            dup2(saved, 1)
+            Glibc.close(null)
+            Glibc.close(saved)
+        }
+        return clusterLocal(arguments, directory: directory)
     }
 
     /// User + system CPU seconds of the node processes so far (nil: no pids known).
