@@ -174,8 +174,9 @@ final class LoadEngine: @unchecked Sendable {
                 last = current
             }
         }
+        let stopAt = end
         try! loop.submit {
-            self.endNs = end
+            self.endNs = stopAt
             self.stopping = true
         }.wait()
         if progress { writeError("\n") }
@@ -429,7 +430,8 @@ final class LoadEngine: @unchecked Sendable {
         }
     }
 
-    private func retry(_ again: @escaping () -> Void) {
+    /// Runs `again` on the engine's event loop after 20 ms (every caller is on that loop already).
+    private func retry(_ again: @escaping @Sendable () -> Void) {
         loop.scheduleTask(in: .milliseconds(20)) { again() }
     }
 }

@@ -113,7 +113,8 @@ struct NodeCommand: ParsableCommand {
         var text = ""
         var chunk = [CChar](repeating: 0, count: 4_096)
         while fgets(&chunk, Int32(chunk.count), file) != nil {
-            text += String(cString: chunk)
+            let line = chunk.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+            text += String(decoding: line, as: UTF8.self)
         }
         return text
     }
