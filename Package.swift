@@ -159,6 +159,11 @@ let package = Package(
         ),
         .testTarget(name: "FerrySQSTests", dependencies: ["FerrySQS"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "FerryClientTests",
+            dependencies: ["FerryClient", "FerryQueue", "FerryWire", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "NodeTests",
             dependencies: ["FerryNode", "FerryClient", "FerryWire", "FerryQueue", nioCore, nioPosix],
             swiftSettings: swiftSettings

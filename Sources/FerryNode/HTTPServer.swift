@@ -12,19 +12,28 @@ public struct HTTPRequestParts: Sendable {
     public var path: String
     public var query: String
     public var headers: [(name: String, value: String)]
+    /// Empty when the body was longer than `HTTPServer.maxBodyBytes` (then `bodyTooLarge`).
     public var body: [UInt8]
+    /// The body exceeded `HTTPServer.maxBodyBytes`; it was read to its end and dropped, so the connection stays
+    /// usable, and the handler answers with its own error shape.
+    public var bodyTooLarge: Bool
 }
 
-/// Answers `POST /` (the SQS API's AWS JSON protocol). It may block (a long poll): the server calls it on a
-/// pool of its own threads, never on an event loop.
-public typealias HTTPPostHandler =
+public enum HTTPLimits {
+    /// Largest request body the API takes (SQS: a batch of at most 1 MiB, JSON-escaped or form-encoded).
+    public static let maxBodyBytes = 12 << 20
+}
+
+/// Answers the API requests of the HTTP port: `POST` and `GET` of `/` and of `/<account>/<queue>` (the SQS
+/// API's AWS JSON and query protocols). It may block (a long poll): the server calls it on a pool of its own
+/// threads, never on an event loop.
+public typealias HTTPAPIHandler =
     @Sendable (HTTPRequestParts) -> (status: Int, headers: [(String, String)], body: [UInt8])
 
 /// The node's HTTP port (Hummingbird on the node's event loops): `GET /metrics` (Prometheus text),
 /// `GET /health`, and `POST /` for the SQS API when a handler is given (DESIGN §6).
 final class HTTPServer: @unchecked Sendable {
-    /// Largest request body taken (SQS: 1 MiB messages, 10 per batch, JSON-escaped).
-    static let maxBodyBytes = 12 << 20
+    static var maxBodyBytes: Int { HTTPLimits.maxBodyBytes }
     /// Threads for `POST /` handlers: concurrent SQS requests, long polls included, up to this many per node.
     static let handlerThreads = 64
     private let handlers = NIOThreadPool(numberOfThreads: HTTPServer.handlerThreads)
@@ -37,13 +46,28 @@ final class HTTPServer: @unchecked Sendable {
 
     /// Binds `host:port` and serves; returns once the listener is bound.
     /// - Throws: `ConfigError` (`http_port`) when the port cannot be bound within 5 s.
-    init(host: String, port: Int, group: any EventLoopGroup, mailbox: Mailbox, post: HTTPPostHandler? = nil) throws {
+    /// - Parameters:
+    ///   - api: answers the API's requests (the SQS API), if given.
+    ///   - metrics: more metrics (Prometheus text) appended to the node's own on `GET /metrics`.
+    init(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        mailbox: Mailbox,
+        api: HTTPAPIHandler? = nil,
+        metrics: (@Sendable () -> String)? = nil
+    ) throws {
         let router = Router()
-        if let post {
+        if let api {
             handlers.start()
             let handlers = handlers
-            router.post("/") { request, _ -> Response in
-                let body = try await request.body.collect(upTo: Self.maxBodyBytes)
+            let route: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+                var body = ByteBuffer()
+                var tooLarge = false
+                for try await chunk in request.body {
+                    tooLarge = tooLarge || body.readableBytes + chunk.readableBytes > Self.maxBodyBytes
+                    if !tooLarge { body.writeImmutableBuffer(chunk) }
+                }
                 var headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
                 // HTTPTypes moves `Host` into the request's authority; signatures cover it as a header.
                 if let authority = request.head.authority { headers.append((name: "Host", value: authority)) }
@@ -52,9 +76,10 @@ final class HTTPServer: @unchecked Sendable {
                     path: request.uri.path,
                     query: request.uri.query ?? "",
                     headers: headers,
-                    body: Array(body.readableBytesView)
+                    body: tooLarge ? [] : Array(body.readableBytesView),
+                    bodyTooLarge: tooLarge
                 )
-                let answer = try await handlers.runIfActive { post(parts) }
+                let answer = try await handlers.runIfActive { api(parts) }
                 var fields = HTTPFields()
                 for (name, value) in answer.headers {
                     // HTTPField through HTTPFields: Hummingbird re-exports the collection, not its element.
@@ -67,11 +92,16 @@ final class HTTPServer: @unchecked Sendable {
                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
                 )
             }
+            for path in ["/", "/:account/:queue"] {
+                router.post(RouterPath(path), use: route)
+                router.get(RouterPath(path), use: route)
+            }
         }
         router.get("metrics") { _, _ -> Response in
-            let text = await withCheckedContinuation { continuation in
+            var text = await withCheckedContinuation { continuation in
                 mailbox.post(.metrics { continuation.resume(returning: $0) })
             }
+            if let metrics { text += metrics() }
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

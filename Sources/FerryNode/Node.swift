@@ -122,8 +122,10 @@ public final class FerryNodeServer: @unchecked Sendable {
     /// Validates the config, takes the data directory's lock, opens the storage, binds the listeners and starts
     /// the Raft thread.
     /// - Throws: `ConfigError` naming a bad field; an error when another process holds the directory.
-    /// - Parameter post: answers `POST /` on the HTTP port (the SQS API), if given.
-    public init(config: NodeConfig, post: HTTPPostHandler? = nil) throws {
+    /// - Parameters:
+    ///   - api: answers the API requests of the HTTP port (the SQS API), if given.
+    ///   - metrics: more metrics (Prometheus text) for the HTTP port's `/metrics` (the SQS API's).
+    public init(config: NodeConfig, api: HTTPAPIHandler? = nil, metrics: (@Sendable () -> String)? = nil) throws {
         try config.validate()
         NodeLog.nodeID = config.nodeID
         self.config = config
@@ -166,7 +168,8 @@ public final class FerryNodeServer: @unchecked Sendable {
             port: Int(config.me.httpPort),
             group: loops,
             mailbox: mailbox,
-            post: post
+            api: api,
+            metrics: metrics
         )
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()

@@ -37,8 +37,8 @@ final class NodeRuntime: @unchecked Sendable {
     /// Receives that found nothing and wait (long poll), per group.
     private var parked:
         [UInt64: [(request: ReceiveRequest, deadlineMs: Int64, reply: @Sendable (ClientResponse) -> Void)]] = [:]
-    /// Long polls that only wait for deliverable messages (`awaitMessages`), per group.
-    private var awaiting: [UInt64: [(deadlineMs: Int64, reply: @Sendable (ClientResponse) -> Void)]] = [:]
+    /// Long polls that only watch a partition (`awaitMessages`, `summarizeDeliverable`), per group.
+    private var awaiting: [UInt64: [PartitionPoll]] = [:]
     private var bootstrapProposed = false
     private var running = true
     /// Set by SIGTERM: hand leaderships off until this deadline, then stop.
@@ -625,11 +625,17 @@ final class NodeRuntime: @unchecked Sendable {
             route(queue, partition, reply) { group in reply(.moveTasks(group.partition!.moveTasks)) }
         case .awaitMessages(let queue, let partition, let waitMs):
             route(queue, partition, reply) { group in
-                if group.partition!.hasDeliverableMessages || waitMs == 0 {
-                    return reply(group.partition!.hasDeliverableMessages ? .done : .received([]))
+                watch(group, waitMs: waitMs, reply) { partition, final in
+                    partition.hasDeliverableMessages ? .done : final ? .received([]) : nil
                 }
-                let deadline = MonotonicClock.wallMs() + Int64(min(waitMs, 20_000))
-                awaiting[group.groupID, default: []].append((deadline, reply))
+            }
+        case .summarizeDeliverable(let queue, let partition, let maxMessages, let attemptID, let waitMs):
+            route(queue, partition, reply) { group in
+                let limit = min(Int(maxMessages), QueueLimits.maxReceiveMessages)
+                watch(group, waitMs: waitMs, reply) { partition, final in
+                    let summary = partition.deliverableSummary(limit: limit, requestAttemptID: attemptID)
+                    return summary.count > 0 || summary.repeatedAttemptCount > 0 || final ? .deliverable(summary) : nil
+                }
             }
         }
     }
@@ -656,31 +662,42 @@ final class NodeRuntime: @unchecked Sendable {
         }
     }
 
-    /// Answers the `awaitMessages` polls whose partition can deliver (`done`) or whose time is up; a node that
-    /// no longer leads the partition sends its polls to the leader it knows.
+    /// Answers a poll that watches a partition at once when it can (or when `waitMs` is 0), else parks it until
+    /// `serveAwaiting` can, for up to 20 s.
+    private func watch(
+        _ group: GroupDriver,
+        waitMs: UInt32,
+        _ reply: @escaping @Sendable (ClientResponse) -> Void,
+        _ answer: @escaping (QueuePartition, _ final: Bool) -> ClientResponse?
+    ) {
+        if let response = answer(group.partition!, waitMs == 0) { return reply(response) }
+        let deadline = MonotonicClock.wallMs() + Int64(min(waitMs, 20_000))
+        awaiting[group.groupID, default: []].append(PartitionPoll(deadlineMs: deadline, answer: answer, reply: reply))
+    }
+
+    /// Answers the parked partition polls that can be answered now or whose time is up; a node that no longer
+    /// leads the partition (or no longer has it) sends its polls to the leader it knows.
     private func serveAwaiting(_ wall: Int64) {
         for (groupID, waiting) in awaiting {
-            guard let group = groups[groupID], let partition = group.partition else {
-                for poll in waiting { poll.reply(.received([])) }
-                awaiting[groupID] = nil
-                continue
-            }
-            if !group.isLeader {
+            guard let group = groups[groupID], let partition = group.partition, group.isLeader else {
                 let refusal = WireError(
                     .notLeader,
                     "node \(config.nodeID) no longer leads group \(groupID)",
-                    leaderHint: group.core.leaderHint ?? 0
+                    leaderHint: groups[groupID]?.core.leaderHint ?? 0
                 )
                 for poll in waiting { poll.reply(.error(refusal)) }
                 awaiting[groupID] = nil
-            } else if partition.hasDeliverableMessages {
-                for poll in waiting { poll.reply(.done) }
-                awaiting[groupID] = nil
-            } else {
-                let left = waiting.filter { $0.deadlineMs > wall }
-                for poll in waiting where poll.deadlineMs <= wall { poll.reply(.received([])) }
-                awaiting[groupID] = left.isEmpty ? nil : left
+                continue
             }
+            var left: [PartitionPoll] = []
+            for poll in waiting {
+                if let response = poll.answer(partition, poll.deadlineMs <= wall) {
+                    poll.reply(response)
+                } else {
+                    left.append(poll)
+                }
+            }
+            awaiting[groupID] = left.isEmpty ? nil : left
         }
     }
 
@@ -976,4 +993,12 @@ final class NodeRuntime: @unchecked Sendable {
         }
         return NodeStatus(nodeID: config.nodeID, fsync: config.fsync, groups: groups)
     }
+}
+
+/// A long poll that watches one partition without changing it: `answer` gives the response once there is one
+/// (`final`: the deadline passed, so it must give one).
+private struct PartitionPoll {
+    var deadlineMs: Int64
+    var answer: (QueuePartition, _ final: Bool) -> ClientResponse?
+    var reply: @Sendable (ClientResponse) -> Void
 }

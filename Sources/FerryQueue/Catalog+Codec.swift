@@ -2,12 +2,13 @@ import NIOCore
 
 /// A catalog command with the leader's timestamp: the payload of a metadata-group entry.
 ///
-/// Encoding: `version u8 (2; 1 is still read: attributes without policy and tags) | timestampMs i64 | kind u8 |
+/// Encoding: `version u8 (3; 1 and 2 are still read: attributes without policy and tags, without server-side
+/// encryption settings) | timestampMs i64 | kind u8 |
 /// body`; kinds 1 bootstrap, 2 create queue,
 /// 3 delete queue, 4 set attributes, 5 allocate producer, 6 bump producer epoch; append-only. Fields as in
 /// `QueueFields`.
 public struct CatalogEntry: Sendable, Hashable {
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
 
     public var timestampMs: Int64
     public var command: CatalogCommand
@@ -51,8 +52,7 @@ public struct CatalogEntry: Sendable, Hashable {
     public static func decode(_ bytes: ByteBuffer) throws(QueueDecodeError) -> CatalogEntry {
         var buffer = bytes
         let version = try QueueFields.read(UInt8.self, &buffer, "version")
-        guard version == 1 || version == Self.version else { throw .unsupportedVersion(version) }
-        let extended = version >= 2
+        guard (1...Self.version).contains(version) else { throw .unsupportedVersion(version) }
         let timestamp = try QueueFields.read(Int64.self, &buffer, "timestamp")
         let kind = try QueueFields.read(UInt8.self, &buffer, "kind")
         let command: CatalogCommand
@@ -67,13 +67,13 @@ public struct CatalogEntry: Sendable, Hashable {
             command = .createQueue(
                 name: try QueueFields.readString(&buffer, "name"),
                 partitions: try QueueFields.read(UInt32.self, &buffer, "partitions"),
-                attributes: try QueueFields.readAttributes(&buffer, withPolicyAndTags: extended)
+                attributes: try QueueFields.readAttributes(&buffer, format: version)
             )
         case 3: command = .deleteQueue(name: try QueueFields.readString(&buffer, "name"))
         case 4:
             command = .setAttributes(
                 name: try QueueFields.readString(&buffer, "name"),
-                attributes: try QueueFields.readAttributes(&buffer, withPolicyAndTags: extended)
+                attributes: try QueueFields.readAttributes(&buffer, format: version)
             )
         case 5: command = .allocateProducer
         case 6: command = .bumpProducerEpoch(try QueueFields.read(UInt64.self, &buffer, "producer id"))
@@ -98,8 +98,9 @@ extension Catalog {
     }
 
     static let snapshotMagic: UInt32 = 0x4643_4154  // "FCAT"
-    /// 2: attributes with policy and tags, and each queue's last-modified time; 1 is still read.
-    public static let snapshotVersion: UInt8 = 2
+    /// 2: attributes with policy and tags, and each queue's last-modified time. 3: attributes with server-side
+    /// encryption settings. 1 and 2 are still read.
+    public static let snapshotVersion: UInt8 = 3
 
     /// The catalog as bytes (queues in name order, producers in id order): equal catalogs, equal bytes.
     public func snapshot() -> ByteBuffer {
@@ -142,7 +143,7 @@ extension Catalog {
             throw .invalid("not a catalog snapshot")
         }
         let version = try QueueFields.read(UInt8.self, &buffer, "version")
-        guard version == 1 || version == snapshotVersion else { throw .unsupportedVersion(version) }
+        guard (1...snapshotVersion).contains(version) else { throw .unsupportedVersion(version) }
         let extended = version >= 2
         var catalog = Catalog()
         catalog.clusterID = try QueueFields.readString(&buffer, "cluster id")
@@ -156,7 +157,7 @@ extension Catalog {
         for _ in 0..<queueCount {
             let name = try QueueFields.readString(&buffer, "queue name")
             let id = try QueueFields.read(UInt64.self, &buffer, "queue id")
-            let attributes = try QueueFields.readAttributes(&buffer, withPolicyAndTags: extended)
+            let attributes = try QueueFields.readAttributes(&buffer, format: version)
             let createdAtMs = try QueueFields.read(Int64.self, &buffer, "created at")
             let modifiedAtMs = extended ? try QueueFields.read(Int64.self, &buffer, "modified at") : createdAtMs
             let partitionCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 17, "partitions")

@@ -66,6 +66,13 @@ public struct QueueAttributes: Sendable, Hashable {
     /// Cost-allocation tags (SQS `TagQueue`). Not attributes in SQS: a `CreateQueue` of an existing queue
     /// compares attributes without them.
     public var tags: [String: String] = [:]
+    /// SQS's server-side encryption settings (`KmsMasterKeyId`, `KmsDataKeyReusePeriodSeconds`,
+    /// `SqsManagedSseEnabled`), kept and answered as stored settings: Ferry does not encrypt messages with
+    /// them (a node's disk encryption is the operator's). SQS turns managed SSE on for new queues and off when a
+    /// KMS key is set.
+    public var kmsMasterKeyID: String?
+    public var kmsDataKeyReusePeriodSeconds = QueueLimits.defaultKmsDataKeyReusePeriodSeconds
+    public var sqsManagedSSE = true
 
     public static let maxTags = 50
     public static let maxTagKeyCharacters = 128
@@ -118,6 +125,22 @@ public struct QueueAttributes: Sendable, Hashable {
             "\(dedupWindowMs) ms is outside 1 s…24 h"
         )
         try require(maxInFlightMessages >= 1, "MaxInFlightMessages", "must be at least 1")
+        try require(
+            (QueueLimits.minKmsDataKeyReusePeriodSeconds...QueueLimits.maxKmsDataKeyReusePeriodSeconds)
+                .contains(kmsDataKeyReusePeriodSeconds),
+            "KmsDataKeyReusePeriodSeconds",
+            "\(kmsDataKeyReusePeriodSeconds) s is outside 60…86,400 s"
+        )
+        try require(
+            kmsMasterKeyID.map { !$0.isEmpty && $0.utf8.count <= QueueLimits.maxKmsKeyIDBytes } ?? true,
+            "KmsMasterKeyId",
+            "1…\(QueueLimits.maxKmsKeyIDBytes) bytes"
+        )
+        try require(
+            !(sqsManagedSSE && kmsMasterKeyID != nil),
+            "SqsManagedSseEnabled",
+            "one kind of server-side encryption at a time"
+        )
         try require(
             (QueueLimits.minProducerIdleMs...QueueLimits.maxProducerIdleMs).contains(producerIdleMs),
             "ProducerSessionIdleSeconds",
@@ -209,7 +232,7 @@ public enum QueueName {
 /// SQS's rules for message group ids and deduplication ids: 1–128 characters, letters, digits and ASCII
 /// punctuation (`!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~`).
 public enum MessageIdentifier {
-    static func isAllowed(_ byte: UInt8) -> Bool {
+    public static func isAllowed(_ byte: UInt8) -> Bool {
         // Printable ASCII without the space: digits, letters and every punctuation mark.
         byte > 0x20 && byte < 0x7F
     }

@@ -69,7 +69,7 @@ extension QueueEntry {
     public static func decode(_ bytes: ByteBuffer) throws(QueueDecodeError) -> QueueEntry {
         var buffer = bytes
         let version = try QueueFields.read(UInt8.self, &buffer, "version")
-        guard version == 1 || version == Self.version else { throw .unsupportedVersion(version) }
+        guard (1...Self.version).contains(version) else { throw .unsupportedVersion(version) }
         let timestamp = try QueueFields.read(Int64.self, &buffer, "timestamp")
         let rawKind = try QueueFields.read(UInt8.self, &buffer, "kind")
         guard let kind = Kind(rawValue: rawKind) else { throw .unknownKind(rawKind) }
@@ -120,7 +120,7 @@ extension QueueEntry {
         case .advanceTime:
             command = .advanceTime
         case .setAttributes:
-            command = .setAttributes(try QueueFields.readAttributes(&buffer, withPolicyAndTags: version >= 2))
+            command = .setAttributes(try QueueFields.readAttributes(&buffer, format: version))
         case .acknowledgeMoves:
             let count = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "move count")
             var ids: [UInt64] = []

@@ -153,12 +153,13 @@ public enum QueueCommand: Sendable, Hashable {
 
 /// A command with the leader's timestamp: the payload of a queue partition's Raft entry.
 ///
-/// Encoding (big-endian): `version u8 (2; 1 is still read: attributes without policy and tags) | timestampMs i64 | kind u8 | body`. Kinds: 1 send, 2 receive,
+/// Encoding (big-endian): `version u8 (3; 1 and 2 are still read: attributes without policy and tags, without
+/// server-side encryption settings) | timestampMs i64 | kind u8 | body`. Kinds: 1 send, 2 receive,
 /// 3 delete, 4 change visibility, 5 purge, 6 advance time, 7 set attributes, 8 acknowledge moves, 9 start move
 /// task, 10 cancel move task; append-only. Strings are `u16 length | UTF-8`,
 /// optional fields are preceded by a presence byte, bodies are `u32 length | bytes`.
 public struct QueueEntry: Sendable, Hashable {
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
 
     public var timestampMs: Int64
     public var command: QueueCommand

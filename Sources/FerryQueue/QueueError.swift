@@ -20,10 +20,13 @@ public enum QueueError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidParameter(name: String, reason: String)
     /// The receipt handle names no message this partition ever had.
     case invalidReceiptHandle
-    /// The message was delivered again since this handle was issued; only the latest handle counts.
+    /// The message was delivered again since this handle was issued; only the latest handle counts. On FIFO
+    /// queues also a delete with the latest handle once its visibility timeout ended (SQS: the handle expired).
     case staleReceiptHandle
     /// A visibility change for a message that is not in flight.
     case messageNotInFlight
+    /// A visibility change for a message that is gone (deleted, expired, purged or moved).
+    case messageGone
     /// Extending a delivery's visibility past 12 hours after it was received.
     case visibilityBeyondMaximum
     /// The partition holds as many in-flight messages as the queue allows (SQS `OverLimit`).
@@ -55,6 +58,7 @@ public enum QueueError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidReceiptHandle: return "the receipt handle names no message of this queue partition"
         case .staleReceiptHandle: return "the message was received again since this receipt handle was issued"
         case .messageNotInFlight: return "the message is not in flight"
+        case .messageGone: return "the message does not exist any more (deleted, expired, purged or moved)"
         case .visibilityBeyondMaximum: return "visibility would extend past 12 hours after the receive"
         case .tooManyInFlight(let limit): return "the queue already has \(limit) messages in flight"
         case .outOfOrderSequence(let expected): return "out-of-order producer sequence; expected \(expected)"

@@ -243,12 +243,22 @@ public enum QueueFields {
             write(key, into: &buffer)
             write(attributes.tags[key]!, into: &buffer)
         }
+        // Since format version 3 (and client protocol 3): the server-side encryption settings.
+        writeOptional(attributes.kmsMasterKeyID, into: &buffer)
+        buffer.writeInteger(Int32(clamping: attributes.kmsDataKeyReusePeriodSeconds))
+        writePresence(attributes.sqsManagedSSE, into: &buffer)
     }
 
-    /// - Parameter withPolicyAndTags: false for bytes written before format version 2.
+    /// The newest attribute encoding, and what older ones lack: 1 policy, tags and encryption settings; 2 the
+    /// encryption settings.
+    public static let attributesFormat: UInt8 = 3
+
+    /// - Parameter format: the attribute format of the bytes (`attributesFormat` for the current one): the
+    /// version of the catalog entry, catalog snapshot, queue entry or partition snapshot that holds them.
+    /// Settings an older format lacks get their defaults (server-side encryption: SQS-managed, as SQS's default).
     public static func readAttributes(
         _ buffer: inout ByteBuffer,
-        withPolicyAndTags: Bool = true
+        format: UInt8 = attributesFormat
     ) throws(QueueDecodeError) -> QueueAttributes {
         var attributes = QueueAttributes()
         attributes.visibilityTimeoutSeconds = try readInt(&buffer, "visibility timeout")
@@ -287,13 +297,17 @@ public enum QueueFields {
             attributes.redriveAllowPolicy = .byQueue(sources)
         case let other: throw .invalid("redrive allow policy \(other)")
         }
-        guard withPolicyAndTags else { return attributes }
+        guard format >= 2 else { return attributes }
         attributes.policy = try readOptionalString(&buffer, "policy")
         let tagCount = try readCount(UInt16.self, &buffer, minimumItemBytes: 4, "tag count")
         for _ in 0..<tagCount {
             let key = try readString(&buffer, "tag key")
             attributes.tags[key] = try readString(&buffer, "tag value")
         }
+        guard format >= 3 else { return attributes }
+        attributes.kmsMasterKeyID = try readOptionalString(&buffer, "KMS key")
+        attributes.kmsDataKeyReusePeriodSeconds = try readInt(&buffer, "KMS data key reuse")
+        attributes.sqsManagedSSE = try readPresence(&buffer, "SQS-managed SSE")
         return attributes
     }
 }

@@ -12,6 +12,12 @@ public enum QueueLimits {
 
     public static let maxVisibilityTimeoutSeconds = 43_200
     public static let defaultVisibilityTimeoutSeconds = 30
+    /// SQS's `KmsDataKeyReusePeriodSeconds` (a stored setting; see `QueueAttributes.kmsMasterKeyID`).
+    public static let defaultKmsDataKeyReusePeriodSeconds = 300
+    public static let minKmsDataKeyReusePeriodSeconds = 60
+    public static let maxKmsDataKeyReusePeriodSeconds = 86_400
+    /// A KMS key id, alias or ARN.
+    public static let maxKmsKeyIDBytes = 2_048
     public static let minRetentionSeconds = 60
     public static let maxRetentionSeconds = 1_209_600
     public static let defaultRetentionSeconds = 345_600

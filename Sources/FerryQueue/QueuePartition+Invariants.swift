@@ -48,7 +48,10 @@ extension QueuePartition {
             if ready.contains(groupID) != shouldBeReady {
                 problems.append("group \(groupID) ready: \(ready.contains(groupID)), expected \(shouldBeReady)")
             }
-            if ready.contains(groupID), ready.current[groupID] != group.messages.first {
+            if let key = ready.current[groupID],
+                key.headSequence != group.messages.first
+                    || key.availableAtMs != group.messages.first.flatMap({ messages[$0]?.availableAtMs })
+            {
                 problems.append("group \(groupID) ready at a stale head")
             }
         }

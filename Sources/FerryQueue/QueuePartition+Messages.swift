@@ -103,7 +103,8 @@ extension QueuePartition {
             deduplicationID: request.deduplicationID,
             sentAtMs: nowMs,
             state: delaySeconds > 0 ? .delayed(untilMs: until) : .available,
-            origin: request.origin
+            origin: request.origin,
+            availableAtMs: until
         )
         messages[sequence] = message
         order.append(sequence)
@@ -242,7 +243,8 @@ extension QueuePartition {
             receiveCount: message.receiveCount,
             firstReceiveAtMs: message.firstReceiveAtMs,
             visibleAgainAtMs: until,
-            origin: message.origin
+            origin: message.origin,
+            availableAtMs: message.availableAtMs
         )
     }
 
@@ -284,6 +286,8 @@ extension QueuePartition {
             handles.map { handle -> Result<DeleteOutcome, QueueError> in
                 do throws(QueueError) {
                     guard let sequence = try check(handle) else { return .success(.alreadyGone) }
+                    // SQS FIFO: a receipt handle expires with its visibility timeout.
+                    if kind == .fifo && !messages[sequence]!.isInFlight { throw .staleReceiptHandle }
                     _ = removeMessage(sequence)
                     counters.deleted += 1
                     return .success(.deleted)
@@ -315,7 +319,7 @@ extension QueuePartition {
                 reason: "\(seconds) s is outside 0…\(QueueLimits.maxVisibilityTimeoutSeconds) s"
             )
         }
-        guard let sequence = try check(change.handle) else { throw .messageNotInFlight }
+        guard let sequence = try check(change.handle) else { throw .messageGone }
         let message = messages[sequence]!
         guard case .inFlight = message.state else { throw .messageNotInFlight }
         let until = nowMs + Int64(seconds) * 1_000
@@ -323,7 +327,7 @@ extension QueuePartition {
             throw .visibilityBeyondMaximum
         }
         if seconds == 0 {
-            endDelivery(sequence)
+            endDelivery(sequence, atMs: nowMs)
         } else {
             messages[sequence]!.state = .inFlight(untilMs: until)
             timers.insert(Timer(atMs: until, sequence: sequence))

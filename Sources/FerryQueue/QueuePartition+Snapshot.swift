@@ -4,8 +4,9 @@ import NIOCore
 
 extension QueuePartition {
     /// Snapshot format version; bump on any change and keep reading the old ones (CHANGELOG).
-    /// 2: attributes with policy and tags.
-    public static let snapshotVersion: UInt8 = 2
+    /// 2: attributes with policy and tags. 3: each message's `availableAtMs` (older snapshots: the send, or the
+    /// end of the delay).
+    public static let snapshotVersion: UInt8 = 3
     static let snapshotMagic: UInt32 = 0x4651_534E  // "FQSN"
 
     /// The whole state as bytes: identity, attributes, time, every live message (with its delivery), the
@@ -118,6 +119,7 @@ extension QueuePartition {
         buffer.writeInteger(message.token)
         buffer.writeInteger(message.deliveredAtMs)
         QueueFields.write(message.origin, into: &buffer)
+        buffer.writeInteger(message.availableAtMs)
     }
 
     /// A move task's encoding, shared by snapshots and the client protocol.
@@ -142,12 +144,12 @@ extension QueuePartition {
             throw .invalid("not a queue snapshot")
         }
         let version = try QueueFields.read(UInt8.self, &buffer, "version")
-        guard version == 1 || version == snapshotVersion else { throw .unsupportedVersion(version) }
+        guard (1...snapshotVersion).contains(version) else { throw .unsupportedVersion(version) }
         let name = try QueueFields.readString(&buffer, "queue name")
         let queueID = try QueueFields.read(UInt64.self, &buffer, "queue id")
         let partitionNumber = try QueueFields.read(UInt32.self, &buffer, "partition")
         let partitionCount = try QueueFields.read(UInt32.self, &buffer, "partition count")
-        let attributes = try QueueFields.readAttributes(&buffer, withPolicyAndTags: version >= 2)
+        let attributes = try QueueFields.readAttributes(&buffer, format: version)
         var state: QueuePartition
         do {
             state = try QueuePartition(
@@ -178,7 +180,7 @@ extension QueuePartition {
         state.order.reserveCapacity(messageCount)
         var previous: UInt64?
         for _ in 0..<messageCount {
-            let (sequence, message) = try readMessage(&buffer)
+            let (sequence, message) = try readMessage(&buffer, version: version)
             guard previous.map({ $0 < sequence }) ?? true, sequence >> 10 <= state.appliedIndex,
                 message.token < state.nextFencingToken
             else { throw .invalid("message \(sequence) out of order or ahead of the state") }
@@ -272,7 +274,10 @@ extension QueuePartition {
         return state
     }
 
-    static func readMessage(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> (UInt64, StoredMessage) {
+    static func readMessage(
+        _ buffer: inout ByteBuffer,
+        version: UInt8
+    ) throws(QueueDecodeError) -> (UInt64, StoredMessage) {
         let sequence = try QueueFields.read(UInt64.self, &buffer, "sequence")
         guard sequence >> 10 < MessagePosition.maxIndex else { throw .invalid("sequence") }
         let body = try QueueFields.readBytes(&buffer, "body")
@@ -300,6 +305,13 @@ extension QueuePartition {
         message.token = try QueueFields.read(UInt64.self, &buffer, "token")
         message.deliveredAtMs = try QueueFields.read(Int64.self, &buffer, "delivered at")
         message.origin = try QueueFields.readOrigin(&buffer)
+        if version >= 3 {
+            message.availableAtMs = try QueueFields.read(Int64.self, &buffer, "available at")
+        } else if case .delayed(let until) = state {
+            message.availableAtMs = until
+        } else {
+            message.availableAtMs = sentAtMs
+        }
         return (sequence, message)
     }
 

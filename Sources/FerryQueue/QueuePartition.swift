@@ -49,8 +49,16 @@ public struct QueuePartition: Sendable {
         var token: UInt64 = 0
         var deliveredAtMs: Int64 = 0
         var origin: MoveOrigin?
+        /// When the message last became receivable: its send (or the end of its delay), or the end of its latest
+        /// delivery's visibility. A FIFO group's place in the ready index is its head's (SQS's order).
+        var availableAtMs: Int64 = 0
 
         var moveCount: UInt16 { origin?.moveCount ?? 0 }
+
+        var isInFlight: Bool {
+            if case .inFlight = state { return true }
+            return false
+        }
     }
 
     struct GroupState: Sendable {
@@ -200,19 +208,21 @@ public struct QueuePartition: Sendable {
         switch message.state {
         case .delayed(let until) where until == timer.atMs:
             messages[timer.sequence]!.state = .available
+            messages[timer.sequence]!.availableAtMs = until
             counters.delayed -= 1
             becameAvailable(timer.sequence, groupID: message.groupID)
         case .inFlight(let until) where until == timer.atMs:
-            endDelivery(timer.sequence)
+            endDelivery(timer.sequence, atMs: until)
         default:
             break  // stale: the message moved on since this timer was set
         }
     }
 
-    /// An in-flight message becomes available again (visibility expired or set to 0).
-    mutating func endDelivery(_ sequence: UInt64) {
+    /// An in-flight message becomes available again at `atMs` (its visibility deadline, or now when it was set to 0).
+    mutating func endDelivery(_ sequence: UInt64, atMs: Int64) {
         let groupID = messages[sequence]!.groupID
         messages[sequence]!.state = .available
+        messages[sequence]!.availableAtMs = atMs
         counters.inFlight -= 1
         if kind == .fifo, let groupID { adjustInFlight(groupID, by: -1) }
         becameAvailable(sequence, groupID: groupID)
@@ -261,8 +271,10 @@ public struct QueuePartition: Sendable {
         if group.messages.isEmpty && group.inFlight == 0 {
             groups[groupID] = nil
             ready.remove(groupID)
-        } else if group.inFlight == 0, let head = group.messages.first, messages[head]?.state == .available {
-            ready.insert(groupID, headSequence: head)
+        } else if group.inFlight == 0, let head = group.messages.first, let message = messages[head],
+            message.state == .available
+        {
+            ready.insert(groupID, headSequence: head, availableAtMs: message.availableAtMs)
         } else {
             ready.remove(groupID)
         }
@@ -349,6 +361,38 @@ public struct QueuePartition: Sendable {
         guard counters.inFlight < inFlightLimit else { return false }
         if kind == .fifo { return !ready.isEmpty }
         return messages.count - counters.inFlight - counters.delayed > 0
+    }
+
+    /// What a receive here would hand out now, for a client that fills one batch from several partitions: it
+    /// asks each partition for at most what this says, so no partition takes into flight more than the batch
+    /// returns. Counted up to `limit`, in O(limit + ready groups looked at); changes nothing.
+    public func deliverableSummary(limit: Int, requestAttemptID: String? = nil) -> DeliverableSummary {
+        var summary = DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil)
+        if let attemptID = requestAttemptID,
+            let handles = attempts.lookup(attemptID, nowMs: nowMs, windowMs: QueueLimits.receiveAttemptWindowMs)
+        {
+            summary.repeatedAttemptCount = handles.count {
+                guard let message = messages[$0.position.sequenceNumber] else { return false }
+                return message.token == $0.fencingToken && message.isInFlight
+            }
+        }
+        let wanted = min(limit, max(0, inFlightLimit - counters.inFlight))
+        guard wanted > 0 else { return summary }
+        if kind == .standard {
+            summary.count = min(wanted, messages.count - counters.inFlight - counters.delayed)
+            return summary
+        }
+        summary.firstAvailableAtMs = ready.first?.key.availableAtMs
+        // Unordered, but the answer is not: it is min(messages of ready groups, wanted) whatever the order.
+        for groupID in ready.groups {
+            // A receive takes a group's messages from its head while they are available (none is in flight).
+            for sequence in groups[groupID]?.messages ?? [] {
+                guard messages[sequence]?.state == .available, summary.count < wanted else { break }
+                summary.count += 1
+            }
+            if summary.count >= wanted { break }
+        }
+        return summary
     }
 
     public var statistics: QueueStatistics {

@@ -36,6 +36,9 @@ public struct Delivery: Sendable, Hashable {
     /// When the message becomes visible again unless deleted or changed.
     public var visibleAgainAtMs: Int64
     public var origin: MoveOrigin?
+    /// When the message last became receivable before this delivery (its send, the end of its delay, or the
+    /// end of an earlier delivery): the key that orders FIFO groups, also across partitions.
+    public var availableAtMs: Int64
 
     public var fencingToken: UInt64 { handle.fencingToken }
 
@@ -49,7 +52,8 @@ public struct Delivery: Sendable, Hashable {
         receiveCount: UInt32,
         firstReceiveAtMs: Int64,
         visibleAgainAtMs: Int64,
-        origin: MoveOrigin?
+        origin: MoveOrigin?,
+        availableAtMs: Int64 = 0
     ) {
         self.position = handle.position
         self.handle = handle
@@ -62,6 +66,7 @@ public struct Delivery: Sendable, Hashable {
         self.firstReceiveAtMs = firstReceiveAtMs
         self.visibleAgainAtMs = visibleAgainAtMs
         self.origin = origin
+        self.availableAtMs = availableAtMs
     }
 }
 
@@ -235,4 +240,21 @@ public enum SendStatus: Sendable, Hashable {
     case accepted(MessagePosition, atMs: Int64?)
     /// Not accepted inside the window (or the window has passed): sending again is safe only inside the window.
     case unknown
+}
+
+/// What a receive on one partition would hand out now (`QueuePartition.deliverableSummary`).
+public struct DeliverableSummary: Sendable, Hashable {
+    /// Messages a receive would deliver now, counted up to the limit asked for.
+    public var count: Int
+    /// Messages a receive with the given request attempt id would hand out again: that attempt's earlier
+    /// batch, still in flight under its handles.
+    public var repeatedAttemptCount: Int
+    /// FIFO: when the first ready group's head became available (the order across partitions); nil otherwise.
+    public var firstAvailableAtMs: Int64?
+
+    public init(count: Int, repeatedAttemptCount: Int, firstAvailableAtMs: Int64?) {
+        self.count = count
+        self.repeatedAttemptCount = repeatedAttemptCount
+        self.firstAvailableAtMs = firstAvailableAtMs
+    }
 }

@@ -78,7 +78,7 @@ struct QueueContractChecker {
             }
         case (.delete(let handles), .deleted(let results)):
             for (handle, outcome) in zip(handles, results) {
-                try observeDelete(handle, outcome)
+                try observeDelete(handle, outcome, nowMs: nowMs)
             }
         case (.changeVisibility(let changes), .visibilityChanged(let results)):
             for (change, outcome) in zip(changes, results) {
@@ -209,9 +209,18 @@ struct QueueContractChecker {
         }
     }
 
+    /// Whether the delivery of `sequence` is in flight at `nowMs` (its visibility has not ended).
+    private func inFlight(_ sequence: UInt64, nowMs: Int64) -> Bool {
+        guard let group = messages[sequence]?.group, let until = inFlight[group]?[sequence] else { return false }
+        return until > nowMs
+    }
+
+    /// A delete (of a FIFO queue, as the simulated one is) succeeds only with the latest handle while its
+    /// delivery is in flight; a handle that is older, or whose visibility ended, is refused as stale.
     private mutating func observeDelete(
         _ handle: ReceiptHandle,
-        _ outcome: Result<DeleteOutcome, QueueError>
+        _ outcome: Result<DeleteOutcome, QueueError>,
+        nowMs: Int64
     ) throws(InvariantViolation) {
         let sequence = handle.position.sequenceNumber
         switch outcome {
@@ -219,15 +228,25 @@ struct QueueContractChecker {
             guard gone[sequence] == nil, latestToken[sequence] == handle.fencingToken,
                 let group = messages[sequence]?.group
             else { throw violation("\(sequence) deleted with a stale or unknown handle") }
+            guard inFlight(sequence, nowMs: nowMs) else {
+                throw violation("\(sequence) deleted with a handle whose visibility had ended")
+            }
             remove(sequence, group: group, as: .deleted)
             probe(.deleted)
         case .success(.alreadyGone):
             guard gone[sequence] != nil else { throw violation("delete of live \(sequence) answered already gone") }
         case .failure(.staleReceiptHandle):
-            guard let latest = latestToken[sequence], latest > handle.fencingToken else {
-                throw violation("delete of \(sequence) refused as stale but its handle is the latest")
+            guard let latest = latestToken[sequence], latest >= handle.fencingToken else {
+                throw violation("delete of \(sequence) refused as stale with a handle never handed out")
             }
-            probe(.staleHandleRefused)
+            if latest == handle.fencingToken {
+                guard !inFlight(sequence, nowMs: nowMs) else {
+                    throw violation("delete of \(sequence) refused as stale but its delivery is in flight")
+                }
+                probe(.expiredHandleRefused)
+            } else {
+                probe(.staleHandleRefused)
+            }
         case .failure(let error):
             throw violation("delete of \(sequence) refused: \(error)")
         }
@@ -249,6 +268,8 @@ public enum QueueProbe: String, CaseIterable, Sendable, Hashable, Comparable {
     case redelivered
     case severalOfOneGroup
     case staleHandleRefused
+    /// A FIFO delete with the latest handle after its visibility ended (SQS: the handle expired).
+    case expiredHandleRefused
     case deleted
     case deadLettered
     case moveRepeated

@@ -454,7 +454,8 @@ extension Simulation {
         case (.handles(let ids), .visibilityChanged(let outcomes)):
             for outcome in outcomes {
                 switch outcome {
-                case .success, .failure(.staleReceiptHandle), .failure(.messageNotInFlight): break
+                case .success, .failure(.staleReceiptHandle), .failure(.messageNotInFlight), .failure(.messageGone):
+                    break
                 case .failure(let error): throw fail("visibility change refused: \(error)")
                 }
             }

@@ -147,6 +147,15 @@ extension ClientFrame {
         case 20:
             let (queue, partition) = try target(&buffer)
             return .awaitMessages(queue: queue, partition: partition, waitMs: try buffer.readU32("wait"))
+        case 21:
+            let (queue, partition) = try target(&buffer)
+            return .summarizeDeliverable(
+                queue: queue,
+                partition: partition,
+                maxMessages: try buffer.readU16("max messages"),
+                requestAttemptID: try QueueFields.readOptionalString(&buffer, "request attempt id"),
+                waitMs: try buffer.readU32("wait")
+            )
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }
@@ -276,6 +285,15 @@ extension ClientFrame {
             var tasks: [MoveTaskStatus] = []
             for _ in 0..<n { tasks.append(try QueuePartition.readTask(&buffer)) }
             return .moveTasks(tasks)
+        case 17:
+            let count = try buffer.readU32("deliverable count")
+            let repeated = try buffer.readU32("repeated attempt count")
+            let first =
+                try QueueFields.readPresence(&buffer, "first available")
+                ? try QueueFields.read(Int64.self, &buffer, "first available") : nil
+            return .deliverable(
+                DeliverableSummary(count: Int(count), repeatedAttemptCount: Int(repeated), firstAvailableAtMs: first)
+            )
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }
@@ -368,7 +386,8 @@ extension ClientFrame {
             receiveCount: try buffer.readU32("receive count"),
             firstReceiveAtMs: try QueueFields.read(Int64.self, &buffer, "first receive"),
             visibleAgainAtMs: try QueueFields.read(Int64.self, &buffer, "visible again"),
-            origin: try QueueFields.readOrigin(&buffer)
+            origin: try QueueFields.readOrigin(&buffer),
+            availableAtMs: try QueueFields.read(Int64.self, &buffer, "available at")
         )
     }
 

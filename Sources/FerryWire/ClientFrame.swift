@@ -4,14 +4,15 @@ import NIOCore
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
 /// big-endian. Requests may be pipelined; each response carries its request's correlation id.
 ///
-/// Request kinds 1–20 follow `ClientRequest`'s cases in order (1 hello … 20 awaitMessages); response kinds
-/// are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 16 moveTasks). Queue types (send and receive
+/// Request kinds 1–21 follow `ClientRequest`'s cases in order (1 hello … 21 summarizeDeliverable); response
+/// kinds are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 17 deliverable). Queue types (send and receive
 /// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
 /// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
 /// `code u16 | message string | leaderHint u64 | expected u64`. Kinds and codes are append-only.
 public struct ClientFrame: Sendable, Hashable {
     /// 2: queue attributes with policy and tags, queue descriptions with their times, move-task requests.
-    public static let protocolVersion: UInt16 = 2
+    /// 3: deliveries carry `availableAtMs`; `summarizeDeliverable` and `deliverable`; error code 22 messageGone.
+    public static let protocolVersion: UInt16 = 3
     /// Bytes of `length` + `kind` + `correlationID`.
     public static let headerBytes = 4 + 2 + 4
 
@@ -87,6 +88,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .cancelMoveTask: return 18
         case .listMoveTasks: return 19
         case .awaitMessages: return 20
+        case .summarizeDeliverable: return 21
         }
     }
 
@@ -108,6 +110,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .statistics: return 14
         case .digest: return 15
         case .moveTasks: return 16
+        case .deliverable: return 17
         }
     }
 
@@ -171,6 +174,11 @@ public struct ClientFrame: Sendable, Hashable {
             writeTarget(queue, partition, into: &buffer)
         case .awaitMessages(let queue, let partition, let waitMs):
             writeTarget(queue, partition, into: &buffer)
+            buffer.writeInteger(waitMs)
+        case .summarizeDeliverable(let queue, let partition, let maxMessages, let attemptID, let waitMs):
+            writeTarget(queue, partition, into: &buffer)
+            buffer.writeInteger(maxMessages)
+            QueueFields.writeOptional(attemptID, into: &buffer)
             buffer.writeInteger(waitMs)
         }
     }
@@ -269,6 +277,11 @@ public struct ClientFrame: Sendable, Hashable {
         case .moveTasks(let tasks):
             buffer.writeInteger(UInt16(clamping: tasks.count))
             for task in tasks.prefix(Int(UInt16.max)) { QueuePartition.write(task, into: &buffer) }
+        case .deliverable(let summary):
+            buffer.writeInteger(UInt32(clamping: summary.count))
+            buffer.writeInteger(UInt32(clamping: summary.repeatedAttemptCount))
+            QueueFields.writePresence(summary.firstAvailableAtMs != nil, into: &buffer)
+            if let first = summary.firstAvailableAtMs { buffer.writeInteger(first) }
         }
     }
 
@@ -338,6 +351,7 @@ public struct ClientFrame: Sendable, Hashable {
         buffer.writeInteger(delivery.firstReceiveAtMs)
         buffer.writeInteger(delivery.visibleAgainAtMs)
         QueueFields.write(delivery.origin, into: &buffer)
+        buffer.writeInteger(delivery.availableAtMs)
     }
 
     static func write(_ group: GroupStatus, into buffer: inout ByteBuffer) {

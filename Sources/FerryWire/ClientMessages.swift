@@ -166,6 +166,17 @@ public enum ClientRequest: Sendable, Hashable {
     /// `received([])` after `waitMs`. Lets a client long-poll every partition at once and receive only where
     /// messages are, so nothing is taken into flight by a poll whose answer nobody reads.
     case awaitMessages(queue: String, partition: UInt32, waitMs: UInt32)
+    /// How many messages a receive of up to `maxMessages` would hand out now (changing nothing), answered
+    /// `deliverable` at once, or, when that is none and `waitMs` > 0, as soon as there is some or the time is up.
+    /// With `requestAttemptID`, also how many the earlier receive with that id would hand out again. A client
+    /// filling one batch from several partitions asks each first, then receives only what each can give.
+    case summarizeDeliverable(
+        queue: String,
+        partition: UInt32,
+        maxMessages: UInt16,
+        requestAttemptID: String?,
+        waitMs: UInt32
+    )
 }
 
 /// The answer to one request, matched by correlation id.
@@ -189,4 +200,6 @@ public enum ClientResponse: Sendable, Hashable {
     case digest(applied: UInt64, digest: UInt64)
     /// Move tasks of one partition (one for start and cancel), newest first.
     case moveTasks([MoveTaskStatus])
+    /// The answer to `summarizeDeliverable`.
+    case deliverable(DeliverableSummary)
 }

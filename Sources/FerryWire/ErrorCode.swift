@@ -26,6 +26,7 @@ import FerryQueue
 /// | 19 | moveTaskAlreadyRunning | no | a redrive runs on this queue |
 /// | 20 | moveTaskNotFound | no | no such running redrive |
 /// | 21 | internal | yes | a bug; the node logged it |
+/// | 22 | messageGone | no | visibility change for a message that was deleted, expired, purged or moved |
 public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable {
     case notLeader = 1
     case queueNotFound = 2
@@ -48,6 +49,7 @@ public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable {
     case moveTaskAlreadyRunning = 19
     case moveTaskNotFound = 20
     case `internal` = 21
+    case messageGone = 22
 
     /// Whether a client may send the same request again (possibly elsewhere) without changing its meaning.
     public var isRetriable: Bool {
@@ -88,6 +90,7 @@ public struct WireError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidReceiptHandle: self.init(.invalidReceiptHandle, message)
         case .staleReceiptHandle: self.init(.staleReceiptHandle, message)
         case .messageNotInFlight: self.init(.messageNotInFlight, message)
+        case .messageGone: self.init(.messageGone, message)
         case .tooManyInFlight: self.init(.overLimit, message)
         case .outOfOrderSequence(let expected): self.init(.outOfOrderSequence, message, expected: expected)
         case .producerFenced(let epoch): self.init(.producerFenced, message, expected: UInt64(epoch))

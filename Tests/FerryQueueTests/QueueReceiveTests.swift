@@ -159,13 +159,35 @@ import Testing
         #expect(queue.apply(.delete([])) == .rejected(.emptyBatch))
     }
 
-    @Test func deleteAfterVisibilityExpiredButBeforeRedeliveryWorks() {
-        var queue = QueueHarness()
-        queue.send("a")
+    /// SQS standard queues: the latest handle still deletes once its visibility ended, before a redelivery.
+    @Test func standardDeleteAfterVisibilityExpiredButBeforeRedeliveryWorks() {
+        var queue = QueueHarness("jobs")
+        queue.send("a", group: nil)
         let delivery = queue.receive(visibility: 1).success!.deliveries[0]
         queue.advance(seconds: 2)
         #expect(queue.delete([delivery.handle]) == [.success(.deleted)])
         #expect(queue.receiveBodies() == [])
+    }
+
+    /// SQS FIFO queues: a receipt handle expires with its visibility timeout; the delete is refused and the
+    /// message is delivered again, in its place.
+    @Test func fifoDeleteAfterVisibilityExpiredIsRefusedAsStale() {
+        var queue = QueueHarness()
+        queue.send("a")
+        queue.send("b")
+        let delivery = queue.receive(1, visibility: 1).success!.deliveries[0]
+        queue.advance(seconds: 2)
+        #expect(queue.delete([delivery.handle]) == [.failure(.staleReceiptHandle)])
+        #expect(queue.receiveBodies(1) == ["a"])
+    }
+
+    @Test func visibilityChangeOfADeletedMessageIsMessageGone() {
+        var queue = QueueHarness()
+        queue.send("a")
+        let delivery = queue.receive(visibility: 30).success!.deliveries[0]
+        #expect(queue.delete([delivery.handle]) == [.success(.deleted)])
+        let change = VisibilityChange(handle: delivery.handle, visibilityTimeoutSeconds: 5)
+        #expect(queue.apply(.changeVisibility([change])) == .visibilityChanged([.failure(.messageGone)]))
     }
 
     @Test func changeVisibilityExtendsAndZeroReleasesTheGroup() {
