@@ -15,7 +15,8 @@ package struct QueueAttributeMap {
         "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
         "VisibilityTimeout", "RedrivePolicy", "RedriveAllowPolicy", "ContentBasedDeduplication",
         "DeduplicationScope", "FifoThroughputLimit", "DeduplicationWindowSeconds", "MaxInFlightMessages",
-        "ProducerSessionIdleSeconds", "Policy",
+        "ProducerSessionIdleSeconds", "Policy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
+        "SqsManagedSseEnabled",
     ]
     static let readOnly: Set<String> = [
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible",
@@ -32,11 +33,24 @@ package struct QueueAttributeMap {
     )
         throws(SQSError)
     {
+        // SQS: one kind of server-side encryption at a time; setting one turns the other off.
+        if map["KmsMasterKeyId"].map({ !$0.isEmpty }) == true, map["SqsManagedSseEnabled"]?.lowercased() == "true" {
+            throw SQSError(
+                status: 400,
+                shape: "InvalidAttributeName",
+                message:
+                    "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE."
+            )
+        }
         for (name, value) in map.sorted(by: { $0.key < $1.key }) {
             switch name {
             case "FifoQueue":
-                guard creating else { throw .invalidAttributeName(name) }
-                guard value == "true" || value == "false" else { throw .invalidAttributeValue(name, value) }
+                // SetQueueAttributes may repeat a FIFO queue's `true`; nothing else.
+                guard creating || kind == .fifo else { throw .invalidAttributeName(name) }
+                guard value.lowercased() == "true" || value.lowercased() == "false" else {
+                    throw .invalidAttributeValue(name, value)
+                }
+                guard creating || value.lowercased() == "true" else { throw .invalidAttributeValue(name, value) }
                 guard (value == "true") == (kind == .fifo) else {
                     throw .invalidParameterValue(
                         kind == .fifo
@@ -65,6 +79,14 @@ package struct QueueAttributeMap {
                     throw .invalidAttributeValue(name, value)
                 }
                 attributes.fifoThroughputLimit = limit
+            case "KmsMasterKeyId":
+                attributes.kmsMasterKeyID = value.isEmpty ? nil : value
+                if !value.isEmpty { attributes.sqsManagedSSE = false }
+            case "KmsDataKeyReusePeriodSeconds":
+                attributes.kmsDataKeyReusePeriodSeconds = try integer(name, value)
+            case "SqsManagedSseEnabled":
+                attributes.sqsManagedSSE = try boolean(name, value)
+                if attributes.sqsManagedSSE && map["KmsMasterKeyId"] == nil { attributes.kmsMasterKeyID = nil }
             case "RedrivePolicy":
                 attributes.redrivePolicy = value.isEmpty ? nil : try redrivePolicy(value)
             case "RedriveAllowPolicy":
@@ -85,13 +107,36 @@ package struct QueueAttributeMap {
         }
     }
 
-    /// The attributes AWS would answer for `names` (`All` for every one), in AWS's string forms.
+    /// Whether GetQueueAttributes knows `name` (an unknown one is `InvalidAttributeName`).
+    package func isKnown(_ name: String) -> Bool {
+        name == "All" || name == "FifoQueue" || Self.settable.contains(name) || Self.readOnly.contains(name)
+    }
+
+    /// The first attribute of `given` (by name) whose value differs from the existing queue's: CreateQueue of an
+    /// existing queue compares only what it gives.
+    func firstDifference(
+        _ given: [String: String],
+        _ existing: QueueAttributes,
+        _ wanted: QueueAttributes,
+        kind: QueueKind
+    ) -> String? {
+        guard !wanted.sameSettings(as: existing) else { return nil }
+        for name in given.keys.sorted() {
+            var one = existing
+            guard (try? apply([name: given[name]!], to: &one, kind: kind, creating: true)) != nil else { return name }
+            if !one.sameSettings(as: existing) { return name }
+        }
+        return given.keys.sorted().first
+    }
+
+    /// The attributes AWS would answer for `names` (`All` for every one), in AWS's string forms. Names must be
+    /// known (`isKnown`).
     package func render(
         _ attributes: QueueAttributes,
         name queueName: String,
         statistics: QueueAttributeStatistics,
         names: [String]
-    ) throws(SQSError) -> [String: String] {
+    ) -> [String: String] {
         var all: [String: String] = [
             "QueueArn": arns.arn(ofQueue: queueName),
             "ApproximateNumberOfMessages": String(statistics.visible),
@@ -102,7 +147,7 @@ package struct QueueAttributeMap {
             "MessageRetentionPeriod": String(attributes.retentionSeconds),
             "DelaySeconds": String(attributes.delaySeconds),
             "ReceiveMessageWaitTimeSeconds": String(attributes.receiveWaitSeconds),
-            "SqsManagedSseEnabled": "false",
+            "SqsManagedSseEnabled": attributes.sqsManagedSSE ? "true" : "false",
             "DeduplicationWindowSeconds": String(attributes.dedupWindowMs / 1_000),
             "MaxInFlightMessages": String(attributes.maxInFlightMessages),
             "ProducerSessionIdleSeconds": String(attributes.producerIdleMs / 1_000),
@@ -110,6 +155,10 @@ package struct QueueAttributeMap {
             "LastModifiedTimestamp": String(statistics.modifiedAtMs / 1_000),
         ]
         if let policy = attributes.policy { all["Policy"] = policy }
+        if let key = attributes.kmsMasterKeyID {
+            all["KmsMasterKeyId"] = key
+            all["KmsDataKeyReusePeriodSeconds"] = String(attributes.kmsDataKeyReusePeriodSeconds)
+        }
         if QueueName.kind(of: queueName) == .fifo {
             all["FifoQueue"] = "true"
             all["ContentBasedDeduplication"] = attributes.contentBasedDeduplication ? "true" : "false"
@@ -135,16 +184,7 @@ package struct QueueAttributeMap {
         }
         guard !names.contains("All") else { return all }
         var picked: [String: String] = [:]
-        for name in names {
-            guard
-                Self.settable.contains(name) || Self.readOnly.contains(name) || all[name] != nil
-                    || [
-                        "FifoQueue", "Policy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled",
-                    ]
-                    .contains(name)
-            else { throw .invalidAttributeName(name) }
-            if let value = all[name] { picked[name] = value }
-        }
+        for name in names { if let value = all[name] { picked[name] = value } }
         return picked
     }
 
@@ -161,25 +201,43 @@ package struct QueueAttributeMap {
         }
     }
 
-    /// `{"deadLetterTargetArn": "arn:aws:sqs:…:dlq", "maxReceiveCount": 5}` (the count as a number or a string).
+    /// `{"deadLetterTargetArn": "arn:aws:sqs:…:dlq", "maxReceiveCount": 5}` (the count as a number or a string),
+    /// refused with AWS's reasons.
     private func redrivePolicy(_ value: String) throws(SQSError) -> RedrivePolicy {
-        struct Policy: Decodable {
-            var deadLetterTargetArn: String?
-            var maxReceiveCount: FlexibleInt?
-        }
-        guard let policy = try? JSONDecoder().decode(Policy.self, from: Data(value.utf8)),
-            let arn = policy.deadLetterTargetArn, let count = policy.maxReceiveCount?.value
-        else {
-            throw .invalidAttributeValue(
-                "RedrivePolicy",
-                value,
-                reason: "Redrive policy is not a valid JSON map of deadLetterTargetArn and maxReceiveCount."
+        func refuse(_ reason: String) -> SQSError { .invalidValue(value, parameter: "RedrivePolicy", reason: reason) }
+        guard let fields = JSONDocument.object(parsing: value) else {
+            throw .invalidParameterValue(
+                "Invalid value for the parameter RedrivePolicy. Reason: Redrive policy is not a valid JSON map."
             )
         }
-        guard let name = arns.queueName(ofARN: arn) else {
-            throw .invalidAttributeValue("RedrivePolicy", value, reason: "Dead letter target does not exist.")
+        guard let count = fields["maxReceiveCount"] else {
+            throw refuse("Redrive policy does not contain mandatory attribute: maxReceiveCount.")
         }
-        return RedrivePolicy(deadLetterQueue: name, maxReceiveCount: count)
+        guard let arnField = fields["deadLetterTargetArn"] else {
+            throw refuse("Redrive policy does not contain mandatory attribute: deadLetterTargetArn.")
+        }
+        guard fields.count == 2 else {
+            throw refuse("Only following attributes are supported: [maxReceiveCount, deadLetterTargetArn].")
+        }
+        let number: Int?
+        switch count {
+        case .integer(let n): number = Int(exactly: n)
+        case .string(let text): number = Int(text)
+        default: number = nil
+        }
+        guard let number, (1...1_000).contains(number) else {
+            let shown: String
+            switch count {
+            case .string(let text): shown = text
+            case .integer(let n): shown = String(n)
+            default: shown = "\(count)"
+            }
+            throw refuse("Invalid value for maxReceiveCount: \(shown), valid values are from 1 to 1000 both inclusive.")
+        }
+        guard case .string(let arn) = arnField, let name = arns.queueName(ofARN: arn) else {
+            throw refuse("Invalid value for deadLetterTargetArn.")
+        }
+        return RedrivePolicy(deadLetterQueue: name, maxReceiveCount: number)
     }
 
     /// `{"redrivePermission": "allowAll" | "denyAll" | "byQueue", "sourceQueueArns": [...]}`.
@@ -240,19 +298,6 @@ package struct QueueAttributeMap {
             }
         }
         return "{\(members.joined(separator: ","))}"
-    }
-}
-
-/// A JSON number or a string holding one (AWS accepts `"maxReceiveCount": "5"` and `5`).
-struct FlexibleInt: Decodable {
-    let value: Int?
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let number = try? container.decode(Int.self) {
-            value = number
-        } else {
-            value = Int(try container.decode(String.self))
-        }
     }
 }
 

@@ -2,99 +2,19 @@ import FerryQueue
 import FerryWire
 import NIOCore
 
-/// Sends, receives, deletes and visibility changes.
+/// Sends, receives, deletes and visibility changes, validated in AWS's order with AWS's codes and messages.
+///
+/// Departures from SQS, on purpose (the README lists them): a stale receipt handle of a standard queue changes
+/// no visibility (SQS applies a visibility change given an older handle to the current delivery; Ferry fences
+/// it, so a consumer whose lease ran out cannot shorten another consumer's), and a FIFO message is not handed
+/// out while a later message of its group is in flight.
 extension Context {
     package static let maxBatchEntries = 10
+    /// The most a batch may carry in all (bodies and attributes), whatever the queue's MaximumMessageSize.
+    static let maxBatchBytes = QueueLimits.maxMessageBytes
 
-    /// A validated send: what goes to the cluster and the checksums the answer carries.
-    struct PreparedSend {
-        var request: SendRequest
-        var md5OfBody: String
-        var md5OfAttributes: String?
-    }
-
-    func prepare(
-        queue: QueueDescription,
-        body: String?,
-        delaySeconds: Int?,
-        attributes: [String: MessageAttributeValue]?,
-        groupID: String?,
-        deduplicationID: String?
-    ) throws(SQSError) -> PreparedSend {
-        guard let body else { throw .missingParameter("MessageBody") }
-        guard !body.isEmpty else {
-            throw .invalidParameterValue("The request must contain the parameter MessageBody.")
-        }
-        guard body.unicodeScalars.allSatisfy(Self.isAllowedInBody) else {
-            throw SQSError(
-                status: 400,
-                shape: "InvalidMessageContents",
-                message:
-                    "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
-            )
-        }
-        let (decoded, counted) = try MessageAttributes.validate(attributes ?? [:])
-        let bodyBytes = Array(body.utf8)
-        let limit = queue.attributes.maximumMessageBytes
-        guard bodyBytes.count + counted <= limit else {
-            throw .invalidParameterValue(
-                "One or more parameters are invalid. Reason: Message must be shorter than \(limit) bytes."
-            )
-        }
-        let kind = QueueName.kind(of: queue.name)
-        if kind == .fifo {
-            guard let groupID else { throw .missingParameter("MessageGroupId") }
-            do {
-                try MessageIdentifier.validateGroupID(groupID)
-            } catch {
-                throw .invalidParameterValue(
-                    "Value \(groupID) for parameter MessageGroupId is invalid. Reason: \(error)"
-                )
-            }
-            if deduplicationID == nil && !queue.attributes.contentBasedDeduplication {
-                throw .invalidParameterValue(
-                    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly"
-                )
-            }
-            if let delaySeconds, delaySeconds != 0 {
-                throw .invalidParameterValue(
-                    "Value \(delaySeconds) for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type."
-                )
-            }
-        } else if deduplicationID != nil {
-            throw .invalidParameterValue(
-                "Value for parameter MessageDeduplicationId is invalid. Reason: The request include parameter that is not valid for this queue type."
-            )
-        }
-        if let deduplicationID {
-            do {
-                try MessageIdentifier.validateDeduplicationID(deduplicationID)
-            } catch {
-                throw .invalidParameterValue(
-                    "Value \(deduplicationID) for parameter MessageDeduplicationId is invalid. Reason: \(error)"
-                )
-            }
-        }
-        if let delaySeconds, !(0...QueueLimits.maxDelaySeconds).contains(delaySeconds) {
-            throw .invalidParameterValue(
-                "Value \(delaySeconds) for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided."
-            )
-        }
-        var buffer = ByteBuffer()
-        buffer.writeBytes(bodyBytes)
-        let request = SendRequest(
-            body: buffer,
-            messageAttributes: MessageAttributes.encode(decoded),
-            groupID: kind == .fifo ? groupID : nil,
-            deduplicationID: deduplicationID,
-            delaySeconds: kind == .fifo ? nil : delaySeconds
-        )
-        return PreparedSend(
-            request: request,
-            md5OfBody: Checksums.md5OfBody(bodyBytes),
-            md5OfAttributes: Checksums.md5OfAttributes(decoded)
-        )
-    }
+    package static let invalidCharactersMessage =
+        "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
 
     static func isAllowedInBody(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
@@ -103,88 +23,194 @@ extension Context {
         }
     }
 
-    func sendMessage() throws(SQSError) -> AWSJSON.Reply {
+    /// One message of a send, as a client gave it (SendMessage or a batch entry).
+    struct Outgoing {
+        var body: String?
+        var delaySeconds: Int?
+        var attributes: [String: MessageAttributeValue]?
+        var systemAttributes: [String: MessageSystemAttributeValue]?
+        var groupID: String?
+        var deduplicationID: String?
+
+        /// What AWS counts toward the size limits: the body and the attributes' names, types and values.
+        var countedBytes: Int {
+            var bytes = body?.utf8.count ?? 0
+            for (name, value) in attributes ?? [:] {
+                bytes += name.utf8.count + (value.dataType?.utf8.count ?? 0) + (value.stringValue?.utf8.count ?? 0)
+                bytes += value.binaryValue.map { $0.utf8.count * 3 / 4 } ?? 0
+            }
+            return bytes
+        }
+    }
+
+    /// A validated send: what goes to the cluster and the checksums the answer carries.
+    struct PreparedSend {
+        var request: SendRequest
+        var md5OfBody: String
+        var md5OfAttributes: String?
+        var md5OfSystemAttributes: String?
+    }
+
+    /// The checks that concern the queue's kind rather than the message: for a batch, AWS fails the whole request
+    /// on these (`entry`: the entry's number, for batch messages).
+    func checkKind(_ message: Outgoing, queue: QueueDescription, batch: Bool) throws(SQSError) {
+        guard QueueName.kind(of: queue.name) == .fifo else { return }
+        guard let groupID = message.groupID else {
+            throw batch
+                ? .invalidParameterValue("The request must contain the parameter MessageGroupId.")
+                : .missingParameter("MessageGroupId")
+        }
+        if (try? MessageIdentifier.validateGroupID(groupID)) == nil {
+            throw .invalidValue(
+                groupID,
+                parameter: "MessageGroupId",
+                reason: "MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length."
+            )
+        }
+        if message.deduplicationID == nil && !queue.attributes.contentBasedDeduplication {
+            throw .invalidParameterValue(
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly"
+            )
+        }
+        if let delay = message.delaySeconds, delay != 0 {
+            throw .invalidValue(
+                String(delay),
+                parameter: "DelaySeconds",
+                reason: "The request include parameter that is not valid for this queue type."
+            )
+        }
+    }
+
+    /// Every check of one message, in AWS's order; `entry` numbers a batch entry (its parameter names).
+    func prepare(_ message: Outgoing, queue: QueueDescription, entry: Int?) throws(SQSError) -> PreparedSend {
+        let kind = QueueName.kind(of: queue.name)
+        guard let body = message.body, !body.isEmpty else {
+            throw .missingParameter(entry.map { "SendMessageBatchRequestEntry.\($0).MessageBody" } ?? "MessageBody")
+        }
+        try checkKind(message, queue: queue, batch: entry != nil)
+        if kind == .standard {
+            if let id = message.deduplicationID {
+                throw .invalidValue(
+                    id,
+                    parameter: "MessageDeduplicationId",
+                    reason: "The request include parameter that is not valid for this queue type."
+                )
+            }
+            // A group id on a standard queue is allowed (SQS fair queues); it only has to be well formed.
+            if let groupID = message.groupID, (try? MessageIdentifier.validateGroupID(groupID)) == nil {
+                throw .invalidValue(
+                    groupID,
+                    parameter: "MessageGroupId",
+                    reason:
+                        "MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length."
+                )
+            }
+            if let delay = message.delaySeconds, !(0...QueueLimits.maxDelaySeconds).contains(delay) {
+                throw .invalidValue(
+                    String(delay),
+                    parameter: "DelaySeconds",
+                    reason: "DelaySeconds must be >= 0 and <= \(QueueLimits.maxDelaySeconds)."
+                )
+            }
+        } else if let id = message.deduplicationID, (try? MessageIdentifier.validateDeduplicationID(id)) == nil {
+            throw .invalidValue(
+                id,
+                parameter: "MessageDeduplicationId",
+                reason:
+                    "MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length."
+            )
+        }
+        guard body.unicodeScalars.allSatisfy(Self.isAllowedInBody) else {
+            throw SQSError(status: 400, shape: "InvalidMessageContents", message: Self.invalidCharactersMessage)
+        }
+        let (attributes, counted) = try MessageAttributes.validate(message.attributes ?? [:])
+        let bodyBytes = Array(body.utf8)
+        let limit = queue.attributes.maximumMessageBytes
+        guard bodyBytes.count + counted <= limit else {
+            throw .invalidParameterValue(
+                "One or more parameters are invalid. Reason: Message must be shorter than \(limit) bytes."
+            )
+        }
+        let systemValues = (message.systemAttributes ?? [:]).mapValues {
+            MessageAttributeValue(stringValue: $0.stringValue, binaryValue: $0.binaryValue, dataType: $0.dataType)
+        }
+        let (system, _) = try MessageAttributes.validate(systemValues, kind: .system)
+        var buffer = ByteBuffer()
+        buffer.writeBytes(bodyBytes)
+        let request = SendRequest(
+            body: buffer,
+            messageAttributes: MessageAttributes.encode(attributes, system: system),
+            groupID: kind == .fifo ? message.groupID : nil,
+            deduplicationID: message.deduplicationID,
+            delaySeconds: kind == .fifo ? nil : message.delaySeconds
+        )
+        return PreparedSend(
+            request: request,
+            md5OfBody: Checksums.md5OfBody(bodyBytes),
+            md5OfAttributes: Checksums.md5OfAttributes(attributes),
+            md5OfSystemAttributes: Checksums.md5OfAttributes(system)
+        )
+    }
+
+    func sendMessage() throws(SQSError) -> Reply {
         let input = try input(SendMessageInput.self)
         let queue = try queue(url: input.queueUrl)
         let prepared = try prepare(
+            Outgoing(
+                body: input.messageBody,
+                delaySeconds: input.delaySeconds,
+                attributes: input.messageAttributes,
+                systemAttributes: input.messageSystemAttributes,
+                groupID: input.messageGroupId,
+                deduplicationID: input.messageDeduplicationId
+            ),
             queue: queue,
-            body: input.messageBody,
-            delaySeconds: input.delaySeconds,
-            attributes: input.messageAttributes,
-            groupID: input.messageGroupId,
-            deduplicationID: input.messageDeduplicationId
+            entry: nil
         )
         let outcomes = try call { () throws(WireError) in try backend.send(queue, [prepared.request]) }
-        guard let first = outcomes.first else { throw SQSError(.init(.internal, "no outcome for the send")) }
-        let outcome: SendOutcome
-        do {
-            outcome = try first.get()
-        } catch {
-            throw SQSError(error)
-        }
-        let position = try Self.position(of: outcome)
+        guard let first = outcomes.first else { throw .internalError("no outcome for the send") }
+        let position = try Self.position(of: first)
         return ok(
             SendMessageOutput(
                 md5OfMessageBody: prepared.md5OfBody,
                 md5OfMessageAttributes: prepared.md5OfAttributes,
+                md5OfMessageSystemAttributes: prepared.md5OfSystemAttributes,
                 messageId: position.messageID(queueID: queue.id),
                 sequenceNumber: QueueName.kind(of: queue.name) == .fifo ? String(position.sequenceNumber) : nil
             )
         )
     }
 
-    static func position(of outcome: SendOutcome) throws(SQSError) -> MessagePosition {
-        guard let position = outcome.position else {
-            throw SQSError(.init(.internal, "a repeated send whose first result is no longer remembered"))
+    static func position(of outcome: Result<SendOutcome, WireError>) throws(SQSError) -> MessagePosition {
+        let sent: SendOutcome
+        do {
+            sent = try outcome.get()
+        } catch {
+            throw SQSError(error)
+        }
+        guard let position = sent.position else {
+            throw .internalError("a repeated send whose first result is no longer remembered")
         }
         return position
     }
 
-    /// AWS's batch rules: 1–10 entries, ids of 1–80 of A–Z a–z 0–9 - _, distinct.
-    package static func checkBatch(_ ids: [String?]?) throws(SQSError) -> [String] {
-        guard let ids, !ids.isEmpty else {
-            throw SQSError(
-                status: 400,
-                shape: "EmptyBatchRequest",
-                code: "AWS.SimpleQueueService.EmptyBatchRequest",
-                message: "There should be at least one SendMessageBatchRequestEntry in the request."
-            )
-        }
-        guard ids.count <= maxBatchEntries else {
-            throw SQSError(
-                status: 400,
-                shape: "TooManyEntriesInBatchRequest",
-                code: "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-                message: "Maximum number of entries per request are 10. You have sent \(ids.count)."
-            )
-        }
+    /// AWS's batch rules, checked before anything else: at least one entry (`entry` names its type), at most
+    /// 10, ids of 1–80 of A–Z a–z 0–9 - _, distinct.
+    package static func checkBatch(_ ids: [String?]?, entry: String) throws(SQSError) -> [String] {
+        guard let ids, !ids.isEmpty else { throw .emptyBatch(entry) }
+        guard ids.count <= maxBatchEntries else { throw .tooManyEntries(ids.count, limit: maxBatchEntries) }
         var seen: Set<String> = []
         var checked: [String] = []
-        for id in ids {
-            guard let id else { throw .missingParameter("Id") }
+        for (at, id) in ids.enumerated() {
+            guard let id else { throw .missingParameter("\(entry).\(at + 1).Id") }
             let valid =
                 (1...80).contains(id.utf8.count)
                 && id.utf8.allSatisfy {
                     ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D
                         || $0 == 0x5F
                 }
-            guard valid else {
-                throw SQSError(
-                    status: 400,
-                    shape: "InvalidBatchEntryId",
-                    code: "AWS.SimpleQueueService.InvalidBatchEntryId",
-                    message:
-                        "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long."
-                )
-            }
-            guard seen.insert(id).inserted else {
-                throw SQSError(
-                    status: 400,
-                    shape: "BatchEntryIdsNotDistinct",
-                    code: "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
-                    message: "Id \(id) repeated."
-                )
-            }
+            guard valid else { throw .invalidBatchEntryID }
+            guard seen.insert(id).inserted else { throw .batchEntryIDsNotDistinct(id) }
             checked.append(id)
         }
         return checked
@@ -194,57 +220,48 @@ extension Context {
         BatchResultErrorEntry(id: id, senderFault: error.fault == "Sender", code: error.code, message: error.message)
     }
 
-    func sendMessageBatch() throws(SQSError) -> AWSJSON.Reply {
+    func sendMessageBatch() throws(SQSError) -> Reply {
         let input = try input(SendMessageBatchInput.self)
         let queue = try queue(url: input.queueUrl)
         let entries = input.entries ?? []
-        let ids = try Self.checkBatch(input.entries.map { $0.map(\.id) })
+        let ids = try Self.checkBatch(input.entries.map { $0.map(\.id) }, entry: "SendMessageBatchRequestEntry")
+        let messages = entries.map {
+            Outgoing(
+                body: $0.messageBody,
+                delaySeconds: $0.delaySeconds,
+                attributes: $0.messageAttributes,
+                systemAttributes: $0.messageSystemAttributes,
+                groupID: $0.messageGroupId,
+                deduplicationID: $0.messageDeduplicationId
+            )
+        }
+        let total = messages.reduce(0) { $0 + $1.countedBytes }
+        guard total <= Self.maxBatchBytes else {
+            throw .batchRequestTooLong(totalBytes: total, limitBytes: Self.maxBatchBytes)
+        }
+        for message in messages { try checkKind(message, queue: queue, batch: true) }
         var prepared: [(id: String, send: PreparedSend)] = []
         var failed: [BatchResultErrorEntry] = []
-        var total = 0
-        for (id, entry) in zip(ids, entries) {
+        for (at, (id, message)) in zip(ids, messages).enumerated() {
             do throws(SQSError) {
-                let send = try prepare(
-                    queue: queue,
-                    body: entry.messageBody,
-                    delaySeconds: entry.delaySeconds,
-                    attributes: entry.messageAttributes,
-                    groupID: entry.messageGroupId,
-                    deduplicationID: entry.messageDeduplicationId
-                )
-                total += send.request.sizeBytes
-                prepared.append((id, send))
+                prepared.append((id, try prepare(message, queue: queue, entry: at + 1)))
             } catch {
                 failed.append(Self.failed(id, error))
             }
-        }
-        guard total <= queue.attributes.maximumMessageBytes else {
-            throw SQSError(
-                status: 400,
-                shape: "BatchRequestTooLong",
-                code: "AWS.SimpleQueueService.BatchRequestTooLong",
-                message:
-                    "Batch requests cannot be longer than \(queue.attributes.maximumMessageBytes) bytes. You have sent \(total) bytes."
-            )
         }
         var successful: [SendMessageBatchResultEntry] = []
         if !prepared.isEmpty {
             let outcomes = try call { () throws(WireError) in try backend.send(queue, prepared.map(\.send.request)) }
             for ((id, send), outcome) in zip(prepared, outcomes) {
                 do throws(SQSError) {
-                    let result: SendOutcome
-                    do {
-                        result = try outcome.get()
-                    } catch {
-                        throw SQSError(error)
-                    }
-                    let position = try Self.position(of: result)
+                    let position = try Self.position(of: outcome)
                     successful.append(
                         SendMessageBatchResultEntry(
                             id: id,
                             messageId: position.messageID(queueID: queue.id),
                             md5OfMessageBody: send.md5OfBody,
                             md5OfMessageAttributes: send.md5OfAttributes,
+                            md5OfMessageSystemAttributes: send.md5OfSystemAttributes,
                             sequenceNumber: QueueName.kind(of: queue.name) == .fifo
                                 ? String(position.sequenceNumber) : nil
                         )
@@ -255,162 +272,5 @@ extension Context {
             }
         }
         return ok(SendMessageBatchOutput(successful: successful, failed: failed))
-    }
-
-    static let systemAttributeNames: Set<String> = [
-        "All", "SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp",
-        "SequenceNumber", "MessageDeduplicationId", "MessageGroupId", "AWSTraceHeader", "DeadLetterQueueSourceArn",
-    ]
-
-    func receiveMessage() throws(SQSError) -> AWSJSON.Reply {
-        let input = try input(ReceiveMessageInput.self)
-        let queue = try queue(url: input.queueUrl)
-        let maximum = input.maxNumberOfMessages ?? 1
-        guard (1...10).contains(maximum) else {
-            throw .invalidParameterValue(
-                "Value \(maximum) for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided."
-            )
-        }
-        let wait = input.waitTimeSeconds ?? queue.attributes.receiveWaitSeconds
-        guard (0...20).contains(wait) else {
-            throw .invalidParameterValue(
-                "Value \(wait) for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided."
-            )
-        }
-        if let visibility = input.visibilityTimeout, !(0...QueueLimits.maxVisibilityTimeoutSeconds).contains(visibility)
-        {
-            throw .invalidParameterValue(
-                "Value \(visibility) for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= 43200, if provided."
-            )
-        }
-        let systemNames = (input.attributeNames ?? []) + (input.messageSystemAttributeNames ?? [])
-        for name in systemNames where !Self.systemAttributeNames.contains(name) {
-            throw .invalidAttributeName(name)
-        }
-        let request = ReceiveRequest(
-            maxMessages: maximum,
-            visibilityTimeoutSeconds: input.visibilityTimeout,
-            requestAttemptID: input.receiveRequestAttemptId
-        )
-        let deliveries = try call { () throws(WireError) in try backend.receive(queue, request, waitMs: wait * 1_000) }
-        let messages = deliveries.map { delivery in
-            message(delivery, queue: queue, systemNames: systemNames, attributeNames: input.messageAttributeNames ?? [])
-        }
-        return ok(ReceiveMessageOutput(messages: messages.isEmpty ? nil : messages))
-    }
-
-    func message(
-        _ delivery: Delivery,
-        queue: QueueDescription,
-        systemNames: [String],
-        attributeNames: [String]
-    )
-        -> MessageShape
-    {
-        let body = Array(delivery.body.readableBytesView)
-        var system: [String: String] = [
-            "SenderId": account,
-            "SentTimestamp": String(delivery.sentAtMs),
-            "ApproximateReceiveCount": String(delivery.receiveCount),
-            "ApproximateFirstReceiveTimestamp": String(delivery.firstReceiveAtMs),
-        ]
-        if QueueName.kind(of: queue.name) == .fifo {
-            system["SequenceNumber"] = String(delivery.position.sequenceNumber)
-            system["MessageGroupId"] = delivery.groupID
-            system["MessageDeduplicationId"] = delivery.deduplicationID
-        }
-        if let origin = delivery.origin { system["DeadLetterQueueSourceArn"] = arns.arn(ofQueue: origin.sourceQueue) }
-        let wanted = systemNames.contains("All") ? system : system.filter { systemNames.contains($0.key) }
-        let stored = MessageAttributes.decode(delivery.messageAttributes) ?? [:]
-        let selected = MessageAttributes.select(stored, names: attributeNames)
-        return MessageShape(
-            messageId: delivery.position.messageID(queueID: queue.id),
-            receiptHandle: Handles.receiptHandle(queueID: queue.id, delivery.handle),
-            md5OfBody: Checksums.md5OfBody(body),
-            body: String(decoding: body, as: UTF8.self),
-            attributes: wanted.isEmpty ? nil : wanted,
-            md5OfMessageAttributes: Checksums.md5OfAttributes(selected),
-            messageAttributes: selected.isEmpty ? nil : MessageAttributes.shape(selected)
-        )
-    }
-
-    func deleteMessage() throws(SQSError) -> AWSJSON.Reply {
-        let input = try input(DeleteMessageInput.self)
-        let queue = try queue(url: input.queueUrl)
-        guard let text = input.receiptHandle else { throw .missingParameter("ReceiptHandle") }
-        let handle = try Handles.receiptHandle(text, queueID: queue.id)
-        let results = try call { () throws(WireError) in try backend.delete(queue, [handle]) }
-        if case .failure(let error)? = results.first { throw SQSError(error) }
-        return ok(EmptyOutput())
-    }
-
-    func deleteMessageBatch() throws(SQSError) -> AWSJSON.Reply {
-        let input = try input(DeleteMessageBatchInput.self)
-        let queue = try queue(url: input.queueUrl)
-        let ids = try Self.checkBatch(input.entries.map { $0.map(\.id) })
-        var handles: [(String, ReceiptHandle)] = []
-        var failed: [BatchResultErrorEntry] = []
-        for (id, entry) in zip(ids, input.entries ?? []) {
-            do throws(SQSError) {
-                guard let text = entry.receiptHandle else { throw .missingParameter("ReceiptHandle") }
-                handles.append((id, try Handles.receiptHandle(text, queueID: queue.id)))
-            } catch {
-                failed.append(Self.failed(id, error))
-            }
-        }
-        var successful: [BatchIDEntry] = []
-        if !handles.isEmpty {
-            let results = try call { () throws(WireError) in try backend.delete(queue, handles.map(\.1)) }
-            for ((id, _), result) in zip(handles, results) {
-                switch result {
-                case .success: successful.append(BatchIDEntry(id: id))
-                case .failure(let error): failed.append(Self.failed(id, SQSError(error)))
-                }
-            }
-        }
-        return ok(IDBatchOutput(successful: successful, failed: failed))
-    }
-
-    func changeMessageVisibility() throws(SQSError) -> AWSJSON.Reply {
-        let input = try input(ChangeMessageVisibilityInput.self)
-        let queue = try queue(url: input.queueUrl)
-        guard let text = input.receiptHandle else { throw .missingParameter("ReceiptHandle") }
-        guard let seconds = input.visibilityTimeout else { throw .missingParameter("VisibilityTimeout") }
-        let change = VisibilityChange(
-            handle: try Handles.receiptHandle(text, queueID: queue.id),
-            visibilityTimeoutSeconds: seconds
-        )
-        let results = try call { () throws(WireError) in try backend.changeVisibility(queue, [change]) }
-        if case .failure(let error)? = results.first { throw SQSError(error) }
-        return ok(EmptyOutput())
-    }
-
-    func changeMessageVisibilityBatch() throws(SQSError) -> AWSJSON.Reply {
-        let input = try input(ChangeMessageVisibilityBatchInput.self)
-        let queue = try queue(url: input.queueUrl)
-        let ids = try Self.checkBatch(input.entries.map { $0.map(\.id) })
-        var changes: [(String, VisibilityChange)] = []
-        var failed: [BatchResultErrorEntry] = []
-        for (id, entry) in zip(ids, input.entries ?? []) {
-            do throws(SQSError) {
-                guard let text = entry.receiptHandle else { throw .missingParameter("ReceiptHandle") }
-                guard let seconds = entry.visibilityTimeout else { throw .missingParameter("VisibilityTimeout") }
-                let handle = try Handles.receiptHandle(text, queueID: queue.id)
-                changes.append((id, VisibilityChange(handle: handle, visibilityTimeoutSeconds: seconds)))
-            } catch {
-                failed.append(Self.failed(id, error))
-            }
-        }
-        var successful: [BatchIDEntry] = []
-        if !changes.isEmpty {
-            let results = try call { () throws(WireError) in try backend.changeVisibility(queue, changes.map(\.1)) }
-            for ((id, _), result) in zip(changes, results) {
-                switch result {
-                case .success: successful.append(BatchIDEntry(id: id))
-                case .failure(let error): failed.append(Self.failed(id, SQSError(error)))
-                }
-            }
-        }
-        return ok(IDBatchOutput(successful: successful, failed: failed))
     }
 }

@@ -25,21 +25,22 @@ extension Context {
         return (parsed.taskId, parsed.sourceArn)
     }
 
-    static func resourceNotFound(_ message: String) -> SQSError {
-        SQSError(status: 400, shape: "ResourceNotFoundException", message: message)
-    }
-
     /// The queue an ARN of this account names, which must exist.
     func queue(arn: String?, parameter: String) throws(SQSError) -> QueueDescription {
         guard let arn else { throw .missingParameter(parameter) }
+        guard arn.hasPrefix("arn:"), arn.split(separator: ":", omittingEmptySubsequences: false).count == 6 else {
+            throw .invalidParameterValue(
+                "You must use this format to specify the \(parameter): arn:<partition>:<service>:<region>:<account-id>:<resource-id>"
+            )
+        }
         guard let name = arns.queueName(ofARN: arn) else {
-            throw .invalidParameterValue("\(parameter) \(arn) is not an SQS queue ARN of account \(account).")
+            throw .resourceNotFound("The resource that you specified for the \(parameter) parameter doesn't exist.")
         }
         do {
             return try backend.queue(name)
         } catch {
             if error.code == .queueNotFound {
-                throw Self.resourceNotFound(
+                throw SQSError.resourceNotFound(
                     "The resource that you specified for the \(parameter) parameter doesn't exist."
                 )
             }
@@ -47,7 +48,7 @@ extension Context {
         }
     }
 
-    func startMessageMoveTask() throws(SQSError) -> AWSJSON.Reply {
+    func startMessageMoveTask() throws(SQSError) -> Reply {
         let input = try input(StartMessageMoveTaskInput.self)
         let source = try queue(arn: input.sourceArn, parameter: "SourceArn")
         let sources = try call { () throws(WireError) in try backend.listQueues(prefix: "") }
@@ -81,7 +82,7 @@ extension Context {
         } catch {
             if error.code == .moveTaskAlreadyRunning {
                 throw .invalidParameterValue(
-                    "There is already a task running. Only one active task is allowed for each source queue arn at a given time."
+                    "There is already a task running. Only one active task is allowed for a source queue arn at a given time."
                 )
             }
             throw SQSError(error)
@@ -93,7 +94,7 @@ extension Context {
         )
     }
 
-    func cancelMessageMoveTask() throws(SQSError) -> AWSJSON.Reply {
+    func cancelMessageMoveTask() throws(SQSError) -> Reply {
         let input = try input(CancelMessageMoveTaskInput.self)
         guard let handle = input.taskHandle else { throw .missingParameter("TaskHandle") }
         guard let (taskID, sourceARN) = Self.parseTaskHandle(handle) else {
@@ -104,14 +105,14 @@ extension Context {
         do {
             cancelled = try backend.cancelMoveTask(source.name, taskID: taskID)
         } catch {
-            if error.code == .moveTaskNotFound { throw Self.resourceNotFound("Task does not exist or is not running.") }
+            if error.code == .moveTaskNotFound { throw SQSError.resourceNotFound("Task does not exist.") }
             throw SQSError(error)
         }
         let moved = cancelled.reduce(0) { $0 + Int64($1.messagesMoved) }
         return ok(CancelMessageMoveTaskOutput(approximateNumberOfMessagesMoved: moved))
     }
 
-    func listMessageMoveTasks() throws(SQSError) -> AWSJSON.Reply {
+    func listMessageMoveTasks() throws(SQSError) -> Reply {
         let input = try input(ListMessageMoveTasksInput.self)
         let source = try queue(arn: input.sourceArn, parameter: "SourceArn")
         let maxResults = input.maxResults ?? 1

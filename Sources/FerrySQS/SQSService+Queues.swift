@@ -3,36 +3,72 @@ import FerryWire
 
 /// Queue lifecycle and attributes.
 extension Context {
-    func createQueue() throws(SQSError) -> AWSJSON.Reply {
+    static let invalidQueueName = SQSError.invalidParameterValue(
+        "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
+    )
+
+    /// Creating a queue that exists answers its URL when every attribute the request gives has the queue's
+    /// current value (attributes it does not give are not compared), and `QueueAlreadyExists` naming the first
+    /// that differs otherwise; tags are not compared. As SQS does.
+    func createQueue() throws(SQSError) -> Reply {
         let input = try input(CreateQueueInput.self)
         guard let name = input.queueName else { throw .missingParameter("QueueName") }
-        do {
-            try QueueName.validate(name)
-        } catch {
-            throw .invalidParameterValue(
-                "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
-                    + (QueueName.kind(of: name) == .fifo ? ", ending in .fifo" : "")
-            )
-        }
-        var attributes = QueueAttributes()
-        attributes.tags = try Self.validTags(input.tags ?? [:])
+        guard (try? QueueName.validate(name)) != nil else { throw Self.invalidQueueName }
         let kind = QueueName.kind(of: name)
-        if kind == .standard, input.attributes?["FifoQueue"] == "true" {
+        let given = input.attributes ?? [:]
+        let fifoAttribute = given["FifoQueue"]?.lowercased() == "true"
+        if kind == .standard && fifoAttribute {
             throw .invalidParameterValue(
                 "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length."
             )
         }
-        if kind == .fifo, input.attributes?["FifoQueue"] != "true" {
-            throw .invalidParameterValue(
-                "The name of a standard queue cannot end in .fifo; set the FifoQueue attribute to true for a FIFO queue."
-            )
+        // A standard queue's name must not end in .fifo.
+        if kind == .fifo && !fifoAttribute { throw Self.invalidQueueName }
+        let map = QueueAttributeMap(arns: arns)
+        let tags = try Self.validTags(input.tags ?? [:], queue: name)
+        if let existing = try existingQueue(name) {
+            var wanted = existing.attributes
+            try map.apply(given, to: &wanted, kind: kind, creating: true)
+            try resolveDeadLetterQueue(wanted, text: given["RedrivePolicy"])
+            if let different = map.firstDifference(given, existing.attributes, wanted, kind: kind) {
+                throw .queueAlreadyExists(attribute: different)
+            }
+            return ok(QueueURLOutput(queueUrl: url(of: existing.name)))
         }
-        try QueueAttributeMap(arns: arns).apply(input.attributes ?? [:], to: &attributes, kind: kind, creating: true)
-        let queue = try call { () throws(WireError) in try backend.createQueue(name, attributes: attributes) }
+        var attributes = QueueAttributes()
+        attributes.tags = tags
+        try map.apply(given, to: &attributes, kind: kind, creating: true)
+        try resolveDeadLetterQueue(attributes, text: given["RedrivePolicy"])
+        let queue: QueueDescription
+        do {
+            queue = try backend.createQueue(name, attributes: attributes)
+        } catch {
+            // Created by someone else since the look-up, with other settings.
+            if error.code == .queueAlreadyExists { throw .queueAlreadyExists(attribute: given.keys.sorted().first) }
+            throw SQSError(error)
+        }
         return ok(QueueURLOutput(queueUrl: url(of: queue.name)))
     }
 
-    func getQueueURL() throws(SQSError) -> AWSJSON.Reply {
+    /// The queue of that name, or nil.
+    func existingQueue(_ name: String) throws(SQSError) -> QueueDescription? {
+        do {
+            return try backend.queue(name)
+        } catch {
+            if error.code == .queueNotFound { return nil }
+            throw SQSError(error)
+        }
+    }
+
+    /// A redrive policy a request gives (`text`) must name a dead-letter queue that exists.
+    func resolveDeadLetterQueue(_ attributes: QueueAttributes, text: String?) throws(SQSError) {
+        guard let policy = attributes.redrivePolicy, let text, !text.isEmpty else { return }
+        guard try existingQueue(policy.deadLetterQueue) != nil else {
+            throw .invalidValue(text, parameter: "RedrivePolicy", reason: "Dead letter target does not exist.")
+        }
+    }
+
+    func getQueueURL() throws(SQSError) -> Reply {
         let input = try input(GetQueueURLInput.self)
         guard let name = input.queueName else { throw .missingParameter("QueueName") }
         if let owner = input.queueOwnerAWSAccountId, owner != account { throw .queueDoesNotExist }
@@ -41,7 +77,7 @@ extension Context {
     }
 
     /// Sorted by name; with `MaxResults` (1–1000) a page and a `NextToken` (the last name returned).
-    func listQueues() throws(SQSError) -> AWSJSON.Reply {
+    func listQueues() throws(SQSError) -> Reply {
         let input = try input(ListQueuesInput.self)
         let prefix = input.queueNamePrefix ?? ""
         let names = try call { () throws(WireError) in try backend.listQueues(prefix: prefix) }.map(\.name)
@@ -54,11 +90,16 @@ extension Context {
     func page(_ names: [String], maxResults: Int?, nextToken: String?) throws(SQSError) -> ([String], String?) {
         if let max = maxResults, !(1...1_000).contains(max) {
             throw .invalidParameterValue(
-                "Value \(max) for parameter MaxResults is invalid. Reason: must be between 1 and 1000."
+                "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
             )
         }
         var names = names.sorted()
         if let token = nextToken {
+            guard maxResults != nil else {
+                throw .invalidParameterValue(
+                    "MaxResults is a mandatory parameter when you provide a value for NextToken."
+                )
+            }
             guard let after = Self.decodeToken(token) else { throw .invalidParameterValue("Invalid NextToken value.") }
             names = names.filter { $0 > after }
         }
@@ -68,11 +109,13 @@ extension Context {
         return (page.map(url(of:)), more ? page.last.map(Self.encodeToken) : nil)
     }
 
-    func getQueueAttributes() throws(SQSError) -> AWSJSON.Reply {
+    func getQueueAttributes() throws(SQSError) -> Reply {
         let input = try input(GetQueueAttributesInput.self)
         let queue = try queue(url: input.queueUrl)
         let names = input.attributeNames ?? []
         guard !names.isEmpty else { return ok(AttributesOutput()) }
+        let map = QueueAttributeMap(arns: arns)
+        for name in names where !map.isKnown(name) { throw .invalidAttributeName(name) }
         let sum = try call { () throws(WireError) in try backend.statistics(queue.name) }
         let statistics = QueueAttributeStatistics(
             visible: Int64(sum.visible),
@@ -81,16 +124,11 @@ extension Context {
             createdAtMs: queue.createdAtMs,
             modifiedAtMs: queue.modifiedAtMs
         )
-        let attributes = try QueueAttributeMap(arns: arns).render(
-            queue.attributes,
-            name: queue.name,
-            statistics: statistics,
-            names: names
-        )
-        return ok(AttributesOutput(attributes: attributes))
+        let attributes = map.render(queue.attributes, name: queue.name, statistics: statistics, names: names)
+        return ok(AttributesOutput(attributes: attributes.isEmpty ? nil : attributes))
     }
 
-    func setQueueAttributes() throws(SQSError) -> AWSJSON.Reply {
+    func setQueueAttributes() throws(SQSError) -> Reply {
         let input = try input(SetQueueAttributesInput.self)
         let queue = try queue(url: input.queueUrl)
         guard let map = input.attributes else { throw .missingParameter("Attributes") }
@@ -101,12 +139,13 @@ extension Context {
             kind: QueueName.kind(of: queue.name),
             creating: false
         )
+        try resolveDeadLetterQueue(attributes, text: map["RedrivePolicy"])
         try call { () throws(WireError) in try backend.setAttributes(queue.name, attributes) }
-        return ok(EmptyOutput())
+        return done()
     }
 
     /// The queues whose RedrivePolicy names this one, sorted, paged as ListQueues.
-    func listDeadLetterSourceQueues() throws(SQSError) -> AWSJSON.Reply {
+    func listDeadLetterSourceQueues() throws(SQSError) -> Reply {
         let input = try input(ListDeadLetterSourceQueuesInput.self)
         let queue = try queue(url: input.queueUrl)
         let names = try call { () throws(WireError) in try backend.listQueues(prefix: "") }

@@ -6,18 +6,32 @@ import FoundationEssentials
 /// (`AddPermission`, `RemovePermission`: statements of the queue's `Policy`). Both live in the catalog with the
 /// queue's attributes, so every node answers the same. Policies are stored and answered, not enforced.
 extension Context {
-    /// SQS's tag rules: at most 50 per queue, keys of 1–128 characters, values of at most 256.
-    static func validTags(_ tags: [String: String]) throws(SQSError) -> [String: String] {
-        if tags.count > QueueAttributes.maxTags {
-            throw .invalidParameterValue("Too many tags added for queue (the limit is \(QueueAttributes.maxTags)).")
+    /// SQS's tag key rule: 1–128 characters of letters, digits, white space and `_ . : / = + - @`.
+    static func checkTagKey(_ key: String) throws(SQSError) {
+        guard (1...QueueAttributes.maxTagKeyCharacters).contains(key.count) else {
+            throw .invalidParameterValue("Tag keys must be between 1 and 128 characters in length.")
         }
-        for (key, value) in tags.sorted(by: { $0.key < $1.key }) {
-            guard (1...QueueAttributes.maxTagKeyCharacters).contains(key.count) else {
-                throw .invalidParameterValue("Tag keys must be between 1 and 128 characters in length.")
-            }
-            guard value.count <= QueueAttributes.maxTagValueCharacters else {
+        let allowed = key.unicodeScalars.allSatisfy { scalar in
+            scalar.properties.isAlphabetic || scalar.properties.numericType != nil || scalar.properties.isWhitespace
+                || "_.:/=+-@".unicodeScalars.contains(scalar)
+        }
+        guard allowed else {
+            throw .invalidParameterValue(
+                "Tag keys may only contain unicode letters, digits, whitespace, or one of these symbols: _ . : / = + - @"
+            )
+        }
+    }
+
+    /// SQS's tag rules: at most 50 per queue, keys as `checkTagKey`, values of at most 256 characters.
+    static func validTags(_ tags: [String: String], queue: String) throws(SQSError) -> [String: String] {
+        for key in tags.keys.sorted() {
+            try checkTagKey(key)
+            guard tags[key]!.count <= QueueAttributes.maxTagValueCharacters else {
                 throw .invalidParameterValue("Tag values may only be up to 256 characters in length.")
             }
+        }
+        if tags.count > QueueAttributes.maxTags {
+            throw .invalidParameterValue("Too many tags added for queue \(queue).")
         }
         return tags
     }
@@ -26,60 +40,90 @@ extension Context {
     func change(_ queue: QueueDescription, _ edit: (inout QueueAttributes) throws(SQSError) -> Void) throws(SQSError) {
         var attributes = queue.attributes
         try edit(&attributes)
+        guard attributes != queue.attributes else { return }
         try call { () throws(WireError) in try backend.setAttributes(queue.name, attributes) }
     }
 
-    func tagQueue() throws(SQSError) -> AWSJSON.Reply {
+    func tagQueue() throws(SQSError) -> Reply {
         let input = try input(TagQueueInput.self)
         let queue = try queue(url: input.queueUrl)
         guard let tags = input.tags else { throw .missingParameter("Tags") }
         try change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
-            attributes.tags.merge(tags) { $1 }
-            attributes.tags = try Self.validTags(attributes.tags)
+            attributes.tags.merge(try Self.validTags(tags, queue: queue.name)) { $1 }
+            attributes.tags = try Self.validTags(attributes.tags, queue: queue.name)
         }
-        return ok(EmptyOutput())
+        return done()
     }
 
-    func untagQueue() throws(SQSError) -> AWSJSON.Reply {
+    func untagQueue() throws(SQSError) -> Reply {
         let input = try input(UntagQueueInput.self)
         let queue = try queue(url: input.queueUrl)
-        guard let keys = input.tagKeys else { throw .missingParameter("TagKeys") }
+        guard let keys = input.tagKeys, !keys.isEmpty else { throw .missingParameter("TagKeys") }
+        for key in keys { try Self.checkTagKey(key) }
         try change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
             for key in keys { attributes.tags.removeValue(forKey: key) }
         }
-        return ok(EmptyOutput())
+        return done()
     }
 
-    func listQueueTags() throws(SQSError) -> AWSJSON.Reply {
+    func listQueueTags() throws(SQSError) -> Reply {
         let queue = try queue(url: try input(QueueURLInput.self).queueUrl)
         return ok(ListQueueTagsOutput(tags: queue.attributes.tags.isEmpty ? nil : queue.attributes.tags))
     }
 
-    /// The actions `AddPermission` grants (AWS's list for shared queues; `*` for all).
+    /// The actions `AddPermission` grants (AWS's list for shared queues; `*` for all), and those only a queue's
+    /// owner may invoke.
     static let permissionActions: Set<String> = [
         "*", "SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes",
-        "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue", "ListQueueTags",
+        "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue",
     ]
+    static let ownerActions: Set<String> = [
+        "AddPermission", "CancelMessageMoveTask", "CreateQueue", "RemovePermission", "DeleteQueue",
+        "ListMessageMoveTasks", "ListQueues", "ListQueueTags", "StartMessageMoveTask", "TagQueue", "UntagQueue",
+    ]
+    /// Statements a queue policy may hold (SQS's quota).
+    static let maxPolicyStatements = 20
+
+    /// The statements of a policy document (`Statement` is an object or a list of them).
+    static func statements(_ document: [String: JSONDocument]) -> [JSONDocument] {
+        switch document["Statement"] {
+        case .array(let list)?: return list
+        case .object?: return [document["Statement"]!]
+        default: return []
+        }
+    }
 
     /// Adds a statement `Label` allowing the accounts the actions, as AWS writes it into the queue's `Policy`.
-    func addPermission() throws(SQSError) -> AWSJSON.Reply {
+    /// Adding the same statement again changes nothing; another statement under an existing label is refused.
+    func addPermission() throws(SQSError) -> Reply {
         let input = try input(AddPermissionInput.self)
         let queue = try queue(url: input.queueUrl)
-        guard let label = input.label else { throw .missingParameter("Label") }
+        guard let label = input.label, !label.isEmpty else { throw .missingParameter("Label") }
+        guard let actions = input.actions, !actions.isEmpty else { throw .missingParameter("ActionName") }
+        for action in actions where Self.ownerActions.contains(action) {
+            throw .invalidValue(
+                "SQS:\(action)",
+                parameter: "ActionName",
+                reason: "Only the queue owner is allowed to invoke this action."
+            )
+        }
+        for action in actions where !Self.permissionActions.contains(action) {
+            throw .invalidValue(
+                "SQS:\(action)",
+                parameter: "ActionName",
+                reason: "Please refer to the appropriate WSDL for a list of valid actions."
+            )
+        }
         guard let accounts = input.awsAccountIds, !accounts.isEmpty else { throw .missingParameter("AWSAccountIds") }
-        guard let actions = input.actions, !actions.isEmpty else { throw .missingParameter("Actions") }
-        guard (1...80).contains(label.count),
+        guard label.count <= 80,
             label.unicodeScalars.allSatisfy({
                 $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_")
             })
         else {
-            throw .invalidParameterValue(
-                "Value \(label) for parameter Label is invalid. Reason: Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length."
-            )
-        }
-        for action in actions where !Self.permissionActions.contains(action) {
-            throw .invalidParameterValue(
-                "Value SQS:\(action) for parameter ActionName is invalid. Reason: Please refer to the appropriate WSDL for a list of valid actions."
+            throw .invalidValue(
+                label,
+                parameter: "Label",
+                reason: "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length."
             )
         }
         for account in accounts where account.count != 12 || !account.allSatisfy(\.isNumber) {
@@ -92,46 +136,51 @@ extension Context {
                     "Version": .string("2012-10-17"),
                     "Id": .string("\(arn)/SQSDefaultPolicy"),
                 ]
-            var statements: [JSONDocument] = []
-            if case .array(let list)? = document["Statement"] { statements = list }
-            if case .object? = document["Statement"] { statements = [document["Statement"]!] }
-            for case .object(let statement) in statements where statement["Sid"] == .string(label) {
-                throw .invalidParameterValue("Value \(label) for parameter Label is invalid. Reason: Already exists.")
-            }
+            var statements = Self.statements(document)
             let principals = accounts.map { JSONDocument.string("arn:aws:iam::\($0):root") }
             let granted = actions.map { JSONDocument.string("SQS:\($0)") }
-            statements.append(
-                .object([
-                    "Sid": .string(label),
-                    "Effect": .string("Allow"),
-                    "Principal": .object(["AWS": principals.count == 1 ? principals[0] : .array(principals)]),
-                    "Action": granted.count == 1 ? granted[0] : .array(granted),
-                    "Resource": .string(arn),
-                ])
-            )
+            let statement = JSONDocument.object([
+                "Sid": .string(label),
+                "Effect": .string("Allow"),
+                "Principal": .object(["AWS": principals.count == 1 ? principals[0] : .array(principals)]),
+                "Action": granted.count == 1 ? granted[0] : .array(granted),
+                "Resource": .string(arn),
+            ])
+            for case .object(let existing) in statements where existing["Sid"] == .string(label) {
+                guard JSONDocument.object(existing) == statement else {
+                    throw .invalidValue(label, parameter: "Label", reason: "Already exists.")
+                }
+                return
+            }
+            guard statements.count < Self.maxPolicyStatements else {
+                throw .overLimit(
+                    "\(statements.count + 1) Statements were found, maximum allowed is \(Self.maxPolicyStatements)."
+                )
+            }
+            statements.append(statement)
             document["Statement"] = .array(statements)
             let text = JSONDocument.object(document).text
             guard text.utf8.count <= QueueAttributes.maxPolicyBytes else {
-                throw .invalidParameterValue("The policy would exceed \(QueueAttributes.maxPolicyBytes) bytes.")
+                throw .overLimit("The policy would exceed \(QueueAttributes.maxPolicyBytes) bytes.")
             }
             attributes.policy = text
         }
-        return ok(EmptyOutput())
+        return done()
     }
 
     /// Removes the policy statement `Label`; the policy goes when its last statement does.
-    func removePermission() throws(SQSError) -> AWSJSON.Reply {
+    func removePermission() throws(SQSError) -> Reply {
         let input = try input(RemovePermissionInput.self)
         let queue = try queue(url: input.queueUrl)
-        guard let label = input.label else { throw .missingParameter("Label") }
+        guard let label = input.label, !label.isEmpty else { throw .missingParameter("Label") }
         try change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
-            let notFound = SQSError.invalidParameterValue(
-                "Value \(label) for parameter Label is invalid. Reason: can't find label."
+            let notFound = SQSError.invalidValue(
+                label,
+                parameter: "Label",
+                reason: "can't find label on existing policy."
             )
             guard var document = attributes.policy.flatMap(JSONDocument.object(parsing:)) else { throw notFound }
-            var statements: [JSONDocument] = []
-            if case .array(let list)? = document["Statement"] { statements = list }
-            if case .object? = document["Statement"] { statements = [document["Statement"]!] }
+            let statements = Self.statements(document)
             let kept = statements.filter {
                 guard case .object(let statement) = $0 else { return true }
                 return statement["Sid"] != .string(label)
@@ -140,6 +189,6 @@ extension Context {
             document["Statement"] = .array(kept)
             attributes.policy = kept.isEmpty ? nil : JSONDocument.object(document).text
         }
-        return ok(EmptyOutput())
+        return done()
     }
 }

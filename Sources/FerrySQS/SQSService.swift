@@ -3,8 +3,13 @@ import FerryWire
 import FoundationEssentials
 import NIOCore
 
-/// The SQS API of one node: verifies a request, decodes its operation, calls the backend, answers in AWS's
-/// shapes. Blocking (a long poll waits in the backend): call it off the event loop.
+/// The SQS API of one node: verifies a request, decodes its operation in either of SQS's protocols, calls the
+/// backend, answers in AWS's shapes. Blocking (a long poll waits in the backend): call it off the event loop.
+///
+/// The protocol is chosen per request, as SQS does: AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.<Operation>`, what
+/// boto3 from 1.28.82 and the current SDKs speak), or the query protocol (form parameters with `Action=`, in a
+/// POST body or a GET query string, answered in XML: AWS SDK for Java 1.x, Go v1, older boto3, .NET and PHP
+/// before 2024). Both decode into the same operation inputs and render the same outputs.
 public final class SQSService: Sendable {
     public enum Authentication: Sendable {
         /// Every request must carry a valid SigV4 signature by one of these keys.
@@ -33,6 +38,8 @@ public final class SQSService: Sendable {
 
     let configuration: Configuration
     let backend: any SQSBackend
+    /// Counts of what the API did that an operator may want to see (`ferry_sqs_*` metrics).
+    public let counters = SQSCounters()
 
     public init(configuration: Configuration, backend: any SQSBackend) {
         self.configuration = configuration
@@ -42,7 +49,7 @@ public final class SQSService: Sendable {
     /// Answers one HTTP request.
     /// - Parameters:
     ///   - nowSeconds: the clock, seconds since the epoch (SigV4's skew check).
-    ///   - requestID: echoed in `x-amzn-RequestId`.
+    ///   - requestID: echoed in `x-amzn-RequestId` (and the query protocol's `RequestId`).
     public func handle(
         _ request: SigV4Verifier.Request,
         nowSeconds: Int64,
@@ -50,22 +57,35 @@ public final class SQSService: Sendable {
     ) -> (
         status: Int, headers: [(String, String)], body: [UInt8]
     ) {
-        let reply: AWSJSON.Reply
+        let wire = SQSProtocol(of: request)
+        let reply: Reply
         do throws(SQSError) {
-            reply = try answer(request, nowSeconds: nowSeconds, requestID: requestID)
+            reply = try answer(request, wire: wire, nowSeconds: nowSeconds, requestID: requestID)
         } catch {
-            reply = AWSJSON.failure(error, requestID: requestID)
+            counters.count(error: error)
+            reply = wire.failure(error, requestID: requestID)
         }
+        return (reply.status, reply.headers, reply.body)
+    }
+
+    /// The answer to a request whose body was longer than `limitBytes` (read and dropped), in its protocol.
+    public func refuseTooLarge(
+        _ request: SigV4Verifier.Request,
+        limitBytes: Int,
+        requestID: String
+    ) -> (status: Int, headers: [(String, String)], body: [UInt8]) {
+        let error = SQSError.requestTooLarge(limitBytes: limitBytes)
+        counters.count(error: error)
+        let reply = SQSProtocol(of: request).failure(error, requestID: requestID)
         return (reply.status, reply.headers, reply.body)
     }
 
     private func answer(
         _ request: SigV4Verifier.Request,
+        wire: SQSProtocol,
         nowSeconds: Int64,
         requestID: String
-    ) throws(SQSError)
-        -> AWSJSON.Reply
-    {
+    ) throws(SQSError) -> Reply {
         let region: String
         switch configuration.authentication {
         case .sigV4(let verifier):
@@ -73,60 +93,106 @@ public final class SQSService: Sendable {
         case .none:
             region = configuration.defaultRegion
         }
-        guard request.method == "POST" else {
-            throw SQSError(
-                status: 400,
-                shape: "InvalidAction",
-                message: "Only POST requests are supported.",
-                namespace: SQSError.coral
-            )
-        }
-        guard let target = request.values("x-amz-target").first, target.hasPrefix(AWSJSON.targetPrefix) else {
-            throw SQSError(
-                status: 400,
-                shape: "UnknownOperationException",
-                message: "An X-Amz-Target header naming an AmazonSQS operation is required.",
-                namespace: SQSError.coral
-            )
+        let operation: String
+        let input: SQSInput
+        switch wire {
+        case .json:
+            guard request.method == "POST" else {
+                throw SQSError(
+                    status: 400,
+                    shape: "InvalidAction",
+                    message: "Only POST requests are supported.",
+                    namespace: SQSError.coral
+                )
+            }
+            let target = request.values("x-amz-target").first
+            guard let target, target.hasPrefix(AWSJSON.targetPrefix) else { throw .unknownOperation(target) }
+            operation = String(target.dropFirst(AWSJSON.targetPrefix.count))
+            guard SQSOperation.all.contains(operation) else { throw .unknownOperation(target) }
+            input = .json(request.body)
+        case .query:
+            let parameters = AWSQuery.parameters(of: request)
+            guard let action = parameters["Action"] else { throw .unknownOperation(nil) }
+            guard SQSOperation.all.contains(action) else { throw .invalidAction(action) }
+            // Through a queue's own URL only that queue's actions are valid (SQS's rule).
+            let queuePath = Handles.queueName(ofURL: request.path, account: configuration.account) != nil
+            if queuePath && SQSOperation.unscoped.contains(action) { throw .invalidAction(action) }
+            operation = action
+            input = .query(parameters, path: queuePath ? request.path : nil)
         }
         let host = request.values("host").first ?? "localhost"
         let context = Context(
             service: self,
+            wire: wire,
+            operation: operation,
             arns: ARNs(region: region, account: configuration.account),
             baseURL: "http://\(host)/\(configuration.account)/",
-            body: request.body,
+            input: input,
             requestID: requestID
         )
-        return try context.perform(String(target.dropFirst(AWSJSON.targetPrefix.count)))
+        return try context.perform()
     }
+}
+
+/// The SQS operations (2012-11-05), and those that do not act on one queue.
+package enum SQSOperation {
+    package static let all: Set<String> = [
+        "CreateQueue", "GetQueueUrl", "ListQueues", "DeleteQueue", "PurgeQueue", "ListDeadLetterSourceQueues",
+        "GetQueueAttributes", "SetQueueAttributes", "SendMessage", "SendMessageBatch", "ReceiveMessage",
+        "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch",
+        "StartMessageMoveTask", "CancelMessageMoveTask", "ListMessageMoveTasks", "TagQueue", "UntagQueue",
+        "ListQueueTags", "AddPermission", "RemovePermission",
+    ]
+    /// Not valid through a queue's URL in the query protocol.
+    static let unscoped: Set<String> = ["CreateQueue", "ListQueues"]
+}
+
+/// A request's members, in the form its protocol gave them.
+enum SQSInput {
+    case json([UInt8])
+    /// Query parameters; `path` is the request's path when it is a queue URL (its `QueueUrl` when the
+    /// parameters name none).
+    case query([String: String], path: String?)
 }
 
 /// One request's operation.
 package struct Context {
     let service: SQSService
+    let wire: SQSProtocol
+    let operation: String
     let arns: ARNs
     let baseURL: String
-    let body: [UInt8]
+    let input: SQSInput
     let requestID: String
 
     var backend: any SQSBackend { service.backend }
     var account: String { service.configuration.account }
 
+    /// The operation's input members, decoded from either protocol into the same type.
     func input<T: Decodable>(_ type: T.Type) throws(SQSError) -> T {
-        let data = body.isEmpty ? Data("{}".utf8) : Data(body)
+        let data: Data
+        switch input {
+        case .json(let body):
+            data = body.isEmpty ? Data("{}".utf8) : Data(body)
+        case .query(let parameters, let path):
+            data = AWSQuery.json(parameters, operation: operation, queuePath: path.map { baseURLOrigin + $0 })
+        }
         do {
             return try AWSJSON.decoder().decode(type, from: data)
         } catch {
-            throw SQSError(
-                status: 400,
-                shape: "SerializationException",
-                message: "The request body is not a valid \(T.self) (\(error)).",
-                namespace: SQSError.coral
-            )
+            throw .serialization(AWSJSON.describe(error))
         }
     }
 
-    func ok<T: Encodable>(_ output: T) -> AWSJSON.Reply { AWSJSON.success(output, requestID: requestID) }
+    /// `http://host:port` of the request.
+    var baseURLOrigin: String {
+        String(baseURL.dropLast(account.count + 2))
+    }
+
+    func ok<T: Encodable>(_ output: T) -> Reply { wire.success(output, operation: operation, requestID: requestID) }
+
+    /// An operation without output members.
+    func done() -> Reply { wire.success(EmptyOutput(), operation: operation, requestID: requestID) }
 
     func url(of name: String) -> String { baseURL + name }
 
@@ -146,7 +212,7 @@ package struct Context {
         }
     }
 
-    func perform(_ operation: String) throws(SQSError) -> AWSJSON.Reply {
+    func perform() throws(SQSError) -> Reply {
         switch operation {
         case "CreateQueue": return try createQueue()
         case "GetQueueUrl": return try getQueueURL()
@@ -154,11 +220,11 @@ package struct Context {
         case "DeleteQueue":
             let queue = try queue(url: try input(QueueURLInput.self).queueUrl)
             try call { () throws(WireError) in try backend.deleteQueue(queue.name) }
-            return ok(EmptyOutput())
+            return done()
         case "PurgeQueue":
             let queue = try queue(url: try input(QueueURLInput.self).queueUrl)
             try call { () throws(WireError) in try backend.purgeQueue(queue.name) }
-            return ok(EmptyOutput())
+            return done()
         case "ListDeadLetterSourceQueues": return try listDeadLetterSourceQueues()
         case "GetQueueAttributes": return try getQueueAttributes()
         case "SetQueueAttributes": return try setQueueAttributes()
@@ -177,62 +243,31 @@ package struct Context {
         case "ListQueueTags": return try listQueueTags()
         case "AddPermission": return try addPermission()
         case "RemovePermission": return try removePermission()
-        default:
-            throw SQSError(
-                status: 400,
-                shape: "UnsupportedOperation",
-                code: "AWS.SimpleQueueService.UnsupportedOperation",
-                message: "Operation \(operation) is not supported by this Ferry node."
-            )
+        default: throw .invalidAction(operation)
         }
     }
 }
 
 extension SQSError {
-    /// AWS's error for a Ferry refusal.
+    /// AWS's error for a Ferry refusal that no operation maps more precisely.
     init(_ error: WireError) {
         switch error.code {
         case .queueNotFound: self = .queueDoesNotExist
-        case .queueAlreadyExists:
-            self = SQSError(
-                status: 400,
-                shape: "QueueNameExists",
-                code: "QueueAlreadyExists",
-                message: "A queue already exists with the same name and a different value for attribute(s)."
-            )
-        case .invalidArgument: self = .invalidParameterValue(error.message)
-        case .messageTooLarge: self = .invalidParameterValue(error.message)
-        case .tooManyEntries:
-            self = SQSError(
-                status: 400,
-                shape: "TooManyEntriesInBatchRequest",
-                code: "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-                message: error.message
-            )
+        case .queueAlreadyExists: self = .queueAlreadyExists(attribute: nil)
+        case .invalidArgument, .messageTooLarge: self = .invalidParameterValue(error.message)
+        case .tooManyEntries: self = .invalidParameterValue(error.message)
         case .invalidReceiptHandle, .staleReceiptHandle:
             self = SQSError(status: 400, shape: "ReceiptHandleIsInvalid", message: error.message)
-        case .messageNotInFlight:
-            self = SQSError(
-                status: 400,
-                shape: "MessageNotInflight",
-                code: "AWS.SimpleQueueService.MessageNotInflight",
-                message: error.message
-            )
-        case .overLimit: self = SQSError(status: 403, shape: "OverLimit", message: error.message)
-        case .throttled:
-            self = SQSError(status: 400, shape: "RequestThrottled", message: error.message)
+        case .messageNotInFlight: self = .messageNotInflight()
+        case .messageGone: self = .invalidParameterValue(error.message)
+        case .overLimit: self = .overLimit(error.message)
+        case .throttled: self = SQSError(status: 400, shape: "RequestThrottled", message: error.message)
         case .unauthorized: self = .invalidClientTokenID
         case .unavailable, .notLeader, .timeout, .internal, .unsupportedVersion, .outOfOrderSequence, .producerFenced,
             .unknownProducer:
-            self = SQSError(
-                status: 500,
-                shape: "InternalError",
-                message: "\(error.message) (\(error.code)); retry the request.",
-                namespace: SQSError.coral,
-                fault: "Receiver"
-            )
+            self = .internalError("\(error.message) (\(error.code))")
         case .moveTaskAlreadyRunning, .moveTaskNotFound:
-            self = SQSError(status: 400, shape: "ResourceNotFoundException", message: error.message)
+            self = .resourceNotFound(error.message)
         }
     }
 }

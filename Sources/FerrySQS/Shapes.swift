@@ -32,35 +32,35 @@ package struct CreateQueueInput: Codable {
     package var attributes: [String: String]?
     package var tags: [String: String]?
 }
-struct QueueURLOutput: Codable {
-    var queueUrl: String
+package struct QueueURLOutput: Codable {
+    package var queueUrl: String
 }
-struct GetQueueURLInput: Codable {
-    var queueName: String?
-    var queueOwnerAWSAccountId: String?
+package struct GetQueueURLInput: Codable {
+    package var queueName: String?
+    package var queueOwnerAWSAccountId: String?
 }
-struct ListQueuesInput: Codable {
-    var queueNamePrefix: String?
-    var nextToken: String?
-    var maxResults: Int?
+package struct ListQueuesInput: Codable {
+    package var queueNamePrefix: String?
+    package var nextToken: String?
+    package var maxResults: Int?
 }
-struct ListQueuesOutput: Codable {
-    var queueUrls: [String]?
-    var nextToken: String?
+package struct ListQueuesOutput: Codable {
+    package var queueUrls: [String]?
+    package var nextToken: String?
 }
-struct QueueURLInput: Codable {
-    var queueUrl: String?
+package struct QueueURLInput: Codable {
+    package var queueUrl: String?
 }
-struct GetQueueAttributesInput: Codable {
-    var queueUrl: String?
-    var attributeNames: [String]?
+package struct GetQueueAttributesInput: Codable {
+    package var queueUrl: String?
+    package var attributeNames: [String]?
 }
-struct AttributesOutput: Codable {
-    var attributes: [String: String]?
+package struct AttributesOutput: Codable {
+    package var attributes: [String: String]?
 }
-struct SetQueueAttributesInput: Codable {
-    var queueUrl: String?
-    var attributes: [String: String]?
+package struct SetQueueAttributesInput: Codable {
+    package var queueUrl: String?
+    package var attributes: [String: String]?
 }
 
 package struct SendMessageInput: Codable {
@@ -81,165 +81,167 @@ package struct SendMessageOutput: Codable {
     package var sequenceNumber: String?
 }
 
-struct SendMessageBatchEntry: Codable {
-    var id: String?
-    var messageBody: String?
-    var delaySeconds: Int?
-    var messageAttributes: [String: MessageAttributeValue]?
-    var messageSystemAttributes: [String: MessageSystemAttributeValue]?
-    var messageDeduplicationId: String?
-    var messageGroupId: String?
+package struct SendMessageBatchEntry: Codable {
+    package var id: String?
+    package var messageBody: String?
+    package var delaySeconds: Int?
+    package var messageAttributes: [String: MessageAttributeValue]?
+    package var messageSystemAttributes: [String: MessageSystemAttributeValue]?
+    package var messageDeduplicationId: String?
+    package var messageGroupId: String?
 }
 
-struct SendMessageBatchInput: Codable {
-    var queueUrl: String?
-    var entries: [SendMessageBatchEntry]?
+package struct SendMessageBatchInput: Codable {
+    package var queueUrl: String?
+    package var entries: [SendMessageBatchEntry]?
 }
 
-struct SendMessageBatchResultEntry: Codable {
-    var id: String
-    var messageId: String
-    var md5OfMessageBody: String
-    var md5OfMessageAttributes: String?
-    var md5OfMessageSystemAttributes: String?
-    var sequenceNumber: String?
+package struct SendMessageBatchResultEntry: Codable {
+    package var id: String
+    package var messageId: String
+    package var md5OfMessageBody: String
+    package var md5OfMessageAttributes: String?
+    package var md5OfMessageSystemAttributes: String?
+    package var sequenceNumber: String?
 }
 
-struct BatchResultErrorEntry: Codable, Equatable {
-    var id: String
-    var senderFault: Bool
-    var code: String
-    var message: String?
+package struct BatchResultErrorEntry: Codable, Equatable {
+    package var id: String
+    package var senderFault: Bool
+    package var code: String
+    package var message: String?
 }
 
-struct SendMessageBatchOutput: Codable {
-    var successful: [SendMessageBatchResultEntry]
-    var failed: [BatchResultErrorEntry]
+package struct SendMessageBatchOutput: Codable {
+    package var successful: [SendMessageBatchResultEntry]
+    package var failed: [BatchResultErrorEntry]
 }
 
-struct ReceiveMessageInput: Codable {
-    var queueUrl: String?
-    var attributeNames: [String]?
-    var messageSystemAttributeNames: [String]?
-    var messageAttributeNames: [String]?
-    var maxNumberOfMessages: Int?
-    var visibilityTimeout: Int?
-    var waitTimeSeconds: Int?
-    var receiveRequestAttemptId: String?
+package struct ReceiveMessageInput: Codable {
+    package var queueUrl: String?
+    package var attributeNames: [String]?
+    package var messageSystemAttributeNames: [String]?
+    package var messageAttributeNames: [String]?
+    package var maxNumberOfMessages: Int?
+    package var visibilityTimeout: Int?
+    package var waitTimeSeconds: Int?
+    package var receiveRequestAttemptId: String?
 }
 
-struct MessageShape: Codable {
-    var messageId: String
-    var receiptHandle: String
-    var md5OfBody: String
-    var body: String
-    var attributes: [String: String]?
-    var md5OfMessageAttributes: String?
-    var messageAttributes: [String: MessageAttributeValue]?
+package struct MessageShape: Codable {
+    package var messageId: String
+    package var receiptHandle: String
+    package var md5OfBody: String
+    package var body: String
+    package var attributes: [String: String]?
+    package var md5OfMessageAttributes: String?
+    package var messageAttributes: [String: MessageAttributeValue]?
 }
 
-struct ReceiveMessageOutput: Codable {
-    var messages: [MessageShape]?
+package struct ReceiveMessageOutput: Codable {
+    package var messages: [MessageShape]?
 }
-struct DeleteMessageInput: Codable {
-    var queueUrl: String?
-    var receiptHandle: String?
+package struct DeleteMessageInput: Codable {
+    package var queueUrl: String?
+    package var receiptHandle: String?
 }
-struct DeleteMessageBatchEntry: Codable {
-    var id: String?
-    var receiptHandle: String?
+package struct DeleteMessageBatchEntry: Codable {
+    package var id: String?
+    package var receiptHandle: String?
 }
-struct DeleteMessageBatchInput: Codable {
-    var queueUrl: String?
-    var entries: [DeleteMessageBatchEntry]?
+package struct DeleteMessageBatchInput: Codable {
+    package var queueUrl: String?
+    package var entries: [DeleteMessageBatchEntry]?
 }
-struct BatchIDEntry: Codable {
-    var id: String
+package struct BatchIDEntry: Codable {
+    package var id: String
 }
-struct IDBatchOutput: Codable {
-    var successful: [BatchIDEntry]
-    var failed: [BatchResultErrorEntry]
-}
-
-struct ChangeMessageVisibilityInput: Codable {
-    var queueUrl: String?
-    var receiptHandle: String?
-    var visibilityTimeout: Int?
-}
-struct ChangeMessageVisibilityBatchEntry: Codable {
-    var id: String?
-    var receiptHandle: String?
-    var visibilityTimeout: Int?
-}
-struct ChangeMessageVisibilityBatchInput: Codable {
-    var queueUrl: String?
-    var entries: [ChangeMessageVisibilityBatchEntry]?
+package struct IDBatchOutput: Codable {
+    package var successful: [BatchIDEntry]
+    package var failed: [BatchResultErrorEntry]
 }
 
-struct ListDeadLetterSourceQueuesInput: Codable {
-    var queueUrl: String?
-    var nextToken: String?
-    var maxResults: Int?
+package struct ChangeMessageVisibilityInput: Codable {
+    package var queueUrl: String?
+    package var receiptHandle: String?
+    package var visibilityTimeout: Int?
+}
+package struct ChangeMessageVisibilityBatchEntry: Codable {
+    package var id: String?
+    package var receiptHandle: String?
+    package var visibilityTimeout: Int?
+}
+package struct ChangeMessageVisibilityBatchInput: Codable {
+    package var queueUrl: String?
+    package var entries: [ChangeMessageVisibilityBatchEntry]?
+}
+
+package struct ListDeadLetterSourceQueuesInput: Codable {
+    package var queueUrl: String?
+    package var nextToken: String?
+    package var maxResults: Int?
 }
 package struct ListDeadLetterSourceQueuesOutput: Codable {
     package var lowercaseQueueUrls: [String]
     package var nextToken: String?
 }
 
-struct StartMessageMoveTaskInput: Codable {
-    var sourceArn: String?
-    var destinationArn: String?
-    var maxNumberOfMessagesPerSecond: Int?
+package struct StartMessageMoveTaskInput: Codable {
+    package var sourceArn: String?
+    package var destinationArn: String?
+    package var maxNumberOfMessagesPerSecond: Int?
 }
-struct StartMessageMoveTaskOutput: Codable {
-    var taskHandle: String
+package struct StartMessageMoveTaskOutput: Codable {
+    package var taskHandle: String
 }
-struct CancelMessageMoveTaskInput: Codable {
-    var taskHandle: String?
+package struct CancelMessageMoveTaskInput: Codable {
+    package var taskHandle: String?
 }
-struct CancelMessageMoveTaskOutput: Codable {
-    var approximateNumberOfMessagesMoved: Int64
+package struct CancelMessageMoveTaskOutput: Codable {
+    package var approximateNumberOfMessagesMoved: Int64
 }
-struct ListMessageMoveTasksInput: Codable {
-    var sourceArn: String?
-    var maxResults: Int?
-}
-
-struct MessageMoveTaskShape: Codable {
-    var taskHandle: String?
-    var status: String
-    var sourceArn: String
-    var destinationArn: String?
-    var maxNumberOfMessagesPerSecond: Int?
-    var approximateNumberOfMessagesMoved: Int64
-    var approximateNumberOfMessagesToMove: Int64?
-    var failureReason: String?
-    var startedTimestamp: Int64
+package struct ListMessageMoveTasksInput: Codable {
+    package var sourceArn: String?
+    package var maxResults: Int?
 }
 
-struct ListMessageMoveTasksOutput: Codable {
-    var results: [MessageMoveTaskShape]
+package struct MessageMoveTaskShape: Codable {
+    package var taskHandle: String?
+    package var status: String
+    package var sourceArn: String
+    package var destinationArn: String?
+    package var maxNumberOfMessagesPerSecond: Int?
+    package var approximateNumberOfMessagesMoved: Int64
+    package var approximateNumberOfMessagesToMove: Int64?
+    package var failureReason: String?
+    package var startedTimestamp: Int64
 }
 
-struct TagQueueInput: Codable {
-    var queueUrl: String?
-    var tags: [String: String]?
+package struct ListMessageMoveTasksOutput: Codable {
+    package var results: [MessageMoveTaskShape]
 }
-struct UntagQueueInput: Codable {
-    var queueUrl: String?
-    var tagKeys: [String]?
+
+package struct TagQueueInput: Codable {
+    package var queueUrl: String?
+    package var tags: [String: String]?
+}
+package struct UntagQueueInput: Codable {
+    package var queueUrl: String?
+    package var tagKeys: [String]?
 }
 package struct ListQueueTagsOutput: Codable {
     package var tags: [String: String]?
 }
-struct AddPermissionInput: Codable {
-    var queueUrl: String?
-    var label: String?
-    var awsAccountIds: [String]?
-    var actions: [String]?
+package struct AddPermissionInput: Codable {
+    package var queueUrl: String?
+    package var label: String?
+    package var awsAccountIds: [String]?
+    package var actions: [String]?
 }
-struct RemovePermissionInput: Codable {
-    var queueUrl: String?
-    var label: String?
+package struct RemovePermissionInput: Codable {
+    package var queueUrl: String?
+    package var label: String?
 }
-struct EmptyOutput: Codable {}
+package struct EmptyOutput: Codable {
+    package init() {}
+}

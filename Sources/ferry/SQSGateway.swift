@@ -80,29 +80,9 @@ final class ClientSQSBackend: SQSBackend {
         }
     }
 
-    /// Handles grouped by partition (one call each), answers put back in the caller's order.
-    private func byPartition<Item, Answer>(
-        _ items: [Item],
-        partition: (Item) -> UInt32,
-        _ call: (UInt32, [Item]) throws(FerryClientError) -> [Result<Answer, WireError>]
-    ) throws(WireError) -> [Result<Void, WireError>] {
-        var slots: [UInt32: [Int]] = [:]
-        for (at, item) in items.enumerated() { slots[partition(item), default: []].append(at) }
-        var results = [Result<Void, WireError>](
-            repeating: .failure(WireError(.internal, "no answer")),
-            count: items.count
-        )
-        for (part, positions) in slots.sorted(by: { $0.key < $1.key }) {
-            let answers = try run { () throws(FerryClientError) in try call(part, positions.map { items[$0] }) }
-            for (position, answer) in zip(positions, answers) { results[position] = answer.map { _ in () } }
-        }
-        return results
-    }
-
+    /// The client groups the handles by partition and asks each partition at once.
     func delete(_ queue: QueueDescription, _ handles: [ReceiptHandle]) throws(WireError) -> [Result<Void, WireError>] {
-        try byPartition(handles, partition: \.position.partition) { (part, chunk) throws(FerryClientError) in
-            try client.delete(queue.name, partition: part, chunk)
-        }
+        try run { () throws(FerryClientError) in try client.delete(queue.name, handles).map { $0.map { _ in () } } }
     }
 
     func changeVisibility(
@@ -111,8 +91,8 @@ final class ClientSQSBackend: SQSBackend {
     ) throws(WireError)
         -> [Result<Void, WireError>]
     {
-        try byPartition(changes, partition: \.handle.position.partition) { (part, chunk) throws(FerryClientError) in
-            try client.changeVisibility(queue.name, partition: part, chunk)
+        try run { () throws(FerryClientError) in
+            try client.changeVisibility(queue.name, changes).map { $0.map { _ in () } }
         }
     }
 
@@ -141,8 +121,8 @@ final class ClientSQSBackend: SQSBackend {
     }
 }
 
-/// `POST /` on the node's HTTP port: the SQS API.
-func sqsHandler(config: NodeConfig) throws -> HTTPPostHandler {
+/// The SQS API on the node's HTTP port (both protocols), and its metrics.
+func sqsAPI(config: NodeConfig) throws -> (handler: HTTPAPIHandler, metrics: @Sendable () -> String) {
     let authentication: SQSService.Authentication
     if config.sqs.auth == "none" {
         NodeLog.warning("the SQS API accepts unsigned requests (sqs.auth: none): local experiments only")
@@ -160,7 +140,7 @@ func sqsHandler(config: NodeConfig) throws -> HTTPPostHandler {
         ),
         backend: try ClientSQSBackend(config: config)
     )
-    return { parts in
+    let handler: HTTPAPIHandler = { parts in
         let request = SigV4Verifier.Request(
             method: parts.method,
             path: parts.path,
@@ -169,6 +149,10 @@ func sqsHandler(config: NodeConfig) throws -> HTTPPostHandler {
             body: parts.body
         )
         let id = (0..<4).map { _ in String(UInt32.random(in: 0...UInt32.max), radix: 16) }.joined(separator: "-")
+        if parts.bodyTooLarge {
+            return service.refuseTooLarge(request, limitBytes: HTTPLimits.maxBodyBytes, requestID: id)
+        }
         return service.handle(request, nowSeconds: Int64(time(nil)), requestID: id)
     }
+    return (handler, { service.counters.render() })
 }

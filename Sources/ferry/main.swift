@@ -90,9 +90,9 @@ struct NodeCommand: ParsableCommand {
         if !member.isEmpty { loaded.members = try member.map(Self.parseMember) }
         // The SQS handler outlives the server: released last on an event loop (when the HTTP router goes), its
         // FerryClient would shut its event loop group down from an event loop, a precondition failure.
-        let post = try sqsHandler(config: loaded)
-        let server = try FerryNodeServer(config: loaded, post: post)
-        defer { withExtendedLifetime(post) {} }
+        let sqs = try sqsAPI(config: loaded)
+        let server = try FerryNodeServer(config: loaded, api: sqs.handler, metrics: sqs.metrics)
+        defer { withExtendedLifetime(sqs) {} }
         Self.waitForSignal()
         NodeLog.info("stopping")
         server.stop()
