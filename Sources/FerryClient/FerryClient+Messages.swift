@@ -256,7 +256,9 @@ extension FerryClient {
     /// Who gives how many: partitions that remember the request attempt give that batch again and nobody else
     /// gives anything; otherwise FIFO partitions in the order of their first ready group (SQS's group order
     /// across the queue), standard ones starting at `rotation` (so no partition is always last), each as many
-    /// as it has until the batch is full.
+    /// as it has until the batch is full. Room left is shared among the partitions with a passed deadline that
+    /// no entry applied yet (their receive applies it first, so they may give more than they counted); the
+    /// shares never add up to more than the batch.
     package static func plan(
         _ summaries: [UInt32: DeliverableSummary],
         maxMessages: Int,
@@ -279,14 +281,21 @@ extension FerryClient {
             }
         }
         var left = maxMessages
-        var plan: [(partition: UInt32, count: Int)] = []
+        var shares: [UInt32: Int] = [:]
         for partition in order where left > 0 {
             let share = min(left, summaries[partition]!.count)
             guard share > 0 else { continue }
-            plan.append((partition, share))
+            shares[partition] = share
             left -= share
         }
-        return plan
+        let pending = order.filter { summaries[$0]!.pendingDeadline }
+        for (at, partition) in pending.enumerated() where left > 0 {
+            // An even split of what is left, the first ones taking the remainder.
+            let share = (left + pending.count - at - 1) / (pending.count - at)
+            shares[partition, default: 0] += share
+            left -= share
+        }
+        return order.compactMap { partition in shares[partition].map { (partition, $0) } }
     }
 
     /// Receives each partition's share at once and merges the answers in SQS's order. A receive whose outcome
@@ -385,7 +394,7 @@ extension FerryClient {
                 var ready = false
                 switch result {
                 case .success(.deliverable(let summary)):
-                    ready = summary.count > 0 || summary.repeatedAttemptCount > 0
+                    ready = summary.mayDeliver
                 case .success(.error(let error)):
                     refused = true
                     if let groupID, error.code == .notLeader {

@@ -633,8 +633,12 @@ final class NodeRuntime: @unchecked Sendable {
             route(queue, partition, reply) { group in
                 let limit = min(Int(maxMessages), QueueLimits.maxReceiveMessages)
                 watch(group, waitMs: waitMs, reply) { partition, final in
-                    let summary = partition.deliverableSummary(limit: limit, requestAttemptID: attemptID)
-                    return summary.count > 0 || summary.repeatedAttemptCount > 0 || final ? .deliverable(summary) : nil
+                    let summary = partition.deliverableSummary(
+                        limit: limit,
+                        requestAttemptID: attemptID,
+                        atMs: MonotonicClock.wallMs()
+                    )
+                    return summary.mayDeliver || final ? .deliverable(summary) : nil
                 }
             }
         }

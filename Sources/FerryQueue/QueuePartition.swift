@@ -366,8 +366,15 @@ public struct QueuePartition: Sendable {
     /// What a receive here would hand out now, for a client that fills one batch from several partitions: it
     /// asks each partition for at most what this says, so no partition takes into flight more than the batch
     /// returns. Counted up to `limit`, in O(limit + ready groups looked at); changes nothing.
-    public func deliverableSummary(limit: Int, requestAttemptID: String? = nil) -> DeliverableSummary {
+    /// - Parameter atMs: the leader's clock: a delay or visibility deadline at or before it has passed, although
+    ///   no entry applied it yet (a receive's entry would, first).
+    public func deliverableSummary(
+        limit: Int,
+        requestAttemptID: String? = nil,
+        atMs: Int64? = nil
+    ) -> DeliverableSummary {
         var summary = DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil)
+        summary.pendingDeadline = timers.min.map { $0.atMs <= max(nowMs, atMs ?? nowMs) } ?? false
         if let attemptID = requestAttemptID,
             let handles = attempts.lookup(attemptID, nowMs: nowMs, windowMs: QueueLimits.receiveAttemptWindowMs)
         {

@@ -251,10 +251,17 @@ public struct DeliverableSummary: Sendable, Hashable {
     public var repeatedAttemptCount: Int
     /// FIFO: when the first ready group's head became available (the order across partitions); nil otherwise.
     public var firstAvailableAtMs: Int64?
+    /// A delay or visibility deadline has passed that no entry has applied yet: a receive (whose entry applies
+    /// it first) may hand out more than `count`.
+    public var pendingDeadline: Bool
 
-    public init(count: Int, repeatedAttemptCount: Int, firstAvailableAtMs: Int64?) {
+    public init(count: Int, repeatedAttemptCount: Int, firstAvailableAtMs: Int64?, pendingDeadline: Bool = false) {
         self.count = count
         self.repeatedAttemptCount = repeatedAttemptCount
         self.firstAvailableAtMs = firstAvailableAtMs
+        self.pendingDeadline = pendingDeadline
     }
+
+    /// Whether a receive could hand out anything at all.
+    public var mayDeliver: Bool { count > 0 || repeatedAttemptCount > 0 || pendingDeadline }
 }

@@ -80,6 +80,8 @@ package enum AWSQuery {
         "SendMessageBatchRequestEntry": "Entries", "DeleteMessageBatchRequestEntry": "Entries",
         "ChangeMessageVisibilityBatchRequestEntry": "Entries",
     ]
+    /// The JSON members of the lists and maps above.
+    static let emptyLists = Set(lists.values).union(entries.values).union(maps.values.map(\.member)).union(["tags"])
     /// Integer members (the JSON protocol sends them as numbers).
     static let integers: Set<String> = [
         "DelaySeconds", "MaxNumberOfMessages", "VisibilityTimeout", "WaitTimeSeconds", "MaxResults",
@@ -152,6 +154,9 @@ package enum AWSQuery {
                 members[map.member] = .object(object)
             } else if let member = entries[name] {
                 members[member] = .array(child.numbered.map { .object(structure($0)) })
+            } else if let text = child.text, text.isEmpty, emptyLists.contains(name) {
+                // botocore sends an empty list or map as its member name with no value (`Entries=`).
+                members[name] = maps.values.contains(where: { $0.member == name }) ? .object([:]) : .array([])
             } else if let text = child.text {
                 members[name] =
                     integers.contains(name) ? Int(text).map { .integer(Int64($0)) } ?? .string(text) : .string(text)

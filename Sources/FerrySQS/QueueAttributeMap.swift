@@ -18,6 +18,10 @@ package struct QueueAttributeMap {
         "ProducerSessionIdleSeconds", "Policy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
         "SqsManagedSseEnabled",
     ]
+    /// Ferry's settings beyond SQS's (answered by name, not in `All`).
+    static let ferrySettings: Set<String> = [
+        "DeduplicationWindowSeconds", "MaxInFlightMessages", "ProducerSessionIdleSeconds",
+    ]
     static let readOnly: Set<String> = [
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible",
         "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn",
@@ -100,9 +104,8 @@ package struct QueueAttributeMap {
         do {
             try attributes.validate(for: kind)
         } catch {
-            if case .invalidAttribute(let name, let reason) = error {
-                throw .invalidAttributeValue(name, map[name] ?? "", reason: reason)
-            }
+            // AWS names the attribute and gives no reason ("Invalid value for the parameter DelaySeconds.").
+            if case .invalidAttribute(let name, _) = error { throw .invalidAttributeValue(name, map[name] ?? "") }
             throw .invalidParameterValue("\(error)")
         }
     }
@@ -182,7 +185,8 @@ package struct QueueAttributeMap {
                 ])
             }
         }
-        guard !names.contains("All") else { return all }
+        // `All` is SQS's attributes; Ferry's own settings are answered when asked for by name.
+        guard !names.contains("All") else { return all.filter { !Self.ferrySettings.contains($0.key) } }
         var picked: [String: String] = [:]
         for name in names { if let value = all[name] { picked[name] = value } }
         return picked

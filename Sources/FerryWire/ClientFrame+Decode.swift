@@ -292,7 +292,12 @@ extension ClientFrame {
                 try QueueFields.readPresence(&buffer, "first available")
                 ? try QueueFields.read(Int64.self, &buffer, "first available") : nil
             return .deliverable(
-                DeliverableSummary(count: Int(count), repeatedAttemptCount: Int(repeated), firstAvailableAtMs: first)
+                DeliverableSummary(
+                    count: Int(count),
+                    repeatedAttemptCount: Int(repeated),
+                    firstAvailableAtMs: first,
+                    pendingDeadline: try QueueFields.readPresence(&buffer, "pending deadline")
+                )
             )
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }

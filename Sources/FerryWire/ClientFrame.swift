@@ -282,6 +282,7 @@ public struct ClientFrame: Sendable, Hashable {
             buffer.writeInteger(UInt32(clamping: summary.repeatedAttemptCount))
             QueueFields.writePresence(summary.firstAvailableAtMs != nil, into: &buffer)
             if let first = summary.firstAvailableAtMs { buffer.writeInteger(first) }
+            QueueFields.writePresence(summary.pendingDeadline, into: &buffer)
         }
     }
 

@@ -91,3 +91,20 @@ import Testing
         #expect(merged.map(\.partition) == [1, 0, 0, 0])
     }
 }
+
+@Suite struct ReceivePlanDeadlineTests {
+    /// A partition whose deadline passed (a visibility of 0, say) may give more than it counted: the room left
+    /// in the batch is shared among such partitions, and the shares never exceed the batch.
+    @Test func roomLeftIsSharedAmongPartitionsWithAPassedDeadline() {
+        let summaries: [UInt32: DeliverableSummary] = [
+            0: DeliverableSummary(count: 1, repeatedAttemptCount: 0, firstAvailableAtMs: 10),
+            1: DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil, pendingDeadline: true),
+            2: DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil, pendingDeadline: true),
+            3: DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil),
+        ]
+        let plan = FerryClient.plan(summaries, maxMessages: 10, fifo: true, rotation: 0)
+        #expect(plan.map(\.partition) == [0, 1, 2])
+        #expect(plan.map(\.count) == [1, 5, 4])
+        #expect(FerryClient.plan(summaries, maxMessages: 1, fifo: true, rotation: 0).map(\.count) == [1])
+    }
+}

@@ -88,3 +88,19 @@ import Testing
         #expect(queue.partition.deliverableSummary(limit: 10, requestAttemptID: "other").repeatedAttemptCount == 0)
     }
 }
+
+@Suite struct DeliverableSummaryTests {
+    /// A visibility of 0 ends at once, but only an entry applies it: until then the summary says a deadline
+    /// passed, so a client still asks the partition (its receive applies the deadline first).
+    @Test func aPassedDeadlineNoEntryAppliedIsReported() {
+        var queue = QueueHarness()
+        queue.send("a")
+        #expect(queue.receiveBodies(1, visibility: 0) == ["a"])
+        let summary = queue.partition.deliverableSummary(limit: 10, atMs: queue.clockMs)
+        #expect(summary.count == 0)
+        #expect(summary.pendingDeadline)
+        #expect(summary.mayDeliver)
+        #expect(queue.receiveBodies(1) == ["a"])
+        #expect(!queue.partition.deliverableSummary(limit: 10, atMs: queue.clockMs).pendingDeadline)
+    }
+}

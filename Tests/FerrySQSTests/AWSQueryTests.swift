@@ -31,6 +31,12 @@ final class AWSQueryTests: XCTestCase {
         XCTAssertEqual(input.entries?[0].delaySeconds, 5)
         XCTAssertEqual(input.entries?[0].messageAttributes?["Kind"]?.stringValue, "order")
         XCTAssertEqual(input.queueUrl, "http://127.0.0.11:7300/000000000000/q")
+        // An empty list comes as its member name with no value (botocore's query serializer).
+        let empty = try AWSJSON.decoder().decode(
+            SendMessageBatchInput.self,
+            from: AWSQuery.json(["QueueUrl": "u", "Entries": ""], operation: "SendMessageBatch", queuePath: nil)
+        )
+        XCTAssertEqual(empty.entries?.count, 0)
 
         let created = try AWSJSON.decoder().decode(
             CreateQueueInput.self,

@@ -1,19 +1,10 @@
 """boto3, unchanged but for endpoint_url and credentials, against a 3-node Ferry cluster."""
 import hashlib
-import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import make_client
-
-
-def code(excinfo):
-    return excinfo.value.response["Error"]["Code"]
-
-
-def unique(prefix, fifo=False):
-    return f"{prefix}-{uuid.uuid4().hex[:8]}" + (".fifo" if fifo else "")
+from conftest import code, make_client, unique
 
 
 # Authentication
@@ -49,10 +40,10 @@ def test_skewed_clock_is_request_expired(cluster, monkeypatch):
 # Queues
 
 
-def test_create_get_url_list_and_delete(sqs, cluster):
+def test_create_get_url_list_and_delete(sqs, cluster, account):
     name = unique("life")
     url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "7"})["QueueUrl"]
-    assert url == f"http://{cluster['nodes'][0]['address']}:7300/000000000000/{name}"
+    assert url == f"http://{cluster['nodes'][0]['address']}:7300/{account}/{name}"
     # Creating again with the same attributes answers the same URL; other attributes are refused.
     assert sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "7"})["QueueUrl"] == url
     with pytest.raises(ClientError) as excinfo:
@@ -62,7 +53,7 @@ def test_create_get_url_list_and_delete(sqs, cluster):
     assert url in sqs.list_queues(QueueNamePrefix=name)["QueueUrls"]
     # Any node answers, with its own address in the URL.
     other = make_client(cluster, node=2)
-    assert other.get_queue_url(QueueName=name)["QueueUrl"].endswith(f"/000000000000/{name}")
+    assert other.get_queue_url(QueueName=name)["QueueUrl"].endswith(f"/{account}/{name}")
     sqs.delete_queue(QueueUrl=url)
     with pytest.raises(ClientError) as excinfo:
         sqs.get_queue_url(QueueName=name)
@@ -84,14 +75,14 @@ def test_list_queues_paginates(sqs):
     assert [u.rsplit("/", 1)[1] for u in seen] == [f"{prefix}-{i}" for i in range(5)]
 
 
-def test_attributes_get_and_set(sqs):
+def test_attributes_get_and_set(sqs, account):
     url = sqs.create_queue(QueueName=unique("attrs", fifo=True),
                            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["FifoQueue"] == "true"
     assert attributes["ContentBasedDeduplication"] == "true"
     assert attributes["VisibilityTimeout"] == "30"
-    assert attributes["QueueArn"].startswith("arn:aws:sqs:us-east-1:000000000000:attrs-")
+    assert attributes["QueueArn"].startswith(f"arn:aws:sqs:us-east-1:{account}:attrs-")
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "45"})
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
         "VisibilityTimeout": "45"}
@@ -108,7 +99,7 @@ def test_bad_queue_names_and_missing_queues(sqs):
         sqs.create_queue(QueueName="bad name")
     assert code(excinfo) == "InvalidParameterValue"
     with pytest.raises(ClientError) as excinfo:
-        sqs.send_message(QueueUrl="http://127.0.0.61:7300/000000000000/nope", MessageBody="x")
+        sqs.send_message(QueueUrl="http://127.0.0.61:7300/123456789012/nope", MessageBody="x")
     assert code(excinfo) == "AWS.SimpleQueueService.NonExistentQueue"
 
 
@@ -193,11 +184,12 @@ def test_batch_and_message_errors(sqs):
     with pytest.raises(ClientError) as excinfo:
         sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=11)
     assert code(excinfo) == "InvalidParameterValue"
+    # An entry of its own failing fails alone (a missing group id fails the whole batch: test_sqs_errors).
     partial = sqs.send_message_batch(QueueUrl=url, Entries=[
         {"Id": "good", "MessageBody": "x", "MessageGroupId": "g", "MessageDeduplicationId": "d1"},
-        {"Id": "bad", "MessageBody": "x", "MessageDeduplicationId": "d2"}])
+        {"Id": "bad", "MessageBody": "\x01", "MessageGroupId": "g", "MessageDeduplicationId": "d2"}])
     assert [e["Id"] for e in partial["Successful"]] == ["good"]
-    assert [(e["Id"], e["Code"], e["SenderFault"]) for e in partial["Failed"]] == [("bad", "MissingParameter", True)]
+    assert [(e["Id"], e["Code"], e["SenderFault"]) for e in partial["Failed"]] == [("bad", "InvalidMessageContents", True)]
 
 
 def test_dead_letter_queue_after_max_receive_count(sqs):

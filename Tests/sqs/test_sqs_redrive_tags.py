@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import local
-from test_sqs_api import code, unique
+from conftest import code, message, unique
 
 
 def fifo_queue(sqs, prefix, **attributes):
@@ -159,9 +159,12 @@ def test_permissions_and_policy(sqs):
     assert policy["Statement"][0] == {"Sid": "senders", "Effect": "Allow",
                                       "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
                                       "Action": "SQS:SendMessage", "Resource": arn}
+    # The same statement again changes nothing; another under the same label is refused (as AWS does).
+    sqs.add_permission(QueueUrl=url, Label="senders", AWSAccountIds=["111122223333"], Actions=["SendMessage"])
     with pytest.raises(Exception) as duplicate:
-        sqs.add_permission(QueueUrl=url, Label="senders", AWSAccountIds=["111122223333"], Actions=["SendMessage"])
+        sqs.add_permission(QueueUrl=url, Label="senders", AWSAccountIds=["444455556666"], Actions=["SendMessage"])
     assert code(duplicate) == "InvalidParameterValue"
+    assert message(duplicate) == "Value senders for parameter Label is invalid. Reason: Already exists."
     with pytest.raises(Exception) as bad_action:
         sqs.add_permission(QueueUrl=url, Label="x", AWSAccountIds=["111122223333"], Actions=["DeleteQueue"])
     assert code(bad_action) == "InvalidParameterValue"
