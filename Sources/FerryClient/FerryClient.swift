@@ -34,6 +34,9 @@ public final class FerryClient: @unchecked Sendable {
     /// Partition group → node believed to lead it.
     var leaders: [UInt64: UInt64] = [:]
     var roundRobin = 0
+    /// Queues (ids) where the last look found a partition that could fill a receive's batch alone: a backlog.
+    /// Their next receive first asks only one partition for a whole batch (`receiveIfFull`).
+    var backlogged: Set<UInt64> = []
 
     /// - Parameter endpoints: `host:port` client addresses of some nodes (more are learned from metadata).
     public init(endpoints: [String], options: Options = Options()) throws(FerryClientError) {

@@ -156,6 +156,13 @@ extension ClientFrame {
                 requestAttemptID: try QueueFields.readOptionalString(&buffer, "request attempt id"),
                 waitMs: try buffer.readU32("wait")
             )
+        case 22:
+            let (queue, partition) = try target(&buffer)
+            return .receiveIfFull(
+                queue: queue,
+                partition: partition,
+                request: try QueueFields.readReceiveRequest(&buffer)
+            )
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }

@@ -4,14 +4,15 @@ import NIOCore
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
 /// big-endian. Requests may be pipelined; each response carries its request's correlation id.
 ///
-/// Request kinds 1–21 follow `ClientRequest`'s cases in order (1 hello … 21 summarizeDeliverable); response
+/// Request kinds 1–22 follow `ClientRequest`'s cases in order (1 hello … 22 receiveIfFull); response
 /// kinds are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 17 deliverable). Queue types (send and receive
 /// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
 /// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
 /// `code u16 | message string | leaderHint u64 | expected u64`. Kinds and codes are append-only.
 public struct ClientFrame: Sendable, Hashable {
     /// 2: queue attributes with policy and tags, queue descriptions with their times, move-task requests.
-    /// 3: deliveries carry `availableAtMs`; `summarizeDeliverable` and `deliverable`; error code 22 messageGone.
+    /// 3: deliveries carry `availableAtMs`; `summarizeDeliverable`, `receiveIfFull` and `deliverable`; error code 22
+    /// messageGone.
     public static let protocolVersion: UInt16 = 3
     /// Bytes of `length` + `kind` + `correlationID`.
     public static let headerBytes = 4 + 2 + 4
@@ -89,6 +90,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .listMoveTasks: return 19
         case .awaitMessages: return 20
         case .summarizeDeliverable: return 21
+        case .receiveIfFull: return 22
         }
     }
 
@@ -180,6 +182,9 @@ public struct ClientFrame: Sendable, Hashable {
             buffer.writeInteger(maxMessages)
             QueueFields.writeOptional(attemptID, into: &buffer)
             buffer.writeInteger(waitMs)
+        case .receiveIfFull(let queue, let partition, let request):
+            writeTarget(queue, partition, into: &buffer)
+            QueueFields.write(request, into: &buffer)
         }
     }
 

@@ -177,6 +177,13 @@ public enum ClientRequest: Sendable, Hashable {
         requestAttemptID: String?,
         waitMs: UInt32
     )
+    /// A receive made only if it fills its whole batch: when a receive of `request.maxMessages` would hand out
+    /// that many now (by the partition's applied state), it is made and answered `received`, like `receive`
+    /// with no wait; otherwise nothing changes and the answer is `deliverable`, what a receive could hand out.
+    /// A client fills a batch from one partition in one round trip when that partition has enough, and never
+    /// takes into flight more than it returns. Receives with a request attempt id are refused (`invalidArgument`):
+    /// a retried attempt must go where the attempt is remembered.
+    case receiveIfFull(queue: String, partition: UInt32, request: ReceiveRequest)
 }
 
 /// The answer to one request, matched by correlation id.

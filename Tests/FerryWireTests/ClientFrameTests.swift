@@ -70,6 +70,13 @@ import Testing
         .cancelMoveTask(queue: "dlq.fifo", partition: 2, taskID: "t-1"),
         .listMoveTasks(queue: "dlq.fifo", partition: 3),
         .awaitMessages(queue: "orders.fifo", partition: 2, waitMs: 20_000),
+        .summarizeDeliverable(queue: "orders.fifo", partition: 1, maxMessages: 10, requestAttemptID: nil, waitMs: 0),
+        .summarizeDeliverable(queue: "orders.fifo", partition: 0, maxMessages: 3, requestAttemptID: "a-1", waitMs: 900),
+        .receiveIfFull(
+            queue: "orders.fifo",
+            partition: 3,
+            request: ReceiveRequest(maxMessages: 10, visibilityTimeoutSeconds: 30)
+        ),
     ]
 
     static let responses: [ClientResponse] = [
@@ -190,6 +197,15 @@ import Testing
                 movesAbandoned: 0
             ),
             nowMs: 1_700_000_005_000
+        ),
+        .deliverable(DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil)),
+        .deliverable(
+            DeliverableSummary(
+                count: 7,
+                repeatedAttemptCount: 3,
+                firstAvailableAtMs: 1_700_000_000_250,
+                pendingDeadline: true
+            )
         ),
     ]
 

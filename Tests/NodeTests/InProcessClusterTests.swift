@@ -231,6 +231,56 @@ import Testing
         #expect(partitions.count > 1, "the messages went to several partitions")
     }
 
+    /// `receiveIfFull` receives only a batch the partition can fill alone: short of it, it answers what a receive
+    /// could give and takes nothing into flight; a request attempt id is refused (a retried attempt must go where
+    /// the attempt is remembered).
+    @Test func aReceiveIfFullTakesOnlyAWholeBatch() throws {
+        let cluster = LocalCluster(name: "whole")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        let queue = try client.createQueue("whole", partitions: 1)
+        _ = try client.send(queue.name, (0..<3).map { SendRequest(body: Self.body("m\($0)")) })
+        func inFlight() -> Int? {
+            guard
+                case .statistics(let statistics, _)? = cluster.rawCall(
+                    .queueStatistics(queue: queue.name, partition: 0)
+                )
+            else { return nil }
+            return statistics.inFlight
+        }
+        let short = cluster.rawCall(
+            .receiveIfFull(queue: queue.name, partition: 0, request: ReceiveRequest(maxMessages: 4))
+        )
+        guard case .deliverable(let summary)? = short else {
+            Issue.record("a receive of 4 from 3 messages answered \(String(describing: short))")
+            return
+        }
+        #expect(summary.count == 3)
+        #expect(inFlight() == 0)
+        let whole = cluster.rawCall(
+            .receiveIfFull(queue: queue.name, partition: 0, request: ReceiveRequest(maxMessages: 3))
+        )
+        guard case .received(let deliveries)? = whole else {
+            Issue.record("a receive of 3 from 3 messages answered \(String(describing: whole))")
+            return
+        }
+        #expect(deliveries.map { String(buffer: $0.body) }.sorted() == ["m0", "m1", "m2"])
+        #expect(inFlight() == 3)
+        let attempt = cluster.rawCall(
+            .receiveIfFull(
+                queue: queue.name,
+                partition: 0,
+                request: ReceiveRequest(maxMessages: 1, requestAttemptID: "a")
+            )
+        )
+        guard case .error(let refused)? = attempt else {
+            Issue.record("a receive with an attempt id answered \(String(describing: attempt))")
+            return
+        }
+        #expect(refused.code == .invalidArgument)
+    }
+
     @Test func aProducerSessionKeepsGroupOrderAcrossALeaderCrash() throws {
         let cluster = LocalCluster(name: "session")
         try cluster.startAll()
