@@ -99,18 +99,37 @@ public struct SigV4Verifier: Sendable {
         guard parsed.signedHeaders.contains("host") else {
             return .failure(.incompleteSignature("The host header must be signed."))
         }
-        let canonical = canonicalRequest(request, signedHeaders: parsed.signedHeaders)
+        let expected = signature(
+            request,
+            signedHeaders: parsed.signedHeaders,
+            secret: secret,
+            amzDate: amzDate,
+            region: region
+        )
+        guard Self.constantTimeEqual(expected, parsed.signature.lowercased()) else {
+            return .failure(.signatureDoesNotMatch)
+        }
+        return .success(Identity(accessKeyID: accessKeyID, region: region))
+    }
+
+    /// The signature of `request` (hex): canonical request → string to sign → key derived from the secret, the
+    /// date, the region and the service → HMAC-SHA256.
+    func signature(
+        _ request: Request,
+        signedHeaders: [String],
+        secret: String,
+        amzDate: String,
+        region: String
+    ) -> String {
+        let date = String(amzDate.prefix(8))
+        let canonical = canonicalRequest(request, signedHeaders: signedHeaders)
         let stringToSign = [
             "AWS4-HMAC-SHA256", amzDate, "\(date)/\(region)/\(service)/aws4_request",
             Digests.hex(Digests.sha256(Array(canonical.utf8))),
         ].joined(separator: "\n")
         var key = Digests.hmacSHA256(key: Array("AWS4\(secret)".utf8), Array(date.utf8))
         for part in [region, service, "aws4_request"] { key = Digests.hmacSHA256(key: key, Array(part.utf8)) }
-        let expected = Digests.hex(Digests.hmacSHA256(key: key, Array(stringToSign.utf8)))
-        guard Self.constantTimeEqual(expected, parsed.signature.lowercased()) else {
-            return .failure(.signatureDoesNotMatch)
-        }
-        return .success(Identity(accessKeyID: accessKeyID, region: region))
+        return Digests.hex(Digests.hmacSHA256(key: key, Array(stringToSign.utf8)))
     }
 
     /// AWS's canonical request: method, URI, query, the signed headers, their names, the payload's hash.

@@ -42,6 +42,24 @@ final class SigV4Tests: XCTestCase {
         XCTAssertEqual(identity.region, "eu-west-1")
     }
 
+    /// The client's half signs what botocore signed, byte for byte, and the verifier takes it.
+    func testSignerMatchesBotocoreAndVerifies() throws {
+        let signer = SigV4Signer(
+            accessKeyID: "AKIDEXAMPLE",
+            secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            region: "eu-west-1"
+        )
+        let sent = botocoreRequest()
+        let unsigned = sent.headers.filter { !["Authorization", "X-Amz-Date"].contains($0.name) }
+        let added = signer.sign(method: "POST", path: "/", headers: unsigned, body: body, nowSeconds: signedAt)
+        XCTAssertEqual(added.map(\.name), ["X-Amz-Date", "Authorization"])
+        XCTAssertEqual(added.map(\.value), sent.headers.suffix(2).map(\.value))
+        let request = SigV4Verifier.Request(method: "POST", path: "/", query: "", headers: unsigned + added, body: body)
+        XCTAssertEqual(try verifier.verify(request, nowSeconds: signedAt).get().region, "eu-west-1")
+        let other = signer.sign(method: "POST", path: "/", headers: unsigned, body: [], nowSeconds: signedAt)
+        XCTAssertNotEqual(other.last?.value, added.last?.value)
+    }
+
     /// AWS's signature test suite, `get-vanilla` (service "service", us-east-1, 2015-08-30T12:36:00Z).
     func testAWSSuiteGetVanilla() throws {
         let suite = SigV4Verifier(secrets: verifier.secrets, service: "service")
