@@ -106,6 +106,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryNode", "FerrySQS", "FerryClient", "FerryQueue", "FerryWire", "CSpawn", nioCore,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -28,8 +28,15 @@ struct LocalClusterFile: Decodable {
         var client_port: Int
     }
 
+    /// The cluster's SQS key (`sqs:` in the node config).
+    struct SQS: Decodable {
+        var access_key_id: String
+        var secret_access_key: String
+    }
+
     var directory: String
     var nodes: [Node]
+    var sqs: SQS?
 
     static func load(_ directory: String) throws -> LocalClusterFile {
         let path = directory + "/cluster.json"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSpawn
 import FerryClient
 import FerryQueue
 import FerryWire
@@ -50,7 +51,7 @@ struct LoadBench: ParsableCommand {
     var producers: Int = 1
     @Option(help: "Consumers (each keeps --receives receives in flight, deletes what it gets).")
     var consumers: Int = 0
-    @Option(help: "Message body size in bytes (at least 8: the send time).")
+    @Option(help: "Message body size in bytes (at least 16: the send time).")
     var size: Int = 128
     @Option(help: "Queues (producer and consumer n use queue n mod queues).")
     var queues: Int = 1
@@ -76,6 +77,18 @@ struct LoadBench: ParsableCommand {
     var prefill: Int = 0
     @Option(help: "Queue kind: fifo or standard.")
     var kind: String = "fifo"
+    @Option(
+        help: """
+            native (the client protocol) or sqs (SendMessageBatch, ReceiveMessage, DeleteMessageBatch over HTTP with \
+            SigV4; the key from --access-key-id/--secret-access-key, $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, or \
+            the Cluster/local directory's cluster.json).
+            """
+    )
+    var api: String = "native"
+    @Option(help: "SQS access key id (with --api sqs).")
+    var accessKeyID: String?
+    @Option(help: "SQS secret access key (with --api sqs).")
+    var secretAccessKey: String?
     @Flag(help: "Print one JSON object instead of the summary.")
     var json = false
     @Flag(help: "No progress line.")
@@ -85,8 +98,8 @@ struct LoadBench: ParsableCommand {
         guard producers >= 0, consumers >= 0, producers + consumers > 0 else {
             throw ValidationError("--producers and --consumers: at least one of them")
         }
-        guard size >= 8, size <= QueueLimits.maxMessageBytes else {
-            throw ValidationError("--size takes 8…\(QueueLimits.maxMessageBytes)")
+        guard size >= LoadBody.timeDigits, size <= QueueLimits.maxMessageBytes else {
+            throw ValidationError("--size takes \(LoadBody.timeDigits)…\(QueueLimits.maxMessageBytes)")
         }
         guard (1...QueueLimits.maxBatchEntries).contains(batch) else { throw ValidationError("--batch takes 1…10") }
         guard window >= 1, receives >= 1, queues >= 1, groups >= 1, partitions >= 1 else {
@@ -96,6 +109,7 @@ struct LoadBench: ParsableCommand {
             throw ValidationError("--duration, --count, --rate, --warmup and --prefill cannot be negative")
         }
         guard kind == "fifo" || kind == "standard" else { throw ValidationError("--kind fifo or standard") }
+        guard api == "native" || api == "sqs" else { throw ValidationError("--api native or sqs") }
         guard prefill == 0 || producers == 0, prefill == 0 || consumers > 0 else {
             throw ValidationError("--prefill drains with consumers only: give --producers 0 and --consumers N")
         }
@@ -120,7 +134,13 @@ struct LoadBench: ParsableCommand {
             _ = try client.createQueue(name, partitions: partitions, attributes: attributes)
         }
         defer { for name in names { try? client.deleteQueue(name) } }
-        let engine = try LoadEngine(client: client, queues: names, settings: self)
+        let engine = try LoadEngine(
+            client: client,
+            queues: names,
+            settings: self,
+            sqs: api == "sqs" ? try sqsCredentials(cluster) : nil
+        )
+        defer { engine.shutdown() }
         if prefill > 0 || warmup > 0 {
             let fill = prefill > 0 ? prefill : warmup
             if !json && !quiet { writeError("warm-up: sending \(fill) messages\n") }
@@ -134,12 +154,30 @@ struct LoadBench: ParsableCommand {
     }
 }
 
+extension LoadBench {
+    /// The key for `--api sqs`: the options, the environment as aws-cli reads it, or the local cluster's file.
+    func sqsCredentials(_ cluster: BenchCluster) throws -> SQSCredentials {
+        let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
+        if let id = accessKeyID ?? environment("AWS_ACCESS_KEY_ID"),
+            let secret = secretAccessKey ?? environment("AWS_SECRET_ACCESS_KEY")
+        {
+            return SQSCredentials(accessKeyID: id, secret: secret)
+        }
+        if let directory = cluster.directory, let sqs = try LocalClusterFile.load(directory).sqs {
+            return SQSCredentials(accessKeyID: sqs.access_key_id, secret: sqs.secret_access_key)
+        }
+        throw ValidationError("--api sqs needs a key: --access-key-id and --secret-access-key, or AWS_ACCESS_KEY_ID")
+    }
+}
+
 /// The cluster a bench runs against: its endpoints, node pids, and whether to stop it afterwards.
 struct BenchCluster {
     var endpoints: [String]
     var pids: [Int32]
     /// Set when this command started the cluster (Cluster/local directory to take down).
     var ownDirectory: String?
+    /// The Cluster/local directory, when there is one.
+    var directory: String?
 
     static func open(
         fsync: String?,
@@ -157,7 +195,8 @@ struct BenchCluster {
             let file = try LocalClusterFile.load(directory)
             return BenchCluster(
                 endpoints: file.nodes.map { "\($0.address):\($0.client_port)" },
-                pids: file.nodes.map(\.pid)
+                pids: file.nodes.map(\.pid),
+                directory: directory
             )
         }
         let directory = "/tmp/ferry-bench-\(getpid())"
@@ -173,7 +212,8 @@ struct BenchCluster {
         return BenchCluster(
             endpoints: file.nodes.map { "\($0.address):\($0.client_port)" },
             pids: file.nodes.map(\.pid),
-            ownDirectory: directory
+            ownDirectory: directory,
+            directory: directory
         )
     }
 

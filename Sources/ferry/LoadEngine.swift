@@ -40,7 +40,7 @@ final class LoadEngine: @unchecked Sendable {
     let loop: any EventLoop
     let queues: [QueueDescription]
     let fifo: Bool
-    private var connections: [UInt64: Connection] = [:]
+    private var transport: (any LoadTransport)!
     private let nodeIDs: [UInt64]
     /// Queue index → partition → the node believed to lead it.
     private var leaders: [[UInt64]]
@@ -65,7 +65,8 @@ final class LoadEngine: @unchecked Sendable {
     private var drainTarget = 0
     private var doneNs: UInt64?
 
-    init(client: FerryClient, queues names: [String], settings: LoadBench) throws {
+    /// - Parameter sqs: the key for `--api sqs` (nil: the native protocol).
+    init(client: FerryClient, queues names: [String], settings: LoadBench, sqs: SQSCredentials? = nil) throws {
         self.settings = settings
         self.loop = group.next()
         self.fifo = settings.kind == "fifo"
@@ -99,21 +100,24 @@ final class LoadEngine: @unchecked Sendable {
             return queue
         }
         nodeIDs = cluster.nodes.map(\.id)
-        for node in cluster.nodes {
-            connections[node.id] = try Connection(host: node.host, port: Int(node.clientPort), group: group)
-        }
         leaders = queues.map { queue in
             (0..<queue.partitions).map { partition in
                 cluster.partitions.first { $0.queueID == queue.id && $0.partition == partition }?.leader ?? 0
             }
         }
-        var generator = SystemRandomNumberGenerator()
-        filler = (0..<settings.size).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        runID = String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 36)
+        filler = LoadBody.filler(size: settings.size)
+        runID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        if let sqs {
+            transport = try SQSLoadTransport(cluster: cluster, queues: queues, credentials: sqs, loop: loop)
+        } else {
+            transport = try NativeLoadTransport(cluster: cluster, queues: queues, group: group)
+        }
     }
 
-    deinit {
-        for connection in connections.values { connection.close() }
+    /// Closes the connections and stops the event loop (from the main thread, when the run is over; a callback
+    /// still pending may hold the engine, so this cannot wait for `deinit`).
+    func shutdown() {
+        transport?.close()
         try? group.syncShutdownGracefully()
     }
 
@@ -264,13 +268,9 @@ final class LoadEngine: @unchecked Sendable {
         var requests: [SendRequest] = []
         requests.reserveCapacity(messages)
         for index in 0..<messages {
-            var body = ByteBuffer()
-            body.reserveCapacity(settings.size)
-            body.writeInteger(sentAt)
-            body.writeBytes(filler[8...])
             requests.append(
                 SendRequest(
-                    body: body,
+                    body: LoadBody.make(sentAt: sentAt, filler: filler),
                     groupID: fifo ? groupID : nil,
                     deduplicationID: fifo ? "\(runID)-\(producer)-\(number)-\(index)" : nil
                 )
@@ -287,28 +287,17 @@ final class LoadEngine: @unchecked Sendable {
         sentAt: UInt64,
         attempt: Int
     ) {
-        let request = ClientRequest.send(queue: queues[queueIndex].name, partition: partition, requests: requests)
-        start(request, queueIndex, partition).whenComplete { answer in
+        let leader = leaders[queueIndex][Int(partition)]
+        transport.send(queueIndex, partition, leader: leader, requests).whenComplete { answer in
             switch answer {
-            case .success(.sent(let outcomes)):
+            case .success(let counts):
                 let latency = (nowNs() - sentAt) / 1_000
-                let counted = self.counts
-                for outcome in outcomes {
-                    if case .success = outcome {
-                        _ = self.counters.sendLatencyUs.record(latency)
-                        if counted { self.counters.acknowledged += 1 }
-                    } else {
-                        self.counters.refused += 1
-                    }
-                }
+                for _ in 0..<counts.done { _ = self.counters.sendLatencyUs.record(latency) }
+                if self.counts { self.counters.acknowledged += counts.done }
+                self.counters.refused += counts.refused
                 self.sendNext(producer)
-            case .success(let other):
-                self.failed(other, queueIndex, partition)
-                self.retry {
-                    self.send(producer, queueIndex, partition, requests, sentAt: sentAt, attempt: attempt + 1)
-                }
-            case .failure:
-                self.failed(nil, queueIndex, partition)
+            case .failure(let error):
+                self.failed(error, queueIndex, partition)
                 self.retry {
                     self.send(producer, queueIndex, partition, requests, sentAt: sentAt, attempt: attempt + 1)
                 }
@@ -325,21 +314,14 @@ final class LoadEngine: @unchecked Sendable {
         let queue = queues[queueIndex]
         let partition = UInt32((receiveCursor[consumer] + consumer) % Int(queue.partitions))
         receiveCursor[consumer] += 1
-        let request = ClientRequest.receive(
-            queue: queue.name,
-            partition: partition,
-            request: ReceiveRequest(maxMessages: QueueLimits.maxReceiveMessages),
-            waitMs: 500
-        )
-        start(request, queueIndex, partition).whenComplete { answer in
+        let leader = leaders[queueIndex][Int(partition)]
+        transport.receive(queueIndex, partition, leader: leader, waitMs: 500).whenComplete { answer in
             switch answer {
-            case .success(.received(let deliveries)):
+            case .success(let deliveries):
                 let now = nowNs()
                 if deliveries.isEmpty { self.counters.emptyReceives += 1 }
                 for delivery in deliveries {
-                    if let sentAt = delivery.body.getInteger(at: delivery.body.readerIndex, as: UInt64.self),
-                        sentAt <= now
-                    {
+                    if let sentAt = delivery.sentAtNs, sentAt <= now {
                         _ = self.counters.receiveLatencyUs.record((now - sentAt) / 1_000)
                     }
                     if self.counts { self.counters.received += 1 }
@@ -349,44 +331,28 @@ final class LoadEngine: @unchecked Sendable {
                     self.delete(queueIndex, partition, deliveries.map(\.handle), attempt: 0)
                 }
                 self.receiveNext(consumer)
-            case .success(let other):
-                self.failed(other, queueIndex, partition)
-                self.retry { self.receiveNext(consumer) }
-            case .failure:
-                self.failed(nil, queueIndex, partition)
+            case .failure(let error):
+                self.failed(error, queueIndex, partition)
                 self.retry { self.receiveNext(consumer) }
             }
         }
     }
 
-    private func delete(_ queueIndex: Int, _ partition: UInt32, _ handles: [ReceiptHandle], attempt: Int) {
-        let request = ClientRequest.delete(queue: queues[queueIndex].name, partition: partition, handles: handles)
-        start(request, queueIndex, partition).whenComplete { answer in
+    private func delete(_ queueIndex: Int, _ partition: UInt32, _ handles: [LoadHandle], attempt: Int) {
+        let leader = leaders[queueIndex][Int(partition)]
+        transport.delete(queueIndex, partition, leader: leader, handles).whenComplete { answer in
             switch answer {
-            case .success(.deleted(let outcomes)):
-                let counted = self.counts
-                for outcome in outcomes {
-                    guard case .success = outcome else {
-                        self.counters.refused += 1
-                        continue
-                    }
-                    if counted { self.counters.deleted += 1 }
-                }
+            case .success(let counts):
+                self.counters.refused += counts.refused
+                if self.counts { self.counters.deleted += counts.done }
                 if self.measuring && self.drainTarget > 0 && self.counters.deleted >= self.drainTarget
                     && self.doneNs == nil
                 {
                     self.doneNs = nowNs()
                 }
                 self.inFlight -= 1
-            case .success(let other):
-                self.failed(other, queueIndex, partition)
-                if attempt < 5 {
-                    self.retry { self.delete(queueIndex, partition, handles, attempt: attempt + 1) }
-                } else {
-                    self.inFlight -= 1
-                }
-            case .failure:
-                self.failed(nil, queueIndex, partition)
+            case .failure(let error):
+                self.failed(error, queueIndex, partition)
                 if attempt < 5 {
                     self.retry { self.delete(queueIndex, partition, handles, attempt: attempt + 1) }
                 } else {
@@ -396,35 +362,17 @@ final class LoadEngine: @unchecked Sendable {
         }
     }
 
-    /// Starts a request on the partition's leader (as far as known).
-    private func start(
-        _ request: ClientRequest,
-        _ queueIndex: Int,
-        _ partition: UInt32
-    ) -> EventLoopFuture<
-        ClientResponse
-    > {
-        let leader = leaders[queueIndex][Int(partition)]
-        let connection = connections[leader] ?? connections[nodeIDs[Int(partition) % nodeIDs.count]]!
-        return connection.start(request, timeoutMs: 10_000)
-    }
-
     /// A failed request: follow a leader hint, or try the next node.
-    private func failed(_ response: ClientResponse?, _ queueIndex: Int, _ partition: UInt32) {
+    private func failed(_ error: any Error, _ queueIndex: Int, _ partition: UInt32) {
+        let failure = error as? LoadFailure ?? LoadFailure(cause: "no answer")
         counters.failedRequests += 1
-        let cause: String
-        switch response {
-        case .error(let error)?: cause = "\(error.code)"
-        case nil: cause = "no answer"
-        case let other?: cause = "unexpected \(other)".prefix(40).description
-        }
-        counters.failures[cause, default: 0] += 1
-        let current = leaders[queueIndex][Int(partition)]
-        if case .error(let error)? = response, error.code == .notLeader, error.leaderHint != 0 {
-            leaders[queueIndex][Int(partition)] = error.leaderHint
-        } else if case .error(let error)? = response, !error.code.isRetriable && error.code != .timeout {
-            writeError("\nferry bench: \(error)\n")
+        counters.failures[failure.cause, default: 0] += 1
+        if failure.leaderHint != 0 {
+            leaders[queueIndex][Int(partition)] = failure.leaderHint
+        } else if failure.permanent {
+            writeError("\nferry bench: \(failure.cause)\n")
         } else {
+            let current = leaders[queueIndex][Int(partition)]
             let at = nodeIDs.firstIndex(of: current) ?? -1
             leaders[queueIndex][Int(partition)] = nodeIDs[(at + 1) % nodeIDs.count]
         }
@@ -469,7 +417,7 @@ struct BenchReport {
         let c = result.counters
         var lines: [String] = []
         lines.append(
-            "ferry bench: \(settings.producers) producers × window \(settings.window) (batch \(settings.batch)), "
+            "ferry bench (\(settings.api)): \(settings.producers) producers × window \(settings.window) (batch \(settings.batch)), "
                 + "\(settings.consumers) consumers, \(settings.size) B, \(settings.queues) queue(s) × "
                 + "\(settings.partitions) partitions, \(settings.groups) groups, \(String(format2(result.seconds))) s"
         )
@@ -511,7 +459,8 @@ struct BenchReport {
             ("producers", "\(settings.producers)"), ("consumers", "\(settings.consumers)"),
             ("size", "\(settings.size)"), ("queues", "\(settings.queues)"), ("partitions", "\(settings.partitions)"),
             ("groups", "\(settings.groups)"), ("window", "\(settings.window)"), ("batch", "\(settings.batch)"),
-            ("kind", "\"\(settings.kind)\""), ("fsync", settings.fsync.map { "\"\($0)\"" } ?? "null"),
+            ("kind", "\"\(settings.kind)\""), ("api", "\"\(settings.api)\""),
+            ("fsync", settings.fsync.map { "\"\($0)\"" } ?? "null"),
             ("seconds", format2(result.seconds)),
             ("acknowledged", "\(c.acknowledged)"), ("received", "\(c.received)"), ("deleted", "\(c.deleted)"),
             ("send_msgs_per_s", format2(perSecond(c.acknowledged))),
