@@ -75,10 +75,12 @@ public enum Checker {
         var body: String
         var dedup: String?
         var acknowledged = false
-        /// Receive invoke and ok times of each delivery, and which receive it was (a batch may hold several
-        /// messages of one group, in order).
-        var deliveries: [(invokeT: Int64, okT: Int64, receive: Int)] = []
-        var deleteInvokeT: Int64?
+        /// Receive invoke and ok times of each delivery, their places in the history, and which receive it was (a
+        /// batch may hold several messages of one group, in order).
+        var deliveries: [(invokeT: Int64, okT: Int64, invokeAt: Int, okAt: Int, receive: Int)] = []
+        /// The first delete's invoke's place in the history: what happened before what when the times are equal
+        /// (the recorder appends under its lock, in the order things happened; times are whole milliseconds).
+        var deleteInvokeAt: Int?
         var deleteOkT: Int64?
         /// The latest invocation of a delete that got no answer (`info`, or never completed).
         var unansweredDeleteInvokeT: Int64?
@@ -94,17 +96,17 @@ public enum Checker {
         var report = CheckReport()
         let events = history.enumerated().sorted { ($0.element.t, $0.offset) < ($1.element.t, $1.offset) }
             .map(\.element)
-        var invokes: [String: HistoryEvent] = [:]
+        var invokes: [String: (event: HistoryEvent, at: Int)] = [:]
         var sends: [Send] = []
-        var receives: [(invoke: HistoryEvent, ok: HistoryEvent)] = []
-        var deletes: [(invoke: HistoryEvent, done: HistoryEvent?)] = []
+        var receives: [(invoke: HistoryEvent, ok: HistoryEvent, invokeAt: Int, okAt: Int)] = []
+        var deletes: [(invoke: HistoryEvent, done: HistoryEvent?, invokeAt: Int)] = []
         var faults: [HistoryEvent] = []
         var sendIndex: [String: Int] = [:]
-        for event in events {
+        for (at, event) in events.enumerated() {
             let key = "\(event.process)#\(event.op)"
             if event.type == .invoke {
                 report.operations += 1
-                invokes[key] = event
+                invokes[key] = (event, at)
                 switch event.f {
                 case "send":
                     sendIndex[key] = sends.count
@@ -121,7 +123,7 @@ public enum Checker {
                         )
                     )
                 case "delete":
-                    deletes.append((event, nil))
+                    deletes.append((event, nil, at))
                 case "fault":
                     faults.append(event)
                     report.faultsByKind[event.fault ?? "?", default: 0] += 1
@@ -130,7 +132,7 @@ public enum Checker {
                 }
                 continue
             }
-            guard let invoke = invokes[key] else { continue }
+            guard let (invoke, invokeAt) = invokes[key] else { continue }
             switch invoke.f {
             case "send":
                 guard let at = sendIndex[key] else { continue }
@@ -138,7 +140,7 @@ public enum Checker {
                 sends[at].completeT = event.t
                 sends[at].position = event.position
             case "receive" where event.type == .ok:
-                receives.append((invoke, event))
+                receives.append((invoke, event, invokeAt, at))
             case "delete":
                 if let at = deletes.lastIndex(where: {
                     $0.invoke.process == invoke.process && $0.invoke.op == invoke.op
@@ -173,13 +175,13 @@ public enum Checker {
             messages[key, default: Message(group: send.group, body: send.body, dedup: send.dedup)].acknowledged = true
         }
         var deadLetters: [Key: Set<Position>] = [:]
-        for (receive, (invoke, ok)) in receives.enumerated() {
+        for (receive, (invoke, ok, invokeAt, okAt)) in receives.enumerated() {
             let queue = invoke.queue ?? ""
             for delivery in ok.deliveries ?? [] {
                 report.deliveries += 1
                 let key = Key(queue: queue, position: delivery.position)
                 messages[key, default: Message(group: delivery.group, body: delivery.body)].deliveries.append(
-                    (invoke.t, ok.t, receive)
+                    (invoke.t, ok.t, invokeAt, okAt, receive)
                 )
                 if let originQueue = delivery.originQueue, let origin = delivery.originPosition {
                     let source = Key(queue: originQueue, position: origin)
@@ -225,11 +227,11 @@ public enum Checker {
             }
         }
         report.deadLettered = deadLetters.count
-        for (invoke, done) in deletes {
+        for (invoke, done, invokeAt) in deletes {
             guard let position = invoke.handleOf else { continue }
             let key = Key(queue: invoke.queue ?? "", position: position)
             guard messages[key] != nil else { continue }
-            messages[key]!.deleteInvokeT = min(messages[key]!.deleteInvokeT ?? .max, invoke.t)
+            messages[key]!.deleteInvokeAt = min(messages[key]!.deleteInvokeAt ?? .max, invokeAt)
             // `alreadyGone` counts too: the client retries a delete whose answer was lost, and the retry finds the
             // message gone (nothing here expires or is purged; dead letters are checked on their own).
             if let done, done.type == .ok {
@@ -345,7 +347,7 @@ public enum Checker {
 
     /// FIFO: a group's message is delivered only after every earlier message of the group was deleted (its
     /// delete invoked before this receive answered), moved to the dead-letter queue, or delivered ahead of it in
-    /// the same receive.
+    /// the same receive. "Before" is the history's order, which also orders events of the same millisecond.
     static func checkGroupOrder(_ messages: [Key: Message], _ keys: [Key], _ report: inout CheckReport) {
         var groups: [String: [Key]] = [:]
         for key in keys {
@@ -357,16 +359,16 @@ public enum Checker {
             let states = members.map { messages[$0]! }
             // Until when each message blocks the ones after it (its delete's invoke; never once dead-lettered),
             // and the latest such time over all earlier messages: most deliveries are cleared by that alone.
-            let blocks = states.map { $0.deadLettered ? Int64.min : ($0.deleteInvokeT ?? .max) }
-            var latest = [Int64](repeating: .min, count: members.count)
+            let blocks = states.map { $0.deadLettered ? Int.min : ($0.deleteInvokeAt ?? .max) }
+            var latest = [Int](repeating: .min, count: members.count)
             for at in members.indices.dropFirst() { latest[at] = max(latest[at - 1], blocks[at - 1]) }
             for (at, key) in members.enumerated() {
-                for delivery in states[at].deliveries where latest[at] >= delivery.okT {
+                for delivery in states[at].deliveries where latest[at] > delivery.okAt {
                     for earlierAt in 0..<at where members[earlierAt].position.partition == key.position.partition {
                         let earlier = states[earlierAt]
-                        if blocks[earlierAt] < delivery.okT { continue }
+                        if blocks[earlierAt] < delivery.okAt { continue }
                         if earlier.deliveries.contains(where: { $0.receive == delivery.receive }) { continue }
-                        let seen = earlier.deliveries.contains { $0.invokeT < delivery.okT }
+                        let seen = earlier.deliveries.contains { $0.invokeAt < delivery.okAt }
                         report.violations.append(
                             Violation(
                                 kind: seen ? .inFlight : .order,

@@ -256,6 +256,39 @@ import Testing
         #expect(Self.check(s).count(.inFlight) == 1)
     }
 
+    /// From chaos run `pause` (seed 2, Tests/run): one consumer's receive answered in the millisecond in which
+    /// another consumer invoked the delete of the group's earlier message, after that invoke (the history's order).
+    /// The delete was invoked before the receive answered, which the rule allows; answered before the invoke, it is
+    /// a violation. Timestamps alone (equal) cannot tell the two apart.
+    @Test func aDeleteInvokedInTheSameMillisecondBeforeTheReceiveAnsweredClearsTheGroup() {
+        func script(deleteFirst: Bool) -> Script {
+            var s = Script()
+            s.send(0, "a", at: 1)
+            s.send(10, "b", at: 2)
+            s.receive(20, [("a", 1)])  // answered at 22
+            let second = s.op()
+            s.events[s.event(21, "c2", .invoke, "receive", second)].queue = "q"
+            func answer(_ s: inout Script) {
+                let done = s.event(22, "c2", .ok, "receive", second)
+                s.events[done].deliveries = [
+                    DeliveryRecord(
+                        position: Position(partition: 0, sequence: 2),
+                        body: "b",
+                        group: "g",
+                        receiveCount: 1
+                    )
+                ]
+            }
+            if !deleteFirst { answer(&s) }
+            s.delete(22, 1)
+            if deleteFirst { answer(&s) }
+            s.delete(30, 2)
+            return s
+        }
+        #expect(Self.check(script(deleteFirst: true)).passed)
+        #expect(Self.check(script(deleteFirst: false)).count(.inFlight) == 1)
+    }
+
     @Test func otherGroupsDoNotWaitForEachOther() {
         var s = Script()
         s.send(0, "a", group: "g1", at: 1)
