@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "FerryNode",
             dependencies: [
-                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "FerryNet", "CLibCrypto", nioCore, nioPosix,
+                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "FerryNet", "FerryCrypto", nioCore, nioPosix,
                 nioConcurrency,
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -82,10 +82,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // SHA-256, MD5 and HMAC-SHA256 through libcrypto: SigV4, SQS's MD5 digests, content-based deduplication.
+        .target(name: "FerryCrypto", dependencies: ["CLibCrypto"], swiftSettings: swiftSettings),
         // The SQS-compatible API (AWS JSON 1.0, SigV4) on each node's HTTP port, mapped onto node operations.
         .target(
             name: "FerrySQS",
-            dependencies: ["FerryNode", "FerryWire", "FerryQueue", nioCore],
+            dependencies: ["FerryCrypto", "FerryWire", "FerryQueue", nioCore],
             swiftSettings: swiftSettings
         ),
         // One client connection of the native protocol (pipelined requests): shared by the client and by nodes

@@ -1,3 +1,4 @@
+import FerryCrypto
 import FerryQueue
 import NIOCore
 

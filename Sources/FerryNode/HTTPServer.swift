@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// An HTTP request handed to a handler outside FerryNode (the SQS API: FerrySQS sits below FerryNode).
+/// An HTTP request handed to a handler outside FerryNode (the SQS API: FerrySQS and FerryNode do not import each
+/// other; the `ferry` executable joins them).
 public struct HTTPRequestParts: Sendable {
     public var method: String
     /// Percent-encoded, as sent.

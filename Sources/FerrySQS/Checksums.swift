@@ -1,4 +1,4 @@
-import FerryNode
+import FerryCrypto
 
 /// SQS's message checksums, as AWS documents them ("Calculating the MD5 message digest for message
 /// attributes"); SDKs other than boto3 verify them on send and receive.

@@ -1,4 +1,4 @@
-import FerryNode
+import FerryCrypto
 
 /// AWS Signature Version 4, the server's half: recompute the signature of a request from the access key's
 /// secret and compare. Follows AWS's "Create a signed AWS API request" (canonical request → string to sign →
