@@ -48,8 +48,7 @@ final class NodeRuntime: @unchecked Sendable {
     private var lastBalanceMs: Int64 = 0
     private var tickCount: UInt64 = 0
     /// When each peer was last heard from (any frame), and the peers silent for an election timeout.
-    private var lastHeardMs: [UInt64: Int64] = [:]
-    private var silentPeers: Set<UInt64> = []
+    private var liveness: PeerLiveness
     let metrics = NodeMetrics()
     private var seed: UInt64
 
@@ -61,10 +60,14 @@ final class NodeRuntime: @unchecked Sendable {
         raft.heartbeatIntervalTicks = config.heartbeatTicks
         self.raftConfig = raft
         self.seed = config.nodeID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: MonotonicClock.wallMs())
+        liveness = PeerLiveness(
+            me: config.nodeID,
+            peers: config.members.map(\.id),
+            silenceMs: Int64(config.electionTicks) * Int64(config.tickMs),
+            nowMs: MonotonicClock.nowMs()
+        )
         let voters = config.members.map(\.id).sorted()
         try openGroup(Catalog.metadataGroup, voters: voters, catalog: Catalog(), partition: nil)
-        let now = MonotonicClock.nowMs()
-        for member in config.members where member.id != config.nodeID { lastHeardMs[member.id] = now }
         reconcileGroups()
     }
 
@@ -158,11 +161,8 @@ final class NodeRuntime: @unchecked Sendable {
     /// timeout is treated as lost (its followers campaign now, as when its connection is reset).
     private func tickGroups(now: Int64) {
         tickCount += 1
-        let silence = Int64(config.electionTicks) * Int64(config.tickMs)
-        for (peer, heard) in lastHeardMs.sorted(by: { $0.key < $1.key })
-        where now - heard >= silence && !silentPeers.contains(peer) {
-            silentPeers.insert(peer)
-            NodeLog.warning("peer \(peer) silent for \(now - heard) ms; its groups elect new leaders")
+        for (peer, silentMs) in liveness.newlySilent(at: now) {
+            NodeLog.warning("peer \(peer) silent for \(silentMs) ms; its groups elect new leaders")
             peerLost(peer)
             // Leaders here that lost their majority tick again, so that check-quorum steps them down.
             for group in orderedGroups where group.quiesced && group.isLeader && !hasLiveQuorum(group) {
@@ -172,7 +172,7 @@ final class NodeRuntime: @unchecked Sendable {
         for group in orderedGroups {
             if group.quiesced {
                 if group.isLeader { continue }
-                if let leader = group.core.leaderHint, !silentPeers.contains(leader) { continue }
+                if let leader = group.core.leaderHint, !liveness.isSilent(leader) { continue }
                 group.wake()
             }
             if group.isLeader {
@@ -211,9 +211,7 @@ final class NodeRuntime: @unchecked Sendable {
     /// True when this node heard from enough of the group's other voters within the election timeout to make a
     /// majority with itself (node liveness: any frame counts).
     private func hasLiveQuorum(_ group: GroupDriver) -> Bool {
-        let voters = group.core.membership.voters
-        let live = voters.filter { $0 == config.nodeID || !silentPeers.contains($0) }.count
-        return live > voters.count / 2
+        liveness.hasLiveQuorum(group.core.membership.voters)
     }
 
     /// A leader with nothing to replicate, no client waiting and no outbox to pump, that hears a majority (one
@@ -346,8 +344,7 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     private func heard(from peer: UInt64) {
-        lastHeardMs[peer] = MonotonicClock.nowMs()
-        if silentPeers.remove(peer) != nil { NodeLog.info("peer \(peer) heard again") }
+        if liveness.heard(from: peer, at: MonotonicClock.nowMs()) { NodeLog.info("peer \(peer) heard again") }
     }
 
     /// Readies of every group: immediate sends, one group commit, then the durable half.
@@ -901,11 +898,11 @@ final class NodeRuntime: @unchecked Sendable {
             }
         }
         let now = MonotonicClock.nowMs()
-        for peer in lastHeardMs.keys.sorted() {
+        for (peer, heard) in liveness.lastHeardMs.sorted(by: { $0.key < $1.key }) {
             metrics.gauge(
                 "ferry_peer_last_heard_seconds",
                 [("peer", String(peer))],
-                Double(now - lastHeardMs[peer]!) / 1_000,
+                Double(now - heard) / 1_000,
                 help: "Time since any frame from the peer"
             )
         }
