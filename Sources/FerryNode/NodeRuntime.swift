@@ -45,7 +45,7 @@ final class NodeRuntime: @unchecked Sendable {
     private var stopDeadlineMs: Int64?
     /// Stopped as a crash would: nothing more is written.
     private var crashed = false
-    private var lastBalanceMs: Int64 = 0
+    private var balancer: LeaderBalancer
     private var tickCount: UInt64 = 0
     /// When each peer was last heard from (any frame), and the peers silent for an election timeout.
     private var liveness: PeerLiveness
@@ -60,6 +60,7 @@ final class NodeRuntime: @unchecked Sendable {
         raft.heartbeatIntervalTicks = config.heartbeatTicks
         self.raftConfig = raft
         self.seed = config.nodeID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: MonotonicClock.wallMs())
+        balancer = LeaderBalancer(me: config.nodeID)
         liveness = PeerLiveness(
             me: config.nodeID,
             peers: config.members.map(\.id),
@@ -274,21 +275,28 @@ final class NodeRuntime: @unchecked Sendable {
         }
     }
 
-    /// Every few seconds: a partition led here whose preferred leader is another, caught-up replica is handed
-    /// back to it, so that leaderships spread as the catalog placed them (also after a node returns).
+    /// Every few seconds (`LeaderBalancer`): a partition led here whose preferred leader is another, caught-up
+    /// replica is handed back to it.
     private func balanceLeaders() {
-        let now = MonotonicClock.nowMs()
-        guard stopDeadlineMs == nil, now - lastBalanceMs >= 5_000 else { return }
-        lastBalanceMs = now
+        guard balancer.roundDue(at: MonotonicClock.nowMs(), stopping: stopDeadlineMs != nil) else { return }
+        var led: [LeaderBalancer.Led] = []
         for queue in catalog.sortedQueues {
             for placed in queue.partitions where placed.preferredLeader != config.nodeID {
-                guard let group = groups[placed.groupID], group.core.isLeader,
-                    let follower = group.core.status.progress[placed.preferredLeader],
-                    follower.match == group.core.lastIndex
-                else { continue }
-                group.wake()
-                try? group.core.transferLeadership(to: placed.preferredLeader)
+                guard let group = groups[placed.groupID], group.core.isLeader else { continue }
+                led.append(
+                    LeaderBalancer.Led(
+                        groupID: placed.groupID,
+                        preferredLeader: placed.preferredLeader,
+                        preferredMatch: group.core.status.progress[placed.preferredLeader]?.match,
+                        lastIndex: group.core.lastIndex
+                    )
+                )
             }
+        }
+        for (groupID, to) in balancer.transfers(led) {
+            guard let group = groups[groupID] else { continue }
+            group.wake()
+            try? group.core.transferLeadership(to: to)
         }
     }
 
