@@ -1,4 +1,3 @@
-import ArgumentParser
 import FerryClient
 import FerryQueue
 import FerryWire
