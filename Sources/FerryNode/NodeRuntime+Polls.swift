@@ -21,7 +21,11 @@ extension NodeRuntime {
             case .failure(let error):
                 reply(.error(WireError(error)))
             case .success(let received) where received.deliveries.isEmpty && MonotonicClock.wallMs() < deadlineMs:
-                self?.parked[group.groupID, default: []].append((request, deadlineMs, reply))
+                self?.parked.park(
+                    ParkedReceive(request: request, reply: reply),
+                    group: group.groupID,
+                    deadlineMs: deadlineMs
+                )
             case .success(let received):
                 reply(.received(received.deliveries))
             }
@@ -38,56 +42,54 @@ extension NodeRuntime {
     ) {
         if let response = answer(group.partition!, waitMs == 0) { return reply(response) }
         let deadline = MonotonicClock.wallMs() + Int64(min(waitMs, 20_000))
-        awaiting[group.groupID, default: []].append(PartitionPoll(deadlineMs: deadline, answer: answer, reply: reply))
+        awaiting.park(PartitionPoll(answer: answer, reply: reply), group: group.groupID, deadlineMs: deadline)
     }
 
     /// Answers the parked partition polls that can be answered now or whose time is up; a node that no longer
     /// leads the partition (or no longer has it) sends its polls to the leader it knows.
     func serveAwaiting(_ wall: Int64) {
-        for (groupID, waiting) in awaiting {
+        for groupID in awaiting.groups {
+            let waiting = awaiting.takeAll(group: groupID)
             guard let group = groups[groupID], let partition = group.partition, group.isLeader else {
                 let refusal = WireError(
                     .notLeader,
                     "node \(config.nodeID) no longer leads group \(groupID)",
                     leaderHint: groups[groupID]?.core.leaderHint ?? 0
                 )
-                for poll in waiting { poll.reply(.error(refusal)) }
-                awaiting[groupID] = nil
+                for parked in waiting { parked.poll.reply(.error(refusal)) }
                 continue
             }
-            var left: [PartitionPoll] = []
-            for poll in waiting {
-                if let response = poll.answer(partition, poll.deadlineMs <= wall) {
-                    poll.reply(response)
+            for parked in waiting {
+                if let response = parked.poll.answer(partition, parked.deadlineMs <= wall) {
+                    parked.poll.reply(response)
                 } else {
-                    left.append(poll)
+                    awaiting.park(parked.poll, group: groupID, deadlineMs: parked.deadlineMs)
                 }
             }
-            awaiting[groupID] = left.isEmpty ? nil : left
         }
     }
 
     func serveParked(_ group: GroupDriver) {
-        guard var waiting = parked[group.groupID], !waiting.isEmpty else { return }
-        let wall = MonotonicClock.wallMs()
-        let expired = waiting.filter { $0.deadlineMs <= wall }
-        for receive in expired { receive.reply(.received([])) }
-        waiting.removeAll { $0.deadlineMs <= wall }
-        parked[group.groupID] = nil
-        guard group.partition?.hasDeliverableMessages == true else {
-            if !waiting.isEmpty { parked[group.groupID] = waiting }
-            return
+        guard !parked.isEmpty(group: group.groupID) else { return }
+        for expired in parked.takeExpired(group: group.groupID, at: MonotonicClock.wallMs()) {
+            expired.poll.reply(.received([]))
         }
-        for receive in waiting {
-            self.receive(receive.request, at: group, deadlineMs: receive.deadlineMs, receive.reply)
+        guard group.partition?.hasDeliverableMessages == true else { return }
+        for waiting in parked.takeAll(group: group.groupID) {
+            self.receive(waiting.poll.request, at: group, deadlineMs: waiting.deadlineMs, waiting.poll.reply)
         }
     }
+}
+
+/// A receive that found nothing and waits for messages (long poll).
+struct ParkedReceive {
+    var request: ReceiveRequest
+    var reply: @Sendable (ClientResponse) -> Void
 }
 
 /// A long poll that watches one partition without changing it: `answer` gives the response once there is one
 /// (`final`: the deadline passed, so it must give one).
 struct PartitionPoll {
-    var deadlineMs: Int64
     var answer: (QueuePartition, _ final: Bool) -> ClientResponse?
     var reply: @Sendable (ClientResponse) -> Void
 }

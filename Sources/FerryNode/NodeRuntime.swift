@@ -35,10 +35,9 @@ final class NodeRuntime: @unchecked Sendable {
     private var pendingSends: [UInt64: [(requests: [SendRequest], reply: @Sendable (ClientResponse) -> Void)]] = [:]
     private var pendingSendGroups: [UInt64] = []
     /// Receives that found nothing and wait (long poll), per group.
-    var parked: [UInt64: [(request: ReceiveRequest, deadlineMs: Int64, reply: @Sendable (ClientResponse) -> Void)]] =
-        [:]
+    var parked = PollBook<ParkedReceive>()
     /// Long polls that only watch a partition (`awaitMessages`, `summarizeDeliverable`), per group.
-    var awaiting: [UInt64: [PartitionPoll]] = [:]
+    var awaiting = PollBook<PartitionPoll>()
     private var bootstrapProposed = false
     private var running = true
     /// Set by SIGTERM: hand leaderships off until this deadline, then stop.
@@ -218,7 +217,7 @@ final class NodeRuntime: @unchecked Sendable {
     /// A leader with nothing to replicate, no client waiting and no outbox to pump, that hears a majority (one
     /// that does not must keep ticking, so that check-quorum steps it down).
     private func isIdle(_ group: GroupDriver) -> Bool {
-        guard group.waiters.isEmpty, parked[group.groupID]?.isEmpty ?? true, awaiting[group.groupID] == nil,
+        guard group.waiters.isEmpty, parked.isEmpty(group: group.groupID), awaiting.isEmpty(group: group.groupID),
             movesInFlight[group.groupID] == nil,
             (group.partition?.pendingMoveCount ?? 0) == 0, hasLiveQuorum(group)
         else { return false }
