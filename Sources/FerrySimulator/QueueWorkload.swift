@@ -169,13 +169,7 @@ extension Simulation {
             pendingProposals[ProposalKey(node: node, index: ticket.firstIndex)] = (ticket.term, id)
             queueWorkload!.ops[id] = op
         } catch {
-            switch error {
-            case .notLeader: probe(.proposalRefusedNotLeader)
-            case .leadershipTransferInProgress: probe(.proposalRefusedTransfer)
-            case .uncommittedLimitExceeded: probe(.proposalRefusedUncommitted)
-            case .entryTooLarge, .emptyProposal, .stopped:
-                throw InvariantViolation(invariant: "proposal", detail: "unexpected refusal: \(error)")
-            }
+            try proposalRefused(error)
             return false
         }
         try processReady(node)

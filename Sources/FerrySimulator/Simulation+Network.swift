@@ -87,15 +87,20 @@ extension Simulation {
             }
         } catch {
             // Refused at once (not leader, transfer, back-pressure): the client would retry elsewhere.
-            switch error {
-            case .notLeader: probe(.proposalRefusedNotLeader)
-            case .leadershipTransferInProgress: probe(.proposalRefusedTransfer)
-            case .uncommittedLimitExceeded: probe(.proposalRefusedUncommitted)
-            case .entryTooLarge, .emptyProposal, .stopped:
-                throw InvariantViolation(invariant: "proposal", detail: "unexpected refusal: \(error)")
-            }
+            try proposalRefused(error)
         }
         try processReady(target.id)
+    }
+
+    /// A proposal the core refused: the refusals a client retries elsewhere are counted; any other is a bug.
+    func proposalRefused(_ error: ProposalError) throws(InvariantViolation) {
+        switch error {
+        case .notLeader: probe(.proposalRefusedNotLeader)
+        case .leadershipTransferInProgress: probe(.proposalRefusedTransfer)
+        case .uncommittedLimitExceeded: probe(.proposalRefusedUncommitted)
+        case .entryTooLarge, .emptyProposal, .stopped:
+            throw InvariantViolation(invariant: "proposal", detail: "unexpected refusal: \(error)")
+        }
     }
 }
 
