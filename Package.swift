@@ -73,7 +73,9 @@ let package = Package(
         .target(
             name: "FerryNode",
             dependencies: [
-                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "FerryNet", "FerryCrypto", nioCore, nioPosix,
+                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "FerryNet", "FerryRouter", "FerryCrypto",
+                nioCore,
+                nioPosix,
                 nioConcurrency,
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -97,17 +99,25 @@ let package = Package(
             dependencies: ["FerryWire", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
-        // The Swift client: metadata cache, leader routing, retries. Never imports FerryNode.
+        // The one partition router (metadata cache, leader routing, notLeader hints, retries), asynchronous,
+        // over a transport: the client's TCP connections, or a node's own mailbox and peer connections.
+        .target(
+            name: "FerryRouter",
+            dependencies: ["FerryNet", "FerryQueue", "FerryWire", nioCore, nioPosix, nioConcurrency],
+            swiftSettings: swiftSettings
+        ),
+        // The Swift client: blocking calls over the router and TCP connections. Never imports FerryNode.
         .target(
             name: "FerryClient",
-            dependencies: ["FerryNet", "FerryQueue", "FerryWire", nioCore, nioPosix, nioConcurrency],
+            dependencies: ["FerryNet", "FerryRouter", "FerryQueue", "FerryWire", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         // One binary: `ferry node` and the client commands.
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryNode", "FerrySQS", "FerryClient", "FerryQueue", "FerryWire", "CSpawn", nioCore,
+                "FerryNode", "FerrySQS", "FerryClient", "FerryRouter", "FerryNet", "FerryQueue", "FerryWire", "CSpawn",
+                nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -157,24 +167,26 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryWireTests",
-            dependencies: ["FerryWire", "FerryRaft", nioCore],
+            dependencies: ["FerryWire", "FerryRaft", "FerryQueue", nioCore],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerrySQSTests", dependencies: ["FerrySQS"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryClientTests",
-            dependencies: ["FerryClient", "FerryQueue", "FerryWire", nioCore],
+            dependencies: ["FerryClient", "FerryRouter", "FerryQueue", "FerryWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["FerryNode", "FerryClient", "FerryWire", "FerryQueue", nioCore, nioPosix],
+            dependencies: ["FerryNode", "FerryClient", "FerryRouter", "FerryWire", "FerryQueue", nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
         // Real `ferry node` processes through Cluster/local (kills, partitions, SIGTERM); run by Tests/run.
         .testTarget(
             name: "ClusterTests",
-            dependencies: ["ChaosCluster", "FerryClient", "FerryWire", "FerryQueue", nioCore, nioPosix, nioConcurrency],
+            dependencies: [
+                "ChaosCluster", "FerryClient", "FerryWire", "FerryQueue", nioCore, nioPosix, nioConcurrency,
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -37,7 +37,7 @@ public final class ProducerSession: @unchecked Sendable {
         self.queue = queue
         self.window = min(12, max(1, window))
         self.batchSize = min(QueueLimits.maxBatchEntries, max(1, batchSize))
-        let response = try client.call(.initProducer(producerID: nil), first: nil)
+        let response = try client.call(.initProducer(producerID: nil))
         (producerID, epoch) = try FerryClient.expect(response) {
             if case .producer(let id, let e) = $0 { (id, e) } else { nil }
         }
@@ -188,7 +188,7 @@ public final class ProducerSession: @unchecked Sendable {
 
     /// The session expired on a partition: take the next epoch (fencing any older instance).
     private func restart() throws(FerryClientError) {
-        let response = try client.call(.initProducer(producerID: producerID), first: nil)
+        let response = try client.call(.initProducer(producerID: producerID))
         (producerID, epoch) = try FerryClient.expect(response) {
             if case .producer(let id, let e) = $0 { (id, e) } else { nil }
         }

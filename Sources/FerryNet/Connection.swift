@@ -63,23 +63,50 @@ public final class Connection: @unchecked Sendable {
     /// A flush is queued on the event loop (touched only there).
     private var flushScheduled = false
 
-    /// Connects to `host:port`.
-    public init(host: String, port: Int, group: any EventLoopGroup, timeoutMs: Int64 = 1_000) throws(FerryClientError) {
+    /// Connects to `host:port`, waiting for the connection.
+    public convenience init(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        timeoutMs: Int64 = 1_000
+    ) throws(FerryClientError) {
+        let (channel, handler) = Self.bootstrap(group: group, timeoutMs: timeoutMs)
+        do {
+            self.init(host: host, port: port, channel: try channel.connect(host: host, port: port).wait(), handler)
+        } catch {
+            throw .unreachable("\(host):\(port): \(error)")
+        }
+    }
+
+    private init(host: String, port: Int, channel: any Channel, _ handler: Handler) {
         self.host = host
         self.port = port
-        let handler = Handler()
+        self.channel = channel
         self.handler = handler
+    }
+
+    /// Connects to `host:port` without waiting: the future fails with `FerryClientError.unreachable`.
+    public static func open(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        timeoutMs: Int64 = 1_000
+    ) -> EventLoopFuture<Connection> {
+        let (bootstrap, handler) = bootstrap(group: group, timeoutMs: timeoutMs)
+        return bootstrap.connect(host: host, port: port)
+            .map { Connection(host: host, port: port, channel: $0, handler) }
+            .flatMapErrorThrowing { throw FerryClientError.unreachable("\(host):\(port): \($0)") }
+    }
+
+    private static func bootstrap(group: any EventLoopGroup, timeoutMs: Int64) -> (ClientBootstrap, Handler) {
+        let handler = Handler()
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.milliseconds(timeoutMs))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
             }
-        do {
-            channel = try bootstrap.connect(host: host, port: port).wait()
-        } catch {
-            throw .unreachable("\(host):\(port): \(error)")
-        }
+        return (bootstrap, handler)
     }
 
     public var isActive: Bool { channel.isActive }

@@ -1,4 +1,5 @@
 import Dispatch
+import FerryRouter
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
@@ -26,18 +27,25 @@ public enum HTTPLimits {
 }
 
 /// Answers the API requests of the HTTP port: `POST` and `GET` of `/` and of `/<account>/<queue>` (the SQS
-/// API's AWS JSON and query protocols). It may block (a long poll): the server calls it on a pool of its own
-/// threads, never on an event loop.
+/// API's AWS JSON and query protocols). Asynchronous: a long poll suspends, it blocks no thread.
 public typealias HTTPAPIHandler =
-    @Sendable (HTTPRequestParts) -> (status: Int, headers: [(String, String)], body: [UInt8])
+    @Sendable (HTTPRequestParts) async -> (status: Int, headers: [(String, String)], body: [UInt8])
+
+/// The HTTP port's API: its handler and its metrics (Prometheus text appended to the node's own).
+public struct HTTPAPI: Sendable {
+    public var handler: HTTPAPIHandler
+    public var metrics: @Sendable () -> String
+
+    public init(handler: @escaping HTTPAPIHandler, metrics: @escaping @Sendable () -> String) {
+        self.handler = handler
+        self.metrics = metrics
+    }
+}
 
 /// The node's HTTP port (Hummingbird on the node's event loops): `GET /metrics` (Prometheus text),
 /// `GET /health`, and `POST /` for the SQS API when a handler is given (DESIGN §6).
 final class HTTPServer: @unchecked Sendable {
     static var maxBodyBytes: Int { HTTPLimits.maxBodyBytes }
-    /// Threads for `POST /` handlers: concurrent SQS requests, long polls included, up to this many per node.
-    static let handlerThreads = 64
-    private let handlers = NIOThreadPool(numberOfThreads: HTTPServer.handlerThreads)
     private var task: Task<Void, any Error>?
     /// The server's async code runs on this thread, never on the cooperative pool: a caller (or a test) that
     /// blocks cooperative threads must not stall the node's HTTP port.
@@ -47,21 +55,11 @@ final class HTTPServer: @unchecked Sendable {
 
     /// Binds `host:port` and serves; returns once the listener is bound.
     /// - Throws: `ConfigError` (`http_port`) when the port cannot be bound within 5 s.
-    /// - Parameters:
-    ///   - api: answers the API's requests (the SQS API), if given.
-    ///   - metrics: more metrics (Prometheus text) appended to the node's own on `GET /metrics`.
-    init(
-        host: String,
-        port: Int,
-        group: any EventLoopGroup,
-        mailbox: Mailbox,
-        api: HTTPAPIHandler? = nil,
-        metrics: (@Sendable () -> String)? = nil
-    ) throws {
+    /// - Parameter api: answers the API's requests (the SQS API) and adds its metrics, if given.
+    init(host: String, port: Int, group: any EventLoopGroup, mailbox: Mailbox, api: HTTPAPI? = nil) throws {
         let router = Router()
-        if let api {
-            handlers.start()
-            let handlers = handlers
+        let metrics = api?.metrics
+        if let api = api?.handler {
             let route: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
                 var body = ByteBuffer()
                 var tooLarge = false
@@ -80,7 +78,7 @@ final class HTTPServer: @unchecked Sendable {
                     body: tooLarge ? [] : Array(body.readableBytesView),
                     bodyTooLarge: tooLarge
                 )
-                let answer = try await handlers.runIfActive { api(parts) }
+                let answer = await api(parts)
                 var fields = HTTPFields()
                 for (name, value) in answer.headers {
                     // HTTPField through HTTPFields: Hummingbird re-exports the collection, not its element.
@@ -151,49 +149,8 @@ final class HTTPServer: @unchecked Sendable {
             done.signal()
         }
         _ = done.wait(timeout: .now() + 5)
+        // A long poll still parked (up to 20 s) is not waited for: a stopping node exits within 5 s.
         executor.shutdown()
-        // Not joined: a handler may be in a long poll (up to 20 s) and a stopping node exits within 5 s.
-        handlers.shutdownGracefully { _ in }
-    }
-}
-
-/// A task executor on one thread of its own (Swift's `TaskExecutor`, SE-0417): jobs run in the order enqueued.
-final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
-    private let condition = ConditionLock(value: 0)
-    private var jobs: [UnownedJob] = []
-    private var stopped = false
-    private let thread = NIOThreadPool(numberOfThreads: 1)
-
-    init() {
-        thread.start()
-        thread.submit { [self] _ in run() }
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.unlock(withValue: 1)
-    }
-
-    private func run() {
-        while true {
-            condition.lock(whenValue: 1)
-            let batch = jobs
-            jobs = []
-            let stop = stopped
-            condition.unlock(withValue: 0)
-            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
-            if stop { return }
-        }
-    }
-
-    /// Ends the thread once the jobs enqueued so far ran.
-    func shutdown() {
-        condition.lock()
-        stopped = true
-        condition.unlock(withValue: 1)
-        try? thread.syncShutdownGracefully()
     }
 }
 

@@ -1,3 +1,4 @@
+import FerryRouter
 import FerryStorage
 import FerryWire
 import NIOConcurrencyHelpers
@@ -113,6 +114,9 @@ public final class FerryNodeServer: @unchecked Sendable {
     public let config: NodeConfig
     let runtime: NodeRuntime
     let transport: PeerTransport
+    /// The node's own way to the partitions (what its SQS API uses): this node's Raft thread directly, the
+    /// others' over the peer connections.
+    public let router: PartitionRouter
     let loops: MultiThreadedEventLoopGroup
     let lockDescriptor: Int32
     private var clientServer: (any Channel)?
@@ -122,10 +126,9 @@ public final class FerryNodeServer: @unchecked Sendable {
     /// Validates the config, takes the data directory's lock, opens the storage, binds the listeners and starts
     /// the Raft thread.
     /// - Throws: `ConfigError` naming a bad field; an error when another process holds the directory.
-    /// - Parameters:
-    ///   - api: answers the API requests of the HTTP port (the SQS API), if given.
-    ///   - metrics: more metrics (Prometheus text) for the HTTP port's `/metrics` (the SQS API's).
-    public init(config: NodeConfig, api: HTTPAPIHandler? = nil, metrics: (@Sendable () -> String)? = nil) throws {
+    /// - Parameter api: makes the API of the HTTP port (the SQS API), if given, from the node's router: its
+    ///   operations reach this node's Raft thread directly and the other nodes over the peer connections.
+    public init(config: NodeConfig, api: ((PartitionRouter) throws -> HTTPAPI)? = nil) throws {
         try config.validate()
         NodeLog.nodeID = config.nodeID
         self.config = config
@@ -163,13 +166,15 @@ public final class FerryNodeServer: @unchecked Sendable {
                 }
             }
             .bind(host: config.me.host, port: Int(config.me.clientPort)).wait()
+        router = PartitionRouter(
+            transport: NodeRouterTransport(config: config, mailbox: mailbox, peers: transport, group: loops)
+        )
         http = try HTTPServer(
             host: config.me.host,
             port: Int(config.me.httpPort),
             group: loops,
             mailbox: mailbox,
-            api: api,
-            metrics: metrics
+            api: try api?(router)
         )
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()

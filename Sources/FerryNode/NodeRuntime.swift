@@ -317,6 +317,9 @@ final class NodeRuntime: @unchecked Sendable {
             if group.core.leaderHint == from && group.core.term == term && group.core.commitIndex >= commit {
                 group.quiesced = true
             }
+        case .control(.forward(let from, _)), .control(.forwardReply(let from, _)):
+            // Served by the peer connection's handler; never posted here.
+            heard(from: from)
         case .peerLost(let peer):
             peerLost(peer)
         case .peerJoined(let peer):

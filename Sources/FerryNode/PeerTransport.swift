@@ -46,13 +46,16 @@ final class PeerInboundHandler: ChannelInboundHandler {
     let clusterID: String
     let nodeID: UInt64
     let mailbox: Mailbox
+    /// Answers forwarded requests on this node's own connection to the peer.
+    let transport: PeerTransport
     private var buffer = ByteBuffer()
     private var peer: UInt64?
 
-    init(clusterID: String, nodeID: UInt64, mailbox: Mailbox) {
+    init(clusterID: String, nodeID: UInt64, mailbox: Mailbox, transport: PeerTransport) {
         self.clusterID = clusterID
         self.nodeID = nodeID
         self.mailbox = mailbox
+        self.transport = transport
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -74,6 +77,23 @@ final class PeerInboundHandler: ChannelInboundHandler {
             while let item = try PeerInbound.decode(from: &buffer) {
                 switch item {
                 case .raft(let frame): mailbox.post(.peer(groupID: frame.groupID, message: frame.message))
+                case .control(.forward(let from, let frame)):
+                    guard from == peer, case .request(let request) = frame.payload else {
+                        throw WireDecodeError.malformed("a forwarded request from \(from) on \(peer ?? 0)'s connection")
+                    }
+                    let (id, transport, me) = (frame.correlationID, transport, nodeID)
+                    mailbox.post(
+                        .client(
+                            ClientCall(request: request) { response in
+                                let reply = PeerControl.forwardReply(from: me, .response(id, response))
+                                transport.send([reply.encoded()], to: from)
+                            }
+                        )
+                    )
+                case .control(.forwardReply(_, let frame)):
+                    if case .response(let response) = frame.payload {
+                        transport.forwarded.answer(frame.correlationID, response)
+                    }
                 case .control(let control): mailbox.post(.control(control))
                 }
             }
@@ -101,6 +121,8 @@ final class PeerTransport: @unchecked Sendable {
     let config: NodeConfig
     let group: any EventLoopGroup
     let mailbox: Mailbox
+    /// Client requests this node forwarded to its peers (the SQS API's), awaiting their answers.
+    let forwarded = ForwardedCalls()
     private let lock = NIOLock()
     private var channels: [UInt64: any Channel] = [:]
     private var stopped = false
@@ -117,6 +139,7 @@ final class PeerTransport: @unchecked Sendable {
         let clusterID = config.clusterID
         let nodeID = config.nodeID
         let mailbox = mailbox
+        let transport = self
         server = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -124,7 +147,12 @@ final class PeerTransport: @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        PeerInboundHandler(clusterID: clusterID, nodeID: nodeID, mailbox: mailbox)
+                        PeerInboundHandler(
+                            clusterID: clusterID,
+                            nodeID: nodeID,
+                            mailbox: mailbox,
+                            transport: transport
+                        )
                     )
                 }
             }
@@ -151,6 +179,7 @@ final class PeerTransport: @unchecked Sendable {
                         lock.withLock { channels[member.id] = channel }
                         channel.closeFuture.whenComplete { [self] _ in
                             lock.withLock { if channels[member.id] === channel { channels[member.id] = nil } }
+                            forwarded.connectionBroke(peer: member.id)
                             mailbox.post(.peerLost(member.id))
                             dial(member, delayMs: 50)
                         }
@@ -162,12 +191,15 @@ final class PeerTransport: @unchecked Sendable {
     }
 
     /// Writes a round's frames to `peer` with one flush; drops them when the peer is not connected.
-    func send(_ frames: [ByteBuffer], to peer: UInt64) {
-        guard let channel = lock.withLock({ channels[peer] }) else { return }
+    /// - Returns: whether the peer was connected.
+    @discardableResult
+    func send(_ frames: [ByteBuffer], to peer: UInt64) -> Bool {
+        guard let channel = lock.withLock({ channels[peer] }) else { return false }
         channel.eventLoop.execute {
             for frame in frames { channel.write(frame, promise: nil) }
             channel.flush()
         }
+        return true
     }
 
     func stop() {

@@ -152,9 +152,9 @@ extension Context {
         )
     }
 
-    func sendMessage() throws(SQSError) -> Reply {
+    func sendMessage() async throws(SQSError) -> Reply {
         let input = try input(SendMessageInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         let prepared = try prepare(
             Outgoing(
                 body: input.messageBody,
@@ -167,7 +167,8 @@ extension Context {
             queue: queue,
             entry: nil
         )
-        let outcomes = try call { () throws(WireError) in try backend.send(queue, [prepared.request]) }
+        let outcomes = try await call { () async throws(WireError) in try await backend.send(queue, [prepared.request])
+        }
         guard let first = outcomes.first else { throw .internalError("no outcome for the send") }
         let position = try Self.position(of: first)
         return ok(
@@ -220,9 +221,9 @@ extension Context {
         BatchResultErrorEntry(id: id, senderFault: error.fault == "Sender", code: error.code, message: error.message)
     }
 
-    func sendMessageBatch() throws(SQSError) -> Reply {
+    func sendMessageBatch() async throws(SQSError) -> Reply {
         let input = try input(SendMessageBatchInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         let entries = input.entries ?? []
         let ids = try Self.checkBatch(input.entries.map { $0.map(\.id) }, entry: "SendMessageBatchRequestEntry")
         let messages = entries.map {
@@ -251,7 +252,9 @@ extension Context {
         }
         var successful: [SendMessageBatchResultEntry] = []
         if !prepared.isEmpty {
-            let outcomes = try call { () throws(WireError) in try backend.send(queue, prepared.map(\.send.request)) }
+            let outcomes = try await call { () async throws(WireError) in
+                try await backend.send(queue, prepared.map(\.send.request))
+            }
             for ((id, send), outcome) in zip(prepared, outcomes) {
                 do throws(SQSError) {
                     let position = try Self.position(of: outcome)

@@ -26,7 +26,7 @@ extension Context {
     }
 
     /// The queue an ARN of this account names, which must exist.
-    func queue(arn: String?, parameter: String) throws(SQSError) -> QueueDescription {
+    func queue(arn: String?, parameter: String) async throws(SQSError) -> QueueDescription {
         guard let arn else { throw .missingParameter(parameter) }
         guard arn.hasPrefix("arn:"), arn.split(separator: ":", omittingEmptySubsequences: false).count == 6 else {
             throw .invalidParameterValue(
@@ -37,7 +37,7 @@ extension Context {
             throw .resourceNotFound("The resource that you specified for the \(parameter) parameter doesn't exist.")
         }
         do {
-            return try backend.queue(name)
+            return try await backend.queue(name)
         } catch {
             if error.code == .queueNotFound {
                 throw SQSError.resourceNotFound(
@@ -48,17 +48,17 @@ extension Context {
         }
     }
 
-    func startMessageMoveTask() throws(SQSError) -> Reply {
+    func startMessageMoveTask() async throws(SQSError) -> Reply {
         let input = try input(StartMessageMoveTaskInput.self)
-        let source = try queue(arn: input.sourceArn, parameter: "SourceArn")
-        let sources = try call { () throws(WireError) in try backend.listQueues(prefix: "") }
+        let source = try await queue(arn: input.sourceArn, parameter: "SourceArn")
+        let sources = try await call { () async throws(WireError) in try await backend.listQueues(prefix: "") }
             .filter { $0.attributes.redrivePolicy?.deadLetterQueue == source.name }
         guard !sources.isEmpty else {
             throw .invalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
         }
         var destination: String?
         if input.destinationArn != nil {
-            let queue = try queue(arn: input.destinationArn, parameter: "DestinationArn")
+            let queue = try await queue(arn: input.destinationArn, parameter: "DestinationArn")
             guard queue.name != source.name else {
                 throw .invalidParameterValue("Source queue and destination queue must be different.")
             }
@@ -73,7 +73,7 @@ extension Context {
         }
         let taskID = UUID().uuidString.lowercased()
         do {
-            _ = try backend.startMoveTask(
+            _ = try await backend.startMoveTask(
                 source.name,
                 taskID: taskID,
                 destination: destination,
@@ -94,16 +94,16 @@ extension Context {
         )
     }
 
-    func cancelMessageMoveTask() throws(SQSError) -> Reply {
+    func cancelMessageMoveTask() async throws(SQSError) -> Reply {
         let input = try input(CancelMessageMoveTaskInput.self)
         guard let handle = input.taskHandle else { throw .missingParameter("TaskHandle") }
         guard let (taskID, sourceARN) = Self.parseTaskHandle(handle) else {
             throw .invalidParameterValue("Value \(handle) for parameter TaskHandle is invalid.")
         }
-        let source = try queue(arn: sourceARN, parameter: "SourceArn")
+        let source = try await queue(arn: sourceARN, parameter: "SourceArn")
         let cancelled: [MoveTaskStatus]
         do {
-            cancelled = try backend.cancelMoveTask(source.name, taskID: taskID)
+            cancelled = try await backend.cancelMoveTask(source.name, taskID: taskID)
         } catch {
             if error.code == .moveTaskNotFound { throw SQSError.resourceNotFound("Task does not exist.") }
             throw SQSError(error)
@@ -112,16 +112,16 @@ extension Context {
         return ok(CancelMessageMoveTaskOutput(approximateNumberOfMessagesMoved: moved))
     }
 
-    func listMessageMoveTasks() throws(SQSError) -> Reply {
+    func listMessageMoveTasks() async throws(SQSError) -> Reply {
         let input = try input(ListMessageMoveTasksInput.self)
-        let source = try queue(arn: input.sourceArn, parameter: "SourceArn")
+        let source = try await queue(arn: input.sourceArn, parameter: "SourceArn")
         let maxResults = input.maxResults ?? 1
         guard (1...10).contains(maxResults) else {
             throw .invalidParameterValue(
                 "Value \(maxResults) for parameter MaxResults is invalid. Reason: must be between 1 and 10."
             )
         }
-        let partitions = try call { () throws(WireError) in try backend.listMoveTasks(source.name) }
+        let partitions = try await call { () async throws(WireError) in try await backend.listMoveTasks(source.name) }
         let sourceARN = arns.arn(ofQueue: source.name)
         let results = Self.summarize(partitions).prefix(maxResults).map { task in
             MessageMoveTaskShape(

@@ -10,7 +10,7 @@ extension Context {
     /// Creating a queue that exists answers its URL when every attribute the request gives has the queue's
     /// current value (attributes it does not give are not compared), and `QueueAlreadyExists` naming the first
     /// that differs otherwise; tags are not compared. As SQS does.
-    func createQueue() throws(SQSError) -> Reply {
+    func createQueue() async throws(SQSError) -> Reply {
         let input = try input(CreateQueueInput.self)
         guard let name = input.queueName else { throw .missingParameter("QueueName") }
         guard (try? QueueName.validate(name)) != nil else { throw Self.invalidQueueName }
@@ -26,10 +26,10 @@ extension Context {
         if kind == .fifo && !fifoAttribute { throw Self.invalidQueueName }
         let map = QueueAttributeMap(arns: arns)
         let tags = try Self.validTags(input.tags ?? [:], queue: name)
-        if let existing = try existingQueue(name) {
+        if let existing = try await existingQueue(name) {
             var wanted = existing.attributes
             try map.apply(given, to: &wanted, kind: kind, creating: true)
-            try resolveDeadLetterQueue(wanted, text: given["RedrivePolicy"])
+            try await resolveDeadLetterQueue(wanted, text: given["RedrivePolicy"])
             if let different = map.firstDifference(given, existing.attributes, wanted, kind: kind) {
                 throw .queueAlreadyExists(attribute: different)
             }
@@ -38,10 +38,10 @@ extension Context {
         var attributes = QueueAttributes()
         attributes.tags = tags
         try map.apply(given, to: &attributes, kind: kind, creating: true)
-        try resolveDeadLetterQueue(attributes, text: given["RedrivePolicy"])
+        try await resolveDeadLetterQueue(attributes, text: given["RedrivePolicy"])
         let queue: QueueDescription
         do {
-            queue = try backend.createQueue(name, attributes: attributes)
+            queue = try await backend.createQueue(name, attributes: attributes)
         } catch {
             // Created by someone else since the look-up, with other settings.
             if error.code == .queueAlreadyExists { throw .queueAlreadyExists(attribute: given.keys.sorted().first) }
@@ -51,9 +51,9 @@ extension Context {
     }
 
     /// The queue of that name, or nil.
-    func existingQueue(_ name: String) throws(SQSError) -> QueueDescription? {
+    func existingQueue(_ name: String) async throws(SQSError) -> QueueDescription? {
         do {
-            return try backend.queue(name)
+            return try await backend.queue(name)
         } catch {
             if error.code == .queueNotFound { return nil }
             throw SQSError(error)
@@ -61,26 +61,28 @@ extension Context {
     }
 
     /// A redrive policy a request gives (`text`) must name a dead-letter queue that exists.
-    func resolveDeadLetterQueue(_ attributes: QueueAttributes, text: String?) throws(SQSError) {
+    func resolveDeadLetterQueue(_ attributes: QueueAttributes, text: String?) async throws(SQSError) {
         guard let policy = attributes.redrivePolicy, let text, !text.isEmpty else { return }
-        guard try existingQueue(policy.deadLetterQueue) != nil else {
+        guard try await existingQueue(policy.deadLetterQueue) != nil else {
             throw .invalidValue(text, parameter: "RedrivePolicy", reason: "Dead letter target does not exist.")
         }
     }
 
-    func getQueueURL() throws(SQSError) -> Reply {
+    func getQueueURL() async throws(SQSError) -> Reply {
         let input = try input(GetQueueURLInput.self)
         guard let name = input.queueName else { throw .missingParameter("QueueName") }
         if let owner = input.queueOwnerAWSAccountId, owner != account { throw .queueDoesNotExist }
-        let queue = try call { () throws(WireError) in try backend.queue(name) }
+        let queue = try await call { () async throws(WireError) in try await backend.queue(name) }
         return ok(QueueURLOutput(queueUrl: url(of: queue.name)))
     }
 
     /// Sorted by name; with `MaxResults` (1–1000) a page and a `NextToken` (the last name returned).
-    func listQueues() throws(SQSError) -> Reply {
+    func listQueues() async throws(SQSError) -> Reply {
         let input = try input(ListQueuesInput.self)
         let prefix = input.queueNamePrefix ?? ""
-        let names = try call { () throws(WireError) in try backend.listQueues(prefix: prefix) }.map(\.name)
+        let names = try await call { () async throws(WireError) in try await backend.listQueues(prefix: prefix) }.map(
+            \.name
+        )
         let (urls, next) = try page(names, maxResults: input.maxResults, nextToken: input.nextToken)
         return ok(ListQueuesOutput(queueUrls: urls.isEmpty ? nil : urls, nextToken: next))
     }
@@ -109,14 +111,14 @@ extension Context {
         return (page.map(url(of:)), more ? page.last.map(Self.encodeToken) : nil)
     }
 
-    func getQueueAttributes() throws(SQSError) -> Reply {
+    func getQueueAttributes() async throws(SQSError) -> Reply {
         let input = try input(GetQueueAttributesInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         let names = input.attributeNames ?? []
         guard !names.isEmpty else { return ok(AttributesOutput()) }
         let map = QueueAttributeMap(arns: arns)
         for name in names where !map.isKnown(name) { throw .invalidAttributeName(name) }
-        let sum = try call { () throws(WireError) in try backend.statistics(queue.name) }
+        let sum = try await call { () async throws(WireError) in try await backend.statistics(queue.name) }
         let statistics = QueueAttributeStatistics(
             visible: Int64(sum.visible),
             inFlight: Int64(sum.inFlight),
@@ -128,9 +130,9 @@ extension Context {
         return ok(AttributesOutput(attributes: attributes.isEmpty ? nil : attributes))
     }
 
-    func setQueueAttributes() throws(SQSError) -> Reply {
+    func setQueueAttributes() async throws(SQSError) -> Reply {
         let input = try input(SetQueueAttributesInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         guard let map = input.attributes else { throw .missingParameter("Attributes") }
         var attributes = queue.attributes
         try QueueAttributeMap(arns: arns).apply(
@@ -139,16 +141,16 @@ extension Context {
             kind: QueueName.kind(of: queue.name),
             creating: false
         )
-        try resolveDeadLetterQueue(attributes, text: map["RedrivePolicy"])
-        try call { () throws(WireError) in try backend.setAttributes(queue.name, attributes) }
+        try await resolveDeadLetterQueue(attributes, text: map["RedrivePolicy"])
+        try await call { () async throws(WireError) in try await backend.setAttributes(queue.name, attributes) }
         return done()
     }
 
     /// The queues whose RedrivePolicy names this one, sorted, paged as ListQueues.
-    func listDeadLetterSourceQueues() throws(SQSError) -> Reply {
+    func listDeadLetterSourceQueues() async throws(SQSError) -> Reply {
         let input = try input(ListDeadLetterSourceQueuesInput.self)
-        let queue = try queue(url: input.queueUrl)
-        let names = try call { () throws(WireError) in try backend.listQueues(prefix: "") }
+        let queue = try await queue(url: input.queueUrl)
+        let names = try await call { () async throws(WireError) in try await backend.listQueues(prefix: "") }
             .filter { $0.attributes.redrivePolicy?.deadLetterQueue == queue.name }.map(\.name)
         let (urls, next) = try page(names, maxResults: input.maxResults, nextToken: input.nextToken)
         return ok(ListDeadLetterSourceQueuesOutput(lowercaseQueueUrls: urls, nextToken: next))

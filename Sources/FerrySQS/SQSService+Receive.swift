@@ -17,9 +17,9 @@ extension Context {
         "SequenceNumber", "MessageDeduplicationId", "MessageGroupId", "AWSTraceHeader", "DeadLetterQueueSourceArn",
     ]
 
-    func receiveMessage() throws(SQSError) -> Reply {
+    func receiveMessage() async throws(SQSError) -> Reply {
         let input = try input(ReceiveMessageInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         let maximum = input.maxNumberOfMessages ?? 1
         guard (1...QueueLimits.maxReceiveMessages).contains(maximum) else {
             throw .invalidValue(
@@ -66,7 +66,9 @@ extension Context {
             // Standard queues ignore it, as SQS does.
             requestAttemptID: fifo ? input.receiveRequestAttemptId : nil
         )
-        let deliveries = try call { () throws(WireError) in try backend.receive(queue, request, waitMs: wait * 1_000) }
+        let deliveries = try await call { () async throws(WireError) in
+            try await backend.receive(queue, request, waitMs: wait * 1_000)
+        }
         let messages = deliveries.map { delivery in
             message(delivery, queue: queue, systemNames: systemNames, attributeNames: input.messageAttributeNames ?? [])
         }
@@ -109,12 +111,12 @@ extension Context {
 
     // MARK: Delete
 
-    func deleteMessage() throws(SQSError) -> Reply {
+    func deleteMessage() async throws(SQSError) -> Reply {
         let input = try input(DeleteMessageInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         guard let text = input.receiptHandle else { throw .missingParameter("ReceiptHandle") }
         let handle = try Handles.receiptHandle(text, queueID: queue.id)
-        let results = try call { () throws(WireError) in try backend.delete(queue, [handle]) }
+        let results = try await call { () async throws(WireError) in try await backend.delete(queue, [handle]) }
         if let error = deleteError(results.first, handle: text, queue: queue) { throw error }
         return done()
     }
@@ -133,9 +135,9 @@ extension Context {
         }
     }
 
-    func deleteMessageBatch() throws(SQSError) -> Reply {
+    func deleteMessageBatch() async throws(SQSError) -> Reply {
         let input = try input(DeleteMessageBatchInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         let ids = try Self.checkBatch(input.entries.map { $0.map(\.id) }, entry: "DeleteMessageBatchRequestEntry")
         var handles: [(id: String, text: String, handle: ReceiptHandle)] = []
         var failed: [BatchResultErrorEntry] = []
@@ -151,7 +153,9 @@ extension Context {
         }
         var successful: [BatchIDEntry] = []
         if !handles.isEmpty {
-            let results = try call { () throws(WireError) in try backend.delete(queue, handles.map(\.handle)) }
+            let results = try await call { () async throws(WireError) in
+                try await backend.delete(queue, handles.map(\.handle))
+            }
             for (entry, result) in zip(handles, results) {
                 if let error = deleteError(result, handle: entry.text, queue: queue) {
                     failed.append(Self.failed(entry.id, error))
@@ -204,9 +208,9 @@ extension Context {
         }
     }
 
-    func changeMessageVisibility() throws(SQSError) -> Reply {
+    func changeMessageVisibility() async throws(SQSError) -> Reply {
         let input = try input(ChangeMessageVisibilityInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         guard let text = input.receiptHandle else { throw .missingParameter("ReceiptHandle") }
         guard let seconds = input.visibilityTimeout else { throw .missingParameter("VisibilityTimeout") }
         try Self.checkVisibility(seconds)
@@ -214,14 +218,15 @@ extension Context {
             handle: try Handles.receiptHandle(text, queueID: queue.id),
             visibilityTimeoutSeconds: seconds
         )
-        let results = try call { () throws(WireError) in try backend.changeVisibility(queue, [change]) }
+        let results = try await call { () async throws(WireError) in try await backend.changeVisibility(queue, [change])
+        }
         if let error = visibilityError(results.first, handle: text, seconds: seconds, queue: queue) { throw error }
         return done()
     }
 
-    func changeMessageVisibilityBatch() throws(SQSError) -> Reply {
+    func changeMessageVisibilityBatch() async throws(SQSError) -> Reply {
         let input = try input(ChangeMessageVisibilityBatchInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         let entryName = "ChangeMessageVisibilityBatchRequestEntry"
         let ids = try Self.checkBatch(input.entries.map { $0.map(\.id) }, entry: entryName)
         var changes: [(id: String, text: String, change: VisibilityChange)] = []
@@ -243,7 +248,8 @@ extension Context {
         }
         var successful: [BatchIDEntry] = []
         if !changes.isEmpty {
-            let results = try call { () throws(WireError) in try backend.changeVisibility(queue, changes.map(\.change))
+            let results = try await call { () async throws(WireError) in
+                try await backend.changeVisibility(queue, changes.map(\.change))
             }
             for (entry, result) in zip(changes, results) {
                 let seconds = entry.change.visibilityTimeoutSeconds

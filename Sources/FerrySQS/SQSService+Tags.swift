@@ -37,37 +37,40 @@ extension Context {
     }
 
     /// Reads the queue's attributes, changes them and writes them back through the metadata group.
-    func change(_ queue: QueueDescription, _ edit: (inout QueueAttributes) throws(SQSError) -> Void) throws(SQSError) {
+    func change(
+        _ queue: QueueDescription,
+        _ edit: (inout QueueAttributes) throws(SQSError) -> Void
+    ) async throws(SQSError) {
         var attributes = queue.attributes
         try edit(&attributes)
         guard attributes != queue.attributes else { return }
-        try call { () throws(WireError) in try backend.setAttributes(queue.name, attributes) }
+        try await call { () async throws(WireError) in try await backend.setAttributes(queue.name, attributes) }
     }
 
-    func tagQueue() throws(SQSError) -> Reply {
+    func tagQueue() async throws(SQSError) -> Reply {
         let input = try input(TagQueueInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         guard let tags = input.tags else { throw .missingParameter("Tags") }
-        try change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
+        try await change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
             attributes.tags.merge(try Self.validTags(tags, queue: queue.name)) { $1 }
             attributes.tags = try Self.validTags(attributes.tags, queue: queue.name)
         }
         return done()
     }
 
-    func untagQueue() throws(SQSError) -> Reply {
+    func untagQueue() async throws(SQSError) -> Reply {
         let input = try input(UntagQueueInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         guard let keys = input.tagKeys, !keys.isEmpty else { throw .missingParameter("TagKeys") }
         for key in keys { try Self.checkTagKey(key) }
-        try change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
+        try await change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
             for key in keys { attributes.tags.removeValue(forKey: key) }
         }
         return done()
     }
 
-    func listQueueTags() throws(SQSError) -> Reply {
-        let queue = try queue(url: try input(QueueURLInput.self).queueUrl)
+    func listQueueTags() async throws(SQSError) -> Reply {
+        let queue = try await queue(url: try input(QueueURLInput.self).queueUrl)
         return ok(ListQueueTagsOutput(tags: queue.attributes.tags.isEmpty ? nil : queue.attributes.tags))
     }
 
@@ -95,9 +98,9 @@ extension Context {
 
     /// Adds a statement `Label` allowing the accounts the actions, as AWS writes it into the queue's `Policy`.
     /// Adding the same statement again changes nothing; another statement under an existing label is refused.
-    func addPermission() throws(SQSError) -> Reply {
+    func addPermission() async throws(SQSError) -> Reply {
         let input = try input(AddPermissionInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         guard let label = input.label, !label.isEmpty else { throw .missingParameter("Label") }
         guard let actions = input.actions, !actions.isEmpty else { throw .missingParameter("ActionName") }
         for action in actions where Self.ownerActions.contains(action) {
@@ -130,7 +133,7 @@ extension Context {
             throw .invalidParameterValue("Value \(account) for parameter AWSAccountIds is invalid.")
         }
         let arn = arns.arn(ofQueue: queue.name)
-        try change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
+        try await change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
             var document =
                 attributes.policy.flatMap(JSONDocument.object(parsing:)) ?? [
                     "Version": .string("2012-10-17"),
@@ -169,11 +172,11 @@ extension Context {
     }
 
     /// Removes the policy statement `Label`; the policy goes when its last statement does.
-    func removePermission() throws(SQSError) -> Reply {
+    func removePermission() async throws(SQSError) -> Reply {
         let input = try input(RemovePermissionInput.self)
-        let queue = try queue(url: input.queueUrl)
+        let queue = try await queue(url: input.queueUrl)
         guard let label = input.label, !label.isEmpty else { throw .missingParameter("Label") }
-        try change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
+        try await change(queue) { (attributes: inout QueueAttributes) throws(SQSError) in
             let notFound = SQSError.invalidValue(
                 label,
                 parameter: "Label",

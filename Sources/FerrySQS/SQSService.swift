@@ -54,13 +54,13 @@ public final class SQSService: Sendable {
         _ request: SigV4Verifier.Request,
         nowSeconds: Int64,
         requestID: String
-    ) -> (
+    ) async -> (
         status: Int, headers: [(String, String)], body: [UInt8]
     ) {
         let wire = SQSProtocol(of: request)
         let reply: Reply
         do throws(SQSError) {
-            reply = try answer(request, wire: wire, nowSeconds: nowSeconds, requestID: requestID)
+            reply = try await answer(request, wire: wire, nowSeconds: nowSeconds, requestID: requestID)
         } catch {
             counters.count(error: error)
             reply = wire.failure(error, requestID: requestID)
@@ -85,7 +85,7 @@ public final class SQSService: Sendable {
         wire: SQSProtocol,
         nowSeconds: Int64,
         requestID: String
-    ) throws(SQSError) -> Reply {
+    ) async throws(SQSError) -> Reply {
         let region: String
         switch configuration.authentication {
         case .sigV4(let verifier):
@@ -130,7 +130,7 @@ public final class SQSService: Sendable {
             input: input,
             requestID: requestID
         )
-        return try context.perform()
+        return try await context.perform()
     }
 }
 
@@ -197,52 +197,52 @@ package struct Context {
     func url(of name: String) -> String { baseURL + name }
 
     /// The queue a `QueueUrl` names, from the cluster.
-    func queue(url: String?) throws(SQSError) -> QueueDescription {
+    func queue(url: String?) async throws(SQSError) -> QueueDescription {
         guard let url else { throw .missingParameter("QueueUrl") }
         guard let name = Handles.queueName(ofURL: url, account: account) else { throw .queueDoesNotExist }
-        return try call { () throws(WireError) in try backend.queue(name) }
+        return try await call { () async throws(WireError) in try await backend.queue(name) }
     }
 
     /// Runs a backend call, mapping its refusal to AWS's error.
-    func call<T>(_ body: () throws(WireError) -> T) throws(SQSError) -> T {
+    func call<T>(_ body: () async throws(WireError) -> T) async throws(SQSError) -> T {
         do {
-            return try body()
+            return try await body()
         } catch {
             throw SQSError(error)
         }
     }
 
-    func perform() throws(SQSError) -> Reply {
+    func perform() async throws(SQSError) -> Reply {
         switch operation {
-        case "CreateQueue": return try createQueue()
-        case "GetQueueUrl": return try getQueueURL()
-        case "ListQueues": return try listQueues()
+        case "CreateQueue": return try await createQueue()
+        case "GetQueueUrl": return try await getQueueURL()
+        case "ListQueues": return try await listQueues()
         case "DeleteQueue":
-            let queue = try queue(url: try input(QueueURLInput.self).queueUrl)
-            try call { () throws(WireError) in try backend.deleteQueue(queue.name) }
+            let queue = try await queue(url: try input(QueueURLInput.self).queueUrl)
+            try await call { () async throws(WireError) in try await backend.deleteQueue(queue.name) }
             return done()
         case "PurgeQueue":
-            let queue = try queue(url: try input(QueueURLInput.self).queueUrl)
-            try call { () throws(WireError) in try backend.purgeQueue(queue.name) }
+            let queue = try await queue(url: try input(QueueURLInput.self).queueUrl)
+            try await call { () async throws(WireError) in try await backend.purgeQueue(queue.name) }
             return done()
-        case "ListDeadLetterSourceQueues": return try listDeadLetterSourceQueues()
-        case "GetQueueAttributes": return try getQueueAttributes()
-        case "SetQueueAttributes": return try setQueueAttributes()
-        case "SendMessage": return try sendMessage()
-        case "SendMessageBatch": return try sendMessageBatch()
-        case "ReceiveMessage": return try receiveMessage()
-        case "DeleteMessage": return try deleteMessage()
-        case "DeleteMessageBatch": return try deleteMessageBatch()
-        case "ChangeMessageVisibility": return try changeMessageVisibility()
-        case "ChangeMessageVisibilityBatch": return try changeMessageVisibilityBatch()
-        case "StartMessageMoveTask": return try startMessageMoveTask()
-        case "CancelMessageMoveTask": return try cancelMessageMoveTask()
-        case "ListMessageMoveTasks": return try listMessageMoveTasks()
-        case "TagQueue": return try tagQueue()
-        case "UntagQueue": return try untagQueue()
-        case "ListQueueTags": return try listQueueTags()
-        case "AddPermission": return try addPermission()
-        case "RemovePermission": return try removePermission()
+        case "ListDeadLetterSourceQueues": return try await listDeadLetterSourceQueues()
+        case "GetQueueAttributes": return try await getQueueAttributes()
+        case "SetQueueAttributes": return try await setQueueAttributes()
+        case "SendMessage": return try await sendMessage()
+        case "SendMessageBatch": return try await sendMessageBatch()
+        case "ReceiveMessage": return try await receiveMessage()
+        case "DeleteMessage": return try await deleteMessage()
+        case "DeleteMessageBatch": return try await deleteMessageBatch()
+        case "ChangeMessageVisibility": return try await changeMessageVisibility()
+        case "ChangeMessageVisibilityBatch": return try await changeMessageVisibilityBatch()
+        case "StartMessageMoveTask": return try await startMessageMoveTask()
+        case "CancelMessageMoveTask": return try await cancelMessageMoveTask()
+        case "ListMessageMoveTasks": return try await listMessageMoveTasks()
+        case "TagQueue": return try await tagQueue()
+        case "UntagQueue": return try await untagQueue()
+        case "ListQueueTags": return try await listQueueTags()
+        case "AddPermission": return try await addPermission()
+        case "RemovePermission": return try await removePermission()
         default: throw .invalidAction(operation)
         }
     }

@@ -1,6 +1,7 @@
-import FerryClient
+import FerryNet
 import FerryNode
 import FerryQueue
+import FerryRouter
 import FerrySQS
 import FerryWire
 
@@ -8,21 +9,15 @@ import FerryWire
     import Glibc
 #endif
 
-/// The SQS API's way into the cluster from a node: a `FerryClient` aimed at every member's client port, so a
-/// request reaching any node is forwarded to the partition leaders (routing, `notLeader` hints and retries are
-/// the client's). Lives in the executable because FerrySQS may not import FerryClient (DESIGN §3).
-final class ClientSQSBackend: SQSBackend {
-    let client: FerryClient
+/// The SQS API's way into the cluster from a node: the node's own `PartitionRouter`, which answers from this
+/// node's Raft thread and forwards to the partition leaders over the peer connections (routing, `notLeader`
+/// hints and retries are the router's). Lives in the executable, which joins FerrySQS and FerryNode.
+struct RouterSQSBackend: SQSBackend {
+    let router: PartitionRouter
 
-    init(config: NodeConfig) throws {
-        // This node first: its own answers need no hop when it leads.
-        let members = [config.me] + config.members.filter { $0.id != config.nodeID }
-        client = try FerryClient(endpoints: members.map { "\($0.host):\($0.clientPort)" })
-    }
-
-    private func run<T>(_ body: () throws(FerryClientError) -> T) throws(WireError) -> T {
+    private func run<T>(_ body: () async throws(FerryClientError) -> T) async throws(WireError) -> T {
         do {
-            return try body()
+            return try await body()
         } catch {
             switch error {
             case .server(let refusal): throw refusal
@@ -33,44 +28,49 @@ final class ClientSQSBackend: SQSBackend {
         }
     }
 
-    func createQueue(_ name: String, attributes: QueueAttributes) throws(WireError) -> QueueDescription {
-        try run { () throws(FerryClientError) in try client.createQueue(name, attributes: attributes) }
+    func createQueue(_ name: String, attributes: QueueAttributes) async throws(WireError) -> QueueDescription {
+        try await run { () async throws(FerryClientError) in try await router.createQueue(name, attributes: attributes)
+        }
     }
 
-    func queue(_ name: String) throws(WireError) -> QueueDescription {
-        try run { () throws(FerryClientError) in try client.queueDescription(name) }
+    func queue(_ name: String) async throws(WireError) -> QueueDescription {
+        try await run { () async throws(FerryClientError) in try await router.queue(name) }
     }
 
-    func listQueues(prefix: String) throws(WireError) -> [QueueDescription] {
-        try run { () throws(FerryClientError) in try client.listQueues(prefix: prefix) }
+    func listQueues(prefix: String) async throws(WireError) -> [QueueDescription] {
+        try await run { () async throws(FerryClientError) in try await router.listQueues(prefix: prefix) }
     }
 
-    func deleteQueue(_ name: String) throws(WireError) {
-        try run { () throws(FerryClientError) in try client.deleteQueue(name) }
+    func deleteQueue(_ name: String) async throws(WireError) {
+        try await run { () async throws(FerryClientError) in try await router.deleteQueue(name) }
     }
 
-    func setAttributes(_ name: String, _ attributes: QueueAttributes) throws(WireError) {
-        try run { () throws(FerryClientError) in try client.setAttributes(name, attributes) }
+    func setAttributes(_ name: String, _ attributes: QueueAttributes) async throws(WireError) {
+        try await run { () async throws(FerryClientError) in try await router.setAttributes(name, attributes) }
     }
 
-    func purgeQueue(_ name: String) throws(WireError) {
-        try run { () throws(FerryClientError) in try client.purgeQueue(name) }
+    func purgeQueue(_ name: String) async throws(WireError) {
+        try await run { () async throws(FerryClientError) in try await router.purgeQueue(name) }
     }
 
-    func statistics(_ name: String) throws(WireError) -> QueueStatistics {
-        try run { () throws(FerryClientError) in try client.statistics(name).0 }
+    func statistics(_ name: String) async throws(WireError) -> QueueStatistics {
+        try await run { () async throws(FerryClientError) in try await router.statistics(name).0 }
     }
 
     func send(
         _ queue: QueueDescription,
         _ requests: [SendRequest]
-    ) throws(WireError) -> [Result<SendOutcome, WireError>] {
-        try run { () throws(FerryClientError) in try client.send(queue.name, requests) }
+    ) async throws(WireError) -> [Result<SendOutcome, WireError>] {
+        try await run { () async throws(FerryClientError) in try await router.send(queue.name, requests) }
     }
 
-    func receive(_ queue: QueueDescription, _ request: ReceiveRequest, waitMs: Int) throws(WireError) -> [Delivery] {
-        try run { () throws(FerryClientError) in
-            try client.receive(
+    func receive(
+        _ queue: QueueDescription,
+        _ request: ReceiveRequest,
+        waitMs: Int
+    ) async throws(WireError) -> [Delivery] {
+        try await run { () async throws(FerryClientError) in
+            try await router.receive(
                 queue.name,
                 maxMessages: request.maxMessages,
                 waitMs: UInt32(waitMs),
@@ -80,19 +80,22 @@ final class ClientSQSBackend: SQSBackend {
         }
     }
 
-    /// The client groups the handles by partition and asks each partition at once.
-    func delete(_ queue: QueueDescription, _ handles: [ReceiptHandle]) throws(WireError) -> [Result<Void, WireError>] {
-        try run { () throws(FerryClientError) in try client.delete(queue.name, handles).map { $0.map { _ in () } } }
+    /// The router groups the handles by partition and asks each partition at once.
+    func delete(
+        _ queue: QueueDescription,
+        _ handles: [ReceiptHandle]
+    ) async throws(WireError) -> [Result<Void, WireError>] {
+        try await run { () async throws(FerryClientError) in
+            try await router.delete(queue.name, handles).map { $0.map { _ in () } }
+        }
     }
 
     func changeVisibility(
         _ queue: QueueDescription,
         _ changes: [VisibilityChange]
-    ) throws(WireError)
-        -> [Result<Void, WireError>]
-    {
-        try run { () throws(FerryClientError) in
-            try client.changeVisibility(queue.name, changes).map { $0.map { _ in () } }
+    ) async throws(WireError) -> [Result<Void, WireError>] {
+        try await run { () async throws(FerryClientError) in
+            try await router.changeVisibility(queue.name, changes).map { $0.map { _ in () } }
         }
     }
 
@@ -101,9 +104,9 @@ final class ClientSQSBackend: SQSBackend {
         taskID: String,
         destination: String?,
         maxMessagesPerSecond: Int
-    ) throws(WireError) -> [MoveTaskStatus] {
-        try run { () throws(FerryClientError) in
-            try client.startMoveTask(
+    ) async throws(WireError) -> [MoveTaskStatus] {
+        try await run { () async throws(FerryClientError) in
+            try await router.startMoveTask(
                 queue,
                 taskID: taskID,
                 destination: destination,
@@ -112,17 +115,17 @@ final class ClientSQSBackend: SQSBackend {
         }
     }
 
-    func cancelMoveTask(_ queue: String, taskID: String) throws(WireError) -> [MoveTaskStatus] {
-        try run { () throws(FerryClientError) in try client.cancelMoveTask(queue, taskID: taskID) }
+    func cancelMoveTask(_ queue: String, taskID: String) async throws(WireError) -> [MoveTaskStatus] {
+        try await run { () async throws(FerryClientError) in try await router.cancelMoveTask(queue, taskID: taskID) }
     }
 
-    func listMoveTasks(_ queue: String) throws(WireError) -> [[MoveTaskStatus]] {
-        try run { () throws(FerryClientError) in try client.listMoveTasks(queue) }
+    func listMoveTasks(_ queue: String) async throws(WireError) -> [[MoveTaskStatus]] {
+        try await run { () async throws(FerryClientError) in try await router.listMoveTasks(queue) }
     }
 }
 
 /// The SQS API on the node's HTTP port (both protocols), and its metrics.
-func sqsAPI(config: NodeConfig) throws -> (handler: HTTPAPIHandler, metrics: @Sendable () -> String) {
+func sqsAPI(config: NodeConfig, router: PartitionRouter) -> HTTPAPI {
     let authentication: SQSService.Authentication
     if config.sqs.auth == "none" {
         NodeLog.warning("the SQS API accepts unsigned requests (sqs.auth: none): local experiments only")
@@ -138,7 +141,7 @@ func sqsAPI(config: NodeConfig) throws -> (handler: HTTPAPIHandler, metrics: @Se
             account: config.sqs.accountID,
             defaultRegion: config.sqs.region
         ),
-        backend: try ClientSQSBackend(config: config)
+        backend: RouterSQSBackend(router: router)
     )
     let handler: HTTPAPIHandler = { parts in
         let request = SigV4Verifier.Request(
@@ -152,7 +155,7 @@ func sqsAPI(config: NodeConfig) throws -> (handler: HTTPAPIHandler, metrics: @Se
         if parts.bodyTooLarge {
             return service.refuseTooLarge(request, limitBytes: HTTPLimits.maxBodyBytes, requestID: id)
         }
-        return service.handle(request, nowSeconds: Int64(time(nil)), requestID: id)
+        return await service.handle(request, nowSeconds: Int64(time(nil)), requestID: id)
     }
-    return (handler, { service.counters.render() })
+    return HTTPAPI(handler: handler, metrics: { service.counters.render() })
 }

@@ -88,11 +88,7 @@ struct NodeCommand: ParsableCommand {
         if let snapshotEveryEntries { loaded.snapshotEveryEntries = snapshotEveryEntries }
         if let entriesKeptAfterSnapshot { loaded.entriesKeptAfterSnapshot = entriesKeptAfterSnapshot }
         if !member.isEmpty { loaded.members = try member.map(Self.parseMember) }
-        // The SQS handler outlives the server: released last on an event loop (when the HTTP router goes), its
-        // FerryClient would shut its event loop group down from an event loop, a precondition failure.
-        let sqs = try sqsAPI(config: loaded)
-        let server = try FerryNodeServer(config: loaded, api: sqs.handler, metrics: sqs.metrics)
-        defer { withExtendedLifetime(sqs) {} }
+        let server = try FerryNodeServer(config: loaded) { router in sqsAPI(config: loaded, router: router) }
         Self.waitForSignal()
         NodeLog.info("stopping")
         server.stop()

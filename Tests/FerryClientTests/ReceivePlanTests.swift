@@ -1,10 +1,11 @@
 import FerryClient
 import FerryQueue
+import FerryRouter
 import FerryWire
 import NIOCore
 import Testing
 
-/// How one receive is spread over a queue's partitions and put back together (`FerryClient.plan`, `merge`).
+/// How one receive is spread over a queue's partitions and put back together (`PartitionRouter.plan`, `merge`).
 @Suite struct ReceivePlanTests {
     func summary(_ count: Int, first: Int64? = nil, repeated: Int = 0) -> DeliverableSummary {
         DeliverableSummary(count: count, repeatedAttemptCount: repeated, firstAvailableAtMs: first)
@@ -12,7 +13,7 @@ import Testing
 
     /// FIFO: the partition whose first ready group became available first gives first, as much as it has.
     @Test func fifoPartitionsGiveInTheOrderOfTheirFirstReadyGroup() {
-        let plan = FerryClient.plan(
+        let plan = PartitionRouter.plan(
             [0: summary(0), 1: summary(3, first: 500), 2: summary(1, first: 100), 3: summary(5, first: 900)],
             maxMessages: 5,
             fifo: true,
@@ -24,7 +25,7 @@ import Testing
 
     /// Never more than the batch: a partition with plenty gives the whole batch, nobody else is asked.
     @Test func aFullPartitionFillsTheBatchAlone() {
-        let plan = FerryClient.plan(
+        let plan = PartitionRouter.plan(
             [0: summary(10, first: 1), 1: summary(10, first: 2)],
             maxMessages: 10,
             fifo: true,
@@ -32,20 +33,20 @@ import Testing
         )
         #expect(plan.map(\.partition) == [0])
         #expect(plan.map(\.count) == [10])
-        #expect(FerryClient.plan([0: summary(0), 1: summary(0)], maxMessages: 10, fifo: true, rotation: 0).isEmpty)
+        #expect(PartitionRouter.plan([0: summary(0), 1: summary(0)], maxMessages: 10, fifo: true, rotation: 0).isEmpty)
     }
 
     /// Standard: the rotation decides who gives first, so no partition is always last.
     @Test func standardPartitionsTakeTurnsGivingFirst() {
         let summaries: [UInt32: DeliverableSummary] = [0: summary(4), 1: summary(4), 2: summary(4)]
-        #expect(FerryClient.plan(summaries, maxMessages: 6, fifo: false, rotation: 0).map(\.partition) == [0, 1])
-        #expect(FerryClient.plan(summaries, maxMessages: 6, fifo: false, rotation: 1).map(\.partition) == [1, 2])
-        #expect(FerryClient.plan(summaries, maxMessages: 6, fifo: false, rotation: 5).map(\.partition) == [2, 0])
+        #expect(PartitionRouter.plan(summaries, maxMessages: 6, fifo: false, rotation: 0).map(\.partition) == [0, 1])
+        #expect(PartitionRouter.plan(summaries, maxMessages: 6, fifo: false, rotation: 1).map(\.partition) == [1, 2])
+        #expect(PartitionRouter.plan(summaries, maxMessages: 6, fifo: false, rotation: 5).map(\.partition) == [2, 0])
     }
 
     /// A retried receive attempt asks only the partitions that remember it, for what they handed out.
     @Test func aRepeatedAttemptAsksOnlyThePartitionsThatRememberIt() {
-        let plan = FerryClient.plan(
+        let plan = PartitionRouter.plan(
             [0: summary(7, first: 1), 1: summary(2, first: 9, repeated: 2), 2: summary(0, repeated: 1)],
             maxMessages: 10,
             fifo: true,
@@ -74,7 +75,7 @@ import Testing
     /// FIFO: each partition's answer is runs of one group; runs are ordered across partitions by when their
     /// group's head became available, and a run is never split.
     @Test func fifoAnswersMergeByGroupAvailabilityKeepingEachGroupTogether() {
-        let merged = FerryClient.merge(
+        let merged = PartitionRouter.merge(
             [
                 (
                     0,
@@ -102,9 +103,9 @@ import Testing
             2: DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil, pendingDeadline: true),
             3: DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil),
         ]
-        let plan = FerryClient.plan(summaries, maxMessages: 10, fifo: true, rotation: 0)
+        let plan = PartitionRouter.plan(summaries, maxMessages: 10, fifo: true, rotation: 0)
         #expect(plan.map(\.partition) == [0, 1, 2])
         #expect(plan.map(\.count) == [1, 5, 4])
-        #expect(FerryClient.plan(summaries, maxMessages: 1, fifo: true, rotation: 0).map(\.count) == [1])
+        #expect(PartitionRouter.plan(summaries, maxMessages: 1, fifo: true, rotation: 0).map(\.count) == [1])
     }
 }

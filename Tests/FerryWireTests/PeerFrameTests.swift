@@ -1,3 +1,4 @@
+import FerryQueue
 import FerryRaft
 import FerryWire
 import NIOCore
@@ -134,7 +135,14 @@ import Testing
 }
 
 @Suite struct PeerControlTests {
-    @Test(arguments: [PeerControl.alive(from: 3), .quiesce(groupID: 42, from: 2, term: 7, commit: 99)])
+    @Test(arguments: [
+        PeerControl.alive(from: 3), .quiesce(groupID: 42, from: 2, term: 7, commit: 99),
+        .forward(
+            from: 2,
+            .request(7, .receive(queue: "q", partition: 1, request: ReceiveRequest(maxMessages: 10), waitMs: 20_000))
+        ),
+        .forwardReply(from: 3, .response(7, .error(WireError(.notLeader, "not the leader", leaderHint: 1)))),
+    ])
     func controlFramesRoundTripBesideRaftFrames(_ control: PeerControl) throws {
         var bytes = control.encoded()
         let raft = PeerFrame(groupID: 9, message: RaftMessage(from: 1, to: 2, term: 1, body: .heartbeat(commit: 3)))
@@ -151,6 +159,26 @@ import Testing
             #expect(try PeerInbound.decode(from: &partial) == nil)
             #expect(partial.readableBytes == cut)
         }
+    }
+
+    @Test func aPartialForwardFrameConsumesNothing() throws {
+        let whole = PeerControl.forward(from: 1, .request(9, .listQueues(prefix: "orders"))).encoded()
+        for cut in 0..<whole.readableBytes {
+            var partial = whole.getSlice(at: 0, length: cut)!
+            #expect(try PeerInbound.decode(from: &partial) == nil)
+            #expect(partial.readableBytes == cut)
+        }
+    }
+
+    @Test func aForwardFrameHoldingAResponseIsRefused() {
+        // A forward must carry a request and a reply a response: the kinds swapped are refused, not served.
+        var bytes = PeerControl.forward(from: 1, .request(9, .listQueues(prefix: ""))).encoded()
+        bytes.setInteger(UInt8(67), at: 12)
+        #expect(throws: WireDecodeError.self) { try PeerInbound.decode(from: &bytes) }
+        var trailing = PeerControl.forwardReply(from: 1, .response(9, .done)).encoded()
+        trailing.writeInteger(UInt8(0))
+        trailing.setInteger(UInt32(trailing.readableBytes - 4), at: 0, endianness: .big)
+        #expect(throws: WireDecodeError.self) { try PeerInbound.decode(from: &trailing) }
     }
 
     @Test func aControlFrameWithTheWrongLengthIsRefused() {

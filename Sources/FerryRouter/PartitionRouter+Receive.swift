@@ -1,15 +1,10 @@
+import FerryNet
 import FerryQueue
 import FerryWire
 import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Receives: a batch filled from every partition, and long polls that watch every partition at once.
-extension FerryClient {
+extension PartitionRouter {
     /// Receives up to `maxMessages` from the queue, waiting up to `waitMs` in all for at least one (long poll),
     /// as SQS does: the batch is filled from every partition that has messages, several messages of one FIFO
     /// group in order, then other groups, the group whose head became available first coming first.
@@ -33,8 +28,8 @@ extension FerryClient {
         waitMs: UInt32 = 0,
         visibilityTimeoutSeconds: Int? = nil,
         requestAttemptID: String? = nil
-    ) throws(FerryClientError) -> [(partition: UInt32, delivery: Delivery)] {
-        let queue = try queue(queueName)
+    ) async throws(FerryClientError) -> [(partition: UInt32, delivery: Delivery)] {
+        let queue = try await queue(queueName)
         let template = ReceiveRequest(
             maxMessages: maxMessages,
             visibilityTimeoutSeconds: visibilityTimeoutSeconds,
@@ -42,26 +37,23 @@ extension FerryClient {
         )
         // One partition: its receive long-polls at the leader itself.
         if queue.partitions == 1 {
-            return try receive(queue, [(0, maxMessages)], template, waitMs: waitMs).map { (0, $0.delivery) }
+            return try await receive(queue, [(0, maxMessages)], template, waitMs: waitMs).map { (0, $0.delivery) }
         }
         let end = Self.nowMs() + Int64(waitMs)
-        let rotation = lock.withLock {
-            roundRobin += 1
-            return roundRobin
-        }
+        let rotation = nextTurn()
         var rounds = 0
         while true {
             rounds += 1
             let whole = requestAttemptID == nil ? UInt32((rotation + rounds) % Int(queue.partitions)) : nil
             var summaries: [UInt32: DeliverableSummary] = [:]
             if let whole, lock.withLock({ backlogged.contains(queue.id) }) {
-                switch try look(queue, template, whole: whole, asking: [whole]) {
+                switch try await look(queue, template, whole: whole, asking: [whole]) {
                 case .received(let partition, let deliveries): return deliveries.map { (partition, $0) }
                 case .summaries(let answers): summaries = answers
                 }
             }
             let rest = (0..<queue.partitions).filter { summaries[$0] == nil }
-            switch try look(queue, template, whole: summaries.isEmpty ? whole : nil, asking: rest) {
+            switch try await look(queue, template, whole: summaries.isEmpty ? whole : nil, asking: rest) {
             case .received(let partition, let deliveries):
                 lock.withLock { _ = backlogged.insert(queue.id) }
                 return deliveries.map { (partition, $0) }
@@ -76,10 +68,10 @@ extension FerryClient {
                 rotation: rotation
             )
             if !plan.isEmpty {
-                let received = try receive(queue, plan, template, waitMs: 0)
+                let received = try await receive(queue, plan, template, waitMs: 0)
                 if !received.isEmpty { return received }
                 // Another consumer took them first (or they went to the dead-letter queue): look again soon.
-                usleep(10_000)
+                await Self.pause(ms: 10)
             }
             let remaining = end - Self.nowMs()
             if remaining <= 0 {
@@ -87,7 +79,12 @@ extension FerryClient {
                 if plan.isEmpty || rounds >= 2 { return [] }
                 continue
             }
-            awaitAnyPartition(queue, maxMessages: maxMessages, requestAttemptID: requestAttemptID, waitMs: remaining)
+            await awaitAnyPartition(
+                queue,
+                maxMessages: maxMessages,
+                requestAttemptID: requestAttemptID,
+                waitMs: remaining
+            )
         }
     }
 
@@ -106,7 +103,7 @@ extension FerryClient {
         _ template: ReceiveRequest,
         whole: UInt32?,
         asking: [UInt32]
-    ) throws(FerryClientError) -> Look {
+    ) async throws(FerryClientError) -> Look {
         guard !asking.isEmpty else { return .summaries([:]) }
         let requests = asking.map { partition in
             (
@@ -124,7 +121,7 @@ extension FerryClient {
         }
         var summaries: [UInt32: DeliverableSummary] = [:]
         var refusal: WireError?
-        for ((partition, _), result) in zip(requests, callPartitions(queue, requests)) {
+        for ((partition, _), result) in zip(requests, await callPartitions(queue, requests)) {
             switch result {
             case .success(.received(let deliveries)) where !deliveries.isEmpty:
                 return .received(partition: partition, deliveries)
@@ -192,7 +189,7 @@ extension FerryClient {
         _ plan: [(partition: UInt32, count: Int)],
         _ template: ReceiveRequest,
         waitMs: UInt32
-    ) throws(FerryClientError) -> [(partition: UInt32, delivery: Delivery)] {
+    ) async throws(FerryClientError) -> [(partition: UInt32, delivery: Delivery)] {
         let requests = plan.map { share in
             var request = template
             request.maxMessages = share.count
@@ -204,10 +201,10 @@ extension FerryClient {
         let timeoutMs = Int64(waitMs) + options.requestTimeoutMs
         var received: [(partition: UInt32, deliveries: [Delivery])] = []
         var failure: FerryClientError?
-        for (item, first) in zip(requests, callPartitions(queue, requests, timeoutMs: timeoutMs)) {
+        for (item, first) in zip(requests, await callPartitions(queue, requests, timeoutMs: timeoutMs)) {
             do throws(FerryClientError) {
-                let response = try settle(first, repeatable: true) { () throws(FerryClientError) in
-                    try callPartition(queue, item.0, item.1)
+                let response = try await settle(first, repeatable: true) { () throws(FerryClientError) in
+                    try await callPartition(queue, item.0, item.1, timeoutMs: timeoutMs)
                 }
                 let deliveries = try Self.expect(response) { if case .received(let d) = $0 { d } else { nil } }
                 received.append((item.0, deliveries))
@@ -250,57 +247,84 @@ extension FerryClient {
         maxMessages: Int,
         requestAttemptID: String?,
         waitMs: Int64
-    ) {
+    ) async {
         let waitMs = min(waitMs, 20_000)
         let started = Self.nowMs()
-        let answers = NIOLockedValueBox((pending: Int(queue.partitions), ready: false))
-        let wake = ConditionLock(value: 0)
-        for partition in 0..<queue.partitions {
-            let (groupID, target) = route(queue, partition, attempt: Int(partition))
-            let request = ClientRequest.summarizeDeliverable(
-                queue: queue.name,
-                partition: partition,
-                maxMessages: UInt16(clamping: maxMessages),
-                requestAttemptID: requestAttemptID,
-                waitMs: UInt32(waitMs)
-            )
-            let future: EventLoopFuture<ClientResponse>
-            do {
-                future = try connection(target.0, target.1).start(request, timeoutMs: waitMs + options.requestTimeoutMs)
-            } catch {
-                future = group.next().makeFailedFuture(error)
-            }
-            // Weak: the client's last reference must not go on its own event loop (its deinit shuts the loop down).
-            future.whenComplete { [weak self] result in
-                // A refusal (the partition's leader moved, or the node is behind) ends the wait too: otherwise a
-                // message sent to that partition would wait for the other polls' deadline. The next round follows
-                // the hint.
-                var refused = false
-                var ready = false
-                switch result {
-                case .success(.deliverable(let summary)):
-                    ready = summary.mayDeliver
-                case .success(.error(let error)):
-                    refused = true
-                    if let groupID, error.code == .notLeader {
-                        self?.noteLeader(group: groupID, node: error.leaderHint)
+        let watch = PollWatch(pending: Int(queue.partitions))
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            watch.start(continuation)
+            for partition in 0..<queue.partitions {
+                let request = ClientRequest.summarizeDeliverable(
+                    queue: queue.name,
+                    partition: partition,
+                    maxMessages: UInt16(clamping: maxMessages),
+                    requestAttemptID: requestAttemptID,
+                    waitMs: UInt32(waitMs)
+                )
+                let (groupID, target) = route(queue, partition, attempt: Int(partition))
+                transport.start(request, at: target, timeoutMs: waitMs + options.requestTimeoutMs) {
+                    [self] answer in
+                    // A refusal (the partition's leader moved, or the node is behind) ends the wait too: otherwise
+                    // a message sent to that partition would wait for the other polls' deadline. The next round
+                    // follows the hint.
+                    switch answer {
+                    case .success(.deliverable(let summary)):
+                        watch.answered(ready: summary.mayDeliver, refused: false)
+                    case .success(.error(let error)):
+                        if let groupID, error.code == .notLeader {
+                            noteLeader(group: groupID, node: error.leaderHint)
+                        }
+                        watch.answered(ready: false, refused: true)
+                    default:
+                        watch.answered(ready: false, refused: true)
                     }
-                default:
-                    refused = true
-                }
-                let done = answers.withLockedValue { state in
-                    state.pending -= 1
-                    state.ready = state.ready || ready
-                    return state.ready || state.pending == 0 || refused
-                }
-                if done {
-                    wake.lock()
-                    wake.unlock(withValue: 1)
                 }
             }
+            transport.schedule(afterMs: waitMs) { watch.finish() }
         }
-        if wake.lock(whenValue: 1, timeoutSeconds: Double(waitMs) / 1_000) { wake.unlock() }
         // A round that ended at once (no leader known, a refusal) must not spin: the next round waits a little.
-        if Self.nowMs() - started < 20, !answers.withLockedValue(\.ready) { usleep(50_000) }
+        if Self.nowMs() - started < 20, !watch.isReady { await Self.pause(ms: 50) }
+    }
+}
+
+/// The state of one `awaitAnyPartition`: the continuation is resumed once, by the first answer that ends the
+/// wait or by the deadline.
+final class PollWatch: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var pending: Int
+    private var ready = false
+    private var continuation: CheckedContinuation<Void, Never>?
+    private var finished = false
+
+    init(pending: Int) { self.pending = pending }
+
+    var isReady: Bool { lock.withLock { ready } }
+
+    /// Registers the waiter; resumes it at once when the wait already ended.
+    func start(_ continuation: CheckedContinuation<Void, Never>) {
+        let over = lock.withLock {
+            if !finished { self.continuation = continuation }
+            return finished
+        }
+        if over { continuation.resume() }
+    }
+
+    func answered(ready: Bool, refused: Bool) {
+        let done = lock.withLock {
+            pending -= 1
+            self.ready = self.ready || ready
+            return self.ready || pending == 0 || refused
+        }
+        if done { finish() }
+    }
+
+    func finish() {
+        let waiting: CheckedContinuation<Void, Never>? = lock.withLock {
+            guard !finished else { return nil }
+            finished = true
+            defer { continuation = nil }
+            return continuation
+        }
+        waiting?.resume()
     }
 }
