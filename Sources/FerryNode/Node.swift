@@ -153,7 +153,6 @@ public final class FerryNodeServer: @unchecked Sendable {
         loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         transport = PeerTransport(config: config, group: loops, mailbox: runtime.mailbox)
         runtime.transport = transport
-        runtime.forwarder = MoveForwarder(mailbox: runtime.mailbox, group: loops)
         try transport.start()
         let mailbox = runtime.mailbox
         clientServer = try ServerBootstrap(group: loops)
@@ -166,9 +165,9 @@ public final class FerryNodeServer: @unchecked Sendable {
                 }
             }
             .bind(host: config.me.host, port: Int(config.me.clientPort)).wait()
-        router = PartitionRouter(
-            transport: NodeRouterTransport(config: config, mailbox: mailbox, peers: transport, group: loops)
-        )
+        let local = NodeRouterTransport(config: config, mailbox: mailbox, peers: transport, group: loops)
+        runtime.forwarder = local
+        router = PartitionRouter(transport: local)
         http = try HTTPServer(
             host: config.me.host,
             port: Int(config.me.httpPort),
@@ -193,7 +192,6 @@ public final class FerryNodeServer: @unchecked Sendable {
         runtime.stop(graceful: graceful)
         try? thread?.syncShutdownGracefully()
         thread = nil
-        runtime.forwarder?.stop()
         http?.stop()
         http = nil
         transport.stop()

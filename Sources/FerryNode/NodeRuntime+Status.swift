@@ -1,0 +1,51 @@
+import FerryQueue
+import FerryRaft
+import FerryWire
+
+/// What the node tells about itself: `/metrics` and `ferry cluster status`.
+extension NodeRuntime {
+    func renderMetrics() -> String {
+        for group in orderedGroups {
+            metrics.record(group: group, node: config.nodeID)
+            if group.isLeader, let partition = group.partition {
+                metrics.record(
+                    queue: partition.queueName,
+                    partition: partition.partition,
+                    statistics: partition.statistics,
+                    nowMs: partition.nowMs
+                )
+            }
+        }
+        let now = MonotonicClock.nowMs()
+        for (peer, heard) in liveness.lastHeardMs.sorted(by: { $0.key < $1.key }) {
+            metrics.gauge(
+                "ferry_peer_last_heard_seconds",
+                [("peer", String(peer))],
+                Double(now - heard) / 1_000,
+                help: "Time since any frame from the peer"
+            )
+        }
+        return metrics.render()
+    }
+
+    func status() -> NodeStatus {
+        let groups = groups.keys.sorted().map { id -> GroupStatus in
+            let group = self.groups[id]!
+            let status = group.core.status
+            let followers = status.progress.keys.sorted().filter { $0 != config.nodeID }.map {
+                GroupStatus.FollowerProgress(node: $0, matchIndex: status.progress[$0]!.match)
+            }
+            return GroupStatus(
+                groupID: id,
+                queue: group.partition?.queueName ?? "",
+                partition: group.partition?.partition ?? 0,
+                leader: status.leader ?? 0,
+                term: status.term,
+                commitIndex: status.commit,
+                appliedIndex: status.applied,
+                followers: followers
+            )
+        }
+        return NodeStatus(nodeID: config.nodeID, fsync: config.fsync, groups: groups)
+    }
+}
