@@ -62,9 +62,9 @@ final class GroupDriver {
 
     var applicationSnapshot: ByteBuffer { catalog?.snapshot() ?? partition!.snapshot() }
 
-    /// The leader's stamp for a new entry: its wall clock, never behind the previous stamp.
-    func stamp() -> Int64 {
-        lastStampMs = max(lastStampMs, MonotonicClock.wallMs())
+    /// The leader's stamp for a new entry: its wall clock `wallMs`, never behind the previous stamp.
+    func stamp(wallMs: Int64) -> Int64 {
+        lastStampMs = max(lastStampMs, wallMs)
         return lastStampMs
     }
 

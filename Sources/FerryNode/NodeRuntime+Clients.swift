@@ -54,7 +54,7 @@ extension NodeRuntime {
                 self.receive(
                     request,
                     at: group,
-                    deadlineMs: MonotonicClock.wallMs() + Int64(min(waitMs, 20_000)),
+                    deadlineMs: wallMs + Int64(min(waitMs, 20_000)),
                     reply
                 )
             }
@@ -126,7 +126,7 @@ extension NodeRuntime {
                     let summary = partition.deliverableSummary(
                         limit: limit,
                         requestAttemptID: attemptID,
-                        atMs: MonotonicClock.wallMs()
+                        atMs: self.wallMs
                     )
                     return summary.mayDeliver || final ? .deliverable(summary) : nil
                 }
@@ -138,7 +138,7 @@ extension NodeRuntime {
                 }
                 let summary = group.partition!.deliverableSummary(
                     limit: min(request.maxMessages, QueueLimits.maxReceiveMessages),
-                    atMs: MonotonicClock.wallMs()
+                    atMs: wallMs
                 )
                 guard summary.count >= request.maxMessages else { return reply(.deliverable(summary)) }
                 self.receive(request, at: group, deadlineMs: 0, reply)
@@ -236,7 +236,7 @@ extension NodeRuntime {
         refused: @Sendable (ClientResponse) -> Void,
         _ done: @escaping (AppliedResult?) -> Void
     ) {
-        let entry = QueueEntry(timestampMs: group.stamp(), command: command)
+        let entry = QueueEntry(timestampMs: group.stamp(wallMs: wallMs), command: command)
         do {
             try group.propose(entry.encoded(), reply: done)
         } catch {
@@ -266,7 +266,7 @@ extension NodeRuntime {
                 )
             )
         }
-        let entry = CatalogEntry(timestampMs: metadata.stamp(), command: command)
+        let entry = CatalogEntry(timestampMs: metadata.stamp(wallMs: wallMs), command: command)
         do throws(ProposalError) {
             try metadata.propose(entry.encoded()) { result in
                 guard case .catalog(let outcome)? = result else { return reply(.error(Self.unknownOutcome)) }

@@ -10,7 +10,7 @@ extension NodeRuntime {
     /// (DESIGN §9). The destination deduplicates by origin, so a batch repeated after a crash is harmless.
     func pumpOutbox(_ group: GroupDriver, catalog: Catalog) {
         guard let pending = group.partition?.pendingMoveCount, pending > 0 else { return }
-        let now = MonotonicClock.nowMs()
+        let now = nowMs
         if let sent = movesInFlight[group.groupID], now - sent < 2_000 { return }
         let moves = group.partition!.pendingMoves(limit: QueueLimits.maxBatchEntries)
         guard let first = moves.first, let destination = catalog.queues[first.destination] else { return }

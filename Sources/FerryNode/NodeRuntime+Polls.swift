@@ -20,7 +20,7 @@ extension NodeRuntime {
             switch outcome {
             case .failure(let error):
                 reply(.error(WireError(error)))
-            case .success(let received) where received.deliveries.isEmpty && MonotonicClock.wallMs() < deadlineMs:
+            case .success(let received) where received.deliveries.isEmpty && (self?.wallMs ?? .max) < deadlineMs:
                 self?.parked.park(
                     ParkedReceive(request: request, reply: reply),
                     group: group.groupID,
@@ -41,7 +41,7 @@ extension NodeRuntime {
         _ answer: @escaping (QueuePartition, _ final: Bool) -> ClientResponse?
     ) {
         if let response = answer(group.partition!, waitMs == 0) { return reply(response) }
-        let deadline = MonotonicClock.wallMs() + Int64(min(waitMs, 20_000))
+        let deadline = wallMs + Int64(min(waitMs, 20_000))
         awaiting.park(PartitionPoll(answer: answer, reply: reply), group: group.groupID, deadlineMs: deadline)
     }
 
@@ -71,7 +71,7 @@ extension NodeRuntime {
 
     func serveParked(_ group: GroupDriver) {
         guard !parked.isEmpty(group: group.groupID) else { return }
-        for expired in parked.takeExpired(group: group.groupID, at: MonotonicClock.wallMs()) {
+        for expired in parked.takeExpired(group: group.groupID, at: wallMs) {
             expired.poll.reply(.received([]))
         }
         guard group.partition?.hasDeliverableMessages == true else { return }

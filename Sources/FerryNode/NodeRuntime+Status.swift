@@ -16,7 +16,7 @@ extension NodeRuntime {
                 )
             }
         }
-        let now = MonotonicClock.nowMs()
+        let now = nowMs
         for (peer, heard) in liveness.lastHeardMs.sorted(by: { $0.key < $1.key }) {
             metrics.gauge(
                 "ferry_peer_last_heard_seconds",

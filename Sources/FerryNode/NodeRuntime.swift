@@ -13,13 +13,22 @@ import Prometheus
 /// at once, persist all groups' writes and make them durable with **one** fsync (group commit), then send
 /// `messagesAfterPersist`, apply committed entries (answering the clients that wait on them) and advance.
 /// Only this thread touches the groups and the storage, so none of it needs a lock.
+///
+/// Time is an input: `round(_:nowMs:wallMs:)` handles one round at the time it is given, and everything in it
+/// reads that time (`nowMs`, `wallMs`), never a clock; `run()` is the shell that takes the mailbox's events
+/// and the clock's time. A driver other than `run()` (a simulator) calls `round` itself.
 final class NodeRuntime: @unchecked Sendable {
     let config: NodeConfig
     let storage: NodeStorage
     let mailbox = Mailbox()
-    var transport: PeerTransport?
+    /// Where the round's frames go (the peer connections).
+    var transport: (any PeerSender)?
     /// Sends outbox moves to destination leaders on other nodes, over the peer connections.
-    var forwarder: NodeRouterTransport?
+    var forwarder: (any RouterTransport)?
+    /// The current round's time: monotonic (timers, liveness) and wall clock (entry stamps, deadlines).
+    private(set) var nowMs: Int64
+    private(set) var wallMs: Int64
+    private var nextTickMs: Int64
     /// Partition groups with a batch of outbox moves on its way, and when it left.
     var movesInFlight: [UInt64: Int64] = [:]
     let raftConfig: RaftConfig
@@ -52,20 +61,32 @@ final class NodeRuntime: @unchecked Sendable {
     let metrics = NodeMetrics()
     private var seed: UInt64
 
-    init(config: NodeConfig, storage: NodeStorage) throws {
+    /// - Parameters:
+    ///   - nowMs, wallMs: the time of the first round (monotonic, wall clock).
+    ///   - seed: seeds the groups' election timers (a simulator gives its own).
+    init(
+        config: NodeConfig,
+        storage: NodeStorage,
+        nowMs: Int64 = MonotonicClock.nowMs(),
+        wallMs: Int64 = MonotonicClock.wallMs(),
+        seed: UInt64? = nil
+    ) throws {
         self.config = config
         self.storage = storage
+        self.nowMs = nowMs
+        self.wallMs = wallMs
+        nextTickMs = nowMs + Int64(config.tickMs)
         var raft = RaftConfig()
         raft.electionTimeoutTicks = config.electionTicks
         raft.heartbeatIntervalTicks = config.heartbeatTicks
         self.raftConfig = raft
-        self.seed = config.nodeID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: MonotonicClock.wallMs())
+        self.seed = seed ?? config.nodeID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: wallMs)
         balancer = LeaderBalancer(me: config.nodeID)
         liveness = PeerLiveness(
             me: config.nodeID,
             peers: config.members.map(\.id),
             silenceMs: Int64(config.electionTicks) * Int64(config.tickMs),
-            nowMs: MonotonicClock.nowMs()
+            nowMs: nowMs
         )
         let voters = config.members.map(\.id).sorted()
         try openGroup(Catalog.metadataGroup, voters: voters, catalog: Catalog(), partition: nil)
@@ -129,31 +150,48 @@ final class NodeRuntime: @unchecked Sendable {
 
     func stop(graceful: Bool) { mailbox.post(.stop(graceful: graceful)) }
 
+    /// The shell: rounds until stopped, each with the events posted so far and the clock's time.
     func run() {
-        var nextTick = MonotonicClock.nowMs() + Int64(config.tickMs)
         while running {
-            let wait = Double(max(0, nextTick - MonotonicClock.nowMs())) / 1_000
-            for event in mailbox.take(timeoutSeconds: wait) { handle(event) }
-            if crashed { break }
-            proposePendingSends()
-            let now = MonotonicClock.nowMs()
-            if now >= nextTick {
-                tickGroups(now: now)
-                nextTick = now + Int64(config.tickMs)
-                housekeeping()
-            }
-            do {
-                try processReadies()
-            } catch {
-                NodeLog.error("storage failed, stopping: \(error)")
-                running = false
-            }
-            flush()
-            if let deadline = stopDeadlineMs, groups.values.allSatisfy({ !$0.isLeader }) || now >= deadline {
-                running = false
-            }
+            let wait = Double(max(0, nextTickMs - MonotonicClock.nowMs())) / 1_000
+            let events = mailbox.take(timeoutSeconds: wait)
+            round(events, nowMs: MonotonicClock.nowMs(), wallMs: MonotonicClock.wallMs())
         }
-        for group in groups.values { group.failWaiters(notIn: .max) }
+        finish()
+    }
+
+    /// Whether rounds go on (false once stopped, crashed, or storage failed).
+    var isRunning: Bool { running }
+
+    /// One round at the given time: the events, then the round's packed sends, a tick when one is due (with
+    /// housekeeping), every group's readies, and the round's frames.
+    func round(_ events: [NodeEvent], nowMs: Int64, wallMs: Int64) {
+        self.nowMs = max(self.nowMs, nowMs)
+        self.wallMs = wallMs
+        for event in events { handle(event) }
+        if crashed { return }
+        proposePendingSends()
+        if self.nowMs >= nextTickMs {
+            tickGroups(now: self.nowMs)
+            nextTickMs = self.nowMs + Int64(config.tickMs)
+            housekeeping()
+        }
+        do {
+            try processReadies()
+        } catch {
+            NodeLog.error("storage failed, stopping: \(error)")
+            running = false
+        }
+        flush()
+        if let deadline = stopDeadlineMs, groups.values.allSatisfy({ !$0.isLeader }) || self.nowMs >= deadline {
+            running = false
+        }
+    }
+
+    /// After the last round: every waiting client is answered (outcome unknown), and, unless this was a
+    /// crash, the storage is synced.
+    func finish() {
+        for group in orderedGroups { group.failWaiters(notIn: .max) }
         if !crashed { try? storage.sync() }
     }
 
@@ -242,7 +280,7 @@ final class NodeRuntime: @unchecked Sendable {
     /// Graceful stop: every group this node leads hands leadership to its most caught-up follower, so that
     /// clients see no failed send; the loop ends when none is led here or after `handOffMs`.
     private func beginStop(handOffMs: Int64 = 3_000) {
-        stopDeadlineMs = MonotonicClock.nowMs() + handOffMs
+        stopDeadlineMs = nowMs + handOffMs
         for id in groups.keys.sorted() {
             let group = groups[id]!
             guard group.core.isLeader else { continue }
@@ -278,7 +316,7 @@ final class NodeRuntime: @unchecked Sendable {
     /// Every few seconds (`LeaderBalancer`): a partition led here whose preferred leader is another, caught-up
     /// replica is handed back to it.
     private func balanceLeaders() {
-        guard balancer.roundDue(at: MonotonicClock.nowMs(), stopping: stopDeadlineMs != nil) else { return }
+        guard balancer.roundDue(at: nowMs, stopping: stopDeadlineMs != nil) else { return }
         var led: [LeaderBalancer.Led] = []
         for queue in catalog.sortedQueues {
             for placed in queue.partitions where placed.preferredLeader != config.nodeID {
@@ -335,7 +373,7 @@ final class NodeRuntime: @unchecked Sendable {
             handle(call)
         case .movesForwarded(let groupID, let ids):
             guard let ids else {
-                movesInFlight[groupID] = MonotonicClock.nowMs() - 1_500  // retry in half a second
+                movesInFlight[groupID] = nowMs - 1_500  // retry in half a second
                 return
             }
             movesInFlight[groupID] = nil
@@ -355,7 +393,7 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     private func heard(from peer: UInt64) {
-        if liveness.heard(from: peer, at: MonotonicClock.nowMs()) { NodeLog.info("peer \(peer) heard again") }
+        if liveness.heard(from: peer, at: nowMs) { NodeLog.info("peer \(peer) heard again") }
     }
 
     /// Readies of every group: immediate sends, one group commit, then the durable half.
@@ -440,16 +478,16 @@ final class NodeRuntime: @unchecked Sendable {
         guard !outgoing.isEmpty else { return }
         let batch = outgoing
         outgoing = [:]
-        for (peer, frames) in batch { transport?.send(frames, to: peer) }
+        for peer in batch.keys.sorted() { transport?.send(batch[peer]!, to: peer) }
     }
 
     /// Once per tick: bootstrap, time entries for due deadlines, attribute changes, parked receives.
     private func housekeeping() {
-        let wall = MonotonicClock.wallMs()
+        let wall = wallMs
         if metadata.core.isLeader && catalog.nodes.isEmpty && !bootstrapProposed {
             let nodes = config.members.map(\.catalogNode)
             let entry = CatalogEntry(
-                timestampMs: metadata.stamp(),
+                timestampMs: metadata.stamp(wallMs: wallMs),
                 command: .bootstrap(clusterID: config.clusterID, nodes: nodes)
             )
             bootstrapProposed =

@@ -114,10 +114,17 @@ final class PeerInboundHandler: ChannelInboundHandler {
     }
 }
 
+/// Where a node's Raft thread sends its frames: the peer connections, or a simulated network.
+protocol PeerSender: AnyObject, Sendable {
+    /// Writes `frames` to `peer` in order; false (frames dropped) when the peer is not connected.
+    @discardableResult
+    func send(_ frames: [ByteBuffer], to peer: UInt64) -> Bool
+}
+
 /// One connection per ordered node pair (DESIGN §6): this node dials every peer from its own address and
 /// writes its frames there; peers dial back for theirs. A broken connection is redialled with backoff (50 ms
 /// doubling to 1 s); frames for a peer without a connection are dropped (Raft resends).
-final class PeerTransport: @unchecked Sendable {
+final class PeerTransport: PeerSender, @unchecked Sendable {
     let config: NodeConfig
     let group: any EventLoopGroup
     let mailbox: Mailbox
