@@ -125,8 +125,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The simulator's command line: long seed runs, election-time and throughput figures.
-        .executableTarget(name: "ferry-sim", dependencies: ["FerrySimulator"], swiftSettings: swiftSettings),
+        // The node simulated: real NodeRuntimes driven round by round at virtual time over a simulated network
+        // and SimulatedFileSystem disks, with faults, checked against the queue contract from the clients' side.
+        .target(
+            name: "FerryNodeSim",
+            dependencies: [
+                "FerryNode", "FerryStorage", "FerryRaft", "FerryQueue", "FerryWire", "FerryRouter", "FerryNet", nioCore,
+                heap,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The simulator's command line: long seed runs, election-time and throughput figures, node seeds.
+        .executableTarget(
+            name: "ferry-sim",
+            dependencies: ["FerrySimulator", "FerryNodeSim", "FerryNode"],
+            swiftSettings: swiftSettings
+        ),
 
         // Chaos/: the harness. The checker is pure (no I/O, no clock): a history in, violations out.
         .target(name: "ChaosCheck", path: "Chaos/Sources/ChaosCheck", swiftSettings: swiftSettings),
@@ -178,7 +192,9 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["FerryNode", "FerryClient", "FerryRouter", "FerryWire", "FerryQueue", nioCore, nioPosix],
+            dependencies: [
+                "FerryNode", "FerryNodeSim", "FerryClient", "FerryRouter", "FerryWire", "FerryQueue", nioCore, nioPosix,
+            ],
             swiftSettings: swiftSettings
         ),
         // Real `ferry node` processes through Cluster/local (kills, partitions, SIGTERM); run by Tests/run.

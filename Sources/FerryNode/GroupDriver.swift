@@ -100,8 +100,10 @@ final class GroupDriver {
     }
 
     /// Fails every waiter whose entry can no longer be applied in its term (after a leadership change).
+    /// In index order: the clients' answers leave in a deterministic order (a simulated run must replay).
     func failWaiters(notIn term: Term) {
-        for (index, waiter) in waiters where waiter.term != term {
+        for index in waiters.keys.sorted() {
+            guard let waiter = waiters[index], waiter.term != term else { continue }
             waiters[index] = nil
             waiter.reply(nil)
         }

@@ -9,7 +9,7 @@ import NIOConcurrencyHelpers
 #endif
 
 /// What reaches the node's Raft thread from the network threads.
-enum NodeEvent: Sendable {
+package enum NodeEvent: Sendable {
     /// A Raft message from a peer (decoded on the network thread).
     case peer(groupID: UInt64, message: RaftMessage)
     /// A node-level frame from a peer: alive, or a group's leader quiescing it.
@@ -28,25 +28,39 @@ enum NodeEvent: Sendable {
 }
 
 /// A client request and how to answer it (the closure writes to the client's channel from any thread).
-struct ClientCall: Sendable {
-    var request: ClientRequest
-    var reply: @Sendable (ClientResponse) -> Void
+package struct ClientCall: Sendable {
+    package var request: ClientRequest
+    package var reply: @Sendable (ClientResponse) -> Void
+
+    package init(request: ClientRequest, reply: @escaping @Sendable (ClientResponse) -> Void) {
+        self.request = request
+        self.reply = reply
+    }
 }
 
 /// The many-producer, one-consumer queue in front of the Raft thread: network threads post, the Raft thread
 /// takes everything posted so far in one go (so one round handles a whole burst: batching for free).
-final class Mailbox: @unchecked Sendable {
+package final class Mailbox: @unchecked Sendable {
     private let condition = ConditionLock(value: 0)
     private var events: [NodeEvent] = []
 
-    func post(_ event: NodeEvent) {
+    package func post(_ event: NodeEvent) {
         condition.lock()
         events.append(event)
         condition.unlock(withValue: 1)
     }
 
+    /// Everything posted so far, without waiting.
+    package func takeNow() -> [NodeEvent] {
+        condition.lock()
+        let taken = events
+        events = []
+        condition.unlock(withValue: 0)
+        return taken
+    }
+
     /// Everything posted, waiting at most `timeoutSeconds` for the first event.
-    func take(timeoutSeconds: Double) -> [NodeEvent] {
+    package func take(timeoutSeconds: Double) -> [NodeEvent] {
         guard condition.lock(whenValue: 1, timeoutSeconds: max(0, timeoutSeconds)) else { return [] }
         let taken = events
         events = []

@@ -12,8 +12,11 @@ import NIOPosix
 /// Log lines as JSON with stable keys (`level`, `msg`), never message bodies.
 public enum NodeLog {
     nonisolated(unsafe) public static var nodeID: UInt64 = 0
+    /// No lines at all (a simulator runs thousands of nodes' lives per second).
+    nonisolated(unsafe) package static var muted = false
 
     static func write(_ level: String, _ message: String) {
+        guard !muted else { return }
         var escaped = ""
         for scalar in message.unicodeScalars {
             switch scalar {

@@ -17,18 +17,19 @@ import Prometheus
 /// Time is an input: `round(_:nowMs:wallMs:)` handles one round at the time it is given, and everything in it
 /// reads that time (`nowMs`, `wallMs`), never a clock; `run()` is the shell that takes the mailbox's events
 /// and the clock's time. A driver other than `run()` (a simulator) calls `round` itself.
-final class NodeRuntime: @unchecked Sendable {
+package final class NodeRuntime: @unchecked Sendable {
     let config: NodeConfig
     let storage: NodeStorage
-    let mailbox = Mailbox()
+    package let mailbox = Mailbox()
     /// Where the round's frames go (the peer connections).
-    var transport: (any PeerSender)?
+    package var transport: (any PeerSender)?
     /// Sends outbox moves to destination leaders on other nodes, over the peer connections.
-    var forwarder: (any RouterTransport)?
+    package var forwarder: (any RouterTransport)?
     /// The current round's time: monotonic (timers, liveness) and wall clock (entry stamps, deadlines).
     private(set) var nowMs: Int64
     private(set) var wallMs: Int64
-    private var nextTickMs: Int64
+    /// When the next tick is due: a driver must run a round by then.
+    package private(set) var nextTickMs: Int64
     /// Partition groups with a batch of outbox moves on its way, and when it left.
     var movesInFlight: [UInt64: Int64] = [:]
     let raftConfig: RaftConfig
@@ -64,7 +65,7 @@ final class NodeRuntime: @unchecked Sendable {
     /// - Parameters:
     ///   - nowMs, wallMs: the time of the first round (monotonic, wall clock).
     ///   - seed: seeds the groups' election timers (a simulator gives its own).
-    init(
+    package init(
         config: NodeConfig,
         storage: NodeStorage,
         nowMs: Int64 = MonotonicClock.nowMs(),
@@ -161,11 +162,14 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     /// Whether rounds go on (false once stopped, crashed, or storage failed).
-    var isRunning: Bool { running }
+    package var isRunning: Bool { running }
+
+    /// Every group here is quiesced: nothing will change until a client, a peer or a deadline wakes one.
+    package var isQuiet: Bool { orderedGroups.allSatisfy(\.quiesced) }
 
     /// One round at the given time: the events, then the round's packed sends, a tick when one is due (with
     /// housekeeping), every group's readies, and the round's frames.
-    func round(_ events: [NodeEvent], nowMs: Int64, wallMs: Int64) {
+    package func round(_ events: [NodeEvent], nowMs: Int64, wallMs: Int64) {
         self.nowMs = max(self.nowMs, nowMs)
         self.wallMs = wallMs
         for event in events { handle(event) }
@@ -190,7 +194,7 @@ final class NodeRuntime: @unchecked Sendable {
 
     /// After the last round: every waiting client is answered (outcome unknown), and, unless this was a
     /// crash, the storage is synced.
-    func finish() {
+    package func finish() {
         for group in orderedGroups { group.failWaiters(notIn: .max) }
         if !crashed { try? storage.sync() }
     }

@@ -115,7 +115,7 @@ final class PeerInboundHandler: ChannelInboundHandler {
 }
 
 /// Where a node's Raft thread sends its frames: the peer connections, or a simulated network.
-protocol PeerSender: AnyObject, Sendable {
+package protocol PeerSender: AnyObject, Sendable {
     /// Writes `frames` to `peer` in order; false (frames dropped) when the peer is not connected.
     @discardableResult
     func send(_ frames: [ByteBuffer], to peer: UInt64) -> Bool

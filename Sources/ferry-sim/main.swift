@@ -1,3 +1,5 @@
+import FerryNode
+import FerryNodeSim
 import FerryRaft
 import FerrySimulator
 
@@ -12,6 +14,10 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N]
+//
+// The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
+// crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
 //
 // Exit status 1 when a seed fails; the failure names the seed and prints a replay command.
 
@@ -95,6 +101,52 @@ case "run":
     }
     print("ferry-sim: \(failures == 0 ? "all seeds passed" : "\(failures) seeds FAILED")")
     exit(failures == 0 ? 0 : 1)
+case "node":
+    let environmentSeeds = ProcessInfoLite.environment("FERRY_NODE_SIM_SEEDS").flatMap(UInt64.init) ?? 100
+    var seeds = number("--seeds", in: arguments, default: environmentSeeds)
+    var first = number("--first-seed", in: arguments, default: 1)
+    let maxFailures = Int(number("--max-failures", in: arguments, default: 5))
+    if let single = option("--seed", in: arguments).flatMap(UInt64.init) {
+        first = single
+        seeds = 1
+    }
+    NodeLog.muted = true
+    let started = monotonicSeconds()
+    var failures = 0
+    var acknowledged = 0
+    var delivered = 0
+    var deadLettered = 0
+    var rounds = 0
+    var faults: [String: Int] = [:]
+    var digest: UInt64 = 0
+    for seed in first..<(first + seeds) {
+        let report = NodeSimulation(seed: seed).run()
+        acknowledged += report.acknowledged
+        delivered += report.delivered
+        deadLettered += report.deadLettered
+        rounds += report.rounds
+        faults.merge(report.faults, uniquingKeysWith: +)
+        digest = (digest ^ report.digest) &* 0x100_0000_01b3
+        if !report.violations.isEmpty {
+            failures += 1
+            print("node seed \(seed) FAILED:")
+            for violation in report.violations.prefix(10) { print("  \(violation)") }
+            print("replay: swift run -c release ferry-sim node --seed \(seed)")
+            if failures >= maxFailures { break }
+        }
+    }
+    let elapsed = monotonicSeconds() - started
+    let faultCounts = faults.keys.sorted().map { "\($0) \(faults[$0]!)" }.joined(separator: ", ")
+    print(
+        "ferry-sim node: \(seeds) seeds, \(rounds) node rounds, \(acknowledged) sends acknowledged, "
+            + "\(delivered) delivered, \(deadLettered) dead-lettered; faults: \(faultCounts)"
+    )
+    print(
+        "ferry-sim node: \(Double(Int(elapsed * 10)) / 10) s wall, "
+            + "\(Double(Int(Double(seeds) / max(elapsed, 1e-9) * 10)) / 10) seeds/s, digest \(String(digest, radix: 16))"
+    )
+    print("ferry-sim node: \(failures == 0 ? "all seeds passed" : "\(failures) seeds FAILED")")
+    exit(failures == 0 ? 0 : 1)
 case "elections":
     let trials = Int(number("--trials", in: arguments, default: 1_000))
     let voters = Int(number("--voters", in: arguments, default: 3))
@@ -105,5 +157,6 @@ default:
         "usage: ferry-sim run [--queue] [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]"
     )
     print("       ferry-sim elections [--trials N] [--voters 3|5]")
+    print("       ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N]")
     exit(2)
 }

@@ -1,0 +1,493 @@
+import FerryNet
+import FerryNode
+import FerryQueue
+import FerryRaft
+import FerryRouter
+import FerryStorage
+import FerryWire
+import HeapModule
+import NIOCore
+
+/// The node simulated (issue 15): several real `NodeRuntime`s (routing, send packing, long polls, quiescence,
+/// leader balancing, the Raft and queue cores, FerryStorage) driven round by round at virtual time over a
+/// simulated network and simulated disks, with faults (crashes that lose unsynced writes, a whole-cluster
+/// crash, partitions, dropped frames), and clients whose view is checked against the queue contract
+/// (`NodeSimChecker`). One seed is one deterministic run: the same seed replays exactly.
+package final class NodeSimulation: @unchecked Sendable {
+    package struct Config: Sendable {
+        package var nodes = 3
+        /// Virtual time the producers send for; then the faults heal and the consumers drain.
+        package var loadMs: Int64 = 4_000
+        package var drainMs: Int64 = 4_000
+        package var groups = 4
+        package var partitions: UInt32 = 2
+
+        package init() {}
+    }
+
+    package struct Report: Sendable {
+        package var seed: UInt64
+        package var violations: [String]
+        package var acknowledged: Int
+        package var delivered: Int
+        package var deadLettered: Int
+        package var faults: [String: Int]
+        package var rounds: Int
+        /// A digest of every client answer in order: equal digests, equal runs.
+        package var digest: UInt64
+    }
+
+    enum Event {
+        case frame(from: UInt64, to: UInt64, ByteBuffer)
+        case peerEvent(to: UInt64, NodeEvent)
+        case call(to: UInt64, request: ClientRequest, client: Int, attempt: Int)
+        /// A node's outbox batch reaches the destination leader's node (`Forwarder`).
+        case forward(from: UInt64, to: UInt64, ClientRequest, Answer)
+        case answer(client: Int, attempt: Int, ClientResponse?)
+        case wake(UInt64)
+        case clientStep(Int)
+        case nemesis
+        case restart(UInt64)
+        case heal
+        case expire(Answer)
+        case run(@Sendable () -> Void)
+    }
+
+    struct Scheduled: Comparable {
+        var atMs: Int64
+        var order: UInt64
+        var event: Event
+        static func < (a: Self, b: Self) -> Bool { (a.atMs, a.order) < (b.atMs, b.order) }
+        static func == (a: Self, b: Self) -> Bool { (a.atMs, a.order) == (b.atMs, b.order) }
+    }
+
+    final class SimNode {
+        let id: UInt64
+        let fileSystem = SimulatedFileSystem()
+        var runtime: NodeRuntime?
+        var inbox: [NodeEvent] = []
+        var wakeAtMs: Int64 = .max
+        init(id: UInt64) { self.id = id }
+    }
+
+    /// A forwarded request's completion, called once: by the answer or by the timeout.
+    final class Answer: @unchecked Sendable {
+        var completion: ((Result<ClientResponse, FerryClientError>) -> Void)?
+        func give(_ result: Result<ClientResponse, FerryClientError>) {
+            let waiting = completion
+            completion = nil
+            waiting?(result)
+        }
+    }
+
+    /// How a node's outbox reaches other nodes: over the simulated network, as `NodeRouterTransport` does over
+    /// the peer connections.
+    final class Forwarder: RouterTransport, @unchecked Sendable {
+        unowned let simulation: NodeSimulation
+        let from: UInt64
+        init(_ simulation: NodeSimulation, from: UInt64) {
+            self.simulation = simulation
+            self.from = from
+        }
+        func start(
+            _ request: ClientRequest,
+            at target: RouteTarget,
+            timeoutMs: Int64,
+            _ completion: @escaping @Sendable (Result<ClientResponse, FerryClientError>) -> Void
+        ) {
+            guard case .node(let to) = target else { return completion(.failure(.unreachable("any"))) }
+            let answer = Answer()
+            answer.completion = completion
+            guard simulation.node(to).runtime != nil, !simulation.cut.contains([from, to]) else {
+                return answer.give(.failure(.unreachable("node \(to)")))
+            }
+            simulation.schedule(
+                .forward(from: from, to: to, request, answer),
+                afterMs: simulation.rng.uniform(Int64(1)...Int64(3))
+            )
+            simulation.schedule(.expire(answer), afterMs: timeoutMs)
+        }
+        func schedule(afterMs ms: Int64, _ body: @escaping @Sendable () -> Void) {
+            simulation.schedule(.run(body), afterMs: ms)
+        }
+        func learned(_ cluster: ClusterDescription) {}
+        func knows(_ node: UInt64) -> Bool { node >= 1 && node <= UInt64(simulation.nodes.count) }
+    }
+
+    /// Frames a node's round sends: into the simulated network.
+    final class Wire: PeerSender, @unchecked Sendable {
+        unowned let simulation: NodeSimulation
+        let from: UInt64
+        init(_ simulation: NodeSimulation, from: UInt64) {
+            self.simulation = simulation
+            self.from = from
+        }
+        func send(_ frames: [ByteBuffer], to peer: UInt64) -> Bool {
+            simulation.transmit(frames, from: from, to: peer)
+        }
+    }
+
+    let seed: UInt64
+    let config: Config
+    var rng: Xoshiro256
+    var nowMs: Int64 = 0
+    var queue = Heap<Scheduled>()
+    var order: UInt64 = 0
+    var nodes: [SimNode] = []
+    var members: [MemberConfig] = []
+    /// Directed links that drop everything (partitions).
+    var cut: Set<[UInt64]> = []
+    /// When the last frame on each directed link arrives (links keep their order, as TCP does).
+    var linkClear: [[UInt64]: Int64] = [:]
+    var clients: [NodeSimClient] = []
+    var checker = NodeSimChecker()
+    var faults: [String: Int] = [:]
+    var rounds = 0
+    var healed = false
+    /// The admin client created the queue: producers and consumers start.
+    var queueCreated = false
+    let queueName = "sim.fifo"
+    let deadLetterQueueName = "sim-dlq.fifo"
+    /// The dead-letter queue exists (the admin creates it first).
+    var deadLetterQueueCreated = false
+    static let wallBaseMs: Int64 = 1_800_000_000_000
+
+    package init(seed: UInt64, config: Config = Config()) {
+        self.seed = seed
+        self.config = config
+        rng = Xoshiro256(seed: seed ^ 0x4E0D_E51E)
+        members = (1...config.nodes).map {
+            MemberConfig(id: UInt64($0), host: "198.18.0.\($0)", peerPort: 7100, clientPort: 7200, httpPort: 7300)
+        }
+        nodes = members.map { SimNode(id: $0.id) }
+    }
+
+    func schedule(_ event: Event, afterMs delay: Int64) {
+        order += 1
+        queue.insert(Scheduled(atMs: nowMs + max(0, delay), order: order, event: event))
+    }
+
+    func node(_ id: UInt64) -> SimNode { nodes[Int(id) - 1] }
+
+    // MARK: Nodes
+
+    func nodeConfig(_ id: UInt64) -> NodeConfig {
+        var config = NodeConfig(nodeID: id, clusterID: "sim", dataDirectory: "/node", members: members)
+        config.tickMs = 10
+        config.electionTicks = 10
+        config.heartbeatTicks = 2
+        config.snapshotEveryEntries = 400
+        config.entriesKeptAfterSnapshot = 50
+        return config
+    }
+
+    func start(_ id: UInt64) {
+        let simNode = node(id)
+        do {
+            let storage = try NodeStorage(fileSystem: simNode.fileSystem, directory: "/node")
+            let runtime = try NodeRuntime(
+                config: nodeConfig(id),
+                storage: storage,
+                nowMs: nowMs,
+                wallMs: Self.wallBaseMs + nowMs,
+                seed: rng.next()
+            )
+            runtime.transport = Wire(self, from: id)
+            runtime.forwarder = Forwarder(self, from: id)
+            simNode.runtime = runtime
+            simNode.inbox = []
+            simNode.wakeAtMs = .max
+            wake(id, atMs: nowMs)
+            for other in nodes where other.id != id && other.runtime != nil {
+                schedule(.peerEvent(to: other.id, .peerJoined(id)), afterMs: 1)
+                schedule(.peerEvent(to: id, .peerJoined(other.id)), afterMs: 1)
+            }
+        } catch {
+            checker.violations.append("node \(id) cannot start at \(nowMs) ms: \(error)")
+        }
+    }
+
+    /// The process dies: unsynced writes are lost, waiting clients get nothing, peers see the connection go.
+    func crash(_ id: UInt64) {
+        let simNode = node(id)
+        guard simNode.runtime != nil else { return }
+        simNode.runtime = nil
+        simNode.inbox = []
+        simNode.fileSystem.crash()
+        for other in nodes where other.id != id && other.runtime != nil {
+            schedule(.peerEvent(to: other.id, .peerLost(id)), afterMs: 1)
+        }
+    }
+
+    func wake(_ id: UInt64, atMs: Int64) {
+        let simNode = node(id)
+        guard atMs < simNode.wakeAtMs else { return }
+        simNode.wakeAtMs = atMs
+        schedule(.wake(id), afterMs: atMs - nowMs)
+    }
+
+    /// One round of a node with what reached it; then the node is woken again when its next tick is due.
+    func runRound(_ id: UInt64) {
+        let simNode = node(id)
+        simNode.wakeAtMs = .max
+        guard let runtime = simNode.runtime else { return }
+        // What the node's own callbacks posted (an outbox batch's outcome) comes first, as the mailbox would.
+        let events = runtime.mailbox.takeNow() + simNode.inbox
+        simNode.inbox = []
+        rounds += 1
+        runtime.round(events, nowMs: nowMs, wallMs: Self.wallBaseMs + nowMs)
+        guard runtime.isRunning else {
+            checker.violations.append("node \(id) stopped itself at \(nowMs) ms (storage failure)")
+            simNode.runtime = nil
+            return
+        }
+        wake(id, atMs: max(nowMs + 1, runtime.nextTickMs))
+    }
+
+    func deliver(_ event: NodeEvent, to id: UInt64) {
+        let simNode = node(id)
+        guard simNode.runtime != nil else { return }
+        simNode.inbox.append(event)
+        wake(id, atMs: nowMs)
+    }
+
+    // MARK: Network
+
+    func transmit(_ frames: [ByteBuffer], from: UInt64, to: UInt64) -> Bool {
+        guard node(to).runtime != nil else { return false }
+        guard !cut.contains([from, to]) else { return true }
+        for frame in frames {
+            // 1 % of frames are lost, all the run long (a reset connection loses what was in flight); the rest
+            // arrive in order.
+            if rng.chance(percent: 1) { continue }
+            let arrival = max(linkClear[[from, to]] ?? 0, nowMs + rng.uniform(Int64(1)...Int64(3)))
+            linkClear[[from, to]] = arrival
+            schedule(.frame(from: from, to: to, frame), afterMs: arrival - nowMs)
+        }
+        return true
+    }
+
+    func arrive(_ bytes: ByteBuffer, from: UInt64, to: UInt64) {
+        guard !cut.contains([from, to]), node(to).runtime != nil else { return }
+        var buffer = bytes
+        do {
+            while let item = try PeerInbound.decode(from: &buffer) {
+                switch item {
+                case .raft(let frame): deliver(.peer(groupID: frame.groupID, message: frame.message), to: to)
+                case .control(let control): deliver(.control(control), to: to)
+                }
+            }
+        } catch {
+            checker.violations.append("node \(from) sent a frame that does not decode: \(error)")
+        }
+    }
+
+    // MARK: Clients
+
+    /// A client's request reaches a node (or is lost with it); the answer comes back after a network delay.
+    func call(_ request: ClientRequest, to id: UInt64, client: Int, attempt: Int) {
+        guard let runtime = node(id).runtime, !cut.contains([0, id]) else { return }
+        _ = runtime
+        let answered = AnswerBox()
+        deliver(
+            .client(
+                ClientCall(request: request) { [weak self] response in
+                    guard let self, !answered.done else { return }
+                    answered.done = true
+                    self.schedule(
+                        .answer(client: client, attempt: attempt, response),
+                        afterMs: self.rng.uniform(Int64(1)...Int64(2))
+                    )
+                }
+            ),
+            to: id
+        )
+    }
+
+    // MARK: Faults
+
+    func nemesis() {
+        guard !healed else { return }
+        let roll = rng.uniform(0..<100)
+        let running = nodes.filter { $0.runtime != nil }.map(\.id)
+        switch roll {
+        case 0..<30 where running.count == nodes.count:
+            let victim = running[rng.uniform(0..<running.count)]
+            faults["crash", default: 0] += 1
+            crash(victim)
+            schedule(.restart(victim), afterMs: rng.uniform(Int64(50)...Int64(800)))
+        case 30..<40 where running.count == nodes.count:
+            faults["crash all", default: 0] += 1
+            for id in running { crash(id) }
+            for id in running { schedule(.restart(id), afterMs: rng.uniform(Int64(20)...Int64(400))) }
+        case 40..<65 where cut.isEmpty:
+            let alone = UInt64(rng.uniform(1...nodes.count))
+            faults["partition", default: 0] += 1
+            for other in nodes.map(\.id) where other != alone {
+                cut.insert([alone, other])
+                cut.insert([other, alone])
+            }
+            if rng.chance(percent: 50) {
+                // The clients cannot reach the cut-off node either (else they may still talk to it).
+                cut.insert([0, alone])
+            }
+        case 65..<85 where !cut.isEmpty:
+            faults["heal partition", default: 0] += 1
+            cut = []
+        default:
+            break
+        }
+        schedule(.nemesis, afterMs: rng.uniform(Int64(100)...Int64(600)))
+    }
+
+    /// Groups whose replicas have not applied the same entries to the same state, each as a violation.
+    func replicaDifferences() -> [String] {
+        var differences: [String] = []
+        var describe: ClusterDescription?
+        let metadataGroup = Catalog.metadataGroup
+        for simNode in nodes {
+            ask(simNode, .describeCluster) { if case .cluster(let c) = $0 { describe = c } }
+            if describe != nil { break }
+        }
+        guard let describe else { return ["no node describes the cluster at the end"] }
+        for group in [metadataGroup] + describe.partitions.map(\.groupID) {
+            var states: [UInt64: (applied: UInt64, digest: UInt64)] = [:]
+            for simNode in nodes {
+                ask(simNode, .groupDigest(groupID: group)) {
+                    if case .digest(let applied, let digest) = $0, applied > 0 {
+                        states[simNode.id] = (applied, digest)
+                    }
+                }
+            }
+            let distinct = Set(states.values.map { "\($0.applied)/\($0.digest)" })
+            if distinct.count > 1 {
+                let detail = states.keys.sorted().map { id in
+                    var line = "node \(id): applied \(states[id]!.applied)"
+                    ask(node(id), .nodeStatus) {
+                        guard case .nodeStatus(let status) = $0,
+                            let mine = status.groups.first(where: { $0.groupID == group })
+                        else { return }
+                        line += " (term \(mine.term), leader \(mine.leader), commit \(mine.commitIndex))"
+                    }
+                    return line
+                }
+                differences.append("group \(group)'s replicas differ at the end: \(detail.joined(separator: ", "))")
+            }
+        }
+        return differences
+    }
+
+    /// Asks a running node something it answers within the round.
+    func ask(_ simNode: SimNode, _ request: ClientRequest, _ answer: @escaping (ClientResponse) -> Void) {
+        guard let runtime = simNode.runtime else { return }
+        let box = ResponseBox()
+        runtime.round(
+            [.client(ClientCall(request: request) { box.response = $0 })],
+            nowMs: nowMs,
+            wallMs: Self.wallBaseMs + nowMs
+        )
+        if let response = box.response { answer(response) }
+    }
+
+    func heal() {
+        healed = true
+        cut = []
+        for simNode in nodes where simNode.runtime == nil { start(simNode.id) }
+    }
+
+    // MARK: The run
+
+    package func run() -> Report {
+        for simNode in nodes { start(simNode.id) }
+        let groups = (0..<config.groups).map { "g\($0)" }
+        clients = [NodeSimClient(id: 0, role: .admin, nodes: config.nodes)]
+        for (at, group) in groups.enumerated() {
+            clients.append(NodeSimClient(id: 1 + at, role: .producer(group: group), nodes: config.nodes))
+        }
+        for partition in 0..<config.partitions {
+            clients.append(
+                NodeSimClient(id: clients.count, role: .consumer(partition: partition), nodes: config.nodes)
+            )
+        }
+        clients.append(NodeSimClient(id: clients.count, role: .deadLetterConsumer, nodes: config.nodes))
+        for client in clients { schedule(.clientStep(client.id), afterMs: 50) }
+        schedule(.nemesis, afterMs: 600)
+        schedule(.heal, afterMs: config.loadMs)
+        let end = config.loadMs + config.drainMs
+        runUntil(end)
+        checker.finish(acknowledgedBy: clients)
+        // The clients are quiet. Once every group on every node is quiesced nothing changes any more, so every
+        // replica must then hold what its group committed (a follower that went quiet with a stale commit index
+        // would lag until something wakes the group). Groups that never all quiesce within 3 s are compared then.
+        var settle = end
+        while settle < end + 3_000 && !nodes.allSatisfy({ $0.runtime?.isQuiet ?? true }) {
+            settle += 10
+            runUntil(settle)
+        }
+        let differences = replicaDifferences()
+        checker.violations += differences
+        return Report(
+            seed: seed,
+            violations: checker.violations,
+            acknowledged: checker.acknowledgedCount,
+            delivered: checker.deliveredCount,
+            deadLettered: checker.deadLetterCount,
+            faults: faults,
+            rounds: rounds,
+            digest: checker.digest
+        )
+    }
+
+    /// Handles every event due by `endMs`, in time order; later ones stay queued.
+    func runUntil(_ endMs: Int64) {
+        while let next = queue.min, next.atMs <= endMs {
+            _ = queue.popMin()
+            nowMs = next.atMs
+            handle(next.event)
+        }
+        nowMs = max(nowMs, endMs)
+    }
+
+    func handle(_ event: Event) {
+        switch event {
+        case .frame(let from, let to, let bytes): arrive(bytes, from: from, to: to)
+        case .peerEvent(let to, let event): deliver(event, to: to)
+        case .call(let to, let request, let client, let attempt):
+            call(request, to: to, client: client, attempt: attempt)
+        case .answer(let client, let attempt, let response):
+            clients[client].answered(attempt: attempt, response, in: self)
+        case .wake(let id):
+            if node(id).wakeAtMs <= nowMs { runRound(id) }
+        case .clientStep(let client): clients[client].step(in: self)
+        case .nemesis: nemesis()
+        case .restart(let id): if node(id).runtime == nil { start(id) }
+        case .heal: heal()
+        case .forward(let from, let to, let request, let answer):
+            guard !cut.contains([from, to]), node(to).runtime != nil else { return }
+            deliver(
+                .client(
+                    ClientCall(request: request) { [weak self] response in
+                        guard let self else { return }
+                        self.schedule(
+                            .run { answer.give(.success(response)) },
+                            afterMs: self.rng.uniform(Int64(1)...Int64(3))
+                        )
+                    }
+                ),
+                to: to
+            )
+        case .expire(let answer):
+            answer.give(.failure(.timeout("no answer")))
+        case .run(let body):
+            body()
+        }
+    }
+}
+
+final class AnswerBox: @unchecked Sendable {
+    var done = false
+}
+
+final class ResponseBox: @unchecked Sendable {
+    var response: ClientResponse?
+}
