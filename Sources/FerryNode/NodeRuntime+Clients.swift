@@ -159,8 +159,7 @@ extension NodeRuntime {
             partition: partition,
             node: config.nodeID,
             catalog: catalog,
-            metadata: state(of: metadata),
-            metadataCaughtUp: metadataCaughtUp
+            metadata: { (state(of: metadata), metadataCaughtUp) }
         ) { id in groups[id].map(state(of:)) }
         switch decision {
         case .serve(let id):
@@ -177,9 +176,11 @@ extension NodeRuntime {
     }
 
     func state(of group: GroupDriver) -> PartitionRouting.GroupState {
-        PartitionRouting.GroupState(
-            isLeader: group.core.isLeader,
-            hasLiveQuorum: hasLiveQuorum(group),
+        // The live quorum only matters to a leader (and costs a walk over the voters).
+        let isLeader = group.core.isLeader
+        return PartitionRouting.GroupState(
+            isLeader: isLeader,
+            hasLiveQuorum: isLeader && hasLiveQuorum(group),
             leaderHint: group.core.leaderHint
         )
     }

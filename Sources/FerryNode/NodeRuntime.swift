@@ -39,7 +39,7 @@ package final class NodeRuntime: @unchecked Sendable {
     /// The groups by id: the loops of every round walk this instead of sorting ids.
     var orderedGroups: [GroupDriver] = []
     /// Frames to send this round, per peer: one write and one flush per peer per round.
-    private var outgoing: [UInt64: [ByteBuffer]] = [:]
+    var outgoing: [UInt64: [ByteBuffer]] = [:]
     /// Sends routed in this round, per partition group in arrival order: `proposePendingSends` packs them into as
     /// few entries as it can once the round's events are handled (one Raft entry, one WAL record, one
     /// replication frame for many clients' batches; `SendPacking`).
@@ -56,7 +56,7 @@ package final class NodeRuntime: @unchecked Sendable {
     /// Stopped as a crash would: nothing more is written.
     private var crashed = false
     private var balancer: LeaderBalancer
-    private var tickCount: UInt64 = 0
+    var tickCount: UInt64 = 0
     /// When each peer was last heard from (any frame), and the peers silent for an election timeout.
     var liveness: PeerLiveness
     let metrics = NodeMetrics()
@@ -199,88 +199,6 @@ package final class NodeRuntime: @unchecked Sendable {
         if !crashed { try? storage.sync() }
     }
 
-    /// One tick: every group not quiesced ticks; an idle leader quiesces its group; every heartbeat interval one
-    /// `alive` frame per peer stands in for the heartbeats of all quiesced groups; a peer silent for an election
-    /// timeout is treated as lost (its followers campaign now, as when its connection is reset).
-    private func tickGroups(now: Int64) {
-        tickCount += 1
-        for (peer, silentMs) in liveness.newlySilent(at: now) {
-            NodeLog.warning("peer \(peer) silent for \(silentMs) ms; its groups elect new leaders")
-            peerLost(peer)
-            // Leaders here that lost their majority tick again, so that check-quorum steps them down.
-            for group in orderedGroups where group.quiesced && group.isLeader && !hasLiveQuorum(group) {
-                group.wake()
-            }
-        }
-        for group in orderedGroups {
-            if group.quiesced {
-                if group.isLeader { continue }
-                if let leader = group.core.leaderHint, !liveness.isSilent(leader) { continue }
-                group.wake()
-            }
-            if group.isLeader {
-                if isIdle(group) {
-                    group.quietTicks += 1
-                    // Past a heartbeat interval of quiet, every follower holds the final commit index: stop here,
-                    // before this tick could send another heartbeat behind the quiesce frames.
-                    if group.quietTicks > config.heartbeatTicks {
-                        quiesce(group)
-                        continue
-                    }
-                } else {
-                    group.quietTicks = 0
-                }
-            }
-            if group.campaignRetries > 0 {
-                group.campaignRetryTicks -= 1
-                if group.core.leaderHint != nil {
-                    group.campaignRetries = 0
-                } else if group.campaignRetryTicks <= 0 {
-                    group.campaignRetries -= 1
-                    group.campaignRetryTicks = 2
-                    group.core.campaign()
-                }
-            }
-            group.core.tick()
-        }
-        if tickCount % UInt64(config.heartbeatTicks) == 0 {
-            let alive = PeerControl.alive(from: config.nodeID).encoded()
-            for member in config.members where member.id != config.nodeID {
-                outgoing[member.id, default: []].append(alive)
-            }
-        }
-    }
-
-    /// True when this node heard from enough of the group's other voters within the election timeout to make a
-    /// majority with itself (node liveness: any frame counts).
-    func hasLiveQuorum(_ group: GroupDriver) -> Bool {
-        liveness.hasLiveQuorum(group.core.membership.voters)
-    }
-
-    /// A leader with nothing to replicate, no client waiting and no outbox to pump, that hears a majority (one
-    /// that does not must keep ticking, so that check-quorum steps it down).
-    private func isIdle(_ group: GroupDriver) -> Bool {
-        guard group.waiters.isEmpty, parked.isEmpty(group: group.groupID), awaiting.isEmpty(group: group.groupID),
-            movesInFlight[group.groupID] == nil,
-            (group.partition?.pendingMoveCount ?? 0) == 0, hasLiveQuorum(group)
-        else { return false }
-        return group.core.isQuietLeader
-    }
-
-    private func quiesce(_ group: GroupDriver) {
-        group.quiesced = true
-        let frame = PeerControl.quiesce(
-            groupID: group.groupID,
-            from: config.nodeID,
-            term: group.core.term,
-            commit: group.core.commitIndex
-        ).encoded()
-        let membership = group.core.membership
-        for member in (membership.voters + membership.learners).sorted() where member != config.nodeID {
-            outgoing[member, default: []].append(frame)
-        }
-    }
-
     /// Graceful stop: every group this node leads hands leadership to its most caught-up follower, so that
     /// clients see no failed send; the loop ends when none is led here or after `handOffMs`.
     private func beginStop(handOffMs: Int64 = 3_000) {
@@ -296,25 +214,6 @@ package final class NodeRuntime: @unchecked Sendable {
             if let best { try? group.core.transferLeadership(to: best) }
         }
         NodeLog.info("stopping: handing off \(groups.values.filter { $0.core.isLeader }.count) leaderships")
-    }
-
-    /// A peer's connection broke (its process may have died): the followers of groups it led forget it, and the
-    /// one with the lowest id starts a pre-vote at once instead of waiting out the election timeout.
-    private func peerLost(_ peer: UInt64) {
-        for id in groups.keys.sorted() {
-            let group = groups[id]!
-            guard !group.core.isLeader, group.core.leaderHint == peer else { continue }
-            group.wake()
-            group.core.forgetLeader()
-            // One follower campaigns, the others only forget the leader so that they grant its pre-vote at once:
-            // two simultaneous pre-candidates would split the vote and fall back to the election timeout.
-            let others = group.core.membership.voters.filter { $0 != peer }
-            if others.min() == config.nodeID {
-                group.core.campaign()
-                group.campaignRetries = 3
-                group.campaignRetryTicks = 2
-            }
-        }
     }
 
     /// Every few seconds (`LeaderBalancer`): a partition led here whose preferred leader is another, caught-up

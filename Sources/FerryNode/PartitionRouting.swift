@@ -27,19 +27,20 @@ package enum PartitionRouting {
     }
 
     /// - Parameters:
-    ///   - metadata: the metadata group's state here.
-    ///   - metadataCaughtUp: the metadata group knows its leader and applied what it knows committed.
-    ///   - local: the state of a group this node holds a replica of (nil: none here).
+    ///   - metadata: the metadata group's state here and whether it is caught up (it knows its leader and
+    ///     applied what it knows committed); asked only for a queue the catalog does not list.
+    ///   - local: the state of a group this node holds a replica of (nil: none here). Its `hasLiveQuorum`
+    ///     matters only when it leads.
     package static func route(
         queue: String,
         partition: UInt32,
         node: UInt64,
         catalog: Catalog,
-        metadata: GroupState,
-        metadataCaughtUp: Bool,
+        metadata: () -> (state: GroupState, caughtUp: Bool),
         local: (UInt64) -> GroupState?
     ) -> Decision {
         guard let described = catalog.queues[queue] else {
+            let (metadata, metadataCaughtUp) = metadata()
             // "No such queue" is definitive for clients: only the metadata leader, caught up and hearing a
             // majority, may say it. Another node may not have applied the creation yet: it sends the client there.
             if metadata.isLeader && metadataCaughtUp && metadata.hasLiveQuorum {

@@ -35,8 +35,7 @@ import Testing
             partition: partition,
             node: 1,
             catalog: catalog,
-            metadata: metadata,
-            metadataCaughtUp: caughtUp
+            metadata: { (metadata, caughtUp) }
         ) { _ in local }
     }
 
