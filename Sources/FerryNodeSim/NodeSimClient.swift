@@ -87,47 +87,33 @@ final class NodeSimClient {
             let partition = Catalog.partition(forGroup: group, partitions: simulation.config.partitions)
             send(.send(queue: simulation.queueName, partition: partition, requests: [request]), in: simulation)
         case .deadLetterConsumer:
-            guard simulation.queueCreated else { return simulation.schedule(.clientStep(id), afterMs: 50) }
-            guard simulation.nowMs < simulation.config.loadMs + simulation.config.drainMs - 1_000 else {
-                done = true
-                return
-            }
-            if !toDelete.isEmpty {
-                return send(
-                    .delete(queue: simulation.deadLetterQueueName, partition: 0, handles: toDelete),
-                    in: simulation
-                )
-            }
-            let request = ReceiveRequest(maxMessages: 5, visibilityTimeoutSeconds: 1)
-            send(
-                .receive(queue: simulation.deadLetterQueueName, partition: 0, request: request, waitMs: 100),
-                in: simulation
-            )
+            consume(simulation.deadLetterQueueName, partition: 0, in: simulation) { 100 }
         case .consumer(let partition):
-            guard simulation.queueCreated else { return simulation.schedule(.clientStep(id), afterMs: 50) }
-            // The last second is quiet: the replicas settle before they are compared.
-            guard simulation.nowMs < simulation.config.loadMs + simulation.config.drainMs - 1_000 else {
-                done = true
-                return
-            }
-            if !toDelete.isEmpty {
-                return send(
-                    .delete(queue: simulation.queueName, partition: partition, handles: toDelete),
-                    in: simulation
-                )
-            }
             let waits: [UInt32] = [0, 0, 100, 500]
-            let request = ReceiveRequest(maxMessages: 5, visibilityTimeoutSeconds: 1)
-            send(
-                .receive(
-                    queue: simulation.queueName,
-                    partition: partition,
-                    request: request,
-                    waitMs: waits[simulation.rng.uniform(0..<waits.count)]
-                ),
-                in: simulation
-            )
+            consume(simulation.queueName, partition: partition, in: simulation) {
+                waits[simulation.rng.uniform(0..<waits.count)]
+            }
         }
+    }
+
+    /// A consumer's next request: the last batch's delete, else a receive that long-polls `waitMs()` (asked
+    /// only then). The last second of the run is quiet, so that the replicas settle before they are compared.
+    private func consume(
+        _ queue: String,
+        partition: UInt32,
+        in simulation: NodeSimulation,
+        waitMs: () -> UInt32
+    ) {
+        guard simulation.queueCreated else { return simulation.schedule(.clientStep(id), afterMs: 50) }
+        guard simulation.nowMs < simulation.config.loadMs + simulation.config.drainMs - 1_000 else {
+            done = true
+            return
+        }
+        if !toDelete.isEmpty {
+            return send(.delete(queue: queue, partition: partition, handles: toDelete), in: simulation)
+        }
+        let request = ReceiveRequest(maxMessages: 5, visibilityTimeoutSeconds: 1)
+        send(.receive(queue: queue, partition: partition, request: request, waitMs: waitMs()), in: simulation)
     }
 
     func again(in simulation: NodeSimulation, afterMs delay: Int64) {
