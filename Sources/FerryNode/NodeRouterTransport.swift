@@ -41,10 +41,10 @@ final class NodeRouterTransport: RouterTransport, @unchecked Sendable {
         let answer = Answer(completion)
         if node == me {
             mailbox.post(.client(ClientCall(request: request) { answer.give(.success($0)) }))
-            group.next().scheduleTask(in: .milliseconds(timeoutMs)) {
+            let timer = group.next().scheduleTask(in: .milliseconds(timeoutMs)) {
                 answer.give(.failure(.timeout("node \(node) did not answer within \(timeoutMs) ms")))
             }
-            return
+            return answer.cancelling(timer)
         }
         guard knows(node) else { return answer.give(.failure(.unreachable("node \(node) is not a member"))) }
         let id = peers.forwarded.register(peer: node, answer)
@@ -52,10 +52,11 @@ final class NodeRouterTransport: RouterTransport, @unchecked Sendable {
             peers.forwarded.drop(id)
             return answer.give(.failure(.unreachable("no connection to node \(node)")))
         }
-        group.next().scheduleTask(in: .milliseconds(timeoutMs)) { [peers] in
+        let timer = group.next().scheduleTask(in: .milliseconds(timeoutMs)) { [peers] in
             peers.forwarded.drop(id)
             answer.give(.failure(.timeout("node \(node) did not answer within \(timeoutMs) ms")))
         }
+        answer.cancelling(timer)
     }
 
     func schedule(afterMs ms: Int64, _ body: @escaping @Sendable () -> Void) {
@@ -63,21 +64,36 @@ final class NodeRouterTransport: RouterTransport, @unchecked Sendable {
     }
 }
 
-/// A completion called once: by the answer, or by the timeout, whichever comes first.
+/// A completion called once: by the answer, or by the timeout, whichever comes first. The answer cancels the
+/// timeout (a node answering hundreds of requests a second keeps no thousands of timers waiting).
 package final class Answer: @unchecked Sendable {
     private let lock = NIOLock()
     private var completion: (@Sendable (Result<ClientResponse, FerryClientError>) -> Void)?
+    private var timer: Scheduled<Void>?
 
     package init(_ completion: @escaping @Sendable (Result<ClientResponse, FerryClientError>) -> Void) {
         self.completion = completion
     }
 
     package func give(_ result: Result<ClientResponse, FerryClientError>) {
-        let waiting = lock.withLock {
-            defer { completion = nil }
-            return completion
+        let (waiting, timer) = lock.withLock {
+            defer {
+                completion = nil
+                self.timer = nil
+            }
+            return (completion, self.timer)
         }
+        timer?.cancel()
         waiting?(result)
+    }
+
+    /// The timeout that `give` cancels (at once when the answer came first).
+    func cancelling(_ timer: Scheduled<Void>) {
+        let answered = lock.withLock {
+            if completion != nil { self.timer = timer }
+            return completion == nil
+        }
+        if answered { timer.cancel() }
     }
 }
 
