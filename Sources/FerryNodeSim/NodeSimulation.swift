@@ -80,14 +80,17 @@ package final class NodeSimulation: @unchecked Sendable {
         }
     }
 
-    /// How a node's outbox reaches other nodes: over the simulated network, as `NodeRouterTransport` does over
-    /// the peer connections.
-    final class Forwarder: RouterTransport, @unchecked Sendable {
+    /// One node's way onto the simulated network: its round's frames (`PeerSender`), and its outbox batches to
+    /// other nodes' leaders (`RouterTransport`, as `NodeRouterTransport` does over the peer connections).
+    final class Link: PeerSender, RouterTransport, @unchecked Sendable {
         unowned let simulation: NodeSimulation
         let from: UInt64
         init(_ simulation: NodeSimulation, from: UInt64) {
             self.simulation = simulation
             self.from = from
+        }
+        func send(_ frames: [ByteBuffer], to peer: UInt64) -> Bool {
+            simulation.transmit(frames, from: from, to: peer)
         }
         func start(
             _ request: ClientRequest,
@@ -112,19 +115,6 @@ package final class NodeSimulation: @unchecked Sendable {
         }
         func learned(_ cluster: ClusterDescription) {}
         func knows(_ node: UInt64) -> Bool { node >= 1 && node <= UInt64(simulation.nodes.count) }
-    }
-
-    /// Frames a node's round sends: into the simulated network.
-    final class Wire: PeerSender, @unchecked Sendable {
-        unowned let simulation: NodeSimulation
-        let from: UInt64
-        init(_ simulation: NodeSimulation, from: UInt64) {
-            self.simulation = simulation
-            self.from = from
-        }
-        func send(_ frames: [ByteBuffer], to peer: UInt64) -> Bool {
-            simulation.transmit(frames, from: from, to: peer)
-        }
     }
 
     let seed: UInt64
@@ -192,8 +182,9 @@ package final class NodeSimulation: @unchecked Sendable {
                 wallMs: Self.wallBaseMs + nowMs,
                 seed: rng.next()
             )
-            runtime.transport = Wire(self, from: id)
-            runtime.forwarder = Forwarder(self, from: id)
+            let link = Link(self, from: id)
+            runtime.transport = link
+            runtime.forwarder = link
             simNode.runtime = runtime
             simNode.inbox = []
             simNode.wakeAtMs = .max
