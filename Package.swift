@@ -192,8 +192,17 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
+            dependencies: ["FerryNode", "FerryNodeSim", "FerryWire", "FerryQueue"],
+            swiftSettings: swiftSettings
+        ),
+        // In-process clusters at real time (ports, timers, deadlines). Tests/run runs them in a process of their
+        // own: beside the CPU-bound seed suites, which fill Swift's cooperative pool (one thread per core), an
+        // awaiting test's continuation waited 30 s for a thread and its deadline passed while it slept.
+        .testTarget(
+            name: "NodeClusterTests",
             dependencies: [
-                "FerryNode", "FerryNodeSim", "FerryClient", "FerryRouter", "FerryWire", "FerryQueue", nioCore, nioPosix,
+                "FerryNode", "FerryClient", "FerryRouter", "FerryWire", "FerryQueue", nioCore, nioPosix,
+                nioConcurrency,
             ],
             swiftSettings: swiftSettings
         ),

@@ -23,11 +23,14 @@ import Testing
         var leaders: [UInt64] = []
         // Generous: CI runs this beside every other suite on two cores.
         let elected = PartitionRouter.nowMs() + 30_000
-        repeat {
+        // The deadline is checked before a fresh look, never between the look and the verdict: a continuation
+        // can wait long for a thread, and the last look must not be older than the deadline.
+        while true {
+            let late = PartitionRouter.nowMs() >= elected
             leaders = try client.describe().partitions.filter { $0.queueID == queue.id }.map(\.leader)
-            if leaders.count == 4 && !leaders.contains(0) { break }
+            if late || (leaders.count == 4 && !leaders.contains(0)) { break }
             try await Task.sleep(nanoseconds: 50_000_000)
-        } while PartitionRouter.nowMs() < elected
+        }
         try #require(leaders.count == 4 && !leaders.contains(0), "every partition has a known leader: \(leaders)")
         // The node that leads the fewest partitions sends: at least three of the four are led elsewhere, and
         // their sends go over the peer connections.
