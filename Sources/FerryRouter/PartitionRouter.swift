@@ -20,6 +20,9 @@ public final class PartitionRouter: @unchecked Sendable {
     public let transport: any RouterTransport
     let lock = NIOLock()
     var cluster: ClusterDescription?
+    /// When `cluster` was fetched (monotonic ms), and whether a call is fetching it again now.
+    var clusterAtMs: Int64 = 0
+    var refreshing = false
     /// Partition group → node believed to lead it.
     var leaders: [UInt64: UInt64] = [:]
     var roundRobin = 0
@@ -118,6 +121,7 @@ public final class PartitionRouter: @unchecked Sendable {
         let description = try Self.expect(response) { if case .cluster(let c) = $0 { c } else { nil } }
         lock.withLock {
             cluster = description
+            clusterAtMs = Self.nowMs()
             for partition in description.partitions where partition.leader != 0 {
                 leaders[partition.groupID] = partition.leader
             }
@@ -131,11 +135,27 @@ public final class PartitionRouter: @unchecked Sendable {
         lock.withLock { cluster?.queues = [] }
     }
 
-    /// The queue's description, from the cache or fresh metadata. A node that has not applied the queue's
-    /// creation yet does not know it, so a miss asks each node in turn (for up to a second) before answering
-    /// `queueNotFound`.
+    /// The queue's description, from the cache or fresh metadata. The cache is fresh for
+    /// `options.metadataFreshMs`: after that, one call fetches the metadata again while the others go on with
+    /// what is cached, so a queue changed, deleted or created again through another node or client is seen
+    /// within about that time (SQS itself takes up to 60 s to spread an attribute change). A node that has not
+    /// applied the queue's creation yet does not know it, so a miss asks each node in turn (for up to a second)
+    /// before answering `queueNotFound`.
     public func queue(_ name: String) async throws(FerryClientError) -> QueueDescription {
-        if let known = lock.withLock({ cluster?.queues.first { $0.name == name } }) { return known }
+        let now = Self.nowMs()
+        let (known, refresh) = lock.withLock { () -> (QueueDescription?, Bool) in
+            let known = cluster?.queues.first { $0.name == name }
+            let refresh = known != nil && now - clusterAtMs >= options.metadataFreshMs && !refreshing
+            if refresh { refreshing = true }
+            return (known, refresh)
+        }
+        if let known {
+            guard refresh else { return known }
+            defer { lock.withLock { refreshing = false } }
+            // Metadata that cannot be fetched now leaves the cached description in use.
+            guard let fresh = try? await describe(at: .any(attempt: 0)) else { return known }
+            if let queue = fresh.queues.first(where: { $0.name == name }) { return queue }
+        }
         let end = Self.nowMs() + 1_000
         var attempt = 0
         repeat {

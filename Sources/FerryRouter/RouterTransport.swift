@@ -38,6 +38,8 @@ public struct RouterOptions: Sendable {
     public var requestTimeoutMs: Int64 = 5_000
     /// How long a call keeps retrying retriable refusals and unreachable leaders.
     public var retryDeadlineMs: Int64 = 15_000
+    /// How long cached queue metadata is used before it is fetched again.
+    public var metadataFreshMs: Int64 = 1_000
 
     public init() {}
 }

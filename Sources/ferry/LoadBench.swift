@@ -147,7 +147,7 @@ struct LoadBench: ParsableCommand {
             try engine.fill(fill)
         }
         let before = cluster.cpuSeconds()
-        let result = engine.measure(progress: !quiet && !json)
+        let result = try engine.measure(progress: !quiet && !json)
         let cpu = cluster.cpuSeconds().map { $0 - (before ?? 0) }
         let report = BenchReport(settings: self, result: result, serverCPUSeconds: before == nil ? nil : cpu)
         print(json ? report.json : report.text)

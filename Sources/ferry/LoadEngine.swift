@@ -64,6 +64,8 @@ final class LoadEngine: @unchecked Sendable {
     private var phaseBatch = 1
     private var drainTarget = 0
     private var doneNs: UInt64?
+    /// The first refusal that sending again cannot help (a bad setting): it ends the run, reported once.
+    private var refusal: LoadFailure?
 
     /// - Parameter sqs: the key for `--api sqs` (nil: the native protocol).
     init(client: FerryClient, queues names: [String], settings: LoadBench, sqs: SQSCredentials? = nil) throws {
@@ -133,7 +135,8 @@ final class LoadEngine: @unchecked Sendable {
         let deadline = nowNs() + UInt64(60 + total / 500) * 1_000_000_000
         while nowNs() < deadline {
             usleep(50_000)
-            let (sent, busy) = try loop.submit { (self.issued, self.inFlight) }.wait()
+            let (sent, busy, refused) = try loop.submit { (self.issued, self.inFlight, self.refusal) }.wait()
+            if let refused { throw ValidationError(refused.description) }
             if sent >= total && busy == 0 { break }
         }
         let done = try loop.submit { self.inFlight == 0 && self.issued >= total }.wait()
@@ -141,7 +144,7 @@ final class LoadEngine: @unchecked Sendable {
     }
 
     /// The measured phase; returns the counters and the measured seconds.
-    func measure(progress: Bool) -> (counters: Counters, seconds: Double) {
+    func measure(progress: Bool) throws -> (counters: Counters, seconds: Double) {
         let limitNs = UInt64(settings.duration * 1e9)
         let start = try! loop.submit {
             self.issueLimit = self.settings.count
@@ -161,7 +164,11 @@ final class LoadEngine: @unchecked Sendable {
         while true {
             usleep(20_000)
             let now = nowNs()
-            let (current, done) = try! loop.submit { (self.counters, self.doneNs) }.wait()
+            let (current, done, refused) = try! loop.submit { (self.counters, self.doneNs, self.refusal) }.wait()
+            if let refused {
+                try! loop.submit { self.stopping = true }.wait()
+                throw ValidationError(refused.description)
+            }
             if let done {
                 end = done
                 break
@@ -370,7 +377,9 @@ final class LoadEngine: @unchecked Sendable {
         if failure.leaderHint != 0 {
             leaders[queueIndex][Int(partition)] = failure.leaderHint
         } else if failure.permanent {
-            writeError("\nferry bench: \(failure.cause)\n")
+            // Reported by the phase that is running (once), which ends the run.
+            if refusal == nil { refusal = failure }
+            stopping = true
         } else {
             let current = leaders[queueIndex][Int(partition)]
             let at = nodeIDs.firstIndex(of: current) ?? -1
@@ -380,6 +389,10 @@ final class LoadEngine: @unchecked Sendable {
 
     /// Runs `again` on the engine's event loop after 20 ms (every caller is on that loop already).
     private func retry(_ again: @escaping @Sendable () -> Void) {
+        guard refusal == nil else {
+            inFlight -= 1
+            return
+        }
         loop.scheduleTask(in: .milliseconds(20)) { again() }
     }
 }

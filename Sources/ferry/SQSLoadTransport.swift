@@ -197,11 +197,12 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
 
     /// AWS's error code from a JSON error answer (`__type` is `com.amazonaws.sqs#Code` or `AWS.SimpleQueueService.Code`).
     private func failure(_ status: HTTPResponseStatus, _ answer: ByteBuffer) -> LoadFailure {
-        let type =
-            (try? decoder.decode(ErrorAnswer.self, from: Data(answer.readableBytesView)))?.type ?? "HTTP \(status.code)"
+        let error = try? decoder.decode(ErrorAnswer.self, from: Data(answer.readableBytesView))
+        let type = error?.type ?? "HTTP \(status.code)"
         let code = String(type.split(separator: "#").last ?? Substring(type))
         let retriable = status.code >= 500 || code.contains("Throttl") || code.contains("Unavailable")
-        return LoadFailure(cause: code, permanent: !retriable)
+        // The failures table counts by code; a refusal that ends the run says why.
+        return LoadFailure(cause: retriable ? code : "\(code): \(error?.message ?? "")", permanent: !retriable)
     }
 
     // MARK: JSON
@@ -239,7 +240,11 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
 
     private struct ErrorAnswer: Decodable {
         var type: String?
-        enum CodingKeys: String, CodingKey { case type = "__type" }
+        var message: String?
+        enum CodingKeys: String, CodingKey {
+            case type = "__type"
+            case message
+        }
     }
 
     /// `{"a":v,…}` from members whose values are JSON already.

@@ -83,6 +83,47 @@ import Testing
         #expect(leaders.count { $0 != sender && $0 != 0 } >= 3, "most partitions were led by other nodes")
     }
 
+    /// A queue changed through another node (attributes set, or deleted and created again with other partitions)
+    /// is seen by a node's router within its metadata freshness, not served from a cache forever: found with
+    /// `ferry bench --api sqs --partitions 1` after a 4-partition run, whose sends all failed with "queue
+    /// bench-0.fifo has 1 partitions".
+    @Test func aQueueChangedElsewhereIsSeenAfresh() async throws {
+        let cluster = LocalCluster(name: "fresh")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        _ = try client.createQueue("changing.fifo", partitions: 4)
+        let router = try #require(cluster.servers[2]).router
+        let send = [SendRequest(body: Self.body("a"), groupID: "g", deduplicationID: "a")]
+        let first = try await router.send("changing.fifo", send)
+        #expect(first.allSatisfy { if case .success = $0 { true } else { false } }, "\(first)")
+        #expect(try await router.queue("changing.fifo").partitions == 4)
+
+        // Polls the router until `fresh` holds of what it answers, for at most 10 s.
+        func waitUntil(_ fresh: (QueueDescription) -> Bool) async throws -> QueueDescription {
+            let end = PartitionRouter.nowMs() + 10_000
+            var seen = try await router.queue("changing.fifo")
+            while !fresh(seen), PartitionRouter.nowMs() < end {
+                try await Task.sleep(nanoseconds: 100_000_000)
+                seen = try await router.queue("changing.fifo")
+            }
+            return seen
+        }
+        var attributes = QueueAttributes()
+        attributes.visibilityTimeoutSeconds = 77
+        try client.setAttributes("changing.fifo", attributes)
+        let changed = try await waitUntil { $0.attributes.visibilityTimeoutSeconds == 77 }
+        #expect(changed.attributes.visibilityTimeoutSeconds == 77, "\(changed.attributes)")
+
+        try client.deleteQueue("changing.fifo")
+        _ = try client.createQueue("changing.fifo", partitions: 1)
+        let recreated = try await waitUntil { $0.partitions == 1 }
+        #expect(recreated.partitions == 1, "\(recreated)")
+        let again = [SendRequest(body: Self.body("b"), groupID: "g", deduplicationID: "b")]
+        let second = try await router.send("changing.fifo", again)
+        #expect(second.allSatisfy { if case .success = $0 { true } else { false } }, "\(second)")
+    }
+
     /// A forwarded request whose peer connection breaks ends as an unknown outcome (`timeout`), once; a late
     /// answer for it is dropped.
     @Test func aForwardedCallEndsOnceWhenItsConnectionBreaks() {
