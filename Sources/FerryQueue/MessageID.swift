@@ -34,13 +34,20 @@ public struct MessagePosition: Sendable, Hashable, Comparable {
     ///   come back).
     public func messageID(queueID: UInt64) -> String {
         // 64 bits of queue id, 11 of partition, 53 of sequence number: distinct positions give distinct ids.
-        let high = queueID
+        // Written digit by digit (a receive of ten messages names ten ids; building them from `String(radix:)`
+        // pieces took 8 % of the SQS API's time).
         let low = UInt64(partition) << 53 | sequenceNumber
-        let hex = Self.hex(high, digits: 16) + Self.hex(low, digits: 16)
-        let characters = Array(hex)
-        func part(_ range: Range<Int>) -> String { String(characters[range]) }
-        return [part(0..<8), part(8..<12), part(12..<16), part(16..<20), part(20..<32)].joined(separator: "-")
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(36)
+        for digit in 0..<32 {
+            if digit == 8 || digit == 12 || digit == 16 || digit == 20 { bytes.append(UInt8(ascii: "-")) }
+            let word = digit < 16 ? queueID : low
+            bytes.append(Self.hexDigits[Int(truncatingIfNeeded: word >> UInt64(60 - 4 * (digit % 16))) & 0xF])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     static func hex(_ value: UInt64, digits: Int) -> String {
         let text = String(value, radix: 16)

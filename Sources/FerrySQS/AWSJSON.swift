@@ -60,7 +60,14 @@ package enum AWSJSON {
     }
 
     package static func success<Output: Encodable>(_ output: Output, requestID: String) -> Reply {
-        let body = (try? encoder().encode(output)).map(Array.init) ?? Array("{}".utf8)
+        let body: [UInt8]
+        if let fast = output as? any FastJSONOutput {
+            var writer = JSONWriter()
+            writer.write(fast.fastJSON)
+            body = writer.bytes
+        } else {
+            body = (try? encoder().encode(output)).map(Array.init) ?? Array("{}".utf8)
+        }
         return Reply(status: 200, headers: headers(requestID: requestID), body: body)
     }
 

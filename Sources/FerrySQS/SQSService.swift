@@ -173,6 +173,11 @@ package struct Context {
         let data: Data
         switch input {
         case .json(let body):
+            if let fast = T.self as? any FastJSONInput.Type, let json = JSONParser.parse(body),
+                let value = fast.fast(json) as? T
+            {
+                return value
+            }
             data = body.isEmpty ? Data("{}".utf8) : Data(body)
         case .query(let parameters, let path):
             data = AWSQuery.json(parameters, operation: operation, queuePath: path.map { baseURLOrigin + $0 })

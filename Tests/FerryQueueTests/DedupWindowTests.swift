@@ -72,4 +72,32 @@ import Testing
         let position = MessagePosition(partition: 1, index: 5, slot: 2)
         #expect(position.messageID(queueID: 1) != position.messageID(queueID: 2))
     }
+
+    /// Ids already handed out stay the same: the digit-by-digit writer gives what the first formula gave (queue
+    /// id, then partition and sequence number, as 32 hex digits in UUID groups).
+    @Test func messageIDsKeepTheirFirstForm() {
+        func reference(_ position: MessagePosition, _ queueID: UInt64) -> String {
+            func hex(_ value: UInt64) -> String {
+                let text = String(value, radix: 16)
+                return String(repeating: "0", count: 16 - text.count) + text
+            }
+            let characters = Array(hex(queueID) + hex(UInt64(position.partition) << 53 | position.sequenceNumber))
+            let groups = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32]
+            return groups.map { String(characters[$0]) }.joined(separator: "-")
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<1_000 {
+            let position = MessagePosition(
+                partition: UInt32.random(in: 0..<MessagePosition.maxPartitions, using: &generator),
+                index: UInt64.random(in: 0..<MessagePosition.maxIndex, using: &generator),
+                slot: UInt16.random(in: 0..<UInt16(MessagePosition.maxSlots), using: &generator)
+            )
+            let queueID = UInt64.random(in: 0...UInt64.max, using: &generator)
+            #expect(position.messageID(queueID: queueID) == reference(position, queueID))
+        }
+        #expect(
+            MessagePosition(partition: 0, index: 0, slot: 0).messageID(queueID: 0)
+                == "00000000-0000-0000-0000-000000000000"
+        )
+    }
 }
