@@ -48,9 +48,16 @@ public struct SigV4Verifier: Sendable {
             self.body = body
         }
 
+        /// The values of the header `name` (ASCII letters compared without case, as HTTP names are tokens),
+        /// without lowercasing every name for every lookup.
         func values(_ name: String) -> [String] {
-            let wanted = name.lowercased()
-            return headers.filter { $0.name.lowercased() == wanted }.map(\.value)
+            headers.filter { Self.sameName($0.name, name) }.map(\.value)
+        }
+
+        static func sameName(_ a: String, _ b: String) -> Bool {
+            guard a.utf8.count == b.utf8.count else { return false }
+            func folded(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }
+            return zip(a.utf8, b.utf8).allSatisfy { folded($0) == folded($1) }
         }
     }
 

@@ -53,7 +53,7 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
         addresses = Dictionary(uniqueKeysWithValues: cluster.nodes.map { ($0.id, ($0.host, Int($0.httpPort))) })
         for queue in queues {
             let answer = try loop.flatSubmit {
-                self.call(self.nodeIDs[0], "GetQueueUrl", Self.object([("QueueName", Self.string(queue.name))]))
+                self.call(self.nodeIDs[0], "GetQueueUrl", .object([("QueueName", .string(queue.name))]))
             }.wait()
             let url = try decoder.decode(QueueURLAnswer.self, from: Data(answer.readableBytesView)).queueURL
             // `http://host:port/account/name` → `/account/name`.
@@ -77,36 +77,26 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
     {
         let node = self.node(leader, partition)
         let entries = messages.enumerated().map { index, message in
-            var fields = [
-                ("Id", Self.string(String(index))),
-                ("MessageBody", Self.string(String(decoding: message.body.readableBytesView, as: UTF8.self))),
-            ]
-            if let group = message.groupID { fields.append(("MessageGroupId", Self.string(group))) }
-            if let id = message.deduplicationID { fields.append(("MessageDeduplicationId", Self.string(id))) }
-            return Self.object(fields)
+            JSONValue.members([
+                ("Id", .string(String(index))),
+                ("MessageBody", .string(String(decoding: message.body.readableBytesView, as: UTF8.self))),
+                ("MessageGroupId", message.groupID.map(JSONValue.string)),
+                ("MessageDeduplicationId", message.deduplicationID.map(JSONValue.string)),
+            ])
         }
-        let body = Self.object([
-            ("QueueUrl", queueURL(queue, node)), ("Entries", "[" + entries.joined(separator: ",") + "]"),
-        ])
-        return call(node, "SendMessageBatch", body).flatMapThrowing { answer in
-            let batch = try self.decode(BatchAnswer.self, answer)
-            return LoadCounts(done: batch.successful?.count ?? 0, refused: batch.failed?.count ?? 0)
-        }
+        let body = JSONValue.object([("QueueUrl", queueURL(queue, node)), ("Entries", .array(entries))])
+        return call(node, "SendMessageBatch", body).flatMapThrowing { answer in try self.batchCounts(answer) }
     }
 
     func receive(_ queue: Int, _ partition: UInt32, leader: UInt64, waitMs: Int64) -> EventLoopFuture<[LoadDelivery]> {
         let node = self.node(leader, partition)
-        let body = Self.object([
+        let body = JSONValue.object([
             ("QueueUrl", queueURL(queue, node)),
-            ("MaxNumberOfMessages", String(QueueLimits.maxReceiveMessages)),
+            ("MaxNumberOfMessages", .int(QueueLimits.maxReceiveMessages)),
             // SQS waits in whole seconds.
-            ("WaitTimeSeconds", String((waitMs + 999) / 1_000)),
+            ("WaitTimeSeconds", .int(Int((waitMs + 999) / 1_000))),
         ])
-        return call(node, "ReceiveMessage", body).flatMapThrowing { answer in
-            try (self.decode(ReceiveAnswer.self, answer).messages ?? []).map { message in
-                LoadDelivery(sentAtNs: LoadBody.sentAt(message.body.utf8), handle: .sqs(message.receiptHandle))
-            }
-        }
+        return call(node, "ReceiveMessage", body).flatMapThrowing { answer in try self.deliveries(answer) }
     }
 
     func delete(
@@ -118,17 +108,12 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
         -> EventLoopFuture<LoadCounts>
     {
         let node = self.node(leader, partition)
-        let entries = handles.enumerated().compactMap { index, handle -> String? in
+        let entries = handles.enumerated().compactMap { index, handle -> JSONValue? in
             guard case .sqs(let text) = handle else { return nil }
-            return Self.object([("Id", Self.string(String(index))), ("ReceiptHandle", Self.string(text))])
+            return .object([("Id", .string(String(index))), ("ReceiptHandle", .string(text))])
         }
-        let body = Self.object([
-            ("QueueUrl", queueURL(queue, node)), ("Entries", "[" + entries.joined(separator: ",") + "]"),
-        ])
-        return call(node, "DeleteMessageBatch", body).flatMapThrowing { answer in
-            let batch = try self.decode(BatchAnswer.self, answer)
-            return LoadCounts(done: batch.successful?.count ?? 0, refused: batch.failed?.count ?? 0)
-        }
+        let body = JSONValue.object([("QueueUrl", queueURL(queue, node)), ("Entries", .array(entries))])
+        return call(node, "DeleteMessageBatch", body).flatMapThrowing { answer in try self.batchCounts(answer) }
     }
 
     /// From the main thread, at the end of a run.
@@ -144,16 +129,18 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
         addresses[leader] != nil ? leader : nodeIDs[Int(partition) % nodeIDs.count]
     }
 
-    private func queueURL(_ queue: Int, _ node: UInt64) -> String {
+    private func queueURL(_ queue: Int, _ node: UInt64) -> JSONValue {
         let address = addresses[node]!
-        return Self.string("http://\(address.host):\(address.port)\(paths[queue])")
+        return .string("http://\(address.host):\(address.port)\(paths[queue])")
     }
 
     /// One signed JSON request; the answer's body when the status is 200, else a `LoadFailure` with AWS's code.
-    private func call(_ node: UInt64, _ operation: String, _ json: String) -> EventLoopFuture<ByteBuffer> {
+    private func call(_ node: UInt64, _ operation: String, _ json: JSONValue) -> EventLoopFuture<ByteBuffer> {
         loop.assertInEventLoop()
         let address = addresses[node]!
-        let body = Array(json.utf8)
+        var writer = JSONWriter()
+        writer.write(json)
+        let body = writer.bytes
         var headers = [
             ("Host", "\(address.host):\(address.port)"),
             ("Content-Type", "application/x-amz-json-1.0"),
@@ -187,14 +174,6 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
         return connection.ready
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ answer: ByteBuffer) throws -> T {
-        do {
-            return try decoder.decode(type, from: Data(answer.readableBytesView))
-        } catch {
-            throw LoadFailure(cause: "undecodable answer", permanent: true)
-        }
-    }
-
     /// AWS's error code from a JSON error answer (`__type` is `com.amazonaws.sqs#Code` or `AWS.SimpleQueueService.Code`).
     private func failure(_ status: HTTPResponseStatus, _ answer: ByteBuffer) -> LoadFailure {
         let error = try? decoder.decode(ErrorAnswer.self, from: Data(answer.readableBytesView))
@@ -212,30 +191,30 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
         enum CodingKeys: String, CodingKey { case queueURL = "QueueUrl" }
     }
 
-    private struct BatchAnswer: Decodable {
-        struct Entry: Decodable {
-            var id: String
-            enum CodingKeys: String, CodingKey { case id = "Id" }
+    /// A SendMessageBatch or DeleteMessageBatch answer: how many entries succeeded and failed.
+    private func batchCounts(_ answer: ByteBuffer) throws -> LoadCounts {
+        guard case .object(let members)? = JSONParser.parse(Array(answer.readableBytesView)) else {
+            throw LoadFailure(cause: "undecodable answer", permanent: true)
         }
-        var successful: [Entry]?
-        var failed: [Entry]?
-        enum CodingKeys: String, CodingKey {
-            case successful = "Successful"
-            case failed = "Failed"
+        func count(_ name: String) -> Int {
+            if case .array(let items)? = members.first(where: { $0.key == name })?.value { items.count } else { 0 }
         }
+        return LoadCounts(done: count("Successful"), refused: count("Failed"))
     }
 
-    private struct ReceiveAnswer: Decodable {
-        struct Message: Decodable {
-            var body: String
-            var receiptHandle: String
-            enum CodingKeys: String, CodingKey {
-                case body = "Body"
-                case receiptHandle = "ReceiptHandle"
-            }
+    /// A ReceiveMessage answer's messages: each body's send time and receipt handle.
+    private func deliveries(_ answer: ByteBuffer) throws -> [LoadDelivery] {
+        guard case .object(let members)? = JSONParser.parse(Array(answer.readableBytesView)) else {
+            throw LoadFailure(cause: "undecodable answer", permanent: true)
         }
-        var messages: [Message]?
-        enum CodingKeys: String, CodingKey { case messages = "Messages" }
+        guard case .array(let messages)? = members.first(where: { $0.key == "Messages" })?.value else { return [] }
+        return try messages.map { message in
+            guard case .object(let fields) = message,
+                case .string(let body)? = fields.first(where: { $0.key == "Body" })?.value,
+                case .string(let handle)? = fields.first(where: { $0.key == "ReceiptHandle" })?.value
+            else { throw LoadFailure(cause: "undecodable answer", permanent: true) }
+            return LoadDelivery(sentAtNs: LoadBody.sentAt(body.utf8), handle: .sqs(handle))
+        }
     }
 
     private struct ErrorAnswer: Decodable {
@@ -247,27 +226,6 @@ final class SQSLoadTransport: LoadTransport, @unchecked Sendable {
         }
     }
 
-    /// `{"a":v,…}` from members whose values are JSON already.
-    static func object(_ members: [(String, String)]) -> String {
-        "{" + members.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-    }
-
-    /// A JSON string literal.
-    static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20:
-                out +=
-                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }
 
 /// One keep-alive HTTP/1.1 connection: requests are written as they come (pipelined) and answered in order.
