@@ -106,4 +106,40 @@ extension NodeRuntime {
             }
         }
     }
+
+    /// Once per tick: bootstrap, time entries for due deadlines, attribute changes, parked receives.
+    func housekeeping() {
+        let wall = wallMs
+        if metadata.core.isLeader && catalog.nodes.isEmpty && !bootstrapProposed {
+            let nodes = config.members.map(\.catalogNode)
+            let entry = CatalogEntry(
+                timestampMs: metadata.stamp(wallMs: wallMs),
+                command: .bootstrap(clusterID: config.clusterID, nodes: nodes)
+            )
+            bootstrapProposed =
+                (try? metadata.propose(entry.encoded()) { [weak self] result in
+                    if result == nil { self?.bootstrapProposed = false }
+                }) != nil
+        }
+        let catalog = self.catalog
+        for group in orderedGroups where group.isLeader && group.partition != nil {
+            // Fields read in place: binding the partition would copy (retain) its whole state per group per tick.
+            if let name = group.partition?.queueName, let queue = catalog.queues[name],
+                queue.id == group.partition?.queueID,
+                queue.attributes != group.partition?.attributes, wall - group.lastTimeProposalMs > 200
+            {
+                group.lastTimeProposalMs = wall
+                propose(.setAttributes(queue.attributes), to: group, refused: { _ in }) { _ in }
+            } else if let deadline = group.partition?.nextDeadlineMs, deadline <= wall,
+                wall - group.lastTimeProposalMs >= Int64(config.tickMs)
+            {
+                group.lastTimeProposalMs = wall
+                propose(.advanceTime, to: group, refused: { _ in }) { _ in }
+            }
+            serveParked(group)
+            pumpOutbox(group, catalog: catalog)
+        }
+        serveAwaiting(wall)
+        balanceLeaders()
+    }
 }

@@ -1,0 +1,71 @@
+import FerryQueue
+import FerryRaft
+import FerryStorage
+import FerryWire
+
+/// Group lifecycle: the groups the catalog places here are opened (from their snapshot and log) and those of
+/// deleted queues closed; a group whose applied index has run far enough past its last snapshot takes a new one.
+extension NodeRuntime {
+    func openGroup(_ id: UInt64, voters: [UInt64], catalog: Catalog?, partition: QueuePartition?) throws {
+        let log = try storage.group(id, conf: ConfState(voters: voters, learners: []))
+        var catalog = catalog
+        var partition = partition
+        let snapshot = try log.snapshot()
+        if snapshot.metadata.index > 0 {
+            if catalog != nil { catalog = try Catalog.restore(from: snapshot.data) }
+            if partition != nil { partition = try QueuePartition.restore(from: snapshot.data) }
+        }
+        seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        let core = try RaftCore(id: config.nodeID, config: raftConfig, storage: log, randomSeed: seed)
+        groups[id] = GroupDriver(
+            groupID: id,
+            core: core,
+            log: log,
+            catalog: catalog,
+            partition: partition,
+            snapshotIndex: snapshot.metadata.index
+        )
+    }
+
+    /// Opens the partition groups the catalog places here and closes those of deleted queues.
+    func reconcileGroups() {
+        var wanted: Set<UInt64> = [Catalog.metadataGroup]
+        for queue in catalog.sortedQueues {
+            for placed in queue.partitions where placed.replicas.contains(config.nodeID) {
+                wanted.insert(placed.groupID)
+                guard groups[placed.groupID] == nil else { continue }
+                do {
+                    let partition = try QueuePartition(
+                        queueName: queue.name,
+                        queueID: queue.id,
+                        partition: placed.partition,
+                        partitionCount: UInt32(queue.partitions.count),
+                        attributes: queue.attributes
+                    )
+                    try openGroup(placed.groupID, voters: placed.replicas.sorted(), catalog: nil, partition: partition)
+                } catch {
+                    NodeLog.error("cannot open group \(placed.groupID) of \(queue.name): \(error)")
+                }
+            }
+        }
+        for id in groups.keys.sorted() where !wanted.contains(id) {
+            groups[id]!.failWaiters(notIn: .max)
+            groups[id] = nil
+        }
+    }
+
+    func maybeSnapshot(_ group: GroupDriver) throws {
+        let applied = group.core.appliedIndex
+        guard applied >= group.lastSnapshotIndex + LogIndex(config.snapshotEveryEntries),
+            let term = group.core.term(at: applied)
+        else { return }
+        let snapshot = Snapshot(
+            metadata: SnapshotMetadata(index: applied, term: term, conf: group.core.membership),
+            data: group.applicationSnapshot
+        )
+        let keep = LogIndex(config.entriesKeptAfterSnapshot)
+        try group.log.createSnapshot(snapshot, compactTo: applied > keep ? applied - keep : 0)
+        group.lastSnapshotIndex = applied
+        try storage.removeObsoleteSegments()
+    }
+}
