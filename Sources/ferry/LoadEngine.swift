@@ -33,6 +33,8 @@ final class LoadEngine: @unchecked Sendable {
         /// Failed requests by cause (error code, or the client-side failure).
         var failures: [String: Int] = [:]
         var emptyReceives = 0
+        /// Receive requests answered in the measured phase (messages per receive: `received / receives`).
+        var receives = 0
     }
 
     let settings: LoadBench
@@ -327,6 +329,7 @@ final class LoadEngine: @unchecked Sendable {
             case .success(let deliveries):
                 let now = nowNs()
                 if deliveries.isEmpty { self.counters.emptyReceives += 1 }
+                if self.counts { self.counters.receives += 1 }
                 for delivery in deliveries {
                     if let sentAt = delivery.sentAtNs, sentAt <= now {
                         _ = self.counters.receiveLatencyUs.record((now - sentAt) / 1_000)
@@ -446,7 +449,7 @@ struct BenchReport {
         if settings.consumers > 0 {
             lines.append(
                 "  consumed: \(Int(perSecond(c.deleted))) msgs/s deleted, \(Int(perSecond(c.received))) received "
-                    + "(\(c.deleted) deleted, \(c.emptyReceives) empty receives)"
+                    + "(\(c.deleted) deleted; \(c.receives) receives, \(c.emptyReceives) of them empty)"
             )
             let receive = latencies(c.receiveLatencyUs).map { "\($0) \($1)" }.joined(separator: ", ")
             if !receive.isEmpty { lines.append("  send→received ms: \(receive)") }
@@ -481,7 +484,7 @@ struct BenchReport {
             ("received_msgs_per_s", format2(perSecond(c.received))),
             ("deleted_msgs_per_s", format2(perSecond(c.deleted))),
             ("refused", "\(c.refused)"), ("failed_requests", "\(c.failedRequests)"),
-            ("empty_receives", "\(c.emptyReceives)"),
+            ("receives", "\(c.receives)"), ("empty_receives", "\(c.emptyReceives)"),
             (
                 "failures",
                 "{" + c.failures.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
