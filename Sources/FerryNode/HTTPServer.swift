@@ -47,9 +47,10 @@ public struct HTTPAPI: Sendable {
 final class HTTPServer: @unchecked Sendable {
     static var maxBodyBytes: Int { HTTPLimits.maxBodyBytes }
     private var task: Task<Void, any Error>?
-    /// The server's async code runs on this thread, never on the cooperative pool: a caller (or a test) that
-    /// blocks cooperative threads must not stall the node's HTTP port.
-    private let executor = ThreadTaskExecutor()
+    /// The server's async code runs on the node's event loop, the thread that reads and writes its connections,
+    /// never on the cooperative pool (a caller, or a test, that blocks cooperative threads must not stall the
+    /// node's HTTP port). A thread of its own cost two more hand-offs per request.
+    private let executor: EventLoopTaskExecutor
     /// Set by `stop()`: Hummingbird's complaints about its own cancellation are not worth a log line.
     private let stopping = StopFlag()
 
@@ -57,6 +58,7 @@ final class HTTPServer: @unchecked Sendable {
     /// - Throws: `ConfigError` (`http_port`) when the port cannot be bound within 5 s.
     /// - Parameter api: answers the API's requests (the SQS API) and adds its metrics, if given.
     init(host: String, port: Int, group: any EventLoopGroup, mailbox: Mailbox, api: HTTPAPI? = nil) throws {
+        executor = EventLoopTaskExecutor(group.next())
         let router = Router()
         let metrics = api?.metrics
         if let api = api?.handler {
@@ -128,7 +130,6 @@ final class HTTPServer: @unchecked Sendable {
         }
         guard bound.wait(timeout: .now() + 5) == .success, failure.error == nil else {
             task?.cancel()
-            executor.shutdown()
             throw ConfigError(
                 field: "http_port",
                 reason: "cannot serve HTTP on \(host):\(port): \(failure.error.map { "\($0)" } ?? "timed out")"
@@ -148,9 +149,21 @@ final class HTTPServer: @unchecked Sendable {
             _ = await task.result
             done.signal()
         }
-        _ = done.wait(timeout: .now() + 5)
         // A long poll still parked (up to 20 s) is not waited for: a stopping node exits within 5 s.
-        executor.shutdown()
+        _ = done.wait(timeout: .now() + 5)
+    }
+}
+
+/// A task executor (SE-0417) that runs its jobs on an event loop, in the order enqueued. Called only from
+/// threads other than the loop's own when it blocks (`stop()` waits from the caller's thread).
+final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

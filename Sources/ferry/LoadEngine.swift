@@ -138,7 +138,7 @@ final class LoadEngine: @unchecked Sendable {
         while nowNs() < deadline {
             usleep(50_000)
             let (sent, busy, refused) = try loop.submit { (self.issued, self.inFlight, self.refusal) }.wait()
-            if let refused { throw ValidationError(refused.description) }
+            if let refused { throw refused }
             if sent >= total && busy == 0 { break }
         }
         let done = try loop.submit { self.inFlight == 0 && self.issued >= total }.wait()
@@ -169,7 +169,7 @@ final class LoadEngine: @unchecked Sendable {
             let (current, done, refused) = try! loop.submit { (self.counters, self.doneNs, self.refusal) }.wait()
             if let refused {
                 try! loop.submit { self.stopping = true }.wait()
-                throw ValidationError(refused.description)
+                throw refused
             }
             if let done {
                 end = done
