@@ -73,7 +73,8 @@ public struct SigV4Verifier: Sendable {
                 )
             )
         }
-        let scope = parsed.credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let scope = parsed.credential.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
         guard scope.count == 5, scope[4] == "aws4_request", scope[3] == service, scope[1].count == 8 else {
             return .failure(
                 .incompleteSignature(
@@ -270,8 +271,15 @@ public struct SigV4Verifier: Sendable {
     }
 
     /// Leading and trailing spaces removed, inner runs of spaces collapsed to one.
-    static func trimmed(_ value: String) -> String {
-        value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+    package static func trimmed(_ value: String) -> String {
+        // Most values have nothing to trim: no leading, trailing or doubled space.
+        let utf8 = value.utf8
+        if utf8.first != UInt8(ascii: " "), utf8.last != UInt8(ascii: " "),
+            !zip(utf8, utf8.dropFirst()).contains(where: { $0 == UInt8(ascii: " ") && $1 == UInt8(ascii: " ") })
+        {
+            return value
+        }
+        return value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
     }
 
     /// `yyyyMMddTHHmmssZ` → seconds since the epoch (proleptic Gregorian, UTC).

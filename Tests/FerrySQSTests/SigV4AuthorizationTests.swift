@@ -47,3 +47,18 @@ import Testing
         #expect(SigV4Verifier.Authorization(parsing: "Basic abc") == nil)
     }
 }
+
+/// Header values as SigV4 canonicalizes them: the shortcut for values with nothing to trim agrees with
+/// splitting and joining.
+@Suite struct HeaderValueTrimTests {
+    @Test func trimmingAgreesWithSplittingAndJoining() {
+        var generator = FastJSONTests.Generator(state: 18)
+        for _ in 0..<2_000 {
+            let value = String(
+                (0..<Int.random(in: 0...8, using: &generator)).map { _ in "a b\t".randomElement(using: &generator)! }
+            )
+            let expected = value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+            #expect(SigV4Verifier.trimmed(value) == expected, "\(value.debugDescription)")
+        }
+    }
+}
