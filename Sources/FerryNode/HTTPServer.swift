@@ -154,8 +154,8 @@ final class HTTPServer: @unchecked Sendable {
     }
 }
 
-/// A task executor (SE-0417) that runs its jobs on an event loop, in the order enqueued. Called only from
-/// threads other than the loop's own when it blocks (`stop()` waits from the caller's thread).
+/// A task executor (SE-0417) that runs its jobs on an event loop, in the order enqueued. Whoever waits for such
+/// a task blocks a thread other than the loop's (`stop()` waits on its caller's).
 final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     let loop: any EventLoop
 
