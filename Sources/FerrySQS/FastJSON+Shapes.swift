@@ -102,35 +102,27 @@ extension MessageSystemAttributeValue: FastJSONInput {
 }
 
 extension SendMessageInput: FastJSONInput {
+    /// A batch entry's members with `QueueUrl` in place of `Id`.
     package static func fast(_ json: JSONValue) -> SendMessageInput? {
         guard case .object(let members) = json else { return nil }
         var input = SendMessageInput()
+        var rest: [(key: String, value: JSONValue)] = []
         for (key, member) in members {
             switch key {
             case "QueueUrl":
                 guard let v = member.optionalString else { return nil }
                 input.queueUrl = v
-            case "MessageBody":
-                guard let v = member.optionalString else { return nil }
-                input.messageBody = v
-            case "DelaySeconds":
-                guard let v = member.optionalInt else { return nil }
-                input.delaySeconds = v
-            case "MessageAttributes":
-                guard let v = member.attributeMap(MessageAttributeValue.fast) else { return nil }
-                input.messageAttributes = v
-            case "MessageSystemAttributes":
-                guard let v = member.attributeMap(MessageSystemAttributeValue.fast) else { return nil }
-                input.messageSystemAttributes = v
-            case "MessageDeduplicationId":
-                guard let v = member.optionalString else { return nil }
-                input.messageDeduplicationId = v
-            case "MessageGroupId":
-                guard let v = member.optionalString else { return nil }
-                input.messageGroupId = v
-            default: return nil
+            case "Id": return nil
+            default: rest.append((key, member))
             }
         }
+        guard let entry = SendMessageBatchEntry.fast(.object(rest)) else { return nil }
+        input.messageBody = entry.messageBody
+        input.delaySeconds = entry.delaySeconds
+        input.messageAttributes = entry.messageAttributes
+        input.messageSystemAttributes = entry.messageSystemAttributes
+        input.messageDeduplicationId = entry.messageDeduplicationId
+        input.messageGroupId = entry.messageGroupId
         return input
     }
 }
