@@ -21,7 +21,7 @@ import Testing
         let client = try cluster.client()
         let queue = try client.createQueue("routed.fifo", partitions: 4)
         var leaders: [UInt64] = []
-        // Generous: CI runs this beside every other suite on two cores.
+        // Generous: the machines are shared and have two cores.
         let elected = PartitionRouter.nowMs() + 30_000
         // The deadline is checked before a fresh look, never between the look and the verdict: a continuation
         // can wait long for a thread, and the last look must not be older than the deadline.
