@@ -31,8 +31,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        // HTTP on each node's http_port (GET /metrics now, the SQS API later); no swift-configuration.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Latency percentiles of `ferry bench`.
@@ -74,14 +72,21 @@ let package = Package(
             name: "FerryNode",
             dependencies: [
                 "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "FerryNet", "FerryRouter", "FerryCrypto",
+                "FerryHTTP",
                 nioCore,
                 nioPosix,
                 nioConcurrency,
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Each node's http_port (the SQS API, metrics, health): HTTP/1.1 on swift-nio's codec, handlers run as
+        // tasks on the connection's event loop, routed by the caller.
+        .target(
+            name: "FerryHTTP",
+            dependencies: [nioCore, nioPosix, nioConcurrency, .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // SHA-256, MD5 and HMAC-SHA256 through libcrypto: SigV4, SQS's MD5 digests, content-based deduplication.
@@ -117,7 +122,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryNode", "FerrySQS", "FerryClient", "FerryRouter", "FerryNet", "FerryQueue", "FerryWire", "CSpawn",
-                nioCore,
+                "FerryHTTP", nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -185,6 +190,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerrySQSTests", dependencies: ["FerrySQS"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryHTTPTests", dependencies: ["FerryHTTP", nioPosix], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryClientTests",
             dependencies: ["FerryClient", "FerryRouter", "FerryQueue", "FerryWire", nioCore],

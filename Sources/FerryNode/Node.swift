@@ -1,3 +1,4 @@
+import FerryHTTP
 import FerryRouter
 import FerryStorage
 import FerryWire
@@ -171,7 +172,7 @@ public final class FerryNodeServer: @unchecked Sendable {
         let local = NodeRouterTransport(config: config, mailbox: mailbox, peers: transport, group: loops)
         runtime.forwarder = local
         router = PartitionRouter(transport: local)
-        http = try HTTPServer(
+        http = try NodeHTTP.serve(
             host: config.me.host,
             port: Int(config.me.httpPort),
             group: loops,

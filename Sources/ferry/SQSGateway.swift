@@ -1,3 +1,4 @@
+import FerryHTTP
 import FerryNet
 import FerryNode
 import FerryQueue
