@@ -149,7 +149,8 @@ package final class NodeRuntime: @unchecked Sendable {
         if !crashed { try? storage.sync() }
     }
 
-    /// Readies of every group: immediate sends, one group commit, then the durable half.
+    /// Readies of every group through `RaftReadyLoop`: each ready's sends and writes, one group commit for all,
+    /// then each ready's durable half.
     private func processReadies() throws {
         for _ in 0..<8 {
             var pending: [(GroupDriver, RaftReady)] = []
@@ -163,10 +164,8 @@ package final class NodeRuntime: @unchecked Sendable {
                         if let leader = soft.leader, leader != group.leader { group.leaderChanges += 1 }
                         group.leader = soft.leader ?? 0
                     }
-                    queue(ready.messages, group: id)
-                    if let snapshot = ready.snapshot { try group.log.applySnapshot(snapshot) }
-                    if !ready.entries.isEmpty { try group.log.append(ready.entries) }
-                    if let hardState = ready.hardState { try group.log.setHardState(hardState) }
+                    var performer = NodeReadyPerformer(runtime: self, group: group)
+                    try RaftReadyLoop.write(ready, to: &performer)
                     mustSync = mustSync || ready.mustSync
                     pending.append((group, ready))
                 }
@@ -182,31 +181,19 @@ package final class NodeRuntime: @unchecked Sendable {
             }
             var catalogChanged = false
             for (group, ready) in pending {
-                queue(ready.messagesAfterPersist, group: group.groupID)
-                if let snapshot = ready.snapshot {
-                    if group.catalog != nil {
-                        group.catalog = try Catalog.restore(from: snapshot.data)
-                        catalogChanged = true
-                    } else {
-                        group.partition = try QueuePartition.restore(from: snapshot.data)
-                    }
-                    group.lastSnapshotIndex = snapshot.metadata.index
-                    NodeLog.info("group \(group.groupID) installed a snapshot at \(snapshot.metadata.index)")
-                }
-                for entry in ready.committedEntries {
-                    if case .catalog? = group.apply(entry) { catalogChanged = true }
-                }
+                var performer = NodeReadyPerformer(runtime: self, group: group)
+                try RaftReadyLoop.complete(ready, by: &performer)
+                catalogChanged = catalogChanged || performer.catalogChanged
                 if let soft = ready.softState, soft.role != .leader {
                     group.failWaiters(notIn: .max)
                 }
-                group.core.advance(ready)
                 try maybeSnapshot(group)
             }
             if catalogChanged { reconcileGroups() }
         }
     }
 
-    private func queue(_ messages: [RaftMessage], group: UInt64) {
+    func queue(_ messages: [RaftMessage], group: UInt64) {
         for message in messages {
             outgoing[message.to, default: []].append(PeerFrame(groupID: group, message: message).encoded())
         }
@@ -218,4 +205,45 @@ package final class NodeRuntime: @unchecked Sendable {
         outgoing = [:]
         for peer in batch.keys.sorted() { transport?.send(batch[peer]!, to: peer) }
     }
+}
+
+/// The node's side of the ready loop: a group's writes go to its log in the node's storage (made durable by
+/// the round's one group commit), messages to the peers' outgoing batches, committed entries to the group's
+/// state machine (a partition or the catalog).
+struct NodeReadyPerformer: RaftReadyPerformer {
+    typealias Failure = any Error
+
+    let runtime: NodeRuntime
+    let group: GroupDriver
+    /// A catalog entry or snapshot was applied: the node reconciles its groups after the round.
+    var catalogChanged = false
+
+    mutating func send(_ messages: [RaftMessage]) { runtime.queue(messages, group: group.groupID) }
+
+    mutating func persist(snapshot: Snapshot) throws { try group.log.applySnapshot(snapshot) }
+
+    mutating func persist(entries: [Entry]) throws { try group.log.append(entries) }
+
+    mutating func persist(hardState: HardState) throws { try group.log.setHardState(hardState) }
+
+    mutating func sendAfterPersist(_ messages: [RaftMessage]) { send(messages) }
+
+    mutating func restore(_ snapshot: Snapshot) throws {
+        if group.catalog != nil {
+            group.catalog = try Catalog.restore(from: snapshot.data)
+            catalogChanged = true
+        } else {
+            group.partition = try QueuePartition.restore(from: snapshot.data)
+        }
+        group.lastSnapshotIndex = snapshot.metadata.index
+        NodeLog.info("group \(group.groupID) installed a snapshot at \(snapshot.metadata.index)")
+    }
+
+    mutating func apply(_ entries: [Entry]) {
+        for entry in entries {
+            if case .catalog? = group.apply(entry) { catalogChanged = true }
+        }
+    }
+
+    mutating func advance(_ ready: RaftReady) { group.core.advance(ready) }
 }

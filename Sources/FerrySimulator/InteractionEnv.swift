@@ -210,49 +210,26 @@ extension InteractionEnv {
         nodes[id] = node
     }
 
-    /// Writes, sends, applies and advances one ready (synchronous persistence).
+    /// Writes, sends, applies and advances one ready (synchronous persistence) through `RaftReadyLoop`.
     mutating func processReady(_ id: NodeID) {
-        guard var node = nodes[id], var core = node.core, core.hasReady else { return }
+        guard let node = nodes[id], var core = node.core, core.hasReady else { return }
         let ready = core.ready()
         output.append("> \(id) handles ready")
         if let soft = ready.softState {
             output.append("  role: \(soft.role.rawValue) leader=\(soft.leader.map(String.init) ?? "none")")
         }
-        do {
-            if let snapshot = ready.snapshot {
-                output.append("  install snapshot (\(snapshot.metadata.index),\(snapshot.metadata.term))")
-                try node.storage.applySnapshot(snapshot)
-                node.applied.removeAll()
-            }
-            if !ready.entries.isEmpty {
-                output.append("  persist entries: \(Self.describe(ready.entries))")
-                try node.storage.append(ready.entries)
-            }
-            if let state = ready.hardState {
-                output.append("  persist hard state: term=\(state.term) vote=\(state.vote) commit=\(state.commit)")
-                try node.storage.setHardState(state)
-            }
-        } catch {
-            output.append("  storage error: \(error)")
-        }
-        for (message, afterPersist) in ready.messages.map({ ($0, false) })
-            + ready.messagesAfterPersist.map({ ($0, true) })
-        {
-            let partitioned = blocked.contains([message.from, message.to])
-            let down = nodes[message.to]?.core == nil
-            output.append(
-                "  send\(afterPersist ? " after persist" : "") \(TraceBuffer.describe(message))"
-                    + (partitioned ? " (dropped: partitioned)" : down ? " (dropped: node down)" : "")
-            )
-            if !partitioned && !down { mailbox.append(message) }
-        }
-        if !ready.committedEntries.isEmpty {
-            output.append("  apply: \(Self.describe(ready.committedEntries))")
-            node.applied.append(contentsOf: ready.committedEntries)
-        }
-        core.advance(ready)
-        node.core = core
-        nodes[id] = node
+        var performer = TranscriptPerformer(
+            node: node,
+            core: core,
+            blocked: blocked,
+            up: Set(nodes.compactMap { $0.value.core == nil ? nil : $0.key })
+        )
+        RaftReadyLoop.write(ready, to: &performer)
+        RaftReadyLoop.complete(ready, by: &performer)
+        output += performer.output
+        mailbox += performer.delivered
+        performer.node.core = performer.core
+        nodes[id] = performer.node
     }
 
     mutating func deliver(to id: NodeID) {
@@ -337,4 +314,83 @@ extension InteractionEnv {
             }
         }.joined(separator: ", ")
     }
+}
+
+/// The golden transcripts' side of the ready loop: synchronous storage, every step written down. The
+/// immediate messages are written down with the ones sent after persisting (after the writes), as they were
+/// before the loop was shared; after a storage error the ready's remaining writes are skipped.
+struct TranscriptPerformer: RaftReadyPerformer {
+    typealias Failure = Never
+
+    var node: InteractionEnv.Node
+    var core: RaftCore
+    let blocked: Set<[NodeID]>
+    /// Nodes that are running (a message to any other is dropped).
+    let up: Set<NodeID>
+    var output: [String] = []
+    /// Messages that reach the mailbox.
+    var delivered: [RaftMessage] = []
+    private var immediate: [RaftMessage] = []
+    private var failed = false
+
+    init(node: InteractionEnv.Node, core: RaftCore, blocked: Set<[NodeID]>, up: Set<NodeID>) {
+        self.node = node
+        self.core = core
+        self.blocked = blocked
+        self.up = up
+    }
+
+    mutating func send(_ messages: [RaftMessage]) { immediate = messages }
+
+    mutating func persist(snapshot: Snapshot) {
+        write {
+            $0.output.append("  install snapshot (\(snapshot.metadata.index),\(snapshot.metadata.term))")
+            try $0.node.storage.applySnapshot(snapshot)
+            $0.node.applied.removeAll()
+        }
+    }
+
+    mutating func persist(entries: [Entry]) {
+        write {
+            $0.output.append("  persist entries: \(InteractionEnv.describe(entries))")
+            try $0.node.storage.append(entries)
+        }
+    }
+
+    mutating func persist(hardState state: HardState) {
+        write {
+            $0.output.append("  persist hard state: term=\(state.term) vote=\(state.vote) commit=\(state.commit)")
+            try $0.node.storage.setHardState(state)
+        }
+    }
+
+    private mutating func write(_ body: (inout Self) throws -> Void) {
+        guard !failed else { return }
+        do { try body(&self) } catch {
+            output.append("  storage error: \(error)")
+            failed = true
+        }
+    }
+
+    mutating func sendAfterPersist(_ messages: [RaftMessage]) {
+        for (message, afterPersist) in immediate.map({ ($0, false) }) + messages.map({ ($0, true) }) {
+            let partitioned = blocked.contains([message.from, message.to])
+            let down = !up.contains(message.to)
+            output.append(
+                "  send\(afterPersist ? " after persist" : "") \(TraceBuffer.describe(message))"
+                    + (partitioned ? " (dropped: partitioned)" : down ? " (dropped: node down)" : "")
+            )
+            if !partitioned && !down { delivered.append(message) }
+        }
+    }
+
+    /// The snapshot's state was restored when it was installed (`applied` cleared).
+    mutating func restore(_ snapshot: Snapshot) {}
+
+    mutating func apply(_ entries: [Entry]) {
+        output.append("  apply: \(InteractionEnv.describe(entries))")
+        node.applied.append(contentsOf: entries)
+    }
+
+    mutating func advance(_ ready: RaftReady) { core.advance(ready) }
 }

@@ -322,21 +322,9 @@ public final class Simulation {
                 let previous = nodes[i].core!.term(at: ready.entries[0].index - 1)
                 try checker.nodeWrote(node, entries: ready.entries, previousTerm: previous)
             }
-            for message in ready.messages { send(message) }
-            var writes = 0
-            if let snapshot = ready.snapshot {
-                try write(.installSnapshot(snapshot), at: node)
-                writes += 1
-            }
-            if !ready.entries.isEmpty {
-                try write(.entries(ready.entries), at: node)
-                writes += 1
-            }
-            if let hardState = ready.hardState {
-                try write(.hardState(hardState), at: node)
-                writes += 1
-            }
-            if writes == 0 && nodes[i].awaitingSync.isEmpty {
+            var performer = SimulatedReadyPerformer(simulation: self, node: node)
+            try RaftReadyLoop.write(ready, to: &performer)
+            if performer.writes == 0 && nodes[i].awaitingSync.isEmpty {
                 try complete(ready, at: node)
             } else {
                 nodes[i].awaitingSync.append((ready, nodes[i].writesIssued))
@@ -408,18 +396,8 @@ public final class Simulation {
 
     /// Step 3 of the ready contract: send what waited for durability, apply, advance.
     func complete(_ ready: RaftReady, at node: NodeID) throws(InvariantViolation) {
-        let i = index(node)
-        for message in ready.messagesAfterPersist { send(message) }
-        if let snapshot = ready.snapshot {
-            guard nodes[i].stateMachine.restore(snapshot.data, index: snapshot.metadata.index) else {
-                throw InvariantViolation(invariant: "snapshot", detail: "node \(node) got a malformed snapshot")
-            }
-            try checker.checkStateHash(node, index: snapshot.metadata.index, hash: nodes[i].stateMachine.hash)
-        }
-        for entry in ready.committedEntries {
-            try apply(entry, at: node)
-        }
-        nodes[i].core!.advance(ready)
+        var performer = SimulatedReadyPerformer(simulation: self, node: node)
+        try RaftReadyLoop.complete(ready, by: &performer)
         try maybeTakeSnapshot(node)
     }
 
@@ -462,5 +440,57 @@ public final class Simulation {
         try write(.createSnapshot(snapshot, compactTo: max(compactTo, view.firstIndex - 1)), at: node)
         probe(.logCompacted)
         scheduleSync(node)
+    }
+}
+
+/// The simulator's side of the ready loop: writes go to the node's simulated disk (and the storage under test),
+/// sends to the simulated network; the checker sees every restored state and applied entry.
+struct SimulatedReadyPerformer: RaftReadyPerformer {
+    typealias Failure = InvariantViolation
+
+    let simulation: Simulation
+    let node: NodeID
+    /// Writes this ready issued (none: it may complete at once).
+    var writes = 0
+
+    mutating func send(_ messages: [RaftMessage]) {
+        for message in messages { simulation.send(message) }
+    }
+
+    mutating func persist(snapshot: Snapshot) throws(InvariantViolation) {
+        try simulation.write(.installSnapshot(snapshot), at: node)
+        writes += 1
+    }
+
+    mutating func persist(entries: [Entry]) throws(InvariantViolation) {
+        try simulation.write(.entries(entries), at: node)
+        writes += 1
+    }
+
+    mutating func persist(hardState: HardState) throws(InvariantViolation) {
+        try simulation.write(.hardState(hardState), at: node)
+        writes += 1
+    }
+
+    mutating func sendAfterPersist(_ messages: [RaftMessage]) { send(messages) }
+
+    mutating func restore(_ snapshot: Snapshot) throws(InvariantViolation) {
+        let i = simulation.index(node)
+        guard simulation.nodes[i].stateMachine.restore(snapshot.data, index: snapshot.metadata.index) else {
+            throw InvariantViolation(invariant: "snapshot", detail: "node \(node) got a malformed snapshot")
+        }
+        try simulation.checker.checkStateHash(
+            node,
+            index: snapshot.metadata.index,
+            hash: simulation.nodes[i].stateMachine.hash
+        )
+    }
+
+    mutating func apply(_ entries: [Entry]) throws(InvariantViolation) {
+        for entry in entries { try simulation.apply(entry, at: node) }
+    }
+
+    mutating func advance(_ ready: RaftReady) {
+        simulation.nodes[simulation.index(node)].core!.advance(ready)
     }
 }
