@@ -17,6 +17,7 @@ let package = Package(
     name: "Ferry",
     products: [
         .library(name: "FerryRaft", targets: ["FerryRaft"]),
+        .library(name: "FerryModel", targets: ["FerryModel"]),
         .library(name: "FerryQueue", targets: ["FerryQueue"]),
         .library(name: "FerryWire", targets: ["FerryWire"]),
         .library(name: "FerryClient", targets: ["FerryClient"]),
@@ -39,11 +40,14 @@ let package = Package(
     targets: [
         // Pure: no I/O, no clock, no global randomness (DESIGN §4). NIOCore only for ByteBuffer.
         .target(name: "FerryRaft", dependencies: [nioCore], swiftSettings: swiftSettings),
-        .target(name: "FerryQueue", dependencies: [nioCore, heap, deque], swiftSettings: swiftSettings),
-        .target(name: "FerryWire", dependencies: ["FerryRaft", "FerryQueue", nioCore], swiftSettings: swiftSettings),
+        // The value types clients and nodes share: queue attributes, send/receive requests and results, message
+        // positions, queue errors, the nodes' addresses, the partition hash, and their field encodings.
+        .target(name: "FerryModel", dependencies: [nioCore], swiftSettings: swiftSettings),
+        .target(name: "FerryQueue", dependencies: ["FerryModel", nioCore, heap, deque], swiftSettings: swiftSettings),
+        .target(name: "FerryWire", dependencies: ["FerryRaft", "FerryModel", nioCore], swiftSettings: swiftSettings),
         .target(
             name: "FerrySimulator",
-            dependencies: ["FerryRaft", "FerryQueue", "FerryWire", nioCore, heap],
+            dependencies: ["FerryRaft", "FerryQueue", "FerryModel", "FerryWire", nioCore, heap],
             swiftSettings: swiftSettings
         ),
         // OpenSSL's libcrypto (libssl-dev) for SHA-256 (content-based deduplication) and, later, HMAC (SigV4).
@@ -63,7 +67,7 @@ let package = Package(
         // Queue state machine apply throughput and snapshot size/time: the queue issue's benchmark command.
         .executableTarget(
             name: "ferry-queue-bench",
-            dependencies: ["FerryQueue", nioCore],
+            dependencies: ["FerryQueue", "FerryModel", nioCore],
             swiftSettings: swiftSettings
         ),
         // The server: peer transport, Raft group drivers over FerryStorage, the metadata group, the native
@@ -71,7 +75,8 @@ let package = Package(
         .target(
             name: "FerryNode",
             dependencies: [
-                "FerryRaft", "FerryQueue", "FerryWire", "FerryStorage", "FerryNet", "FerryRouter", "FerryCrypto",
+                "FerryRaft", "FerryQueue", "FerryModel", "FerryWire", "FerryStorage", "FerryNet", "FerryRouter",
+                "FerryCrypto",
                 "FerryHTTP",
                 nioCore,
                 nioPosix,
@@ -94,7 +99,7 @@ let package = Package(
         // The SQS-compatible API (AWS JSON 1.0, SigV4) on each node's HTTP port, mapped onto node operations.
         .target(
             name: "FerrySQS",
-            dependencies: ["FerryCrypto", "FerryWire", "FerryQueue", nioCore],
+            dependencies: ["FerryCrypto", "FerryWire", "FerryModel", nioCore],
             swiftSettings: swiftSettings
         ),
         // One client connection of the native protocol (pipelined requests): shared by the client and by nodes
@@ -108,20 +113,20 @@ let package = Package(
         // over a transport: the client's TCP connections, or a node's own mailbox and peer connections.
         .target(
             name: "FerryRouter",
-            dependencies: ["FerryNet", "FerryQueue", "FerryWire", nioCore, nioPosix, nioConcurrency],
+            dependencies: ["FerryNet", "FerryModel", "FerryWire", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         // The Swift client: blocking calls over the router and TCP connections. Never imports FerryNode.
         .target(
             name: "FerryClient",
-            dependencies: ["FerryNet", "FerryRouter", "FerryQueue", "FerryWire", nioCore, nioPosix, nioConcurrency],
+            dependencies: ["FerryNet", "FerryRouter", "FerryModel", "FerryWire", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         // One binary: `ferry node` and the client commands.
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryNode", "FerrySQS", "FerryClient", "FerryRouter", "FerryNet", "FerryQueue", "FerryWire", "CSpawn",
+                "FerryNode", "FerrySQS", "FerryClient", "FerryRouter", "FerryNet", "FerryModel", "FerryWire", "CSpawn",
                 "FerryHTTP", nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -135,7 +140,8 @@ let package = Package(
         .target(
             name: "FerryNodeSim",
             dependencies: [
-                "FerryNode", "FerryStorage", "FerryRaft", "FerryQueue", "FerryWire", "FerryRouter", "FerryNet", nioCore,
+                "FerryNode", "FerryStorage", "FerryRaft", "FerryQueue", "FerryModel", "FerryWire", "FerryRouter",
+                "FerryNet", nioCore,
                 heap,
             ],
             swiftSettings: swiftSettings
@@ -159,7 +165,7 @@ let package = Package(
         .executableTarget(
             name: "ferry-chaos",
             dependencies: [
-                "ChaosCheck", "ChaosCluster", "FerryClient", "FerryQueue", "FerryWire", nioCore, nioConcurrency,
+                "ChaosCheck", "ChaosCluster", "FerryClient", "FerryModel", "FerryWire", nioCore, nioConcurrency,
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Chaos/Sources/ferry-chaos",
@@ -178,7 +184,7 @@ let package = Package(
             exclude: ["testdata"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerryQueueTests", dependencies: ["FerryQueue"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryQueueTests", dependencies: ["FerryQueue", "FerryModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryStorageTests",
             dependencies: ["FerryStorage", "FerryRaft", nioCore],
@@ -186,19 +192,19 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryWireTests",
-            dependencies: ["FerryWire", "FerryRaft", "FerryQueue", nioCore],
+            dependencies: ["FerryWire", "FerryRaft", "FerryModel", nioCore],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FerrySQSTests", dependencies: ["FerrySQS"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryHTTPTests", dependencies: ["FerryHTTP", nioPosix], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryClientTests",
-            dependencies: ["FerryClient", "FerryRouter", "FerryQueue", "FerryWire", nioCore],
+            dependencies: ["FerryClient", "FerryRouter", "FerryModel", "FerryWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["FerryNode", "FerryNodeSim", "FerryWire", "FerryQueue"],
+            dependencies: ["FerryNode", "FerryNodeSim", "FerryWire", "FerryQueue", "FerryModel"],
             swiftSettings: swiftSettings
         ),
         // In-process clusters at real time (ports, timers, deadlines). Tests/run runs them in a process of their
@@ -207,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "NodeClusterTests",
             dependencies: [
-                "FerryNode", "FerryClient", "FerryRouter", "FerryWire", "FerryQueue", nioCore, nioPosix,
+                "FerryNode", "FerryClient", "FerryRouter", "FerryWire", "FerryQueue", "FerryModel", nioCore, nioPosix,
                 nioConcurrency,
             ],
             swiftSettings: swiftSettings
@@ -216,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "ChaosCluster", "FerryClient", "FerryWire", "FerryQueue", nioCore, nioPosix, nioConcurrency,
+                "ChaosCluster", "FerryClient", "FerryWire", "FerryModel", nioCore, nioPosix, nioConcurrency,
             ],
             swiftSettings: swiftSettings
         ),

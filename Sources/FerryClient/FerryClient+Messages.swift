@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import FerryRouter
 import FerryWire
 

@@ -1,5 +1,5 @@
+import FerryModel
 @_exported import FerryNet
-import FerryQueue
 @_exported import FerryRouter
 import FerryWire
 import NIOConcurrencyHelpers
@@ -10,7 +10,7 @@ import NIOPosix
 /// `PartitionRouter` (metadata cache, leader routing, `notLeader` hints, retries until a deadline) speaking the
 /// native protocol to the nodes' client ports.
 ///
-/// A message group's partition is `Catalog.partition(forGroup:partitions:)`, the same hash the cluster writes
+/// A message group's partition is `PartitionHash.partition(forGroup:partitions:)`, the same hash the cluster writes
 /// down; messages without a group (standard queues) go round-robin.
 public final class FerryClient: @unchecked Sendable {
     public typealias Options = RouterOptions

@@ -1,5 +1,5 @@
+import FerryModel
 import FerryNet
-import FerryQueue
 import FerryRouter
 import FerryWire
 import NIOConcurrencyHelpers

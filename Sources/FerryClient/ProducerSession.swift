@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import FerryWire
 import NIOCore
 
@@ -52,7 +52,7 @@ public final class ProducerSession: @unchecked Sendable {
         var waiting: [UInt32: ArraySlice<Int>] = [:]
         for (at, message) in messages.enumerated() {
             let partition =
-                message.groupID.map { Catalog.partition(forGroup: $0, partitions: description.partitions) }
+                message.groupID.map { PartitionHash.partition(forGroup: $0, partitions: description.partitions) }
                 ?? UInt32(at % Int(description.partitions))
             waiting[partition, default: []].append(at)
         }

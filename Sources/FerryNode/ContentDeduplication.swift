@@ -1,5 +1,5 @@
 import FerryCrypto
-import FerryQueue
+import FerryModel
 import NIOCore
 
 /// Content-based deduplication (DESIGN §9): the node computes the SHA-256 of a FIFO message's body before it

@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 
 /// How the Raft thread cuts one partition's client send batches of a round into Raft entries
 /// (`NodeRuntime.proposePendingSends`): consecutive ranges in arrival order, each at most

@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import NIOCore
 
 /// The queue contract from the clients' side (DESIGN §1), over a whole simulated run:

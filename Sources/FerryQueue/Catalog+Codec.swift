@@ -1,3 +1,4 @@
+import FerryModel
 import NIOCore
 
 /// A catalog command with the leader's timestamp: the payload of a metadata-group entry.

@@ -1,21 +1,5 @@
+import FerryModel
 import NIOCore
-
-/// A node of the cluster as the catalog records it.
-public struct CatalogNode: Sendable, Hashable {
-    public var id: UInt64
-    public var host: String
-    public var peerPort: UInt16
-    public var clientPort: UInt16
-    public var httpPort: UInt16
-
-    public init(id: UInt64, host: String, peerPort: UInt16, clientPort: UInt16, httpPort: UInt16) {
-        self.id = id
-        self.host = host
-        self.peerPort = peerPort
-        self.clientPort = clientPort
-        self.httpPort = httpPort
-    }
-}
 
 /// One partition of a queue: its Raft group, the nodes that replicate it, and the node that should lead it
 /// (leadership is moved back there by transfer when it returns).
@@ -252,14 +236,8 @@ public struct Catalog: Sendable, Hashable {
         return nil
     }
 
-    /// The partition of a message group: `stableHash(groupID) mod partitions` (DESIGN §2) with FNV-1a 64 over
-    /// the group id's UTF-8 bytes — written down here because changing it would reorder groups.
+    /// The partition of a message group (`PartitionHash.partition(forGroup:partitions:)`).
     public static func partition(forGroup groupID: String, partitions: UInt32) -> UInt32 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in groupID.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return UInt32(hash % UInt64(max(1, partitions)))
+        PartitionHash.partition(forGroup: groupID, partitions: partitions)
     }
 }

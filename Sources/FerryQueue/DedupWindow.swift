@@ -1,3 +1,4 @@
+import FerryModel
 import NIOCore
 
 /// Keys remembered for a window of entry time: the deduplication table, the record of moves a queue took in,

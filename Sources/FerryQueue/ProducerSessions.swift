@@ -1,3 +1,5 @@
+import FerryModel
+
 /// Producer sessions of one queue partition (Kafka's idempotent producer, replicated): each producer's epoch,
 /// the last sequence it sent here, and the results of its recent sends, so that a retry after a failover is
 /// answered with the original result and can never reorder a group (DESIGN §1).

@@ -1,3 +1,4 @@
+import FerryModel
 import NIOCore
 
 extension QueueEntry {

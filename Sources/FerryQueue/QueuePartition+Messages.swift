@@ -1,4 +1,5 @@
 import DequeModule
+import FerryModel
 import HeapModule
 import NIOCore
 

@@ -1,4 +1,5 @@
 import DequeModule
+import FerryModel
 
 extension QueuePartition {
     // MARK: Dead letters and the outbox

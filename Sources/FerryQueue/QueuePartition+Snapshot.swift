@@ -1,4 +1,5 @@
 import DequeModule
+import FerryModel
 import HeapModule
 import NIOCore
 
@@ -93,7 +94,7 @@ extension QueuePartition {
         let tasks = (moveTask.map { [$0] } ?? []) + finishedMoveTasks
         QueueFields.writePresence(moveTask != nil, into: &buffer)
         buffer.writeInteger(UInt8(tasks.count))
-        for task in tasks { Self.write(task, into: &buffer) }
+        for task in tasks { QueueFields.write(task, into: &buffer) }
         return buffer
     }
 
@@ -120,20 +121,6 @@ extension QueuePartition {
         buffer.writeInteger(message.deliveredAtMs)
         QueueFields.write(message.origin, into: &buffer)
         buffer.writeInteger(message.availableAtMs)
-    }
-
-    /// A move task's encoding, shared by snapshots and the client protocol.
-    public static func write(_ task: MoveTaskStatus, into buffer: inout ByteBuffer) {
-        QueueFields.write(task.taskID, into: &buffer)
-        QueueFields.writeOptional(task.destination, into: &buffer)
-        buffer.writeInteger(Int32(clamping: task.maxMessagesPerSecond))
-        buffer.writeInteger(task.state.rawValue)
-        buffer.writeInteger(task.startedAtMs)
-        buffer.writeInteger(Int64(task.messagesToMove))
-        buffer.writeInteger(Int64(task.messagesMoved))
-        buffer.writeInteger(Int64(task.messagesSkipped))
-        buffer.writeInteger(task.endSequence)
-        buffer.writeInteger(task.cursor)
     }
 
     /// The partition a `snapshot()` describes.
@@ -266,7 +253,7 @@ extension QueuePartition {
         let taskCount = Int(try QueueFields.read(UInt8.self, &buffer, "task count"))
         guard !running || taskCount >= 1 else { throw .invalid("running task missing") }
         for at in 0..<taskCount {
-            let task = try readTask(&buffer)
+            let task = try QueueFields.readTask(&buffer)
             guard (task.state == .running) == (running && at == 0) else { throw .invalid("move task state") }
             if task.state == .running { state.moveTask = task } else { state.finishedMoveTasks.append(task) }
         }
@@ -313,32 +300,6 @@ extension QueuePartition {
             message.availableAtMs = sentAtMs
         }
         return (sequence, message)
-    }
-
-    public static func readTask(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveTaskStatus {
-        let taskID = try QueueFields.readString(&buffer, "task id")
-        let destination = try QueueFields.readOptionalString(&buffer, "task destination")
-        let rate = try QueueFields.readInt(&buffer, "task rate")
-        guard rate >= 1,
-            let state = MoveTaskStatus.State(rawValue: try QueueFields.read(UInt8.self, &buffer, "task state"))
-        else { throw .invalid("move task rate or state") }
-        let startedAtMs = try QueueFields.read(Int64.self, &buffer, "task start")
-        let toMove = try QueueFields.read(Int64.self, &buffer, "task to move")
-        let moved = try QueueFields.read(Int64.self, &buffer, "task moved")
-        let skipped = try QueueFields.read(Int64.self, &buffer, "task skipped")
-        guard toMove >= 0, moved >= 0, skipped >= 0 else { throw .invalid("move task counts") }
-        return MoveTaskStatus(
-            taskID: taskID,
-            destination: destination,
-            maxMessagesPerSecond: rate,
-            state: state,
-            startedAtMs: startedAtMs,
-            messagesToMove: Int(toMove),
-            messagesMoved: Int(moved),
-            messagesSkipped: Int(skipped),
-            endSequence: try QueueFields.read(UInt64.self, &buffer, "task end"),
-            cursor: try QueueFields.read(UInt64.self, &buffer, "task cursor")
-        )
     }
 
     /// Puts a restored message back with its derived state: group, ready index, timers, counters.

@@ -1,5 +1,5 @@
+import FerryModel
 import FerryNet
-import FerryQueue
 import FerryWire
 
 /// Sends, deletes and visibility changes (receives: `PartitionRouter+Receive`). A call that touches several
@@ -20,7 +20,7 @@ extension PartitionRouter {
         var byPartition: [UInt32: [Int]] = [:]
         for (at, message) in messages.enumerated() {
             let partition =
-                message.groupID.map { Catalog.partition(forGroup: $0, partitions: queue.partitions) }
+                message.groupID.map { PartitionHash.partition(forGroup: $0, partitions: queue.partitions) }
                 ?? UInt32(nextTurn() % Int(queue.partitions))
             byPartition[partition, default: []].append(at)
         }

@@ -1,5 +1,5 @@
+import FerryModel
 import FerryNet
-import FerryQueue
 import FerryWire
 
 /// Queues: create, list, delete, attributes, purge, statistics, and redrives (message move tasks).

@@ -1,5 +1,5 @@
+import FerryModel
 import FerryNet
-import FerryQueue
 import FerryWire
 import NIOConcurrencyHelpers
 

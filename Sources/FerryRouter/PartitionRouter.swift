@@ -1,5 +1,5 @@
+import FerryModel
 import FerryNet
-import FerryQueue
 import FerryWire
 import NIOConcurrencyHelpers
 
@@ -13,7 +13,7 @@ import NIOConcurrencyHelpers
 /// mailbox and the peer connections, for the SQS API. Asynchronous: a long poll parks nothing but a
 /// continuation.
 ///
-/// A message group's partition is `Catalog.partition(forGroup:partitions:)`, the same hash the cluster writes
+/// A message group's partition is `PartitionHash.partition(forGroup:partitions:)`, the same hash the cluster writes
 /// down; messages without a group (standard queues) go round-robin.
 public final class PartitionRouter: @unchecked Sendable {
     public let options: RouterOptions

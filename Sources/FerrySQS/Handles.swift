@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import FoundationEssentials
 
 /// Receipt handles and queue URLs as SQS clients see them.

@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import FoundationEssentials
 
 /// SQS's queue attributes (a map of strings, some holding JSON) ↔ Ferry's `QueueAttributes`. Names and

@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import FerryWire
 
 /// What the SQS API needs of the cluster: the native operations, answered by the partition leaders wherever

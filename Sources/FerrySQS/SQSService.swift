@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import FerryWire
 import FoundationEssentials
 import NIOCore

@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import NIOCore
 
 extension ClientFrame {
@@ -290,7 +290,7 @@ extension ClientFrame {
             // Smallest task: id and destination lengths, rate, state, six 8-byte numbers.
             let n = try count(&buffer, "task count", minimumItemBytes: 2 + 1 + 4 + 1 + 6 * 8)
             var tasks: [MoveTaskStatus] = []
-            for _ in 0..<n { tasks.append(try QueuePartition.readTask(&buffer)) }
+            for _ in 0..<n { tasks.append(try QueueFields.readTask(&buffer)) }
             return .moveTasks(tasks)
         case 17:
             let count = try buffer.readU32("deliverable count")

@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import NIOCore
 
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
@@ -281,7 +281,7 @@ public struct ClientFrame: Sendable, Hashable {
             buffer.writeInteger(digest)
         case .moveTasks(let tasks):
             buffer.writeInteger(UInt16(clamping: tasks.count))
-            for task in tasks.prefix(Int(UInt16.max)) { QueuePartition.write(task, into: &buffer) }
+            for task in tasks.prefix(Int(UInt16.max)) { QueueFields.write(task, into: &buffer) }
         case .deliverable(let summary):
             buffer.writeInteger(UInt32(clamping: summary.count))
             buffer.writeInteger(UInt32(clamping: summary.repeatedAttemptCount))

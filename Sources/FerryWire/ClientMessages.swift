@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import NIOCore
 
 /// A node as clients see it: the catalog's record of it (id and the addresses it listens on).

@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import Histogram
 
 /// The summary of one `ferry bench run`.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import FerryClient
-import FerryQueue
+import FerryModel
 import FerryWire
 import NIOCore
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CSpawn
 import FerryClient
-import FerryQueue
+import FerryModel
 import FerryWire
 import Histogram
 import NIOCore

@@ -1,6 +1,6 @@
 import ArgumentParser
 import FerryClient
-import FerryQueue
+import FerryModel
 import FerryWire
 import Histogram
 import NIOCore
@@ -271,7 +271,7 @@ final class LoadEngine: @unchecked Sendable {
         let groupID = "g\((number &* 7_919 &+ producer) % settings.groups)"
         let partition =
             fifo
-            ? Catalog.partition(forGroup: groupID, partitions: queue.partitions)
+            ? PartitionHash.partition(forGroup: groupID, partitions: queue.partitions)
             : UInt32(number % Int(queue.partitions))
         let sentAt = nowNs()
         var requests: [SendRequest] = []

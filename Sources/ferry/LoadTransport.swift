@@ -1,5 +1,5 @@
 import FerryClient
-import FerryQueue
+import FerryModel
 import FerryWire
 import NIOCore
 import NIOPosix

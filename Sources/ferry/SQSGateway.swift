@@ -1,7 +1,7 @@
 import FerryHTTP
+import FerryModel
 import FerryNet
 import FerryNode
-import FerryQueue
 import FerryRouter
 import FerrySQS
 import FerryWire

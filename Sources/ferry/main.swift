@@ -1,7 +1,7 @@
 import ArgumentParser
 import FerryClient
+import FerryModel
 import FerryNode
-import FerryQueue
 import FerryWire
 import NIOCore
 

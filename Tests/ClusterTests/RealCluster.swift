@@ -1,6 +1,6 @@
 import ChaosCluster
 import FerryClient
-import FerryQueue
+import FerryModel
 import FerryWire
 import Foundation
 import NIOCore

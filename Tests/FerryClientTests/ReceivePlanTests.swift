@@ -1,5 +1,5 @@
 import FerryClient
-import FerryQueue
+import FerryModel
 import FerryRouter
 import FerryWire
 import NIOCore

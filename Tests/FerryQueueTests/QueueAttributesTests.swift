@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import Testing
 
 @Suite struct QueueLimitsTests {

@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import FerrySQS
 import XCTest
 

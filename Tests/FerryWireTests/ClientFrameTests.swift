@@ -1,4 +1,4 @@
-import FerryQueue
+import FerryModel
 import FerryWire
 import NIOCore
 import Testing

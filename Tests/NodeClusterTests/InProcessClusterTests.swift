@@ -1,7 +1,7 @@
 import Dispatch
 import FerryClient
+import FerryModel
 import FerryNode
-import FerryQueue
 import FerryWire
 import NIOConcurrencyHelpers
 import NIOCore

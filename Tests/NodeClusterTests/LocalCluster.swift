@@ -1,6 +1,5 @@
 import FerryClient
 import FerryNode
-import FerryQueue
 import FerryWire
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,6 +1,6 @@
 import FerryClient
+import FerryModel
 import FerryNode
-import FerryQueue
 import FerryRouter
 import FerryWire
 import NIOConcurrencyHelpers

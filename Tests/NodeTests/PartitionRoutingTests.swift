@@ -1,3 +1,4 @@
+import FerryModel
 import FerryNode
 import FerryQueue
 import FerryWire

@@ -1,6 +1,6 @@
 import ChaosCheck
 import FerryClient
-import FerryQueue
+import FerryModel
 import FerryWire
 import Foundation
 import NIOConcurrencyHelpers

@@ -1,7 +1,7 @@
 import ChaosCheck
 import ChaosCluster
 import FerryClient
-import FerryQueue
+import FerryModel
 import FerryWire
 import Foundation
 import NIOConcurrencyHelpers

@@ -310,4 +310,45 @@ public enum QueueFields {
         attributes.sqsManagedSSE = try readPresence(&buffer, "SQS-managed SSE")
         return attributes
     }
+
+    /// A move task's encoding, shared by snapshots and the client protocol.
+    public static func write(_ task: MoveTaskStatus, into buffer: inout ByteBuffer) {
+        QueueFields.write(task.taskID, into: &buffer)
+        QueueFields.writeOptional(task.destination, into: &buffer)
+        buffer.writeInteger(Int32(clamping: task.maxMessagesPerSecond))
+        buffer.writeInteger(task.state.rawValue)
+        buffer.writeInteger(task.startedAtMs)
+        buffer.writeInteger(Int64(task.messagesToMove))
+        buffer.writeInteger(Int64(task.messagesMoved))
+        buffer.writeInteger(Int64(task.messagesSkipped))
+        buffer.writeInteger(task.endSequence)
+        buffer.writeInteger(task.cursor)
+    }
+
+    /// A move task as `write(_:into:)` wrote it.
+    public static func readTask(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> MoveTaskStatus {
+        let taskID = try QueueFields.readString(&buffer, "task id")
+        let destination = try QueueFields.readOptionalString(&buffer, "task destination")
+        let rate = try QueueFields.readInt(&buffer, "task rate")
+        guard rate >= 1,
+            let state = MoveTaskStatus.State(rawValue: try QueueFields.read(UInt8.self, &buffer, "task state"))
+        else { throw .invalid("move task rate or state") }
+        let startedAtMs = try QueueFields.read(Int64.self, &buffer, "task start")
+        let toMove = try QueueFields.read(Int64.self, &buffer, "task to move")
+        let moved = try QueueFields.read(Int64.self, &buffer, "task moved")
+        let skipped = try QueueFields.read(Int64.self, &buffer, "task skipped")
+        guard toMove >= 0, moved >= 0, skipped >= 0 else { throw .invalid("move task counts") }
+        return MoveTaskStatus(
+            taskID: taskID,
+            destination: destination,
+            maxMessagesPerSecond: rate,
+            state: state,
+            startedAtMs: startedAtMs,
+            messagesToMove: Int(toMove),
+            messagesMoved: Int(moved),
+            messagesSkipped: Int(skipped),
+            endSequence: try QueueFields.read(UInt64.self, &buffer, "task end"),
+            cursor: try QueueFields.read(UInt64.self, &buffer, "task cursor")
+        )
+    }
 }
