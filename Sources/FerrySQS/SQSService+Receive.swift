@@ -83,20 +83,25 @@ extension Context {
     ) -> MessageShape {
         let body = Array(delivery.body.readableBytesView)
         let stored = MessageAttributes.decodeAll(delivery.messageAttributes) ?? ([:], [:])
-        var system: [String: String] = [
-            "SenderId": account,
-            "SentTimestamp": String(delivery.sentAtMs),
-            "ApproximateReceiveCount": String(delivery.receiveCount),
-            "ApproximateFirstReceiveTimestamp": String(delivery.firstReceiveAtMs),
-        ]
-        if QueueName.kind(of: queue.name) == .fifo {
-            system["SequenceNumber"] = String(delivery.position.sequenceNumber)
-            system["MessageGroupId"] = delivery.groupID
-            system["MessageDeduplicationId"] = delivery.deduplicationID
+        // The system attributes asked for (most receives ask for none).
+        var wanted: [String: String] = [:]
+        if !systemNames.isEmpty {
+            let all = systemNames.contains("All")
+            func add(_ name: String, _ value: @autoclosure () -> String?) {
+                if all || systemNames.contains(name), let value = value() { wanted[name] = value }
+            }
+            add("SenderId", account)
+            add("SentTimestamp", String(delivery.sentAtMs))
+            add("ApproximateReceiveCount", String(delivery.receiveCount))
+            add("ApproximateFirstReceiveTimestamp", String(delivery.firstReceiveAtMs))
+            if QueueName.kind(of: queue.name) == .fifo {
+                add("SequenceNumber", String(delivery.position.sequenceNumber))
+                add("MessageGroupId", delivery.groupID)
+                add("MessageDeduplicationId", delivery.deduplicationID)
+            }
+            add("DeadLetterQueueSourceArn", delivery.origin.map { arns.arn(ofQueue: $0.sourceQueue) })
+            if case .string(let trace)? = stored.system["AWSTraceHeader"]?.value { add("AWSTraceHeader", trace) }
         }
-        if let origin = delivery.origin { system["DeadLetterQueueSourceArn"] = arns.arn(ofQueue: origin.sourceQueue) }
-        if case .string(let trace)? = stored.system["AWSTraceHeader"]?.value { system["AWSTraceHeader"] = trace }
-        let wanted = systemNames.contains("All") ? system : system.filter { systemNames.contains($0.key) }
         let selected = MessageAttributes.select(stored.user, names: attributeNames)
         return MessageShape(
             messageId: delivery.position.messageID(queueID: queue.id),

@@ -1,5 +1,6 @@
 import FerryModel
 import FerrySQS
+import Foundation
 import XCTest
 
 final class HandlesTests: XCTestCase {
@@ -15,6 +16,35 @@ final class HandlesTests: XCTestCase {
         }
         // A handle of another queue (a deleted and recreated one has a new id) names nothing here.
         XCTAssertThrowsError(try Handles.receiptHandle(text, queueID: 43))
+    }
+
+    /// Base64url as Foundation writes it (standard alphabet with `-` and `_`, padding dropped), for every length
+    /// and random bytes; a text Foundation would not produce is refused.
+    func testBase64URLMatchesFoundationAndRefusesWhatItDoesNotWrite() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<40 {
+            for _ in 0..<20 {
+                let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let foundation = String(
+                    Data(bytes).base64EncodedString().compactMap { character -> Character? in
+                        character == "+" ? "-" : character == "/" ? "_" : character == "=" ? nil : character
+                    }
+                )
+                XCTAssertEqual(Base64URL.encode(bytes), foundation)
+                XCTAssertEqual(Base64URL.decode(foundation), bytes)
+            }
+        }
+        for bad in ["A", "AAAAA", "AA==", "AA+A", "AA/A", "AB", "AAB", "A A="] {
+            XCTAssertNil(Base64URL.decode(bad), bad)
+        }
+        // A receipt handle garbled in its last character (bits past the end) or with the standard alphabet.
+        let text = Handles.receiptHandle(
+            queueID: 42,
+            ReceiptHandle(position: MessagePosition(partition: 0, index: 1, slot: 0), fencingToken: 0x3E3E3E)
+        )
+        for bad in [String(text.dropLast()) + "B", text.replacingOccurrences(of: "-", with: "+")] where bad != text {
+            XCTAssertThrowsError(try Handles.receiptHandle(bad, queueID: 42))
+        }
     }
 
     func testQueueURLsOfThisAccountOnly() {
