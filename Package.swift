@@ -106,7 +106,7 @@ let package = Package(
         // that forward (dead-letter moves).
         .target(
             name: "FerryNet",
-            dependencies: ["FerryWire", nioCore, nioPosix, nioConcurrency],
+            dependencies: ["FerryWire", "FerryModel", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         // The one partition router (metadata cache, leader routing, notLeader hints, retries), asynchronous,

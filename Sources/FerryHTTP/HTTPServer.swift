@@ -101,7 +101,9 @@ public final class HTTPServer: Sendable {
                     let executor = EventLoopTaskExecutor(channel.eventLoop)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: true,
-                        withErrorHandling: true
+                        withErrorHandling: true,
+                        // Every header is this node's own (no value a client chose): nothing to validate.
+                        withOutboundHeaderValidation: false
                     )
                     try channel.pipeline.syncOperations.addHandler(
                         HTTPConnectionHandler(

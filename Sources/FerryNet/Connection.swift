@@ -1,3 +1,4 @@
+import FerryModel
 import FerryWire
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,4 +1,5 @@
 import FerryHTTP
+import FerryModel
 import FerryRouter
 import FerryStorage
 import FerryWire

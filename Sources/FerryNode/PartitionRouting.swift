@@ -1,3 +1,4 @@
+import FerryModel
 import FerryQueue
 import FerryWire
 

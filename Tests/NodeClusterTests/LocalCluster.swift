@@ -1,4 +1,5 @@
 import FerryClient
+import FerryModel
 import FerryNode
 import FerryWire
 import NIOConcurrencyHelpers

@@ -1,5 +1,3 @@
-import FerryModel
-
 /// The one table of error codes (DESIGN §3, §6): every refusal a client can see, with a stable number. Codes
 /// are append-only; a retired code is never reused. The SQS layer maps these to AWS's error shapes.
 ///
