@@ -11,7 +11,8 @@ import NIOCore
 /// The node simulated (issue 15): several real `NodeRuntime`s (routing, send packing, long polls, quiescence,
 /// leader balancing, the Raft and queue cores, FerryStorage) driven round by round at virtual time over a
 /// simulated network and simulated disks, with faults (crashes that lose unsynced writes, a whole-cluster
-/// crash, partitions, dropped frames), and clients whose view is checked against the queue contract
+/// crash, partitions, dropped frames; with `nodeFaults` also pauses and graceful restarts, whose leadership
+/// hand-offs land while consumers long-poll), and clients whose view is checked against the queue contract
 /// (`NodeSimChecker`). One seed is one deterministic run: the same seed replays exactly.
 package final class NodeSimulation: @unchecked Sendable {
     package struct Config: Sendable {
@@ -21,8 +22,20 @@ package final class NodeSimulation: @unchecked Sendable {
         package var drainMs: Int64 = 4_000
         package var groups = 4
         package var partitions: UInt32 = 2
+        /// Node-level faults besides crashes and partitions: a node paused (its rounds stop while frames and
+        /// calls pile up, as under SIGSTOP or a long GC pause) and a node stopped gracefully (it hands every
+        /// leadership off, syncs and exits) and started again.
+        package var nodeFaults = true
 
         package init() {}
+
+        /// The faults the node simulator had before pauses and graceful restarts: the regression seeds found
+        /// then replay under it exactly.
+        package static var classic: Config {
+            var config = Config()
+            config.nodeFaults = false
+            return config
+        }
     }
 
     package struct Report: Sendable {
@@ -48,6 +61,7 @@ package final class NodeSimulation: @unchecked Sendable {
         case clientStep(Int)
         case nemesis
         case restart(UInt64)
+        case resume(UInt64)
         case heal
         case expire(Answer)
         case run(@Sendable () -> Void)
@@ -127,6 +141,10 @@ package final class NodeSimulation: @unchecked Sendable {
     var members: [MemberConfig] = []
     /// Directed links that drop everything (partitions).
     var cut: Set<[UInt64]> = []
+    /// Nodes whose rounds are stopped; what reaches them waits in their inbox.
+    var paused: Set<UInt64> = []
+    /// Nodes told to stop gracefully that have not stopped yet.
+    var stopping: Set<UInt64> = []
     /// When the last frame on each directed link arrives (links keep their order, as TCP does).
     var linkClear: [[UInt64]: Int64] = [:]
     var clients: [NodeSimClient] = []
@@ -204,10 +222,25 @@ package final class NodeSimulation: @unchecked Sendable {
         guard simNode.runtime != nil else { return }
         simNode.runtime = nil
         simNode.inbox = []
+        paused.remove(id)
+        stopping.remove(id)
         simNode.fileSystem.crash()
         for other in nodes where other.id != id && other.runtime != nil {
             schedule(.peerEvent(to: other.id, .peerLost(id)), afterMs: 1)
         }
+    }
+
+    /// A graceful stop ended (every leadership handed off, or the hand-off's time is up): the node answers
+    /// whoever still waits, syncs and exits; its peers see the connection close; it starts again shortly.
+    func stopped(_ id: UInt64) {
+        let simNode = node(id)
+        simNode.runtime?.finish()
+        simNode.runtime = nil
+        simNode.inbox = []
+        for other in nodes where other.id != id && other.runtime != nil {
+            schedule(.peerEvent(to: other.id, .peerLost(id)), afterMs: 1)
+        }
+        schedule(.restart(id), afterMs: rng.uniform(Int64(50)...Int64(500)))
     }
 
     func wake(_ id: UInt64, atMs: Int64) {
@@ -221,15 +254,19 @@ package final class NodeSimulation: @unchecked Sendable {
     func runRound(_ id: UInt64) {
         let simNode = node(id)
         simNode.wakeAtMs = .max
-        guard let runtime = simNode.runtime else { return }
+        guard let runtime = simNode.runtime, !paused.contains(id) else { return }
         // What the node's own callbacks posted (an outbox batch's outcome) comes first, as the mailbox would.
         let events = runtime.mailbox.takeNow() + simNode.inbox
         simNode.inbox = []
         rounds += 1
         runtime.round(events, nowMs: nowMs, wallMs: Self.wallBaseMs + nowMs)
         guard runtime.isRunning else {
-            checker.violations.append("node \(id) stopped itself at \(nowMs) ms (storage failure)")
-            simNode.runtime = nil
+            if stopping.remove(id) != nil {
+                stopped(id)
+            } else {
+                checker.violations.append("node \(id) stopped itself at \(nowMs) ms (storage failure)")
+                simNode.runtime = nil
+            }
             return
         }
         wake(id, atMs: max(nowMs + 1, runtime.nextTickMs))
@@ -240,150 +277,6 @@ package final class NodeSimulation: @unchecked Sendable {
         guard simNode.runtime != nil else { return }
         simNode.inbox.append(event)
         wake(id, atMs: nowMs)
-    }
-
-    // MARK: Network
-
-    func transmit(_ frames: [ByteBuffer], from: UInt64, to: UInt64) -> Bool {
-        guard node(to).runtime != nil else { return false }
-        guard !cut.contains([from, to]) else { return true }
-        for frame in frames {
-            // 1 % of frames are lost, all the run long (a reset connection loses what was in flight); the rest
-            // arrive in order.
-            if rng.chance(percent: 1) { continue }
-            let arrival = max(linkClear[[from, to]] ?? 0, nowMs + rng.uniform(Int64(1)...Int64(3)))
-            linkClear[[from, to]] = arrival
-            schedule(.frame(from: from, to: to, frame), afterMs: arrival - nowMs)
-        }
-        return true
-    }
-
-    func arrive(_ bytes: ByteBuffer, from: UInt64, to: UInt64) {
-        guard !cut.contains([from, to]), node(to).runtime != nil else { return }
-        var buffer = bytes
-        do {
-            while let item = try PeerInbound.decode(from: &buffer) {
-                switch item {
-                case .raft(let frame): deliver(.peer(groupID: frame.groupID, message: frame.message), to: to)
-                case .control(let control): deliver(.control(control), to: to)
-                }
-            }
-        } catch {
-            checker.violations.append("node \(from) sent a frame that does not decode: \(error)")
-        }
-    }
-
-    // MARK: Clients
-
-    /// A client's request reaches a node (or is lost with it); the answer comes back after a network delay.
-    func call(_ request: ClientRequest, to id: UInt64, client: Int, attempt: Int) {
-        guard let runtime = node(id).runtime, !cut.contains([0, id]) else { return }
-        _ = runtime
-        let answered = AnswerBox()
-        deliver(
-            .client(
-                ClientCall(request: request) { [weak self] response in
-                    guard let self, !answered.done else { return }
-                    answered.done = true
-                    self.schedule(
-                        .answer(client: client, attempt: attempt, response),
-                        afterMs: self.rng.uniform(Int64(1)...Int64(2))
-                    )
-                }
-            ),
-            to: id
-        )
-    }
-
-    // MARK: Faults
-
-    func nemesis() {
-        guard !healed else { return }
-        let roll = rng.uniform(0..<100)
-        let running = nodes.filter { $0.runtime != nil }.map(\.id)
-        switch roll {
-        case 0..<30 where running.count == nodes.count:
-            let victim = running[rng.uniform(0..<running.count)]
-            faults["crash", default: 0] += 1
-            crash(victim)
-            schedule(.restart(victim), afterMs: rng.uniform(Int64(50)...Int64(800)))
-        case 30..<40 where running.count == nodes.count:
-            faults["crash all", default: 0] += 1
-            for id in running { crash(id) }
-            for id in running { schedule(.restart(id), afterMs: rng.uniform(Int64(20)...Int64(400))) }
-        case 40..<65 where cut.isEmpty:
-            let alone = UInt64(rng.uniform(1...nodes.count))
-            faults["partition", default: 0] += 1
-            for other in nodes.map(\.id) where other != alone {
-                cut.insert([alone, other])
-                cut.insert([other, alone])
-            }
-            if rng.chance(percent: 50) {
-                // The clients cannot reach the cut-off node either (else they may still talk to it).
-                cut.insert([0, alone])
-            }
-        case 65..<85 where !cut.isEmpty:
-            faults["heal partition", default: 0] += 1
-            cut = []
-        default:
-            break
-        }
-        schedule(.nemesis, afterMs: rng.uniform(Int64(100)...Int64(600)))
-    }
-
-    /// Groups whose replicas have not applied the same entries to the same state, each as a violation.
-    func replicaDifferences() -> [String] {
-        var differences: [String] = []
-        var describe: ClusterDescription?
-        let metadataGroup = Catalog.metadataGroup
-        for simNode in nodes {
-            ask(simNode, .describeCluster) { if case .cluster(let c) = $0 { describe = c } }
-            if describe != nil { break }
-        }
-        guard let describe else { return ["no node describes the cluster at the end"] }
-        for group in [metadataGroup] + describe.partitions.map(\.groupID) {
-            var states: [UInt64: (applied: UInt64, digest: UInt64)] = [:]
-            for simNode in nodes {
-                ask(simNode, .groupDigest(groupID: group)) {
-                    if case .digest(let applied, let digest) = $0, applied > 0 {
-                        states[simNode.id] = (applied, digest)
-                    }
-                }
-            }
-            let distinct = Set(states.values.map { "\($0.applied)/\($0.digest)" })
-            if distinct.count > 1 {
-                let detail = states.keys.sorted().map { id in
-                    var line = "node \(id): applied \(states[id]!.applied)"
-                    ask(node(id), .nodeStatus) {
-                        guard case .nodeStatus(let status) = $0,
-                            let mine = status.groups.first(where: { $0.groupID == group })
-                        else { return }
-                        line += " (term \(mine.term), leader \(mine.leader), commit \(mine.commitIndex))"
-                    }
-                    return line
-                }
-                differences.append("group \(group)'s replicas differ at the end: \(detail.joined(separator: ", "))")
-            }
-        }
-        return differences
-    }
-
-    /// Asks a running node something it answers within the round.
-    func ask(_ simNode: SimNode, _ request: ClientRequest, _ answer: @escaping (ClientResponse) -> Void) {
-        guard let runtime = simNode.runtime else { return }
-        let box = ResponseBox()
-        runtime.round(
-            [.client(ClientCall(request: request) { box.response = $0 })],
-            nowMs: nowMs,
-            wallMs: Self.wallBaseMs + nowMs
-        )
-        if let response = box.response { answer(response) }
-    }
-
-    func heal() {
-        healed = true
-        cut = []
-        for simNode in nodes where simNode.runtime == nil { start(simNode.id) }
     }
 
     // MARK: The run
@@ -452,6 +345,7 @@ package final class NodeSimulation: @unchecked Sendable {
         case .clientStep(let client): clients[client].step(in: self)
         case .nemesis: nemesis()
         case .restart(let id): if node(id).runtime == nil { start(id) }
+        case .resume(let id): resume(id)
         case .heal: heal()
         case .forward(let from, let to, let request, let answer):
             guard !cut.contains([from, to]), node(to).runtime != nil else { return }

@@ -14,7 +14,7 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
-//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic]
 //
 // The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
 // crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
@@ -110,6 +110,8 @@ case "node":
         first = single
         seeds = 1
     }
+    // --classic: the faults before pauses and graceful restarts (how the regression seeds run).
+    let config: NodeSimulation.Config = arguments.contains("--classic") ? .classic : NodeSimulation.Config()
     NodeLog.muted = true
     let started = monotonicSeconds()
     var failures = 0
@@ -120,7 +122,7 @@ case "node":
     var faults: [String: Int] = [:]
     var digest: UInt64 = 0
     for seed in first..<(first + seeds) {
-        let report = NodeSimulation(seed: seed).run()
+        let report = NodeSimulation(seed: seed, config: config).run()
         acknowledged += report.acknowledged
         delivered += report.delivered
         deadLettered += report.deadLettered
@@ -131,7 +133,7 @@ case "node":
             failures += 1
             print("node seed \(seed) FAILED:")
             for violation in report.violations.prefix(10) { print("  \(violation)") }
-            print("replay: swift run -c release ferry-sim node --seed \(seed)")
+            print("replay: swift run -c release ferry-sim node --seed \(seed)\(config.nodeFaults ? "" : " --classic")")
             if failures >= maxFailures { break }
         }
     }

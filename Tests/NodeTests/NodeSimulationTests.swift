@@ -7,10 +7,11 @@ import Testing
 @Suite(.serialized) struct NodeSimulationTests {
     init() { NodeLog.muted = true }
 
-    /// Seeds that caught a node bug when its fix was reverted; each must pass.
+    /// Seeds that caught a node bug when its fix was reverted; each must pass. They replay under the faults
+    /// they were found with (`Config.classic`: before pauses and graceful restarts).
     @Test(arguments: NodeRegressionSeeds.all)
     func aRegressionSeedPasses(_ seed: UInt64) {
-        let report = NodeSimulation(seed: seed).run()
+        let report = NodeSimulation(seed: seed, config: .classic).run()
         #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
         #expect(report.acknowledged > 0 && report.delivered > 0, "seed \(seed) did some work")
     }
@@ -33,7 +34,9 @@ import Testing
             faults.merge(report.faults, uniquingKeysWith: +)
             deadLettered += report.deadLettered
         }
-        #expect(Set(faults.keys) == ["crash", "crash all", "partition", "heal partition"])
+        #expect(
+            Set(faults.keys) == ["crash", "crash all", "partition", "heal partition", "pause", "graceful restart"]
+        )
         #expect(deadLettered > 0, "messages went through the dead-letter queue")
     }
 }

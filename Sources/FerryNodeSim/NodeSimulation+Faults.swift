@@ -1,0 +1,174 @@
+import FerryNet
+import FerryNode
+import FerryQueue
+import FerryRaft
+import FerryRouter
+import FerryStorage
+import FerryWire
+import HeapModule
+import NIOCore
+
+/// The simulated network, the clients' calls, and the nemesis's faults.
+extension NodeSimulation {
+    // MARK: Network
+
+    func transmit(_ frames: [ByteBuffer], from: UInt64, to: UInt64) -> Bool {
+        guard node(to).runtime != nil else { return false }
+        guard !cut.contains([from, to]) else { return true }
+        for frame in frames {
+            // 1 % of frames are lost, all the run long (a reset connection loses what was in flight); the rest
+            // arrive in order.
+            if rng.chance(percent: 1) { continue }
+            let arrival = max(linkClear[[from, to]] ?? 0, nowMs + rng.uniform(Int64(1)...Int64(3)))
+            linkClear[[from, to]] = arrival
+            schedule(.frame(from: from, to: to, frame), afterMs: arrival - nowMs)
+        }
+        return true
+    }
+
+    func arrive(_ bytes: ByteBuffer, from: UInt64, to: UInt64) {
+        guard !cut.contains([from, to]), node(to).runtime != nil else { return }
+        var buffer = bytes
+        do {
+            while let item = try PeerInbound.decode(from: &buffer) {
+                switch item {
+                case .raft(let frame): deliver(.peer(groupID: frame.groupID, message: frame.message), to: to)
+                case .control(let control): deliver(.control(control), to: to)
+                }
+            }
+        } catch {
+            checker.violations.append("node \(from) sent a frame that does not decode: \(error)")
+        }
+    }
+
+    // MARK: Clients
+
+    /// A client's request reaches a node (or is lost with it); the answer comes back after a network delay.
+    func call(_ request: ClientRequest, to id: UInt64, client: Int, attempt: Int) {
+        guard let runtime = node(id).runtime, !cut.contains([0, id]) else { return }
+        _ = runtime
+        let answered = AnswerBox()
+        deliver(
+            .client(
+                ClientCall(request: request) { [weak self] response in
+                    guard let self, !answered.done else { return }
+                    answered.done = true
+                    self.schedule(
+                        .answer(client: client, attempt: attempt, response),
+                        afterMs: self.rng.uniform(Int64(1)...Int64(2))
+                    )
+                }
+            ),
+            to: id
+        )
+    }
+
+    // MARK: Faults
+
+    func nemesis() {
+        guard !healed else { return }
+        let roll = rng.uniform(0..<100)
+        let running = nodes.filter { $0.runtime != nil }.map(\.id)
+        switch roll {
+        case 0..<30 where running.count == nodes.count:
+            let victim = running[rng.uniform(0..<running.count)]
+            faults["crash", default: 0] += 1
+            crash(victim)
+            schedule(.restart(victim), afterMs: rng.uniform(Int64(50)...Int64(800)))
+        case 30..<40 where running.count == nodes.count:
+            faults["crash all", default: 0] += 1
+            for id in running { crash(id) }
+            for id in running { schedule(.restart(id), afterMs: rng.uniform(Int64(20)...Int64(400))) }
+        case 40..<65 where cut.isEmpty:
+            let alone = UInt64(rng.uniform(1...nodes.count))
+            faults["partition", default: 0] += 1
+            for other in nodes.map(\.id) where other != alone {
+                cut.insert([alone, other])
+                cut.insert([other, alone])
+            }
+            if rng.chance(percent: 50) {
+                // The clients cannot reach the cut-off node either (else they may still talk to it).
+                cut.insert([0, alone])
+            }
+        case 65..<85 where !cut.isEmpty:
+            faults["heal partition", default: 0] += 1
+            cut = []
+        case 85..<93 where config.nodeFaults && paused.isEmpty && !running.isEmpty:
+            // Longer than an election timeout as often as not: the others elect, then the paused one wakes to
+            // a later term with its old beliefs and whatever piled up for it.
+            let victim = running[rng.uniform(0..<running.count)]
+            faults["pause", default: 0] += 1
+            paused.insert(victim)
+            schedule(.resume(victim), afterMs: rng.uniform(Int64(50)...Int64(1_500)))
+        case 93..<100 where config.nodeFaults && running.count == nodes.count && paused.isEmpty && stopping.isEmpty:
+            let victim = running[rng.uniform(0..<running.count)]
+            faults["graceful restart", default: 0] += 1
+            stopping.insert(victim)
+            deliver(.stop(graceful: true), to: victim)
+        default:
+            break
+        }
+        schedule(.nemesis, afterMs: rng.uniform(Int64(100)...Int64(600)))
+    }
+
+    /// Groups whose replicas have not applied the same entries to the same state, each as a violation.
+    func replicaDifferences() -> [String] {
+        var differences: [String] = []
+        var describe: ClusterDescription?
+        let metadataGroup = Catalog.metadataGroup
+        for simNode in nodes {
+            ask(simNode, .describeCluster) { if case .cluster(let c) = $0 { describe = c } }
+            if describe != nil { break }
+        }
+        guard let describe else { return ["no node describes the cluster at the end"] }
+        for group in [metadataGroup] + describe.partitions.map(\.groupID) {
+            var states: [UInt64: (applied: UInt64, digest: UInt64)] = [:]
+            for simNode in nodes {
+                ask(simNode, .groupDigest(groupID: group)) {
+                    if case .digest(let applied, let digest) = $0, applied > 0 {
+                        states[simNode.id] = (applied, digest)
+                    }
+                }
+            }
+            let distinct = Set(states.values.map { "\($0.applied)/\($0.digest)" })
+            if distinct.count > 1 {
+                let detail = states.keys.sorted().map { id in
+                    var line = "node \(id): applied \(states[id]!.applied)"
+                    ask(node(id), .nodeStatus) {
+                        guard case .nodeStatus(let status) = $0,
+                            let mine = status.groups.first(where: { $0.groupID == group })
+                        else { return }
+                        line += " (term \(mine.term), leader \(mine.leader), commit \(mine.commitIndex))"
+                    }
+                    return line
+                }
+                differences.append("group \(group)'s replicas differ at the end: \(detail.joined(separator: ", "))")
+            }
+        }
+        return differences
+    }
+
+    /// Asks a running node something it answers within the round.
+    func ask(_ simNode: SimNode, _ request: ClientRequest, _ answer: @escaping (ClientResponse) -> Void) {
+        guard let runtime = simNode.runtime else { return }
+        let box = ResponseBox()
+        runtime.round(
+            [.client(ClientCall(request: request) { box.response = $0 })],
+            nowMs: nowMs,
+            wallMs: Self.wallBaseMs + nowMs
+        )
+        if let response = box.response { answer(response) }
+    }
+
+    func heal() {
+        healed = true
+        cut = []
+        for id in paused.sorted() { resume(id) }
+        for simNode in nodes where simNode.runtime == nil { start(simNode.id) }
+    }
+
+    func resume(_ id: UInt64) {
+        guard paused.remove(id) != nil, node(id).runtime != nil else { return }
+        wake(id, atMs: nowMs)
+    }
+}
