@@ -108,6 +108,12 @@ extension NodeSimulation {
         default:
             break
         }
+        if config.nodeFaults && rng.chance(percent: 10) {
+            // A wall clock steps (NTP corrects it, or an operator): entries this node stamps as leader carry it.
+            let victim = UInt64(rng.uniform(1...nodes.count))
+            faults["clock skew", default: 0] += 1
+            wallSkewMs[victim] = rng.uniform(-config.maxClockSkewMs...config.maxClockSkewMs)
+        }
         schedule(.nemesis, afterMs: rng.uniform(Int64(100)...Int64(600)))
     }
 
@@ -155,7 +161,7 @@ extension NodeSimulation {
         runtime.round(
             [.client(ClientCall(request: request) { box.response = $0 })],
             nowMs: nowMs,
-            wallMs: Self.wallBaseMs + nowMs
+            wallMs: wallMs(of: simNode.id)
         )
         if let response = box.response { answer(response) }
     }

@@ -26,6 +26,8 @@ package final class NodeSimulation: @unchecked Sendable {
         /// calls pile up, as under SIGSTOP or a long GC pause) and a node stopped gracefully (it hands every
         /// leadership off, syncs and exits) and started again.
         package var nodeFaults = true
+        /// The largest wall clock error a node gets (either way) when `nodeFaults` skews its clock.
+        package var maxClockSkewMs: Int64 = 1_500
 
         package init() {}
 
@@ -145,6 +147,8 @@ package final class NodeSimulation: @unchecked Sendable {
     var paused: Set<UInt64> = []
     /// Nodes told to stop gracefully that have not stopped yet.
     var stopping: Set<UInt64> = []
+    /// How far each node's wall clock is off (NTP error and steps; its monotonic clock is right).
+    var wallSkewMs: [UInt64: Int64] = [:]
     /// When the last frame on each directed link arrives (links keep their order, as TCP does).
     var linkClear: [[UInt64]: Int64] = [:]
     var clients: [NodeSimClient] = []
@@ -177,6 +181,9 @@ package final class NodeSimulation: @unchecked Sendable {
 
     func node(_ id: UInt64) -> SimNode { nodes[Int(id) - 1] }
 
+    /// A node's wall clock: virtual time from a fixed epoch, off by the node's skew.
+    func wallMs(of id: UInt64) -> Int64 { Self.wallBaseMs + nowMs + (wallSkewMs[id] ?? 0) }
+
     // MARK: Nodes
 
     func nodeConfig(_ id: UInt64) -> NodeConfig {
@@ -197,7 +204,7 @@ package final class NodeSimulation: @unchecked Sendable {
                 config: nodeConfig(id),
                 storage: storage,
                 nowMs: nowMs,
-                wallMs: Self.wallBaseMs + nowMs,
+                wallMs: wallMs(of: id),
                 seed: rng.next()
             )
             let link = Link(self, from: id)
@@ -259,7 +266,7 @@ package final class NodeSimulation: @unchecked Sendable {
         let events = runtime.mailbox.takeNow() + simNode.inbox
         simNode.inbox = []
         rounds += 1
-        runtime.round(events, nowMs: nowMs, wallMs: Self.wallBaseMs + nowMs)
+        runtime.round(events, nowMs: nowMs, wallMs: wallMs(of: id))
         guard runtime.isRunning else {
             if stopping.remove(id) != nil {
                 stopped(id)

@@ -14,7 +14,7 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
-//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS]
 //
 // The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
 // crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
@@ -111,7 +111,9 @@ case "node":
         seeds = 1
     }
     // --classic: the faults before pauses and graceful restarts (how the regression seeds run).
-    let config: NodeSimulation.Config = arguments.contains("--classic") ? .classic : NodeSimulation.Config()
+    var config: NodeSimulation.Config = arguments.contains("--classic") ? .classic : NodeSimulation.Config()
+    // --max-skew-ms: the largest wall clock error a node is given (default 1,500 ms).
+    if let skew = option("--max-skew-ms", in: arguments).flatMap(Int64.init) { config.maxClockSkewMs = skew }
     NodeLog.muted = true
     let started = monotonicSeconds()
     var failures = 0
@@ -133,7 +135,11 @@ case "node":
             failures += 1
             print("node seed \(seed) FAILED:")
             for violation in report.violations.prefix(10) { print("  \(violation)") }
-            print("replay: swift run -c release ferry-sim node --seed \(seed)\(config.nodeFaults ? "" : " --classic")")
+            let flags =
+                (config.nodeFaults ? "" : " --classic")
+                + (config.maxClockSkewMs == NodeSimulation.Config().maxClockSkewMs
+                    ? "" : " --max-skew-ms \(config.maxClockSkewMs)")
+            print("replay: swift run -c release ferry-sim node --seed \(seed)\(flags)")
             if failures >= maxFailures { break }
         }
     }
