@@ -9,7 +9,8 @@ import NIOCore
 /// `timeout`) with the same deduplication id, and taking a definitive refusal as final.
 final class NodeSimClient {
     enum Role {
-        /// Creates the queue, then rests.
+        /// Creates the queues, then (with the simulation's node faults) creates and deletes a scratch queue over
+        /// and over until the load ends: groups open and close on every node while nodes crash and pause.
         case admin
         /// Sends its group's messages one after another: body and deduplication id `<group>-<n>`.
         case producer(group: String)
@@ -32,6 +33,8 @@ final class NodeSimClient {
     var sequence = 0
     // Consumer: handles to delete next.
     var toDelete: [ReceiptHandle] = []
+    // Admin: whether the scratch queue exists (as far as the admin knows).
+    var scratchExists = false
 
     init(id: Int, role: Role, nodes: Int) {
         self.id = id
@@ -57,6 +60,18 @@ final class NodeSimClient {
         guard !done else { return }
         switch role {
         case .admin:
+            if simulation.queueCreated {
+                guard simulation.config.nodeFaults, simulation.nowMs < simulation.config.loadMs else {
+                    done = true
+                    return
+                }
+                return send(
+                    scratchExists
+                        ? .deleteQueue(name: simulation.scratchQueueName)
+                        : .createQueue(name: simulation.scratchQueueName, partitions: 2, attributes: QueueAttributes()),
+                    in: simulation
+                )
+            }
             guard simulation.deadLetterQueueCreated else {
                 return send(
                     .createQueue(name: simulation.deadLetterQueueName, partitions: 1, attributes: QueueAttributes()),
@@ -137,6 +152,11 @@ final class NodeSimClient {
             case .unavailable, .throttled, .timeout:
                 if error.code == .unavailable { nextNode() }
                 return again(in: simulation, afterMs: 20)
+            case .queueNotFound where request == .deleteQueue(name: simulation.scratchQueueName):
+                // A repeated delete whose first try went through.
+                scratchExists = false
+                pending = nil
+                return simulation.schedule(.clientStep(id), afterMs: simulation.rng.uniform(Int64(20)...Int64(200)))
             case .queueNotFound:
                 if case .producer = role, case .send(_, _, let requests) = request {
                     // Definitive: this message was not enqueued, and never will be.
@@ -158,10 +178,21 @@ final class NodeSimClient {
             if queue.name == simulation.deadLetterQueueName {
                 simulation.deadLetterQueueCreated = true
                 simulation.schedule(.clientStep(id), afterMs: 1)
+            } else if queue.name == simulation.scratchQueueName {
+                scratchExists = true
+                simulation.faults["queue recreated", default: 0] += 1
+                simulation.schedule(.clientStep(id), afterMs: simulation.rng.uniform(Int64(20)...Int64(200)))
             } else {
                 simulation.queueCreated = true
-                done = true
+                if simulation.config.nodeFaults {
+                    simulation.schedule(.clientStep(id), afterMs: simulation.rng.uniform(Int64(20)...Int64(200)))
+                } else {
+                    done = true
+                }
             }
+        case (.admin, .done):
+            scratchExists = false
+            simulation.schedule(.clientStep(id), afterMs: simulation.rng.uniform(Int64(20)...Int64(200)))
         case (.producer, .sent(let outcomes)):
             guard case .send(_, _, let requests) = request, let outcome = outcomes.first else { break }
             switch outcome {

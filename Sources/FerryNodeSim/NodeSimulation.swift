@@ -27,7 +27,7 @@ package final class NodeSimulation: @unchecked Sendable {
         /// leadership off, syncs and exits) and started again.
         package var nodeFaults = true
         /// The largest wall clock error a node gets (either way) when `nodeFaults` skews its clock.
-        package var maxClockSkewMs: Int64 = 1_500
+        package var maxClockSkewMs: Int64 = 250
 
         package init() {}
 
@@ -160,6 +160,8 @@ package final class NodeSimulation: @unchecked Sendable {
     var queueCreated = false
     let queueName = "sim.fifo"
     let deadLetterQueueName = "sim-dlq.fifo"
+    /// The admin creates and deletes it over and over (node faults only).
+    let scratchQueueName = "sim-scratch.fifo"
     /// The dead-letter queue exists (the admin creates it first).
     var deadLetterQueueCreated = false
     static let wallBaseMs: Int64 = 1_800_000_000_000

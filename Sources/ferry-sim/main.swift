@@ -112,7 +112,7 @@ case "node":
     }
     // --classic: the faults before pauses and graceful restarts (how the regression seeds run).
     var config: NodeSimulation.Config = arguments.contains("--classic") ? .classic : NodeSimulation.Config()
-    // --max-skew-ms: the largest wall clock error a node is given (default 1,500 ms).
+    // --max-skew-ms: the largest wall clock error a node is given (default 250 ms).
     if let skew = option("--max-skew-ms", in: arguments).flatMap(Int64.init) { config.maxClockSkewMs = skew }
     NodeLog.muted = true
     let started = monotonicSeconds()
