@@ -11,10 +11,10 @@ import Testing
     final class Fixture: @unchecked Sendable {
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var server: HTTPServer!
-        let port: Int
+        /// The port the kernel picked.
+        var port: Int { server.port }
 
         init() throws {
-            port = Int.random(in: 20_000..<40_000)
             let echo: HTTPAPIHandler = { request in
                 let text = [
                     "method=\(request.method)",
@@ -29,7 +29,7 @@ import Testing
             }
             server = try HTTPServer(
                 host: "127.0.0.1",
-                port: port,
+                port: 0,
                 group: loops,
                 serverName: "ferry-test"
             ) { method, path in
@@ -173,18 +173,20 @@ import Testing
     /// test crashed with SIGILL on every run there.
     @Test func afterStopThePortRefusesConnections() throws {
         let fixture = try Fixture()
-        _ = try Connection(port: fixture.port)
+        let port = fixture.port
+        _ = try Connection(port: port)
         fixture.server.stop()
-        #expect(throws: (any Error).self) { try Connection(port: fixture.port) }
+        #expect(throws: (any Error).self) { try Connection(port: port) }
     }
 
-    /// Connections that arrive while the server stops, some with a request half sent, some waiting for an answer,
-    /// end closed; the process survives.
+    /// Connections that arrive while the server stops, some with a request half sent, some waiting for an answer:
+    /// the process survives and the port then refuses connections.
     @Test func stoppingWhileConnectionsArriveEndsThemAll() throws {
         let fixture = try Fixture()
+        let port = fixture.port
         let arriving = Thread {
             for n in 0..<200 {
-                guard let connection = try? Connection(port: fixture.port) else { return }
+                guard let connection = try? Connection(port: port) else { return }
                 if n % 2 == 0 { connection.send(Array("POST /echo HTTP/1.1\r\nContent-Le".utf8)) }
                 if n % 3 == 0 { connection.send(Self.request("GET", "/echo")) }
             }
@@ -192,7 +194,7 @@ import Testing
         arriving.start()
         usleep(2_000)
         fixture.server.stop()
-        #expect(throws: (any Error).self) { try Connection(port: fixture.port) }
+        #expect(throws: (any Error).self) { try Connection(port: port) }
     }
 
     /// A client that half-closes after its request still reads the answer.
