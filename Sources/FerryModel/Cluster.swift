@@ -1,5 +1,6 @@
-/// A node of the cluster: its id and addresses (the catalog records them; clients are told them).
-public struct CatalogNode: Sendable, Hashable {
+/// A node of the cluster: its id and addresses. A node's config lists the members as these (`MemberConfig`,
+/// with the YAML keys below), the catalog records them, and clients are told them.
+public struct CatalogNode: Sendable, Hashable, Codable {
     public var id: UInt64
     public var host: String
     public var peerPort: UInt16
@@ -12,6 +13,15 @@ public struct CatalogNode: Sendable, Hashable {
         self.peerPort = peerPort
         self.clientPort = clientPort
         self.httpPort = httpPort
+    }
+
+    /// As `node.yaml` spells a member.
+    enum CodingKeys: String, CodingKey {
+        case id
+        case host
+        case peerPort = "peer_port"
+        case clientPort = "client_port"
+        case httpPort = "http_port"
     }
 }
 

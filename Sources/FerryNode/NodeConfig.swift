@@ -2,35 +2,9 @@ import FerryModel
 import FerryStorage
 import Yams
 
-/// One member of the cluster: its id and where it listens.
-public struct MemberConfig: Sendable, Hashable, Codable {
-    public var id: UInt64
-    public var host: String
-    public var peerPort: UInt16
-    public var clientPort: UInt16
-    public var httpPort: UInt16
-
-    public init(id: UInt64, host: String, peerPort: UInt16, clientPort: UInt16, httpPort: UInt16) {
-        self.id = id
-        self.host = host
-        self.peerPort = peerPort
-        self.clientPort = clientPort
-        self.httpPort = httpPort
-    }
-
-    /// The catalog's record of this member (also what clients are told).
-    public var catalogNode: CatalogNode {
-        CatalogNode(id: id, host: host, peerPort: peerPort, clientPort: clientPort, httpPort: httpPort)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id
-        case host
-        case peerPort = "peer_port"
-        case clientPort = "client_port"
-        case httpPort = "http_port"
-    }
-}
+/// One member of the cluster: its id and where it listens. The catalog records the same value, and clients
+/// are told it (`CatalogNode`).
+public typealias MemberConfig = CatalogNode
 
 /// The SQS API on the node's HTTP port (`sqs:` in node.yaml).
 ///

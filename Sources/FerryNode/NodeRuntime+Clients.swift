@@ -328,7 +328,7 @@ extension NodeRuntime {
     }
 
     func describe() -> ClusterDescription {
-        let nodes = config.members.map(\.catalogNode)
+        let nodes = config.members
         var partitions: [PartitionDescription] = []
         for queue in catalog.sortedQueues {
             for placed in queue.partitions {

@@ -1,3 +1,4 @@
+import FerryModel
 import FerryQueue
 import FerryRaft
 import FerryWire
@@ -111,7 +112,7 @@ extension NodeRuntime {
     func housekeeping() {
         let wall = wallMs
         if metadata.core.isLeader && catalog.nodes.isEmpty && !bootstrapProposed {
-            let nodes = config.members.map(\.catalogNode)
+            let nodes = config.members
             let entry = CatalogEntry(
                 timestampMs: metadata.stamp(wallMs: wallMs),
                 command: .bootstrap(clusterID: config.clusterID, nodes: nodes)

@@ -1,3 +1,4 @@
+import FerryModel
 import FerryRaft
 import FerryWire
 import NIOConcurrencyHelpers

@@ -1,3 +1,4 @@
+import FerryModel
 import FerryNet
 import FerryNode
 import FerryQueue

@@ -13,6 +13,7 @@
 ///    `RaftCore.advance(_:)` with this ready.
 ///
 /// Further readies may be taken before `advance` is called for earlier ones; their writes must follow.
+/// `RaftReadyLoop` performs steps 1–2 (`write`) and 3 (`complete`) in this order for every driver.
 public struct RaftReady: Sendable {
     /// Changed term, vote or commit index to persist; nil when unchanged since the previous ready.
     public var hardState: HardState?
