@@ -101,7 +101,7 @@ package enum AWSJSON {
     }
 }
 
-/// An HTTP answer, before Hummingbird.
+/// An HTTP answer, before FerryHTTP writes it.
 package struct Reply: Sendable, Equatable {
     package var status: Int
     package var headers: [(String, String)]
