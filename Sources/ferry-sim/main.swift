@@ -14,7 +14,7 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
-//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--drain-ms MS]
 //
 // The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
 // crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
@@ -114,6 +114,8 @@ case "node":
     var config: NodeSimulation.Config = arguments.contains("--classic") ? .classic : NodeSimulation.Config()
     // --max-skew-ms: the largest wall clock error a node is given (default 250 ms).
     if let skew = option("--max-skew-ms", in: arguments).flatMap(Int64.init) { config.maxClockSkewMs = skew }
+    // --drain-ms: how long the consumers drain after the faults heal (default 4,000 ms).
+    if let drain = option("--drain-ms", in: arguments).flatMap(Int64.init) { config.drainMs = max(1_500, drain) }
     NodeLog.muted = true
     let started = monotonicSeconds()
     var failures = 0
@@ -139,6 +141,7 @@ case "node":
                 (config.nodeFaults ? "" : " --classic")
                 + (config.maxClockSkewMs == NodeSimulation.Config().maxClockSkewMs
                     ? "" : " --max-skew-ms \(config.maxClockSkewMs)")
+                + (config.drainMs == NodeSimulation.Config().drainMs ? "" : " --drain-ms \(config.drainMs)")
             print("replay: swift run -c release ferry-sim node --seed \(seed)\(flags)")
             if failures >= maxFailures { break }
         }
@@ -165,6 +168,7 @@ default:
         "usage: ferry-sim run [--queue] [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]"
     )
     print("       ferry-sim elections [--trials N] [--voters 3|5]")
-    print("       ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N]")
+    print("       ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic]")
+    print("                      [--max-skew-ms MS] [--drain-ms MS]")
     exit(2)
 }
