@@ -3,7 +3,7 @@ import NIOCore
 
 /// The node's HTTP port (FerryHTTP on the node's event loop): `GET /metrics` (Prometheus text), `GET /health`,
 /// and `POST`/`GET` of `/` and `/<account>/<queue>` for the SQS API when one is given (DESIGN §6).
-enum NodeHTTP {
+package enum NodeHTTP {
     /// Binds `host:port` and serves; returns once the listener is bound.
     /// - Throws: `ConfigError` (`http_port`) when the port cannot be bound.
     static func serve(
@@ -40,10 +40,10 @@ enum NodeHTTP {
     }
 
     /// `/` or `/<account>/<queue>` (a trailing slash allowed): the SQS API's paths.
-    static func isAPIPath(_ path: String) -> Bool {
+    package static func isAPIPath(_ path: String) -> Bool {
+        guard path.utf8.first == UInt8(ascii: "/") else { return false }
         let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
         let named = segments.last?.isEmpty == true ? segments.dropLast() : segments
-        guard path.utf8.first == UInt8(ascii: "/") else { return false }
         return named.isEmpty || (named.count == 2 && named.allSatisfy { !$0.isEmpty })
     }
 }

@@ -135,6 +135,14 @@ import Testing
         )
         #expect(answer.headers["x-answer"] == "yes")
         #expect(answer.headers["server"] == "ferry-test")
+        // RFC 9110's IMF-fixdate, in GMT, of about now.
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let date = try #require(answer.headers["date"].flatMap { formatter.date(from: $0) })
+        #expect(abs(date.timeIntervalSinceNow) < 5)
+        #expect(answer.headers["date"] == formatter.string(from: date))
     }
 
     @Test func aPathWithoutARouteIs404AndTheConnectionStaysUsable() throws {
