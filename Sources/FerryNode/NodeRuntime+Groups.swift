@@ -60,7 +60,7 @@ extension NodeRuntime {
             let term = group.core.term(at: applied)
         else { return }
         let snapshot = Snapshot(
-            metadata: SnapshotMetadata(index: applied, term: term, conf: group.core.membership),
+            metadata: SnapshotMetadata(index: applied, term: term, conf: group.core.membership(at: applied)),
             data: group.applicationSnapshot
         )
         let keep = LogIndex(config.entriesKeptAfterSnapshot)

@@ -29,6 +29,9 @@ public struct RaftConfig: Sendable, Hashable {
     public var maxCommittedBytesPerReady: Int = 32 << 20
     /// A snapshot is sent to a lagging follower in chunks of this many bytes.
     public var snapshotChunkBytes: Int = 1 << 20
+    /// A learner is promoted to voter only when its log holds every committed entry but at most this many
+    /// (dissertation §4.2.1: a voter that must first catch up would stall commits meanwhile).
+    public var maxPromotionLagEntries: Int = 64
 
     public init() {}
 
@@ -61,5 +64,6 @@ public struct RaftConfig: Sendable, Hashable {
         try require(maxEntryBytes >= 1, "maxEntryBytes", "must be at least 1")
         try require(maxCommittedBytesPerReady >= 1, "maxCommittedBytesPerReady", "must be at least 1")
         try require(snapshotChunkBytes >= 1, "snapshotChunkBytes", "must be at least 1")
+        try require(maxPromotionLagEntries >= 0, "maxPromotionLagEntries", "must not be negative")
     }
 }

@@ -140,7 +140,9 @@ extension RaftCore {
 
     /// Starts a pre-vote, or an election when pre-vote is off, already won, or this is a leadership transfer.
     mutating func campaign(transfer: Bool, skipPreVote: Bool = false) throws(RaftLogError) {
-        guard isPromotable else { return }
+        // A membership change committed but not yet in effect here could make this node a non-voter, or change
+        // whose votes count: wait until it is handed out (etcd-io/raft's `hasUnappliedConfChanges`).
+        guard isPromotable, try !hasUnappliedMembershipChanges() else { return }
         let lastIndex = log.lastIndex
         let lastTerm = try log.lastTerm
         if config.preVote && !transfer && !skipPreVote {
@@ -225,6 +227,7 @@ extension RaftCore {
             progress[member] = pr
         }
         var leader = LeaderState(progress: progress)
+        leader.pendingConfIndex = lastIndex + 1
         role = .transitioning
         defer { if case .transitioning = role { role = .leader(leader) } }
         electionElapsed = 0

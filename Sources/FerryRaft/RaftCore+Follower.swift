@@ -101,6 +101,8 @@ extension RaftCore {
         }
         log.restore(snapshot)
         conf = metadata.conf
+        confIndex = metadata.index
+        confHistory = [(metadata.index, metadata.conf)]
         return true
     }
 }

@@ -91,6 +91,12 @@ extension RaftCore {
                 check(pr.match < pr.next, "progress of \(member): match \(pr.match) >= next \(pr.next)")
                 check(pr.next <= log.lastIndex + 1, "progress of \(member): next \(pr.next) beyond last")
             }
+            for member in leader.progress.keys where !conf.members.contains(member) {
+                problems.append("node \(id): leader keeps progress for non-member \(member)")
+            }
+            for (member, pr) in leader.progress {
+                check(pr.isLearner == !conf.voters.contains(member), "progress of \(member) has the wrong role")
+            }
             if let target = leader.transferTarget { check(conf.voters.contains(target), "transfer to non-voter") }
             check(leader.uncommittedBytes >= 0, "negative uncommitted bytes")
         case .candidate:

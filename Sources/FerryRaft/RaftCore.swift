@@ -25,7 +25,14 @@ public struct RaftCore {
     public internal(set) var vote: NodeID = 0
     var log: RaftLog
     var role: Role
+    /// The membership in effect: the latest `config` entry handed out as committed, or the snapshot's
+    /// (changes take effect on commit, as in etcd-io/raft; see `RaftCore+Membership`).
     var conf: ConfState
+    /// The index of the entry (or snapshot) `conf` comes from.
+    var confIndex: LogIndex
+    /// Memberships in effect from each index on, oldest first, back to the one in effect at `log.applied`:
+    /// `membership(at:)` answers for a snapshot at the applied index.
+    var confHistory: [(index: LogIndex, conf: ConfState)]
 
     /// Ticks since this node last heard from a leader (follower) or last started a campaign.
     var electionElapsed = 0
@@ -48,12 +55,13 @@ public struct RaftCore {
     public enum InitError: Error, Sendable, Hashable {
         case invalidConfig(RaftConfig.ValidationError)
         case storage(RaftLogError)
-        case notAMember(NodeID)
         /// The stored commit index lies beyond the stored log: the storage lost durable entries.
         case commitBeyondLog(commit: LogIndex, lastIndex: LogIndex)
     }
 
-    /// Starts (or restarts) a node from what `storage` holds.
+    /// Starts (or restarts) a node from what `storage` holds. A node outside the stored membership starts as a
+    /// non-member: a node that joins (its log is empty until the leader reaches it) or one that was removed.
+    /// It never campaigns; it answers the leader's appends and votes like any follower.
     /// - Parameter randomSeed: seeds the election-timeout randomization; the only randomness Raft needs.
     public init(id: NodeID, config: RaftConfig, storage: any RaftLogReader, randomSeed: UInt64) throws(InitError) {
         do { try config.validate() } catch { throw .invalidConfig(error) }
@@ -61,7 +69,6 @@ public struct RaftCore {
         let hardState: HardState
         let snapshot: SnapshotMetadata
         do { (hardState, snapshot) = try storage.initialState() } catch { throw .storage(error) }
-        guard snapshot.conf.members.contains(id) else { throw .notAMember(id) }
         guard hardState.commit <= storage.lastIndex else {
             throw .commitBeyondLog(commit: hardState.commit, lastIndex: storage.lastIndex)
         }
@@ -69,6 +76,8 @@ public struct RaftCore {
         self.config = config
         self.rng = Xoshiro256(seed: randomSeed)
         self.conf = snapshot.conf
+        self.confIndex = snapshot.index
+        self.confHistory = [(snapshot.index, snapshot.conf)]
         self.log = RaftLog(
             storage: storage,
             snapshotIndex: snapshot.index,
@@ -253,6 +262,12 @@ public struct RaftCore {
             return RaftReady()
         }
         if let last = ready.committedEntries.last { log.applying = last.index }
+        do {
+            try applyMembershipChanges(in: ready.committedEntries)
+        } catch {
+            fail(error)
+            return RaftReady()
+        }
         return ready
     }
 
@@ -317,6 +332,10 @@ struct LeaderState: Sendable {
     /// (index, bytes) of this leader's entries not yet committed, oldest first.
     var uncommitted: [(index: LogIndex, bytes: Int)] = []
     var uncommittedBytes = 0
+    /// The latest membership change this leader appended, or its first entry (the no-op): no change is
+    /// proposed before this index is committed and handed out, so one change is in flight at a time and this
+    /// leader has committed an entry of its own term first.
+    var pendingConfIndex: LogIndex = 0
 }
 
 /// A snapshot being received in chunks.

@@ -13,7 +13,7 @@ public enum EntryKind: UInt8, Sendable, Hashable {
     case normal = 0
     /// The empty entry a new leader appends to commit earlier terms (Raft §5.4.2, §8).
     case noop = 1
-    /// Reserved for membership changes; not produced yet.
+    /// A membership change: the payload is the whole membership after it (`ConfState.encodedEntryPayload`).
     case config = 2
 }
 
@@ -60,10 +60,8 @@ public struct HardState: Sendable, Hashable {
     public static let empty = HardState()
 }
 
-/// The membership of a group: voters decide elections and commits; learners only receive the log.
-///
-/// Membership changes are not implemented yet; the type travels in snapshots so that they can be added
-/// without a format change.
+/// The membership of a group: voters decide elections and commits; learners only receive the log. It travels
+/// in snapshots and in `config` entries (`MembershipChange`).
 public struct ConfState: Sendable, Hashable {
     /// Voting members, sorted, without duplicates.
     public var voters: [NodeID]

@@ -271,7 +271,8 @@ extension InteractionEnv {
         guard let last = applied.last, last.index == index else { throw .bad("node \(id) has not applied \(index)") }
         var data = ByteBuffer()
         data.writeString("state@\(index)")
-        let metadata = SnapshotMetadata(index: index, term: last.term, conf: node.storage.latestSnapshot.metadata.conf)
+        let conf = node.core?.membership(at: index) ?? node.storage.latestSnapshot.metadata.conf
+        let metadata = SnapshotMetadata(index: index, term: last.term, conf: conf)
         do {
             try node.storage.createSnapshot(Snapshot(metadata: metadata, data: data), compactTo: index)
         } catch {

@@ -434,7 +434,7 @@ public final class Simulation {
         guard applied >= latest.index + config.snapshotEveryEntries,
             applied <= view.lastIndex, let term = try? view.term(at: applied)
         else { return }
-        let metadata = SnapshotMetadata(index: applied, term: term, conf: latest.conf)
+        let metadata = SnapshotMetadata(index: applied, term: term, conf: nodes[i].core!.membership(at: applied))
         let snapshot = Snapshot(metadata: metadata, data: nodes[i].stateMachine.snapshotData())
         let compactTo = applied > config.entriesKeptAfterSnapshot ? applied - config.entriesKeptAfterSnapshot : 0
         try write(.createSnapshot(snapshot, compactTo: max(compactTo, view.firstIndex - 1)), at: node)

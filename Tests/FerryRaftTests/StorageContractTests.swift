@@ -67,15 +67,20 @@ import Testing
         }
     }
 
-    @Test func startRefusesNodeOutsideMembership() {
-        #expect(throws: RaftCore.InitError.notAMember(9)) {
-            _ = try RaftCore(
-                id: 9,
-                config: RaftConfig(),
-                storage: MemoryLog(conf: ConfState(voters: [1, 2])),
-                randomSeed: 1
-            )
-        }
+    /// A node outside the stored membership (one that joins with an empty log, or one that was removed) starts
+    /// as a non-member: it never campaigns, however long it hears nothing.
+    @Test func nodeOutsideMembershipStartsButNeverCampaigns() throws {
+        var core = try RaftCore(
+            id: 9,
+            config: RaftConfig(),
+            storage: MemoryLog(conf: ConfState(voters: [1, 2])),
+            randomSeed: 1
+        )
+        for _ in 0..<100 { core.tick() }
+        core.campaign()
+        #expect(core.roleKind == .follower)
+        #expect(core.term == 0)
+        #expect(core.ready().messages.isEmpty)
     }
 
     /// A storage that fails stops the group: no guessing around a broken disk, and proposals get a typed error.
