@@ -48,7 +48,8 @@ public enum MembershipChangeError: Error, Sendable, Hashable, CustomStringConver
         switch self {
         case .notLeader(let hint): return "not the leader (leader hint \(hint.map(String.init) ?? "none"))"
         case .leadershipTransferInProgress(let target): return "leadership is moving to \(target)"
-        case .changeInProgress(let index): return "a membership change (or this leader's first entry) at \(index) is pending"
+        case .changeInProgress(let index):
+            return "a membership change (or this leader's first entry) at \(index) is pending"
         case .alreadyMember(let node): return "node \(node) is already a member"
         case .notAMember(let node): return "node \(node) is not a member"
         case .notALearner(let node): return "node \(node) is not a learner"
