@@ -13,6 +13,8 @@ import NIOCore
 ///   [max-append-bytes=N] [inflight=N] [chunk=N]`
 /// - `campaign ID`, `tick ID [count]`, `tick-heartbeat ID`, `tick-election ID`
 /// - `propose ID TEXT`, `transfer-leadership FROM TO`
+/// - `add-empty-node ID` (a machine that joins: empty log, no membership), `change ID add-learner|promote|remove
+///   NODE`, `membership ID`
 /// - `process-ready [ID...]`, `deliver-msgs [ID...]`, `drop-msgs [ID...]`, `stabilize [ID...]`
 /// - `partition ID... -- ID...`, `isolate ID`, `heal`
 /// - `crash ID`, `restart ID`, `compact ID INDEX`
@@ -103,6 +105,19 @@ public struct InteractionEnv {
                     return ["refused: \(error)"]
                 }
             }
+        case "add-empty-node":
+            guard positional.count == 1, let id = NodeID(positional[0]), nodes[id] == nil else {
+                throw .bad("add-empty-node ID (a new id)")
+            }
+            nodes[id] = Node(storage: MemoryLog(conf: ConfState(voters: [])))
+            try start(id)
+        case "change":
+            try proposeChange(positional)
+        case "membership":
+            let id = try ids(positional)[0]
+            guard let core = nodes[id]?.core else { throw .bad("node \(id) is down") }
+            let conf = core.membership
+            output.append("\(id): voters=\(conf.voters) learners=\(conf.learners)")
         case "transfer-leadership":
             guard positional.count == 2, let target = NodeID(positional[1]) else { throw .bad("transfer FROM TO") }
             try withCore(positional) { core in
@@ -195,6 +210,27 @@ extension InteractionEnv {
             try start(id)
         }
         output.append("nodes \(conf.members.map(String.init).joined(separator: ",")) voters=\(conf.voters)")
+    }
+
+    mutating func proposeChange(_ positional: [String]) throws(CommandError) {
+        guard positional.count == 3, let node = NodeID(positional[2]) else {
+            throw .bad("change ID add-learner|promote|remove NODE")
+        }
+        let change: MembershipChange
+        switch positional[1] {
+        case "add-learner": change = .addLearner(node)
+        case "promote": change = .promote(node)
+        case "remove": change = .remove(node)
+        default: throw .bad("unknown change \(positional[1])")
+        }
+        try withCore(positional) { core in
+            do {
+                let ticket = try core.proposeMembershipChange(change)
+                return ["proposed \(change) at index \(ticket.firstIndex) term \(ticket.term)"]
+            } catch {
+                return ["refused: \(error)"]
+            }
+        }
     }
 
     mutating func start(_ id: NodeID) throws(CommandError) {
@@ -310,7 +346,10 @@ extension InteractionEnv {
         entries.map { entry in
             switch entry.kind {
             case .noop: return "\(entry.index)/\(entry.term) noop"
-            case .config: return "\(entry.index)/\(entry.term) config"
+            case .config:
+                let conf = ConfState(entryPayload: entry.payload)
+                return
+                    "\(entry.index)/\(entry.term) config voters=\(conf?.voters ?? []) learners=\(conf?.learners ?? [])"
             case .normal: return "\(entry.index)/\(entry.term) \(String(buffer: entry.payload))"
             }
         }.joined(separator: ", ")
