@@ -37,8 +37,9 @@ public enum MembershipChangeError: Error, Sendable, Hashable, CustomStringConver
     case alreadyMember(NodeID)
     case notAMember(NodeID)
     case notALearner(NodeID)
-    /// The change would leave the group without a voter.
-    case lastVoter(NodeID)
+    /// The change would leave the group with fewer than two voters (see `RaftCore+Membership` for why one
+    /// voter is not enough to shrink to).
+    case tooFewVoters(NodeID, remaining: Int)
     /// The learner's log is too far behind to promote it yet (it would stall commits while it catches up).
     case learnerBehind(NodeID, match: LogIndex, committed: LogIndex)
     case invalidNode
@@ -53,7 +54,8 @@ public enum MembershipChangeError: Error, Sendable, Hashable, CustomStringConver
         case .alreadyMember(let node): return "node \(node) is already a member"
         case .notAMember(let node): return "node \(node) is not a member"
         case .notALearner(let node): return "node \(node) is not a learner"
-        case .lastVoter(let node): return "removing node \(node) would leave no voter"
+        case .tooFewVoters(let node, let remaining):
+            return "removing node \(node) would leave \(remaining) voter\(remaining == 1 ? "" : "s"); add one first"
         case .learnerBehind(let node, let match, let committed):
             return "learner \(node) holds the log up to \(match), the group committed \(committed)"
         case .invalidNode: return "node id 0 is reserved"
@@ -76,7 +78,7 @@ extension ConfState {
             return ConfState(voters: voters + [node], learners: learners.filter { $0 != node })
         case .remove:
             guard members.contains(node) else { throw .notAMember(node) }
-            if voters == [node] { throw .lastVoter(node) }
+            if voters.contains(node) && voters.count <= 2 { throw .tooFewVoters(node, remaining: voters.count - 1) }
             return ConfState(voters: voters.filter { $0 != node }, learners: learners.filter { $0 != node })
         }
     }

@@ -12,9 +12,15 @@ import NIOCore
 ///   overlapping every majority of the new one, so two leaders can never be elected in one term (§4.1).
 /// - Learners never count: not for commit, not for check-quorum, not in elections; they never campaign.
 /// - A node with a committed but not yet handed-out change does not campaign: it may no longer be a voter.
-/// - A leader that removes itself keeps leading until the removal commits, then steps down (§4.2.2); a removed
-///   node never campaigns again, and pre-vote plus the leader lease keep one that does not know it was removed
-///   from disrupting the group (§4.2.3).
+/// - A leader that removes itself keeps leading until the removal commits, then steps down (§4.2.2) and tells
+///   a voter whose log matches its own to campaign at once (TimeoutNow). A removed node never campaigns again,
+///   and pre-vote plus the leader lease keep one that does not know it was removed from disrupting the group
+///   (§4.2.3).
+/// - No change leaves a single voter. Because a change takes effect on commit, a voter that has not yet
+///   learned that a removal committed campaigns in the old membership; with two voters that needs the removed
+///   node's vote, which it refuses as soon as its log is longer (it may have appended a no-op as a later
+///   leader): the group deadlocks (membership seeds 144, 494, 735). With two or more voters left, the remaining
+///   voters form a majority of the old membership by themselves. (etcd has the same hazard for two members.)
 ///
 /// Joint consensus (§4.3) is not implemented: every operation Ferry needs (add, replace, move a replica,
 /// shrink) is a sequence of single-server changes, which are simpler to get right and to test.
@@ -79,7 +85,10 @@ extension RaftCore {
             return
         }
         guard conf.voters.contains(id) else {
+            // Hand over at once rather than after an election timeout: the voter whose log matches ours.
+            let successor = conf.voters.filter { leader.progress[$0]?.match == log.lastIndex }.min()
             becomeFollower(term: term, leader: nil)
+            if let successor { send(.timeoutNow, to: successor) }
             return
         }
         role = .transitioning

@@ -25,7 +25,10 @@ struct SafetyChecker {
         var previousTerm: Term?
     }
 
-    let voters: [NodeID]
+    /// Committed memberships by index (the first at index 0), from the `config` entries nodes wrote.
+    private(set) var committedConfigs: [(index: LogIndex, conf: ConfState)]
+    /// The membership each `config` entry ever written carries.
+    private var configWritten: [EntryID: ConfState] = [:]
     /// Election Safety: the one leader of each term.
     private(set) var leaderOfTerm: [Term: NodeID] = [:]
     /// Log Matching: what every (index, term) ever written holds, and the term of the entry before it.
@@ -47,7 +50,13 @@ struct SafetyChecker {
     private var leaderTermSeen: [NodeID: Term] = [:]
 
     init(voters: [NodeID]) {
-        self.voters = voters
+        committedConfigs = [(0, ConfState(voters: voters))]
+    }
+
+    /// The memberships some node may be using now: the latest committed one, and the one before it (a change
+    /// takes effect on each node when it learns the commit). Their voters decide elections and commits.
+    var votersInEffect: [[NodeID]] {
+        committedConfigs.suffix(2).map(\.conf.voters)
     }
 
     func committedTerm(at index: LogIndex) -> Term? {
@@ -71,6 +80,7 @@ struct SafetyChecker {
                 kind: entry.kind,
                 previousTerm: previous
             )
+            if entry.kind == .config, let conf = ConfState(entryPayload: entry.payload) { configWritten[id] = conf }
             if let known = entryFacts[id] {
                 let samePrevious =
                     known.previousTerm == nil || facts.previousTerm == nil || known.previousTerm == facts.previousTerm
@@ -168,11 +178,35 @@ struct SafetyChecker {
         if known == 0 {
             committedTerms[Int(index)] = term
             highestCommitted = max(highestCommitted, index)
+            if let conf = configWritten[EntryID(index: index, term: term)] {
+                try recordCommittedConfig(conf, at: index)
+            }
         } else if known != term {
             throw violation(
                 "stateMachineSafety",
                 "node \(node) committed index \(index) with term \(term), earlier committed with term \(known)"
             )
+        }
+    }
+
+    /// Single-server change (dissertation §4.1): each committed membership differs from the one committed before
+    /// it by at most one voter, so that every majority of the one overlaps every majority of the other.
+    private mutating func recordCommittedConfig(_ conf: ConfState, at index: LogIndex) throws(InvariantViolation) {
+        let position = committedConfigs.firstIndex { $0.index > index } ?? committedConfigs.count
+        committedConfigs.insert((index, conf), at: position)
+        for pair in [(position - 1, position), (position, position + 1)]
+        where pair.0 >= 0
+            && pair.1 < committedConfigs.count
+        {
+            let before = Set(committedConfigs[pair.0].conf.voters)
+            let after = Set(committedConfigs[pair.1].conf.voters)
+            guard before.symmetricDifference(after).count <= 1 else {
+                throw violation(
+                    "singleServerChange",
+                    "membership committed at \(committedConfigs[pair.1].index) has voters \(after.sorted()), the one "
+                        + "at \(committedConfigs[pair.0].index) had \(before.sorted()): more than one voter changed"
+                )
+            }
         }
     }
 
@@ -245,24 +279,29 @@ struct SafetyChecker {
         }
     }
 
-    /// Every committed entry is durable on a majority of voters, so no crash of a minority can lose it.
+    /// Every committed entry is durable on enough voters of each membership in effect that every majority of it
+    /// includes a holder (a majority of an odd membership; of four voters, two), so no crash of the others can
+    /// lose it.
     func checkCommittedDurable(disks: [NodeID: MemoryLog]) throws(InvariantViolation) {
         let index = highestCommitted
         guard index > 0, let term = committedTerm(at: index) else { return }
-        var holders = 0
-        for voter in voters {
-            guard let log = disks[voter] else { continue }
-            if log.latestSnapshot.metadata.index >= index || (try? log.term(at: index)) == term {
-                holders += 1
+        for voters in votersInEffect {
+            var holders = 0
+            for voter in voters {
+                guard let log = disks[voter] else { continue }
+                if log.latestSnapshot.metadata.index >= index || (try? log.term(at: index)) == term {
+                    holders += 1
+                }
             }
+            let needed = voters.count - (voters.count / 2 + 1) + 1
+            guard holders >= needed else {
+                throw violation(
+                    "committedDurable",
+                    "committed entry \(index)/\(term) is durable on only \(holders) of voters \(voters)"
+                )
+            }
+            try checkNoElectableVoterLacks(index: index, term: term, voters: voters, disks: disks)
         }
-        guard holders >= voters.count / 2 + 1 else {
-            throw violation(
-                "committedDurable",
-                "committed entry \(index)/\(term) is durable on only \(holders) of \(voters.count) voters"
-            )
-        }
-        try checkNoElectableVoterLacks(index: index, term: term, disks: disks)
     }
 
     /// Leader Completeness, checked before any election happens: no voter whose durable log lacks a committed
@@ -270,8 +309,12 @@ struct SafetyChecker {
     /// could elect it and it would overwrite the entry. In correct Raft the voters that acknowledged the entry of
     /// the leader's own term that committed it always refuse such a voter (the §5.4.2 argument); committing an
     /// earlier term's entry by counting replicas (Figure 8) breaks exactly this, before any overwrite happens.
-    func checkNoElectableVoterLacks(index: LogIndex, term: Term, disks: [NodeID: MemoryLog]) throws(InvariantViolation)
-    {
+    func checkNoElectableVoterLacks(
+        index: LogIndex,
+        term: Term,
+        voters: [NodeID],
+        disks: [NodeID: MemoryLog]
+    ) throws(InvariantViolation) {
         func last(_ log: MemoryLog) -> (index: LogIndex, term: Term) {
             (log.lastIndex, (try? log.term(at: log.lastIndex)) ?? 0)
         }

@@ -39,8 +39,25 @@ public struct SimConfig: Sendable, Hashable {
     /// Queue mode: the nodes run a FerryQueue partition driven by simulated clients, and the queue contract
     /// is checked (nil: the plain hash-chain application).
     public var queue: QueueSimConfig?
+    /// Membership faults (add a node under a new id, promote a learner, remove a member or the leader, and
+    /// two changes proposed back to back); all zero outside `membershipSwarm(seed:)`.
+    public var membershipWeights = MembershipWeights()
+    /// The most node ids a run creates (removed nodes keep theirs: ids are never reused).
+    public var maxNodes = 12
 
     public init() {}
+
+    public struct MembershipWeights: Sendable, Hashable {
+        public var addNode = 0
+        public var promote = 0
+        public var removeMember = 0
+        public var removeLeader = 0
+        /// Chance, in percent, that a second change is proposed right after the first (refused while the first
+        /// is pending: one change at a time).
+        public var secondChangePercent = 0
+
+        public init() {}
+    }
 
     public struct FaultWeights: Sendable, Hashable {
         public var crash = 3
@@ -101,6 +118,26 @@ public struct SimConfig: Sendable, Hashable {
         config.nemesisInterval = rng.uniform(200...2_000)
         config.crashNewLeaderPercent = [0, 0, 10, 30, 60].randomElement(using: &rng)!
         if rng.uniform(0..<4) == 0 { config.applyLeaderChurnProfile(&rng) }
+        return config
+    }
+
+    /// A swarm configuration with membership changes: the same draws as `swarm(seed:)` (the seeds of the plain
+    /// swarm keep their runs), plus membership faults mixed into the nemesis, proposed also during partitions
+    /// and crashes; removed nodes keep running and talking. Check-quorum is on, as in every Ferry node: without
+    /// the leader lease a removed node that never learns of its removal disrupts the group forever (§4.2.3).
+    public static func membershipSwarm(seed: UInt64) -> SimConfig {
+        var config = swarm(seed: seed)
+        var rng = Xoshiro256(seed: seed ^ 0x3E3B_E25D)
+        config.raft.checkQuorum = true
+        config.raft.maxPromotionLagEntries = [0, 5, 64].randomElement(using: &rng)!
+        var weights = MembershipWeights()
+        weights.addNode = rng.uniform(4...10)
+        weights.promote = rng.uniform(4...10)
+        weights.removeMember = rng.uniform(3...8)
+        weights.removeLeader = rng.uniform(0...3)
+        weights.secondChangePercent = [0, 30, 70].randomElement(using: &rng)!
+        config.membershipWeights = weights
+        config.nemesisInterval = min(config.nemesisInterval, rng.uniform(150...800))
         return config
     }
 

@@ -8,6 +8,7 @@ extension Simulation {
         case crash, crashLeader, restart, pause, resume
         case partitionSymmetric, partitionOneWay, partitionNonTransitive, isolateLeader, heal
         case transferLeadership, campaign
+        case addNode, promote, removeMember, removeLeader
     }
 
     func weight(_ fault: Fault) -> Int {
@@ -25,6 +26,10 @@ extension Simulation {
         case .heal: return w.heal
         case .transferLeadership: return w.transferLeadership
         case .campaign: return w.campaign
+        case .addNode: return config.membershipWeights.addNode
+        case .promote: return config.membershipWeights.promote
+        case .removeMember: return config.membershipWeights.removeMember
+        case .removeLeader: return config.membershipWeights.removeLeader
         }
     }
 
@@ -116,6 +121,8 @@ extension Simulation {
                 nodes[index(node)].core!.campaign()
                 try processReady(node)
             }
+        case .addNode, .promote, .removeMember, .removeLeader:
+            try changeMembership(chosen)
         }
     }
 
@@ -156,7 +163,10 @@ extension Simulation {
         let leaderDeadline = now + 10 * electionTimeout
         while !hasStableLeader() {
             guard now < leaderDeadline else {
-                throw InvariantViolation(invariant: "livenessLeader", detail: "no leader within 10 election timeouts")
+                throw InvariantViolation(
+                    invariant: "livenessLeader",
+                    detail: "no leader within 10 election timeouts: \(nodeSummaries)"
+                )
             }
             try step()
         }
@@ -165,16 +175,24 @@ extension Simulation {
         var barrier: (id: UInt64, node: NodeID, term: Term)?
         while true {
             if let barrier, acknowledged[barrier.id] != nil,
-                nodes.allSatisfy({ $0.stateMachine.appliedIndex >= highestAcknowledged })
+                currentMembers.allSatisfy({ nodes[index($0)].stateMachine.appliedIndex >= highestAcknowledged })
             {
                 return
             }
             guard now < catchUpDeadline else {
-                let applied = nodes.map { "\($0.id):\($0.stateMachine.appliedIndex)" }.joined(separator: " ")
+                let applied = currentMembers.map { "\($0):\(nodes[index($0)].stateMachine.appliedIndex)" }
+                    .joined(separator: " ")
                 let state = barrier.map { acknowledged[$0.id] != nil ? "acknowledged" : "pending" } ?? "not proposed"
+                let leader = currentLeader.flatMap { nodes[index($0)].core }
+                let view = leader.map { core in
+                    "; leader \(core.id) of \(core.membership): "
+                        + core.status.progress.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                        .joined(separator: ", ")
+                }
                 throw InvariantViolation(
                     invariant: "livenessApply",
                     detail: "acknowledged up to \(highestAcknowledged), barrier \(state); applied \(applied)"
+                        + (view ?? "; no leader: \(nodeSummaries)")
                 )
             }
             // Propose a barrier, and again whenever the leader that took it lost its leadership first.
@@ -189,10 +207,27 @@ extension Simulation {
         }
     }
 
-    /// True when some node leads and no running node knows a higher term.
+    /// Each running node's role, term, commit, last index and membership: what a liveness failure reports.
+    var nodeSummaries: String {
+        nodes.compactMap { node in
+            node.core.map { core in
+                "\(node.id) \(core.roleKind.rawValue) term \(core.term) commit \(core.commitIndex) last "
+                    + "\(core.lastIndex) voters \(core.membership.voters) learners \(core.membership.learners)"
+            }
+        }.joined(separator: "; ")
+    }
+
+    /// True when some node leads and no running member knows a higher term. (A removed node that never learned
+    /// of its removal may campaign in ever higher terms without pre-vote; the members' leases ignore it.)
     func hasStableLeader() -> Bool {
         guard let leader = currentLeader, let term = nodes[index(leader)].core?.term else { return false }
-        return nodes.allSatisfy { ($0.core?.term ?? 0) <= term }
+        return currentMembers.allSatisfy { (nodes[index($0)].core?.term ?? 0) <= term }
+    }
+
+    /// The members as the current leader sees them (every node when there is none).
+    var currentMembers: [NodeID] {
+        guard let leader = currentLeader, let core = nodes[index(leader)].core else { return memberIDs }
+        return core.membership.members
     }
 
     func proposeBarrier(at leader: NodeID) throws(InvariantViolation) -> (id: UInt64, node: NodeID, term: Term)? {

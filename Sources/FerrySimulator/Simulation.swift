@@ -39,8 +39,15 @@ public enum SimProbe: String, CaseIterable, Sendable, Hashable, Comparable {
     case timeoutNowDelivered, leaderSteppedDown, proposalRefusedNotLeader, proposalRefusedTransfer
     case proposalRefusedUncommitted, crashLostUnsyncedWrites, crashKeptSomeUnsyncedWrites, messageDuplicated
     case messageLost, partitionDropped, deliveredAfterPause, learnerApplied, logCompacted
+    /// Membership faults (`SimConfig.membershipSwarm`) only.
+    case memberAdded, learnerPromoted, memberRemoved, leaderRemovedItself, secondChangeRefused
 
     public static func < (a: SimProbe, b: SimProbe) -> Bool { a.rawValue < b.rawValue }
+
+    /// The probes only membership faults reach.
+    public static let membership: Set<SimProbe> = [
+        .memberAdded, .learnerPromoted, .memberRemoved, .leaderRemovedItself, .secondChangeRefused,
+    ]
 }
 
 /// A seeded, single-threaded simulation of one Raft group running the real `RaftCore`, with every message

@@ -9,7 +9,7 @@ import FerrySimulator
 
 // ferry-sim: runs the deterministic Raft simulation outside XCTest, for long seed runs, replays and figures.
 //
-//   ferry-sim run [--queue] [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]
+//   ferry-sim run [--queue | --membership] [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]
 //
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
@@ -53,6 +53,7 @@ case "run":
     let echo = arguments.contains("--trace")
     let maxFailures = Int(number("--max-failures", in: arguments, default: 5))
     let queueMode = arguments.contains("--queue")
+    let membershipMode = arguments.contains("--membership")
     if let single = option("--seed", in: arguments).flatMap(UInt64.init) {
         first = single
         seeds = 1
@@ -66,7 +67,10 @@ case "run":
     var queueCoverage: [QueueProbe: Int] = [:]
     for seed in first..<(first + seeds) {
         SeedReporter.current = seed
-        let config = queueMode ? SimConfig.queueSwarm(seed: seed) : SimConfig.swarm(seed: seed)
+        let config =
+            queueMode
+            ? SimConfig.queueSwarm(seed: seed)
+            : membershipMode ? SimConfig.membershipSwarm(seed: seed) : SimConfig.swarm(seed: seed)
         let simulation = Simulation(seed: seed, config: config, echoTrace: echo)
         do {
             let result = try simulation.run(events: events)
@@ -79,6 +83,9 @@ case "run":
             failures += 1
             print(error)
             if queueMode { print("replay: swift run -c release ferry-sim run --queue --seed \(seed) --trace") }
+            if membershipMode {
+                print("replay: swift run -c release ferry-sim run --membership --seed \(seed) --trace")
+            }
             if failures >= maxFailures { break }
         }
     }
@@ -91,7 +98,9 @@ case "run":
         "ferry-sim: \(Double(Int(elapsed * 10)) / 10) s wall, "
             + "\(Int(Double(totalEvents) / max(elapsed, 1e-9))) events/s"
     )
-    let missed = SimProbe.allCases.filter { coverage[$0] == nil }
+    let missed = SimProbe.allCases.filter {
+        coverage[$0] == nil && (membershipMode || !SimProbe.membership.contains($0))
+    }
     if !missed.isEmpty && failures == 0 {
         print("ferry-sim: probes never reached: \(missed.map(\.rawValue).joined(separator: ", "))")
     }
@@ -165,7 +174,7 @@ case "elections":
     print(stats.report)
 default:
     print(
-        "usage: ferry-sim run [--queue] [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]"
+        "usage: ferry-sim run [--queue | --membership] [--seeds N] [--first-seed S] [--events M] [--seed S] [--trace] [--max-failures N]"
     )
     print("       ferry-sim elections [--trials N] [--voters 3|5]")
     print("       ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic]")

@@ -148,6 +148,8 @@ struct TestCluster {
         cluster.stabilize()
         #expect(!cluster.nodes[1]!.core.isLeader)
         #expect(cluster.membership(2) == ConfState(voters: [2, 3]))
+        // Node 1 told the voter whose log matched its own to campaign at once (TimeoutNow): no election timeout.
+        #expect(cluster.nodes[2]!.core.isLeader || cluster.nodes[3]!.core.isLeader)
         for _ in 0..<100 { cluster.nodes[1]!.core.tick() }
         cluster.nodes[1]!.core.campaign()
         #expect(cluster.nodes[1]!.core.roleKind == .follower)
@@ -185,7 +187,7 @@ struct TestCluster {
         var cluster = TestCluster(voters: [1])
         cluster.elect(1)
         let last = cluster.nodes[1]!.core.lastIndex
-        #expect(throws: MembershipChangeError.lastVoter(1)) {
+        #expect(throws: MembershipChangeError.tooFewVoters(1, remaining: 0)) {
             _ = try cluster.nodes[1]!.core.proposeMembershipChange(.remove(1))
         }
         #expect(throws: MembershipChangeError.alreadyMember(1)) {
@@ -207,6 +209,11 @@ struct TestCluster {
         }
         #expect(cluster.nodes[1]!.core.lastIndex == last)
         #expect(cluster.membership(1) == ConfState(voters: [1]))
+        var pair = TestCluster(voters: [1, 2])
+        pair.elect(1)
+        #expect(throws: MembershipChangeError.tooFewVoters(2, remaining: 1)) {
+            _ = try pair.nodes[1]!.core.proposeMembershipChange(.remove(2))
+        }
     }
 
     /// A node whose log holds a committed change it has not yet handed out does not campaign: the change may

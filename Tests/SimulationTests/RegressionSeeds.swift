@@ -10,4 +10,15 @@ enum RegressionSeeds {
         1692,  // harness: same, with a learner
         997,  // checker: a slow candidate may lead an old term without entries a later term committed
     ]
+
+    /// Seeds of `ferry-sim run --membership` (`SimConfig.membershipSwarm`).
+    static let membership: [UInt64] = [
+        // Deadlock after shrinking from two voters to one: a change takes effect on commit, and the survivor had
+        // not learned that the removal committed, so it campaigned in the old membership and needed the removed
+        // node's vote, refused because the removed node's log was longer (a no-op it appended as a later leader).
+        // Fixed: no change leaves fewer than two voters.
+        144,  // the leader removed itself
+        494,  // the leader removed the other voter, then crashed; the removed node led term 7 and appended a no-op
+        735,  // same, with a learner
+    ]
 }
