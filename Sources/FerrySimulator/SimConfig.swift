@@ -55,6 +55,9 @@ public struct SimConfig: Sendable, Hashable {
         /// Chance, in percent, that a second change is proposed right after the first (refused while the first
         /// is pending: one change at a time).
         public var secondChangePercent = 0
+        /// Chance, in percent, that the leader is crashed within two ticks of proposing a change (and restarted
+        /// later): a change interrupted mid-way must finish or vanish, never split the group.
+        public var crashMidChangePercent = 0
 
         public init() {}
     }
@@ -136,6 +139,7 @@ public struct SimConfig: Sendable, Hashable {
         weights.removeMember = rng.uniform(3...8)
         weights.removeLeader = rng.uniform(0...3)
         weights.secondChangePercent = [0, 30, 70].randomElement(using: &rng)!
+        weights.crashMidChangePercent = [0, 20, 50].randomElement(using: &rng)!
         config.membershipWeights = weights
         config.nemesisInterval = min(config.nemesisInterval, rng.uniform(150...800))
         return config

@@ -35,6 +35,13 @@ extension Simulation {
             }
         }
         try processReady(leader)
+        if rng.chance(percent: config.membershipWeights.crashMidChangePercent), let core = nodes[index(leader)].core,
+            core.isLeader
+        {
+            probe(.crashedMidChange)
+            let delay = rng.uniform(0...2 * nodes[index(leader)].tickInterval)
+            queue.schedule(.crashLeader(leader, term: core.term), at: now + delay)
+        }
     }
 
     /// A change of the kind `fault` names that the leader's membership admits, or nil.
