@@ -37,6 +37,11 @@ extension RaftCore {
                 if config.checkQuorum || config.preVote { send(.heartbeatResponse, to: m.from) }
             case .preVote:
                 send(.preVoteResponse(granted: false), to: m.from)
+            case .requestVote:
+                // Raft Figure 2: reply false with our term, so the candidate learns it. Dropping the request
+                // instead livelocked a group without pre-vote whose other voter, behind and with a stale
+                // membership, kept campaigning in higher terms the candidate never heard of (seed 9762).
+                send(.requestVoteResponse(granted: false), to: m.from)
             default:
                 break
             }

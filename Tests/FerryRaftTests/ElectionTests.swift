@@ -22,6 +22,24 @@ import Testing
         )
     }
 
+    /// Raft Figure 2 (RequestVote: "reply false if term < currentTerm", with currentTerm): a candidate of an
+    /// older term is told the current one and gives up its campaign, so it can campaign above it next time
+    /// (membership seed 9762 livelocked while such requests were dropped).
+    @Test func staleCandidateIsToldTheCurrentTerm() {
+        var node = TestNode(id: 2)
+        _ = node.handle(msg(3, 2, 5, .heartbeat(commit: 0)))
+        #expect(
+            node.handle(msg(1, 2, 4, .requestVote(lastIndex: 9, lastTerm: 4, leadershipTransfer: false)))
+                == [msg(2, 1, 5, .requestVoteResponse(granted: false))]
+        )
+        var candidate = TestNode(id: 1)
+        candidate.core.campaign()
+        _ = candidate.drain()
+        candidate.core.step(msg(2, 1, 7, .requestVoteResponse(granted: false)))
+        #expect(candidate.core.roleKind == .follower)
+        #expect(candidate.core.term == 7)
+    }
+
     /// Raft §5.4.1: a vote goes only to a candidate whose log is at least as up to date.
     @Test func followerRejectsVoteForLessUpToDateLog() {
         var node = TestNode(id: 2, storage: storage(terms: [1, 1, 2]))

@@ -20,5 +20,10 @@ enum RegressionSeeds {
         144,  // the leader removed itself
         494,  // the leader removed the other voter, then crashed; the removed node led term 7 and appended a no-op
         735,  // same, with a learner
+        // Livelock without pre-vote: a voter far behind, with a stale membership that did not include the other
+        // voter, campaigned in ever higher terms among removed nodes; the other voter's vote requests, always in
+        // a lower term, were dropped without an answer, so it never learned the higher term. Fixed: a vote
+        // request of a lower term is answered with a rejection in the current term (Raft Figure 2).
+        9762,
     ]
 }
