@@ -275,7 +275,7 @@ extension NodeRuntime {
                 switch outcome {
                 case .queueCreated(let queue), .queueExists(let queue), .attributesSet(let queue):
                     reply(.queue(Self.describe(queue)))
-                case .queueDeleted, .bootstrapped:
+                case .queueDeleted, .bootstrapped, .placementChanged:
                     reply(.done)
                 case .producer(let id, let epoch):
                     reply(.producer(id: id, epoch: epoch))

@@ -46,6 +46,25 @@ public struct CatalogEntry: Sendable, Hashable {
         case .bumpProducerEpoch(let id):
             buffer.writeInteger(UInt8(6))
             buffer.writeInteger(id)
+        case .addNode(let node):
+            buffer.writeInteger(UInt8(7))
+            Catalog.write(node, into: &buffer)
+        case .removeNode(let id):
+            buffer.writeInteger(UInt8(8))
+            buffer.writeInteger(id)
+        case .replaceNode(let old, let new):
+            buffer.writeInteger(UInt8(9))
+            buffer.writeInteger(old)
+            Catalog.write(new, into: &buffer)
+        case .movePartition(let name, let partition, let from, let to):
+            buffer.writeInteger(UInt8(10))
+            QueueFields.write(name, into: &buffer)
+            buffer.writeInteger(partition)
+            buffer.writeInteger(from)
+            buffer.writeInteger(to)
+        case .forgetNode(let id):
+            buffer.writeInteger(UInt8(11))
+            buffer.writeInteger(id)
         }
         return buffer
     }
@@ -78,6 +97,21 @@ public struct CatalogEntry: Sendable, Hashable {
             )
         case 5: command = .allocateProducer
         case 6: command = .bumpProducerEpoch(try QueueFields.read(UInt64.self, &buffer, "producer id"))
+        case 7: command = .addNode(try Catalog.readNode(&buffer))
+        case 8: command = .removeNode(try QueueFields.read(UInt64.self, &buffer, "node id"))
+        case 9:
+            command = .replaceNode(
+                old: try QueueFields.read(UInt64.self, &buffer, "old node id"),
+                new: try Catalog.readNode(&buffer)
+            )
+        case 10:
+            command = .movePartition(
+                name: try QueueFields.readString(&buffer, "name"),
+                partition: try QueueFields.read(UInt32.self, &buffer, "partition"),
+                from: try QueueFields.read(UInt64.self, &buffer, "from"),
+                to: try QueueFields.read(UInt64.self, &buffer, "to")
+            )
+        case 11: command = .forgetNode(try QueueFields.read(UInt64.self, &buffer, "node id"))
         default: throw .unknownKind(kind)
         }
         guard buffer.readableBytes == 0 else { throw .trailingBytes(buffer.readableBytes) }
@@ -100,8 +134,9 @@ extension Catalog {
 
     static let snapshotMagic: UInt32 = 0x4643_4154  // "FCAT"
     /// 2: attributes with policy and tags, and each queue's last-modified time. 3: attributes with server-side
-    /// encryption settings. 1 and 2 are still read.
-    public static let snapshotVersion: UInt8 = 3
+    /// encryption settings. 4: leaving and retired nodes, the metadata group's voters, each partition's created
+    /// replicas. 1–3 are still read (nobody leaving, the metadata voters are the nodes, created = replicas).
+    public static let snapshotVersion: UInt8 = 4
 
     /// The catalog as bytes (queues in name order, producers in id order): equal catalogs, equal bytes.
     public func snapshot() -> ByteBuffer {
@@ -115,6 +150,10 @@ extension Catalog {
         buffer.writeInteger(nextProducerID)
         buffer.writeInteger(UInt16(nodes.count))
         for node in nodes { Self.write(node, into: &buffer) }
+        for list in [leaving, retiredNodeIDs, metadataVoters] {
+            buffer.writeInteger(UInt16(list.count))
+            for id in list { buffer.writeInteger(id) }
+        }
         buffer.writeInteger(UInt32(queues.count))
         for queue in sortedQueues {
             QueueFields.write(queue.name, into: &buffer)
@@ -126,8 +165,10 @@ extension Catalog {
             for partition in queue.partitions {
                 buffer.writeInteger(partition.groupID)
                 buffer.writeInteger(partition.preferredLeader)
-                buffer.writeInteger(UInt8(partition.replicas.count))
-                for replica in partition.replicas { buffer.writeInteger(replica) }
+                for list in [partition.replicas, partition.createdReplicas] {
+                    buffer.writeInteger(UInt8(list.count))
+                    for replica in list { buffer.writeInteger(replica) }
+                }
             }
         }
         buffer.writeInteger(UInt32(producers.count))
@@ -154,6 +195,18 @@ extension Catalog {
         catalog.nextProducerID = try QueueFields.read(UInt64.self, &buffer, "next producer id")
         let nodeCount = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: 16, "node count")
         for _ in 0..<nodeCount { catalog.nodes.append(try readNode(&buffer)) }
+        if version >= 4 {
+            var lists: [[UInt64]] = []
+            for field in ["leaving", "retired nodes", "metadata voters"] {
+                let count = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: 8, field)
+                var list: [UInt64] = []
+                for _ in 0..<count { list.append(try QueueFields.read(UInt64.self, &buffer, field)) }
+                lists.append(list)
+            }
+            (catalog.leaving, catalog.retiredNodeIDs, catalog.metadataVoters) = (lists[0], lists[1], lists[2])
+        } else {
+            catalog.metadataVoters = catalog.nodes.map(\.id)
+        }
         let queueCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 20, "queue count")
         for _ in 0..<queueCount {
             let name = try QueueFields.readString(&buffer, "queue name")
@@ -166,15 +219,20 @@ extension Catalog {
             for number in 0..<partitionCount {
                 let groupID = try QueueFields.read(UInt64.self, &buffer, "group id")
                 let preferred = try QueueFields.read(UInt64.self, &buffer, "preferred leader")
-                let replicaCount = try QueueFields.read(UInt8.self, &buffer, "replica count")
-                var replicas: [UInt64] = []
-                for _ in 0..<replicaCount { replicas.append(try QueueFields.read(UInt64.self, &buffer, "replica")) }
+                var lists: [[UInt64]] = []
+                for _ in 0..<(version >= 4 ? 2 : 1) {
+                    let count = try QueueFields.read(UInt8.self, &buffer, "replica count")
+                    var list: [UInt64] = []
+                    for _ in 0..<count { list.append(try QueueFields.read(UInt64.self, &buffer, "replica")) }
+                    lists.append(list)
+                }
                 partitions.append(
                     CatalogPartition(
                         partition: UInt32(number),
                         groupID: groupID,
-                        replicas: replicas,
-                        preferredLeader: preferred
+                        replicas: lists[0],
+                        preferredLeader: preferred,
+                        createdReplicas: lists.count > 1 ? lists[1] : lists[0]
                     )
                 )
             }

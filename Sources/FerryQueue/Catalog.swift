@@ -6,8 +6,13 @@ import NIOCore
 public struct CatalogPartition: Sendable, Hashable {
     public var partition: UInt32
     public var groupID: UInt64
+    /// The voters the group should have: the group's leader moves its membership here one server at a time
+    /// (learner, caught up, voter, then the replica that is no longer wanted leaves).
     public var replicas: [UInt64]
     public var preferredLeader: UInt64
+    /// The voters the group was created with that are still wanted: such a node opens the group, when it has
+    /// no log for it yet, with this membership; any other node opens it empty and joins as a learner.
+    public var createdReplicas: [UInt64]
 }
 
 public struct CatalogQueue: Sendable, Hashable {
@@ -34,6 +39,16 @@ public enum CatalogCommand: Sendable, Hashable {
     case allocateProducer
     /// The next epoch of an existing producer (fences the older instance).
     case bumpProducerEpoch(UInt64)
+    /// A node joins; replicas are rebalanced onto it.
+    case addNode(CatalogNode)
+    /// A node leaves: its replicas move to the other nodes; once no group counts it as a member it is forgotten.
+    case removeNode(UInt64)
+    /// A node (whose disk was lost, say) is replaced by a new one under a new id: each of its replicas moves to it.
+    case replaceNode(old: UInt64, new: CatalogNode)
+    /// One replica of one partition moves from one node to another.
+    case movePartition(name: String, partition: UInt32, from: UInt64, to: UInt64)
+    /// A leaving node that no group counts as a member any more is forgotten; its id is never used again.
+    case forgetNode(UInt64)
 }
 
 public enum CatalogError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -48,6 +63,8 @@ public enum CatalogError: Error, Sendable, Hashable, CustomStringConvertible {
     case deadLetterQueueRefused(String)
     case unknownProducer(UInt64)
     case invalidNodes(String)
+    case nodeNotFound(UInt64)
+    case partitionNotFound(String, UInt32)
 
     public var description: String {
         switch self {
@@ -60,6 +77,8 @@ public enum CatalogError: Error, Sendable, Hashable, CustomStringConvertible {
         case .deadLetterQueueRefused(let reason): return "dead-letter queue refused: \(reason)"
         case .unknownProducer(let id): return "producer \(id) was never allocated"
         case .invalidNodes(let reason): return "invalid nodes: \(reason)"
+        case .nodeNotFound(let id): return "node \(id) is not in the cluster"
+        case .partitionNotFound(let name, let partition): return "queue \(name) has no partition \(partition)"
         }
     }
 }
@@ -72,6 +91,8 @@ public enum CatalogResult: Sendable, Hashable {
     case queueDeleted(CatalogQueue)
     case attributesSet(CatalogQueue)
     case producer(id: UInt64, epoch: UInt32)
+    /// Nodes or wanted replicas changed (`addNode`, `removeNode`, `replaceNode`, `movePartition`, `forgetNode`).
+    case placementChanged
     case rejected(CatalogError)
 }
 
@@ -91,6 +112,12 @@ public struct Catalog: Sendable, Hashable {
 
     public internal(set) var clusterID = ""
     public internal(set) var nodes: [CatalogNode] = []
+    /// Nodes being removed (sorted): no replica is placed on them and theirs move away.
+    public internal(set) var leaving: [UInt64] = []
+    /// Ids of forgotten nodes (sorted): never given to a node again.
+    public internal(set) var retiredNodeIDs: [UInt64] = []
+    /// The voters the metadata group should have: up to five active nodes.
+    public internal(set) var metadataVoters: [UInt64] = []
     public internal(set) var queues: [String: CatalogQueue] = [:]
     public internal(set) var appliedIndex: UInt64 = 0
     var nextQueueID: UInt64 = 1
@@ -100,8 +127,11 @@ public struct Catalog: Sendable, Hashable {
 
     public init() {}
 
-    /// min(3, nodes).
-    public var replicationFactor: Int { min(3, nodes.count) }
+    /// Nodes that are not leaving, in id order: where replicas go.
+    public var activeNodes: [CatalogNode] { nodes.filter { !leaving.contains($0.id) } }
+
+    /// min(3, active nodes).
+    public var replicationFactor: Int { min(3, activeNodes.count) }
 
     /// Queues by name, in name order.
     public var sortedQueues: [CatalogQueue] { queues.keys.sorted().map { queues[$0]! } }
@@ -125,6 +155,7 @@ public struct Catalog: Sendable, Hashable {
             }
             self.clusterID = clusterID
             self.nodes = nodes.sorted { $0.id < $1.id }
+            metadataVoters = self.nodes.map(\.id)
             return .bootstrapped
         }
         guard !nodes.isEmpty else { throw .notBootstrapped }
@@ -185,6 +216,9 @@ public struct Catalog: Sendable, Hashable {
             guard let epoch = producers[id] else { throw .unknownProducer(id) }
             producers[id] = epoch &+ 1
             return .producer(id: id, epoch: epoch &+ 1)
+        case .addNode, .removeNode, .replaceNode, .movePartition, .forgetNode:
+            try changeNodes(command)
+            return .placementChanged
         }
     }
 
@@ -203,10 +237,13 @@ public struct Catalog: Sendable, Hashable {
 
     /// Places `count` new partitions: fewest preferred leaderships first, replicas following in id order.
     private mutating func place(_ count: UInt32) -> [CatalogPartition] {
+        let nodes = activeNodes
         var preferred: [UInt64: Int] = [:]
         for node in nodes { preferred[node.id] = 0 }
         for queue in queues.values {
-            for partition in queue.partitions { preferred[partition.preferredLeader, default: 0] += 1 }
+            for partition in queue.partitions where preferred[partition.preferredLeader] != nil {
+                preferred[partition.preferredLeader]! += 1
+            }
         }
         var placed: [CatalogPartition] = []
         for number in 0..<count {
@@ -220,7 +257,8 @@ public struct Catalog: Sendable, Hashable {
                     partition: number,
                     groupID: nextGroupID,
                     replicas: replicas,
-                    preferredLeader: nodes[leaderAt].id
+                    preferredLeader: nodes[leaderAt].id,
+                    createdReplicas: replicas
                 )
             )
             nextGroupID += 1
