@@ -117,3 +117,47 @@ extension ConfState {
         self.init(voters: lists[0], learners: lists[1])
     }
 }
+
+/// What a group's leader does next to bring its membership to the voters it should have.
+public enum MembershipStep: Sendable, Hashable {
+    case change(MembershipChange)
+    /// The leader is to leave: hand leadership to this voter first (it keeps the group available meanwhile).
+    case transferLeadership(to: NodeID)
+    /// A learner is catching up; promote it once it has (`MembershipPlan.next` again).
+    case waitForCatchUp(NodeID)
+    case done
+}
+
+/// The path from a group's membership to the voters it should have, one safe step at a time: every wanted
+/// node joins as a learner, is promoted once caught up, and only then does an unwanted member leave (so the
+/// group never has fewer voters than it should while replicas move); unwanted learners go first, the leader
+/// last (after handing leadership over), and never below two voters.
+public enum MembershipPlan {
+    /// - Parameters:
+    ///   - wanted: the voters the group should have.
+    ///   - caughtUp: whether a learner holds the log closely enough to be promoted.
+    public static func next(
+        current: ConfState,
+        wanted: [NodeID],
+        leader: NodeID,
+        caughtUp: (NodeID) -> Bool
+    ) -> MembershipStep {
+        let wanted = Array(Set(wanted)).sorted()
+        if let missing = wanted.first(where: { !current.members.contains($0) }) {
+            return .change(.addLearner(missing))
+        }
+        if let learner = wanted.first(where: { current.learners.contains($0) }) {
+            return caughtUp(learner) ? .change(.promote(learner)) : .waitForCatchUp(learner)
+        }
+        if let learner = current.learners.first(where: { !wanted.contains($0) }) {
+            return .change(.remove(learner))
+        }
+        let unwanted = current.voters.filter { !wanted.contains($0) }
+        guard !unwanted.isEmpty, current.voters.count > 2 else { return .done }
+        if let voter = unwanted.first(where: { $0 != leader }) { return .change(.remove(voter)) }
+        if let successor = current.voters.first(where: { wanted.contains($0) && $0 != leader }) {
+            return .transferLeadership(to: successor)
+        }
+        return .done
+    }
+}

@@ -282,3 +282,43 @@ extension TestNode {
         }
     }
 }
+
+/// The steps a leader takes toward the voters a group should have.
+@Suite struct MembershipPlanTests {
+    static func step(
+        _ current: ConfState,
+        _ wanted: [NodeID],
+        leader: NodeID = 1,
+        caughtUp: Bool = true
+    )
+        -> MembershipStep
+    {
+        MembershipPlan.next(current: current, wanted: wanted, leader: leader) { _ in caughtUp }
+    }
+
+    /// §4.2.1: a replica moves by adding the new node as a learner, promoting it once caught up, and only then
+    /// removing the old one, so the group never has fewer voters than it should.
+    @Test func aReplicaMovesLearnerFirstAndLeavesLast() {
+        var conf = ConfState(voters: [1, 2, 3])
+        let wanted: [NodeID] = [1, 2, 4]
+        #expect(Self.step(conf, wanted) == .change(.addLearner(4)))
+        conf = ConfState(voters: [1, 2, 3], learners: [4])
+        #expect(Self.step(conf, wanted, caughtUp: false) == .waitForCatchUp(4))
+        #expect(Self.step(conf, wanted) == .change(.promote(4)))
+        conf = ConfState(voters: [1, 2, 3, 4])
+        #expect(Self.step(conf, wanted) == .change(.remove(3)))
+        #expect(Self.step(ConfState(voters: [1, 2, 4]), wanted) == .done)
+    }
+
+    /// §4.2.2: the leader leaves last, after handing leadership to a wanted voter.
+    @Test func theLeaderHandsOverBeforeItLeaves() {
+        let conf = ConfState(voters: [1, 2, 3, 4])
+        #expect(Self.step(conf, [2, 3, 4], leader: 1) == .transferLeadership(to: 2))
+        #expect(Self.step(conf, [2, 3, 4], leader: 2) == .change(.remove(1)))
+    }
+
+    @Test func unwantedLearnersLeaveAndTwoVotersStay() {
+        #expect(Self.step(ConfState(voters: [1, 2, 3], learners: [5]), [1, 2, 3]) == .change(.remove(5)))
+        #expect(Self.step(ConfState(voters: [1, 2]), [1]) == .done)
+    }
+}
