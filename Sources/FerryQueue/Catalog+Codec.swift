@@ -135,7 +135,8 @@ extension Catalog {
     static let snapshotMagic: UInt32 = 0x4643_4154  // "FCAT"
     /// 2: attributes with policy and tags, and each queue's last-modified time. 3: attributes with server-side
     /// encryption settings. 4: leaving and retired nodes, the metadata group's voters, each partition's created
-    /// replicas. 1–3 are still read (nobody leaving, the metadata voters are the nodes, created = replicas).
+    /// replicas and departed nodes. 1–3 are still read (nobody leaving or departed, the metadata voters are the
+    /// nodes, created = replicas).
     public static let snapshotVersion: UInt8 = 4
 
     /// The catalog as bytes (queues in name order, producers in id order): equal catalogs, equal bytes.
@@ -165,7 +166,7 @@ extension Catalog {
             for partition in queue.partitions {
                 buffer.writeInteger(partition.groupID)
                 buffer.writeInteger(partition.preferredLeader)
-                for list in [partition.replicas, partition.createdReplicas] {
+                for list in [partition.replicas, partition.createdReplicas, partition.departed] {
                     buffer.writeInteger(UInt8(list.count))
                     for replica in list { buffer.writeInteger(replica) }
                 }
@@ -220,7 +221,7 @@ extension Catalog {
                 let groupID = try QueueFields.read(UInt64.self, &buffer, "group id")
                 let preferred = try QueueFields.read(UInt64.self, &buffer, "preferred leader")
                 var lists: [[UInt64]] = []
-                for _ in 0..<(version >= 4 ? 2 : 1) {
+                for _ in 0..<(version >= 4 ? 3 : 1) {
                     let count = try QueueFields.read(UInt8.self, &buffer, "replica count")
                     var list: [UInt64] = []
                     for _ in 0..<count { list.append(try QueueFields.read(UInt64.self, &buffer, "replica")) }
@@ -232,7 +233,8 @@ extension Catalog {
                         groupID: groupID,
                         replicas: lists[0],
                         preferredLeader: preferred,
-                        createdReplicas: lists.count > 1 ? lists[1] : lists[0]
+                        createdReplicas: lists.count > 1 ? lists[1] : lists[0],
+                        departed: lists.count > 2 ? lists[2] : []
                     )
                 )
             }

@@ -58,7 +58,7 @@ extension Catalog {
             }
             partition.replicas[slot] = to
             if partition.preferredLeader == from { partition.preferredLeader = to }
-            partition.createdReplicas.removeAll { $0 == from }
+            partition.noteDeparted()
             queues[name]!.partitions[at] = partition
         case .forgetNode(let id):
             guard nodes.contains(where: { $0.id == id }) else { throw .nodeNotFound(id) }
@@ -150,7 +150,7 @@ extension Catalog {
             load[least]! += 1
         }
         balancePreferredLeaders(active)
-        eachPartition { partition in partition.createdReplicas.removeAll { !partition.replicas.contains($0) } }
+        eachPartition { partition in partition.noteDeparted() }
         metadataVoters.removeAll { !active.contains($0) }
         for node in active where metadataVoters.count < min(Self.maxMetadataVoters, active.count) {
             if !metadataVoters.contains(node) { metadataVoters.append(node) }
@@ -180,5 +180,14 @@ extension Catalog {
             preferred[most]! -= 1
             preferred[least]! += 1
         }
+    }
+}
+
+extension CatalogPartition {
+    /// Records every created replica no longer wanted as departed (it never opens the group with the created
+    /// membership again).
+    mutating func noteDeparted() {
+        let gone = createdReplicas.filter { !replicas.contains($0) && !departed.contains($0) }
+        if !gone.isEmpty { departed = (departed + gone).sorted() }
     }
 }

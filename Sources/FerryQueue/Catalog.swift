@@ -10,9 +10,17 @@ public struct CatalogPartition: Sendable, Hashable {
     /// (learner, caught up, voter, then the replica that is no longer wanted leaves).
     public var replicas: [UInt64]
     public var preferredLeader: UInt64
-    /// The voters the group was created with that are still wanted: such a node opens the group, when it has
-    /// no log for it yet, with this membership; any other node opens it empty and joins as a learner.
+    /// The voters the group was created with (never changes): a node among them that has not left the group
+    /// since opens it, when it has no log for it yet, with this membership; any other node opens it empty and
+    /// joins as a learner. (Opening with any other membership could let two disjoint majorities decide.)
     public var createdReplicas: [UInt64]
+    /// Nodes of `createdReplicas` that have left the wanted replicas since (sorted).
+    public var departed: [UInt64] = []
+
+    /// The membership a node opens this group with when it has no log for it: the created one, or none (join).
+    public func initialMembership(for node: UInt64) -> [UInt64] {
+        createdReplicas.contains(node) && !departed.contains(node) ? createdReplicas : []
+    }
 }
 
 public struct CatalogQueue: Sendable, Hashable {

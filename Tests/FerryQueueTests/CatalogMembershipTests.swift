@@ -32,7 +32,9 @@ import Testing
             #expect(partition.replicas.count == factor && Set(partition.replicas).count == factor)
             #expect(Set(partition.replicas).isSubset(of: active))
             #expect(partition.replicas.contains(partition.preferredLeader))
-            #expect(Set(partition.createdReplicas).isSubset(of: Set(partition.replicas)))
+            #expect(
+                Set(partition.createdReplicas).subtracting(partition.departed).isSubset(of: Set(partition.replicas))
+            )
         }
         let counts = catalog.replicaCounts.values
         #expect(counts.max()! - counts.min()! <= 1, "replica counts \(catalog.replicaCounts)")
@@ -48,8 +50,15 @@ import Testing
         #expect(harness.catalog.replicaCounts == [1: 9, 2: 9, 3: 9, 4: 9])
         #expect(zip(before, after).allSatisfy { Set($0.replicas).subtracting($1.replicas).count <= 1 })
         #expect(zip(before, after).filter { $0.replicas != $1.replicas }.count == 9)
-        // The new node opens every group it joins empty, as a learner.
-        #expect(after.allSatisfy { !$0.createdReplicas.contains(4) })
+        // The new node opens every group it joins empty, as a learner; a replica that moved away never opens the
+        // group with its first membership again.
+        #expect(after.allSatisfy { $0.initialMembership(for: 4) == [] })
+        #expect(zip(before, after).allSatisfy { $0.createdReplicas == $1.createdReplicas })
+        for partition in after {
+            for node in partition.createdReplicas where !partition.replicas.contains(node) {
+                #expect(partition.departed.contains(node) && partition.initialMembership(for: node) == [])
+            }
+        }
         #expect(harness.apply(.addNode(Self.node(5))) == .placementChanged)
         Self.checkPlacement(harness.catalog, factor: 3)
         #expect(harness.catalog.metadataVoters == [1, 2, 3, 4, 5])
@@ -90,7 +99,7 @@ import Testing
         let after = Self.partitions(harness.catalog)
         for (old, new) in zip(before, after) {
             #expect(new.replicas == old.replicas.map { $0 == 2 ? 7 : $0 })
-            #expect(!new.createdReplicas.contains(2) && !new.createdReplicas.contains(7))
+            #expect(new.initialMembership(for: 2) == [] && new.initialMembership(for: 7) == [])
         }
         #expect(harness.catalog.leaving == [2])
         #expect(harness.catalog.metadataVoters == [1, 7, 3])
