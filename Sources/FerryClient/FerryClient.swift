@@ -101,6 +101,11 @@ public final class FerryClient: @unchecked Sendable {
         try run { router async throws(FerryClientError) in try await router.listQueues(prefix: prefix) }
     }
 
+    /// Records a change to the cluster's nodes or a partition's replicas (`PartitionRouter.changeCluster`).
+    public func changeCluster(_ change: ClusterChange) throws(FerryClientError) {
+        try run { router async throws(FerryClientError) in try await router.changeCluster(change) }
+    }
+
     public func deleteQueue(_ name: String) throws(FerryClientError) {
         try run { router async throws(FerryClientError) in try await router.deleteQueue(name) }
     }

@@ -25,6 +25,17 @@ public struct CatalogNode: Sendable, Hashable, Codable {
     }
 }
 
+/// A change to the cluster's nodes, or to where one partition's replicas are (`ferry cluster add-node`,
+/// `remove-node`, `replace-node`, `move-partition`). The metadata group records what is wanted; each group's
+/// leader then moves its membership there one server at a time.
+public enum ClusterChange: Sendable, Hashable {
+    case addNode(CatalogNode)
+    case removeNode(UInt64)
+    /// `new` takes each replica of `old` (whose disk was lost, say): a new id, never an old one.
+    case replaceNode(old: UInt64, new: CatalogNode)
+    case movePartition(queue: String, partition: UInt32, from: UInt64, to: UInt64)
+}
+
 /// Which partition a message group's messages go to: clients and nodes compute it the same way.
 public enum PartitionHash {
     /// The partition of a message group: `stableHash(groupID) mod partitions` (DESIGN §2) with FNV-1a 64 over

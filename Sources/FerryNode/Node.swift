@@ -158,6 +158,7 @@ public final class FerryNodeServer: @unchecked Sendable {
         loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         transport = PeerTransport(config: config, group: loops, mailbox: runtime.mailbox)
         runtime.transport = transport
+        runtime.onPeersChanged = { [transport] nodes in transport.connect(nodes) }
         try transport.start()
         let mailbox = runtime.mailbox
         clientServer = try ServerBootstrap(group: loops)

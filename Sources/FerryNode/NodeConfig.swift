@@ -95,6 +95,8 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// tick_ms: 50              # Raft tick; election timeout = tick_ms × election_ticks
 /// election_ticks: 10
 /// heartbeat_ticks: 2
+/// join: false             # true: this node joins a running cluster (`ferry cluster add-node`) instead of
+///                          # founding one; `members` then names it and some running nodes to reach
 /// members:
 ///   - {id: 1, host: 127.0.0.11, peer_port: 7101, client_port: 7201, http_port: 7301}
 ///   - {id: 2, host: 127.0.0.12, peer_port: 7101, client_port: 7201, http_port: 7301}
@@ -110,8 +112,11 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     public var electionTicks: Int = 10
     /// Heartbeats every 2 ticks (100 ms by default, etcd's default), a fifth of the election timeout.
     public var heartbeatTicks: Int = 2
-    /// Every voting node, this one included.
+    /// Every voting node, this one included (for a joining node: itself and some running nodes to reach).
     public var members: [MemberConfig]
+    /// This node joins a running cluster: it opens the metadata group empty and waits to be added, instead of
+    /// founding the cluster with `members` as its voters.
+    public var join = false
     /// A partition group takes a snapshot and compacts its log after this many applied entries.
     public var snapshotEveryEntries: Int = 10_000
     /// Entries kept below a snapshot for slow followers (a follower further behind gets the snapshot).
@@ -142,6 +147,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case entriesKeptAfterSnapshot = "entries_kept_after_snapshot"
         case peerListenPort = "peer_listen_port"
         case sqs
+        case join
     }
 
     public init(from decoder: any Decoder) throws {
@@ -158,6 +164,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         entriesKeptAfterSnapshot = try values.decodeIfPresent(Int.self, forKey: .entriesKeptAfterSnapshot) ?? 1_000
         peerListenPort = try values.decodeIfPresent(UInt16.self, forKey: .peerListenPort)
         sqs = try values.decodeIfPresent(SQSConfig.self, forKey: .sqs) ?? SQSConfig()
+        join = try values.decodeIfPresent(Bool.self, forKey: .join) ?? false
     }
 
     /// Parses YAML text.

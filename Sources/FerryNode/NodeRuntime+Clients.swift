@@ -28,6 +28,8 @@ extension NodeRuntime {
             proposeCatalog(.setAttributes(name: name, attributes: attributes), reply)
         case .initProducer(let producerID):
             proposeCatalog(producerID.map { .bumpProducerEpoch($0) } ?? .allocateProducer, reply)
+        case .changeCluster(let change):
+            changeCluster(change, reply)
         case .purgeQueue(let name, let partition):
             route(name, partition, reply) { group in
                 self.propose(.purge, to: group, refused: reply) { result in
@@ -328,7 +330,7 @@ extension NodeRuntime {
     }
 
     func describe() -> ClusterDescription {
-        let nodes = config.members
+        let nodes = knownNodes.filter { !catalog.leaving.contains($0.id) }
         var partitions: [PartitionDescription] = []
         for queue in catalog.sortedQueues {
             for placed in queue.partitions {

@@ -27,11 +27,18 @@ extension NodeRuntime {
         )
     }
 
-    /// Opens the partition groups the catalog places here and closes those of deleted queues.
+    /// Opens the partition groups the catalog places here and closes those of deleted queues, and those this
+    /// node has left (the change that removed it is in effect here).
+    ///
+    /// A group this node has no log for opens with its created membership if this node was created with it and
+    /// never left, and empty otherwise: then it is a joiner that the leader adds as a learner and fills (a node
+    /// must never start a group as a voter with an empty log under a membership the group has moved on from).
     func reconcileGroups() {
         var wanted: Set<UInt64> = [Catalog.metadataGroup]
         for queue in catalog.sortedQueues {
-            for placed in queue.partitions where placed.replicas.contains(config.nodeID) {
+            for placed in queue.partitions {
+                let stillMember = groups[placed.groupID]?.core.membership.members.contains(config.nodeID) ?? false
+                guard placed.replicas.contains(config.nodeID) || stillMember else { continue }
                 wanted.insert(placed.groupID)
                 guard groups[placed.groupID] == nil else { continue }
                 do {
@@ -42,7 +49,12 @@ extension NodeRuntime {
                         partitionCount: UInt32(queue.partitions.count),
                         attributes: queue.attributes
                     )
-                    try openGroup(placed.groupID, voters: placed.replicas.sorted(), catalog: nil, partition: partition)
+                    try openGroup(
+                        placed.groupID,
+                        voters: placed.initialMembership(for: config.nodeID).sorted(),
+                        catalog: nil,
+                        partition: partition
+                    )
                 } catch {
                     NodeLog.error("cannot open group \(placed.groupID) of \(queue.name): \(error)")
                 }

@@ -35,7 +35,7 @@ extension NodeRuntime {
             let followers = status.progress.keys.sorted().filter { $0 != config.nodeID }.map {
                 GroupStatus.FollowerProgress(node: $0, matchIndex: status.progress[$0]!.match)
             }
-            return GroupStatus(
+            var answer = GroupStatus(
                 groupID: id,
                 queue: group.partition?.queueName ?? "",
                 partition: group.partition?.partition ?? 0,
@@ -45,6 +45,9 @@ extension NodeRuntime {
                 appliedIndex: status.applied,
                 followers: followers
             )
+            answer.voters = group.core.membership.voters
+            answer.learners = group.core.membership.learners
+            return answer
         }
         return NodeStatus(nodeID: config.nodeID, fsync: config.fsync, groups: groups)
     }

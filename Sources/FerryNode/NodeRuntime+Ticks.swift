@@ -53,8 +53,8 @@ extension NodeRuntime {
         }
         if tickCount % UInt64(config.heartbeatTicks) == 0 {
             let alive = PeerControl.alive(from: config.nodeID).encoded()
-            for member in config.members where member.id != config.nodeID {
-                outgoing[member.id, default: []].append(alive)
+            for peer in peerIDs where peer != config.nodeID {
+                outgoing[peer, default: []].append(alive)
             }
         }
     }
@@ -142,5 +142,6 @@ extension NodeRuntime {
         }
         serveAwaiting(wall)
         balanceLeaders()
+        reconcileMembership()
     }
 }

@@ -62,6 +62,10 @@ package final class NodeRuntime: @unchecked Sendable {
     var liveness: PeerLiveness
     let metrics = NodeMetrics()
     var seed: UInt64
+    /// The nodes the peer connections cover (`reconcileMembership`), and who to tell when they change.
+    var peerIDs: [UInt64] = []
+    package var onPeersChanged: (([CatalogNode]) -> Void)?
+    var forgetProposed = false
 
     /// - Parameters:
     ///   - nowMs, wallMs: the time of the first round (monotonic, wall clock).
@@ -90,8 +94,11 @@ package final class NodeRuntime: @unchecked Sendable {
             silenceMs: Int64(config.electionTicks) * Int64(config.tickMs),
             nowMs: nowMs
         )
-        let voters = config.members.map(\.id).sorted()
+        // A node that joins a running cluster opens the metadata group empty: it learns the membership from the
+        // leader that adds it, never from its own list of members.
+        let voters = config.join ? [] : config.members.map(\.id).sorted()
         try openGroup(Catalog.metadataGroup, voters: voters, catalog: Catalog(), partition: nil)
+        peerIDs = config.members.map(\.id).sorted()
         reconcileGroups()
     }
 

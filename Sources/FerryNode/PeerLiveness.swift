@@ -16,6 +16,12 @@ package struct PeerLiveness {
         for peer in peers where peer != me { lastHeardMs[peer] = nowMs }
     }
 
+    /// Starts tracking a peer that joined (heard at `nowMs`, so it gets a whole silence to speak); a peer already
+    /// tracked is unchanged.
+    package mutating func add(_ peer: UInt64, at nowMs: Int64) {
+        if peer != me && lastHeardMs[peer] == nil { lastHeardMs[peer] = nowMs }
+    }
+
     /// A frame came from `peer` at `nowMs`. True when the peer had been silent (it is back).
     package mutating func heard(from peer: UInt64, at nowMs: Int64) -> Bool {
         lastHeardMs[peer] = nowMs

@@ -133,6 +133,8 @@ final class PeerTransport: PeerSender, @unchecked Sendable {
     let forwarded = ForwardedCalls()
     private let lock = NIOLock()
     private var channels: [UInt64: any Channel] = [:]
+    /// The peers dialled (and redialled while they stay here): the configured members, then the catalog's nodes.
+    private var peers: [UInt64: MemberConfig] = [:]
     private var stopped = false
     private var server: (any Channel)?
 
@@ -165,15 +167,23 @@ final class PeerTransport: PeerSender, @unchecked Sendable {
                 }
             }
             .bind(host: me.host, port: Int(config.peerListenPort ?? me.peerPort)).wait()
-        for member in config.members where member.id != config.nodeID {
-            dial(member, delayMs: 0)
+        connect(config.members)
+    }
+
+    /// Dials every node of `nodes` not dialled yet, and stops redialling nodes no longer among them.
+    func connect(_ nodes: [MemberConfig]) {
+        let added = lock.withLock { () -> [MemberConfig] in
+            let fresh = nodes.filter { $0.id != config.nodeID && peers[$0.id] != $0 }
+            peers = Dictionary(uniqueKeysWithValues: nodes.filter { $0.id != config.nodeID }.map { ($0.id, $0) })
+            return fresh
         }
+        for member in added { dial(member, delayMs: 0) }
     }
 
     private func dial(_ member: MemberConfig, delayMs: Int64) {
         let loop = group.next()
         loop.scheduleTask(in: .milliseconds(delayMs)) { [self] in
-            guard !lock.withLock({ stopped }) else { return }
+            guard !lock.withLock({ stopped || peers[member.id] != member }) else { return }
             let hello = PeerHello(clusterID: config.clusterID, from: config.nodeID, to: member.id).encoded()
             ClientBootstrap(group: loop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -1,6 +1,7 @@
 import FerryModel
 import FerryNet
 import FerryWire
+import NIOConcurrencyHelpers
 
 /// Queues: create, list, delete, attributes, purge, statistics, and redrives (message move tasks).
 extension PartitionRouter {
@@ -30,6 +31,13 @@ extension PartitionRouter {
         try Self.expect(try await call(.listQueues(prefix: prefix))) {
             if case .queues(let q) = $0 { q } else { nil }
         }
+    }
+
+    /// Records a change to the cluster's nodes or a partition's replicas at the metadata leader (the groups move
+    /// their replicas after; `ferry cluster status` shows the progress).
+    public func changeCluster(_ change: ClusterChange) async throws(FerryClientError) {
+        _ = try Self.expect(try await call(.changeCluster(change))) { if case .done = $0 { () } else { nil } }
+        lock.withLock { clusterAtMs = 0 }  // the nodes may have changed: describe again on the next call
     }
 
     public func deleteQueue(_ name: String) async throws(FerryClientError) {

@@ -163,8 +163,36 @@ extension ClientFrame {
                 partition: partition,
                 request: try QueueFields.readReceiveRequest(&buffer)
             )
+        case 23: return .changeCluster(try readChange(&buffer))
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
+    }
+
+    static func readChange(_ buffer: inout ByteBuffer) throws -> ClusterChange {
+        switch try buffer.readU8("change") {
+        case 1: return .addNode(try readNode(&buffer))
+        case 2: return .removeNode(try buffer.readU64("node id"))
+        case 3: return .replaceNode(old: try buffer.readU64("old node id"), new: try readNode(&buffer))
+        case 4:
+            let (queue, partition) = try target(&buffer)
+            return .movePartition(
+                queue: queue,
+                partition: partition,
+                from: try buffer.readU64("from"),
+                to: try buffer.readU64("to")
+            )
+        case let other: throw WireDecodeError.invalidValue(field: "change", value: UInt64(other))
+        }
+    }
+
+    static func readNode(_ buffer: inout ByteBuffer) throws -> NodeDescription {
+        NodeDescription(
+            id: try buffer.readU64("node id"),
+            host: try QueueFields.readString(&buffer, "host"),
+            peerPort: try buffer.readU16("peer port"),
+            clientPort: try buffer.readU16("client port"),
+            httpPort: try buffer.readU16("http port")
+        )
     }
 
     static func decodeResponse(kind: UInt16, _ buffer: inout ByteBuffer) throws -> ClientResponse {
@@ -349,15 +377,7 @@ extension ClientFrame {
         let clusterID = try QueueFields.readString(&buffer, "cluster id")
         var nodes: [NodeDescription] = []
         for _ in 0..<(try count(&buffer, "node count", minimumItemBytes: 16)) {
-            nodes.append(
-                NodeDescription(
-                    id: try buffer.readU64("node id"),
-                    host: try QueueFields.readString(&buffer, "host"),
-                    peerPort: try buffer.readU16("peer port"),
-                    clientPort: try buffer.readU16("client port"),
-                    httpPort: try buffer.readU16("http port")
-                )
-            )
+            nodes.append(try readNode(&buffer))
         }
         var queues: [QueueDescription] = []
         for _ in 0..<(try count(&buffer, "queue count", minimumItemBytes: 16, wide: true)) {
@@ -420,7 +440,7 @@ extension ClientFrame {
                 )
             )
         }
-        return GroupStatus(
+        var status = GroupStatus(
             groupID: groupID,
             queue: queue,
             partition: partition,
@@ -430,5 +450,13 @@ extension ClientFrame {
             appliedIndex: applied,
             followers: followers
         )
+        var lists: [[UInt64]] = []
+        for field in ["voters", "learners"] {
+            var list: [UInt64] = []
+            for _ in 0..<(try count(&buffer, field, minimumItemBytes: 8)) { list.append(try buffer.readU64(field)) }
+            lists.append(list)
+        }
+        (status.voters, status.learners) = (lists[0], lists[1])
+        return status
     }
 }

@@ -4,7 +4,7 @@ import NIOCore
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
 /// big-endian. Requests may be pipelined; each response carries its request's correlation id.
 ///
-/// Request kinds 1–22 follow `ClientRequest`'s cases in order (1 hello … 22 receiveIfFull); response
+/// Request kinds 1–23 follow `ClientRequest`'s cases in order (1 hello … 23 changeCluster); response
 /// kinds are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 17 deliverable). Queue types (send and receive
 /// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
 /// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
@@ -12,8 +12,8 @@ import NIOCore
 public struct ClientFrame: Sendable, Hashable {
     /// 2: queue attributes with policy and tags, queue descriptions with their times, move-task requests.
     /// 3: deliveries carry `availableAtMs`; `summarizeDeliverable`, `receiveIfFull` and `deliverable`; error code 22
-    /// messageGone.
-    public static let protocolVersion: UInt16 = 3
+    /// messageGone. 4: `changeCluster`; a group's status carries its voters and learners.
+    public static let protocolVersion: UInt16 = 4
     /// Bytes of `length` + `kind` + `correlationID`.
     public static let headerBytes = 4 + 2 + 4
 
@@ -91,6 +91,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .awaitMessages: return 20
         case .summarizeDeliverable: return 21
         case .receiveIfFull: return 22
+        case .changeCluster: return 23
         }
     }
 
@@ -185,7 +186,38 @@ public struct ClientFrame: Sendable, Hashable {
         case .receiveIfFull(let queue, let partition, let request):
             writeTarget(queue, partition, into: &buffer)
             QueueFields.write(request, into: &buffer)
+        case .changeCluster(let change):
+            write(change, into: &buffer)
         }
+    }
+
+    /// `kind u8 (1 add, 2 remove, 3 replace, 4 move) |` node, id, old id + node, or queue, partition, from, to.
+    static func write(_ change: ClusterChange, into buffer: inout ByteBuffer) {
+        switch change {
+        case .addNode(let node):
+            buffer.writeInteger(UInt8(1))
+            write(node, into: &buffer)
+        case .removeNode(let id):
+            buffer.writeInteger(UInt8(2))
+            buffer.writeInteger(id)
+        case .replaceNode(let old, let new):
+            buffer.writeInteger(UInt8(3))
+            buffer.writeInteger(old)
+            write(new, into: &buffer)
+        case .movePartition(let queue, let partition, let from, let to):
+            buffer.writeInteger(UInt8(4))
+            writeTarget(queue, partition, into: &buffer)
+            buffer.writeInteger(from)
+            buffer.writeInteger(to)
+        }
+    }
+
+    static func write(_ node: NodeDescription, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(node.id)
+        QueueFields.write(node.host, into: &buffer)
+        buffer.writeInteger(node.peerPort)
+        buffer.writeInteger(node.clientPort)
+        buffer.writeInteger(node.httpPort)
     }
 
     static func writeTarget(_ queue: String, _ partition: UInt32, into buffer: inout ByteBuffer) {
@@ -325,13 +357,7 @@ public struct ClientFrame: Sendable, Hashable {
     static func write(_ cluster: ClusterDescription, into buffer: inout ByteBuffer) {
         QueueFields.write(cluster.clusterID, into: &buffer)
         buffer.writeInteger(UInt16(cluster.nodes.count))
-        for node in cluster.nodes {
-            buffer.writeInteger(node.id)
-            QueueFields.write(node.host, into: &buffer)
-            buffer.writeInteger(node.peerPort)
-            buffer.writeInteger(node.clientPort)
-            buffer.writeInteger(node.httpPort)
-        }
+        for node in cluster.nodes { write(node, into: &buffer) }
         buffer.writeInteger(UInt32(cluster.queues.count))
         for queue in cluster.queues { write(queue, into: &buffer) }
         buffer.writeInteger(UInt32(cluster.partitions.count))
@@ -372,6 +398,10 @@ public struct ClientFrame: Sendable, Hashable {
         for follower in group.followers {
             buffer.writeInteger(follower.node)
             buffer.writeInteger(follower.matchIndex)
+        }
+        for list in [group.voters, group.learners] {
+            buffer.writeInteger(UInt16(list.count))
+            for member in list { buffer.writeInteger(member) }
         }
     }
 }

@@ -83,6 +83,9 @@ public struct GroupStatus: Sendable, Hashable {
     public var appliedIndex: UInt64
     /// Leader only: each follower's match index.
     public var followers: [FollowerProgress]
+    /// The group's membership in effect on the answering node (protocol 4).
+    public var voters: [UInt64] = []
+    public var learners: [UInt64] = []
 
     public struct FollowerProgress: Sendable, Hashable {
         public var node: UInt64
@@ -184,6 +187,9 @@ public enum ClientRequest: Sendable, Hashable {
     /// takes into flight more than it returns. Receives with a request attempt id are refused (`invalidArgument`):
     /// a retried attempt must go where the attempt is remembered.
     case receiveIfFull(queue: String, partition: UInt32, request: ReceiveRequest)
+    /// A change to the cluster's nodes or a partition's replicas, recorded by the metadata group (answered `done`
+    /// once recorded; the groups move their replicas after). Protocol 4.
+    case changeCluster(ClusterChange)
 }
 
 /// The answer to one request, matched by correlation id.

@@ -77,6 +77,15 @@ import Testing
             partition: 3,
             request: ReceiveRequest(maxMessages: 10, visibilityTimeoutSeconds: 30)
         ),
+        .changeCluster(.addNode(NodeDescription(id: 4, host: "10.0.0.4", peerPort: 1, clientPort: 2, httpPort: 3))),
+        .changeCluster(.removeNode(2)),
+        .changeCluster(
+            .replaceNode(
+                old: 3,
+                new: NodeDescription(id: 9, host: "h9", peerPort: 7001, clientPort: 7002, httpPort: 7003)
+            )
+        ),
+        .changeCluster(.movePartition(queue: "orders.fifo", partition: 1, from: 2, to: 4)),
     ]
 
     static let responses: [ClientResponse] = [
@@ -173,7 +182,7 @@ import Testing
                         commitIndex: 100,
                         appliedIndex: 99,
                         followers: [GroupStatus.FollowerProgress(node: 2, matchIndex: 98)]
-                    )
+                    ).with(voters: [1, 2, 3], learners: [4])
                 ]
             )
         ),
@@ -307,5 +316,14 @@ import Testing
         }
         #expect(WireError(QueueError.outOfOrderSequence(expected: 4)).expected == 4)
         #expect(ErrorCode.notLeader.isRetriable && !ErrorCode.invalidArgument.isRetriable)
+    }
+}
+
+extension GroupStatus {
+    func with(voters: [UInt64], learners: [UInt64]) -> GroupStatus {
+        var status = self
+        status.voters = voters
+        status.learners = learners
+        return status
     }
 }

@@ -24,7 +24,11 @@ final class LocalCluster {
         return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
     }
 
-    init(nodes: Int = 3, name: String) {
+    /// The nodes that found the cluster (the others start with `join: true`, to be added later).
+    let founders: Int
+
+    init(nodes: Int = 3, founders: Int? = nil, name: String) {
+        self.founders = founders ?? nodes
         // Ports from the process id and a counter, so that parallel clusters and test processes do not collide.
         // All below 32,768, where Linux's ephemeral range starts: an outgoing connection (the peer transport binds
         // its source address to 127.0.0.1) may take any ephemeral port, and a listener placed there can find it
@@ -53,7 +57,14 @@ final class LocalCluster {
     var entriesKeptAfterSnapshot = 1_000
 
     func config(_ id: UInt64) -> NodeConfig {
-        var config = NodeConfig(nodeID: id, clusterID: "test", dataDirectory: "\(directory)/\(id)", members: members)
+        let founding = Array(members.prefix(founders))
+        var config = NodeConfig(
+            nodeID: id,
+            clusterID: "test",
+            dataDirectory: "\(directory)/\(id)",
+            members: id <= UInt64(founders) ? founding : founding + [members[Int(id) - 1]]
+        )
+        config.join = id > UInt64(founders)
         config.tickMs = 20
         config.snapshotEveryEntries = snapshotEveryEntries
         config.entriesKeptAfterSnapshot = entriesKeptAfterSnapshot
@@ -65,7 +76,7 @@ final class LocalCluster {
     }
 
     func startAll() throws {
-        for member in members { try start(member.id) }
+        for member in members.prefix(founders) { try start(member.id) }
     }
 
     /// Graceful stop (SIGTERM's path).
@@ -83,7 +94,7 @@ final class LocalCluster {
         for id in servers.keys.sorted() { stop(id) }
     }
 
-    var endpoints: [String] { members.map { "\($0.host):\($0.clientPort)" } }
+    var endpoints: [String] { members.prefix(founders).map { "\($0.host):\($0.clientPort)" } }
 
     func client() throws -> FerryClient {
         var options = FerryClient.Options()

@@ -1,0 +1,112 @@
+import FerryClient
+import FerryModel
+import FerryNode
+import FerryWire
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Nodes joining and leaving a running cluster (issue 16), in this process at real time: a fourth node is
+/// added and replicas move onto it (learner, caught up, voter, old replica dropped), then a founder is removed
+/// and its replicas move away, with every message sent before kept, once, in group order.
+@Suite(.serialized) struct MembershipClusterTests {
+    /// Waits (up to `seconds`) until every partition's leader reports exactly its wanted voters and no learner,
+    /// and `extra` holds; returns whether it did.
+    static func settled(
+        _ cluster: LocalCluster,
+        _ client: FerryClient,
+        seconds: Int64,
+        _ extra: (ClusterDescription) -> Bool = { _ in true }
+    ) -> Bool {
+        let end = LocalCluster.nowMs() + seconds * 1_000
+        while LocalCluster.nowMs() < end {
+            if let description = try? client.describe(), extra(description) {
+                var led: [UInt64: GroupStatus] = [:]
+                for status in cluster.statuses(client).values {
+                    for group in status.groups where group.leader == status.nodeID { led[group.groupID] = group }
+                }
+                let done = description.partitions.allSatisfy { partition in
+                    guard let group = led[partition.groupID] else { return false }
+                    return group.voters.sorted() == partition.replicas.sorted() && group.learners.isEmpty
+                }
+                if done { return true }
+            }
+            usleep(200_000)
+        }
+        return false
+    }
+
+    @Test func aNodeJoinsAndAFounderLeavesWithEveryMessageKeptInOrder() throws {
+        let cluster = LocalCluster(nodes: 4, founders: 3, name: "membership")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        let queue = try client.createQueue("moves.fifo", partitions: 4)
+        var sent: [String: [String]] = [:]
+        for n in 0..<120 {
+            let group = "g\(n % 8)"
+            let request = SendRequest(
+                body: InProcessClusterTests.body("m\(n)"),
+                groupID: group,
+                deduplicationID: "d\(n)"
+            )
+            guard case .success(.enqueued)? = try client.send(queue.name, [request]).first else {
+                Issue.record("send \(n) failed")
+                continue
+            }
+            sent[group, default: []].append("m\(n)")
+        }
+
+        try cluster.start(4)
+        try client.changeCluster(.addNode(cluster.members[3]))
+        let joined = Self.settled(cluster, client, seconds: 60) { description in
+            description.partitions.contains { $0.replicas.contains(4) }
+        }
+        #expect(joined, "node 4 holds replicas as a voter everywhere it is wanted")
+        let onFour = cluster.statuses(client)[4]?.groups.filter { !$0.queue.isEmpty }.count ?? 0
+        #expect(onFour == 3, "12 replicas over 4 nodes: 3 on the new node")
+
+        // Every node is healthy, so a founder may leave: its replicas move to the others first.
+        try client.changeCluster(.removeNode(1))
+        let left = Self.settled(cluster, client, seconds: 60) { description in
+            !description.nodes.contains { $0.id == 1 } && description.partitions.allSatisfy { !$0.replicas.contains(1) }
+        }
+        #expect(left, "node 1 holds nothing and is forgotten")
+        cluster.stop(1)
+
+        var received: [String: [String]] = [:]
+        let end = LocalCluster.nowMs() + 30_000
+        while received.values.map(\.count).reduce(0, +) < 120 && LocalCluster.nowMs() < end {
+            guard let batch = try? client.receive(queue.name, maxMessages: 10, waitMs: 300) else { continue }
+            for (partition, delivery) in batch {
+                received[delivery.groupID!, default: []].append(String(buffer: delivery.body))
+                _ = try? client.delete(queue.name, partition: partition, [delivery.handle])
+            }
+        }
+        #expect(received == sent, "every message once, in group order")
+    }
+
+    /// Bad changes are refused with their reason and change nothing.
+    @Test func badChangesAreRefused() throws {
+        let cluster = LocalCluster(nodes: 3, name: "membership-bad")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        _ = try client.createQueue("bad.fifo", partitions: 2)
+        #expect(throws: FerryClientError.self) { try client.changeCluster(.addNode(cluster.members[1])) }
+        #expect(throws: FerryClientError.self) { try client.changeCluster(.removeNode(9)) }
+        // With node 3 down, removing node 2 would leave groups with one healthy voter of three.
+        cluster.crash(3)
+        usleep(1_500_000)
+        do {
+            try client.changeCluster(.removeNode(2))
+            Issue.record("removing node 2 with node 3 down was accepted")
+        } catch {
+            #expect("\(error)".contains("healthy"), "\(error)")
+        }
+        #expect(try client.describe().nodes.map(\.id).sorted() == [1, 2, 3])
+    }
+}
