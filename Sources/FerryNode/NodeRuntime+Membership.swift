@@ -8,11 +8,10 @@ import FerryWire
 /// safe step at a time (`MembershipPlan`), the peer connections follow the catalog's nodes, and a leaving
 /// node's metadata leader forgets it once nothing counts it as a member.
 extension NodeRuntime {
-    /// Every node this one talks to: the configured members, and the catalog's nodes once it knows them.
+    /// Every node this one talks to: the catalog's nodes once it knows them (removed nodes are forgotten there),
+    /// the configured members before (a joining node's way in).
     var knownNodes: [CatalogNode] {
-        var nodes = Dictionary(uniqueKeysWithValues: config.members.map { ($0.id, $0) })
-        for node in catalog.nodes { nodes[node.id] = node }
-        return nodes.values.sorted { $0.id < $1.id }
+        (catalog.nodes.isEmpty ? config.members : catalog.nodes).sorted { $0.id < $1.id }
     }
 
     /// A cluster change from a client, checked here and recorded by the metadata group.
