@@ -22,6 +22,8 @@ final class NemesisRunner: @unchecked Sendable {
     var proxy: PeerProxy?
     private let done = DispatchGroup()
     private var random: SeededRandom
+    /// The id the next joining node gets (`join-leave`): ids are never reused, and Cluster/local takes up to 9.
+    private var nextJoiner: Int
 
     init(scenario: Scenario, cluster: LocalClusterControl, recorder: Recorder, queues: [String]) {
         self.scenario = scenario
@@ -29,6 +31,7 @@ final class NemesisRunner: @unchecked Sendable {
         self.recorder = recorder
         self.queues = queues
         self.random = SeededRandom(seed: scenario.seed &* 31 &+ 17)
+        self.nextJoiner = cluster.nodes + 1
     }
 
     func start(until endMs: Int64) {
@@ -73,6 +76,7 @@ final class NemesisRunner: @unchecked Sendable {
     func inject(_ kind: String, seconds: Int) {
         var target: [Int] = []
         var heal: () -> Void = {}
+        var midway: () -> Void = {}
         switch kind {
         case "kill-leader", "kill-random":
             let node = kind == "kill-leader" ? leader() : randomNode()
@@ -111,6 +115,22 @@ final class NemesisRunner: @unchecked Sendable {
             target = Array(1...cluster.nodes)
             for node in target { cluster.script(["kill", String(node)]) }
             heal = { for node in target { self.cluster.script(["start", String(node)]) } }
+        case "join-leave":
+            // A node joins (replicas move onto it) and a founder is killed halfway through the moves; the founder
+            // comes back and the new node leaves again (its replicas move back) before the next fault.
+            guard nextJoiner <= 9 else { return }
+            let joiner = nextJoiner
+            nextJoiner += 1
+            let victim = randomNode()
+            target = [joiner, victim]
+            let added = cluster.script(["add", String(joiner)])
+            log("nemesis: add \(joiner): \(added.text)")
+            midway = { self.cluster.script(["kill", String(victim)]) }
+            heal = {
+                self.cluster.script(["start", String(victim)])
+                let removed = self.cluster.script(["remove", String(joiner)])
+                log("nemesis: remove \(joiner) (exit \(removed.status)): \(removed.text)")
+            }
         default:
             return
         }
@@ -119,7 +139,9 @@ final class NemesisRunner: @unchecked Sendable {
             $0.fault = kind
             $0.target = name
         }
-        sleep(seconds: seconds)
+        sleep(seconds: seconds / 2)
+        midway()
+        sleep(seconds: seconds - seconds / 2)
         heal()
         recorder.complete("nemesis", "fault", op, .ok) {
             $0.fault = kind

@@ -133,7 +133,7 @@ struct Scenario: Decodable {
 
     static let knownFaults: Set<String> = [
         "kill-leader", "kill-random", "pause", "partition-leader", "partition-minority", "partition-oneway",
-        "partition-bridge", "kill-all", "delay", "drop",
+        "partition-bridge", "kill-all", "delay", "drop", "join-leave",
     ]
 
     /// Faults that need the userspace proxy between the nodes.

@@ -248,7 +248,7 @@ func checkModel(_ scenario: Scenario) -> CheckModel {
     model.unavailabilityBoundMs = [
         "kill-leader": 5_000, "kill-random": 5_000, "pause": 8_000, "partition-leader": 8_000,
         "partition-minority": 8_000, "partition-oneway": 8_000, "partition-bridge": 8_000, "kill-all": 20_000,
-        "delay": 8_000, "drop": 8_000,
+        "delay": 8_000, "drop": 8_000, "join-leave": 8_000,
     ].merging(scenario.unavailabilityBoundMs) { $1 }
     return model
 }
