@@ -1,3 +1,4 @@
+import FerryModel
 import FerryNet
 import FerryNode
 import FerryQueue
@@ -108,6 +109,7 @@ extension NodeSimulation {
         default:
             break
         }
+        if config.membership { changeMembership() }
         if config.nodeFaults && rng.chance(percent: 10) {
             // A wall clock steps (NTP corrects it, or an operator): entries this node stamps as leader carry it.
             let victim = UInt64(rng.uniform(1...nodes.count))
@@ -115,6 +117,48 @@ extension NodeSimulation {
             wallSkewMs[victim] = rng.uniform(-config.maxClockSkewMs...config.maxClockSkewMs)
         }
         schedule(.nemesis, afterMs: rng.uniform(Int64(100)...Int64(600)))
+    }
+
+    /// Membership mode: now and then a node joins under a new id (started with `join`, then added) or an active
+    /// node is removed (it keeps running); a change not yet recorded is sent again to a random running node.
+    func changeMembership() {
+        if pendingChanges.isEmpty && rng.chance(percent: 25) {
+            if activeNodes.count <= 3 || (nodes.count < 8 && rng.chance(percent: 50)) {
+                let id = UInt64(nodes.count + 1)
+                let member = MemberConfig(
+                    id: id,
+                    host: "198.18.0.\(id)",
+                    peerPort: 7100,
+                    clientPort: 7200,
+                    httpPort: 7300
+                )
+                members.append(member)
+                nodes.append(SimNode(id: id))
+                start(id)
+                faults["node joins", default: 0] += 1
+                pendingChanges.append(.addNode(member))
+                activeNodes.append(id)
+            } else {
+                let victim = activeNodes[rng.uniform(0..<activeNodes.count)]
+                faults["node leaves", default: 0] += 1
+                pendingChanges.append(.removeNode(victim))
+                activeNodes.removeAll { $0 == victim }
+            }
+        }
+        guard let change = pendingChanges.first else { return }
+        let running = nodes.filter { $0.runtime != nil }.map(\.id)
+        guard !running.isEmpty else { return }
+        let to = running[rng.uniform(0..<running.count)]
+        deliver(
+            .client(
+                ClientCall(request: .changeCluster(change)) { [weak self] response in
+                    guard let self, case .done = response, self.pendingChanges.first == change else { return }
+                    self.pendingChanges.removeFirst()
+                    self.faults["membership change recorded", default: 0] += 1
+                }
+            ),
+            to: to
+        )
     }
 
     /// Groups whose replicas have not applied the same entries to the same state, each as a violation.
@@ -127,9 +171,12 @@ extension NodeSimulation {
             if describe != nil { break }
         }
         guard let describe else { return ["no node describes the cluster at the end"] }
+        var replicas: [UInt64: Set<UInt64>] = [metadataGroup: Set(describe.nodes.map(\.id))]
+        for partition in describe.partitions { replicas[partition.groupID] = Set(partition.replicas) }
         for group in [metadataGroup] + describe.partitions.map(\.groupID) {
             var states: [UInt64: (applied: UInt64, digest: UInt64)] = [:]
-            for simNode in nodes {
+            // The group's wanted replicas (a removed node that never learned its removal keeps an old copy).
+            for simNode in nodes where replicas[group]!.contains(simNode.id) {
                 ask(simNode, .groupDigest(groupID: group)) {
                     if case .digest(let applied, let digest) = $0, applied > 0 {
                         states[simNode.id] = (applied, digest)
@@ -144,7 +191,9 @@ extension NodeSimulation {
                         guard case .nodeStatus(let status) = $0,
                             let mine = status.groups.first(where: { $0.groupID == group })
                         else { return }
-                        line += " (term \(mine.term), leader \(mine.leader), commit \(mine.commitIndex))"
+                        line +=
+                            " (term \(mine.term), leader \(mine.leader), commit \(mine.commitIndex), voters "
+                            + "\(mine.voters), learners \(mine.learners))"
                     }
                     return line
                 }

@@ -29,6 +29,9 @@ package final class NodeSimulation: @unchecked Sendable {
         package var nodeFaults = true
         /// The largest wall clock error a node gets (either way) when `nodeFaults` skews its clock.
         package var maxClockSkewMs: Int64 = 250
+        /// Membership faults (issue 16): nodes join under new ids and members are removed while everything else
+        /// goes on; removed nodes keep running. Off by default, so the other seeds keep their runs.
+        package var membership = false
 
         package init() {}
 
@@ -165,6 +168,10 @@ package final class NodeSimulation: @unchecked Sendable {
     let scratchQueueName = "sim-scratch.fifo"
     /// The dead-letter queue exists (the admin creates it first).
     var deadLetterQueueCreated = false
+    /// Membership mode: the changes still to be recorded (sent again until a node answers `done`), and the
+    /// nodes meant to stay (not removed).
+    var pendingChanges: [ClusterChange] = []
+    var activeNodes: [UInt64] = []
     static let wallBaseMs: Int64 = 1_800_000_000_000
 
     package init(seed: UInt64, config: Config = Config()) {
@@ -190,7 +197,16 @@ package final class NodeSimulation: @unchecked Sendable {
     // MARK: Nodes
 
     func nodeConfig(_ id: UInt64) -> NodeConfig {
-        var config = NodeConfig(nodeID: id, clusterID: "sim", dataDirectory: "/node", members: members)
+        // A node added later joins: it knows the founders and itself, and opens the metadata group empty.
+        let founders = Array(members.prefix(self.config.nodes))
+        let joins = id > UInt64(self.config.nodes)
+        var config = NodeConfig(
+            nodeID: id,
+            clusterID: "sim",
+            dataDirectory: "/node",
+            members: joins ? founders + [members[Int(id) - 1]] : founders
+        )
+        config.join = joins
         config.tickMs = 10
         config.electionTicks = 10
         config.heartbeatTicks = 2
@@ -293,6 +309,7 @@ package final class NodeSimulation: @unchecked Sendable {
 
     package func run() -> Report {
         for simNode in nodes { start(simNode.id) }
+        activeNodes = nodes.map(\.id)
         let groups = (0..<config.groups).map { "g\($0)" }
         clients = [NodeSimClient(id: 0, role: .admin, nodes: config.nodes)]
         for (at, group) in groups.enumerated() {

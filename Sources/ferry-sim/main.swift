@@ -14,7 +14,7 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
-//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--drain-ms MS]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--drain-ms MS] [--membership]
 //
 // The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
 // crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
@@ -125,6 +125,8 @@ case "node":
     if let skew = option("--max-skew-ms", in: arguments).flatMap(Int64.init) { config.maxClockSkewMs = skew }
     // --drain-ms: how long the consumers drain after the faults heal (default 4,000 ms).
     if let drain = option("--drain-ms", in: arguments).flatMap(Int64.init) { config.drainMs = max(1_500, drain) }
+    // --membership: nodes join and leave during the run (issue 16).
+    config.membership = arguments.contains("--membership")
     NodeLog.muted = true
     let started = monotonicSeconds()
     var failures = 0
@@ -151,6 +153,7 @@ case "node":
                 + (config.maxClockSkewMs == NodeSimulation.Config().maxClockSkewMs
                     ? "" : " --max-skew-ms \(config.maxClockSkewMs)")
                 + (config.drainMs == NodeSimulation.Config().drainMs ? "" : " --drain-ms \(config.drainMs)")
+                + (config.membership ? " --membership" : "")
             print("replay: swift run -c release ferry-sim node --seed \(seed)\(flags)")
             if failures >= maxFailures { break }
         }
