@@ -69,7 +69,21 @@ extension NodeRuntime {
         for queue in catalog.queues.values {
             for placed in queue.partitions { wanted[placed.groupID] = placed.replicas }
         }
+        // A node removed from the metadata group while it still led partitions stops learning the catalog, and
+        // may not know it (its metadata group then has no leader for good): it hands its leaderships to another
+        // voter instead of acting on old wants (node simulator, membership seed 786).
+        metadataLeaderlessTicks = metadata.core.leaderHint == nil ? metadataLeaderlessTicks + 1 : 0
+        let knowsCatalog =
+            metadata.core.membership.members.contains(config.nodeID)
+            && metadataLeaderlessTicks < config.electionTicks  // checks every 5 ticks: 5 election timeouts
         for group in orderedGroups where group.isLeader {
+            if !knowsCatalog && group.groupID != Catalog.metadataGroup {
+                if let other = group.core.membership.voters.first(where: { $0 != config.nodeID }) {
+                    try? group.core.transferLeadership(to: other)
+                    group.wake()
+                }
+                continue
+            }
             guard let voters = wanted[group.groupID], !voters.isEmpty else { continue }
             let status = group.core.status
             let committed = status.commit

@@ -66,6 +66,8 @@ package final class NodeRuntime: @unchecked Sendable {
     var peerIDs: [UInt64] = []
     package var onPeersChanged: (([CatalogNode]) -> Void)?
     var forgetProposed = false
+    /// Membership checks (every 5 ticks) in a row that found the metadata group without a known leader.
+    var metadataLeaderlessTicks = 0
 
     /// - Parameters:
     ///   - nowMs, wallMs: the time of the first round (monotonic, wall clock).

@@ -145,7 +145,14 @@ extension NodeSimulation {
                 activeNodes.removeAll { $0 == victim }
             }
         }
+        sendPendingChange()
+    }
+
+    /// Sends the first change not yet recorded to a random running node (again after the faults heal, every
+    /// 100 ms, until every change is recorded: a node that started joining must be added before the end).
+    func sendPendingChange() {
         guard let change = pendingChanges.first else { return }
+        if healed { schedule(.run { [weak self] in self?.sendPendingChange() }, afterMs: 100) }
         let running = nodes.filter { $0.runtime != nil }.map(\.id)
         guard !running.isEmpty else { return }
         let to = running[rng.uniform(0..<running.count)]
@@ -166,7 +173,17 @@ extension NodeSimulation {
         var differences: [String] = []
         var describe: ClusterDescription?
         let metadataGroup = Catalog.metadataGroup
+        // From the metadata group's leader first: a removed node's catalog stops where its removal took effect.
+        var leadsMetadata: [SimNode] = []
         for simNode in nodes {
+            ask(simNode, .nodeStatus) {
+                guard case .nodeStatus(let status) = $0,
+                    status.groups.contains(where: { $0.groupID == metadataGroup && $0.leader == simNode.id })
+                else { return }
+                leadsMetadata.append(simNode)
+            }
+        }
+        for simNode in leadsMetadata + nodes {
             ask(simNode, .describeCluster) { if case .cluster(let c) = $0 { describe = c } }
             if describe != nil { break }
         }
@@ -197,7 +214,20 @@ extension NodeSimulation {
                     }
                     return line
                 }
-                differences.append("group \(group)'s replicas differ at the end: \(detail.joined(separator: ", "))")
+                var leaderView = ""
+                for simNode in nodes where !(replicas[group]!.contains(simNode.id)) {
+                    ask(simNode, .nodeStatus) {
+                        guard case .nodeStatus(let status) = $0,
+                            let mine = status.groups.first(where: { $0.groupID == group && $0.leader == simNode.id })
+                        else { return }
+                        leaderView =
+                            "; leader \(simNode.id) (not wanted) sees voters \(mine.voters), learners "
+                            + "\(mine.learners), commit \(mine.commitIndex), followers \(mine.followers)"
+                    }
+                }
+                differences.append(
+                    "group \(group)'s replicas differ at the end: \(detail.joined(separator: ", "))\(leaderView)"
+                )
             }
         }
         return differences
@@ -220,6 +250,7 @@ extension NodeSimulation {
         cut = []
         for id in paused.sorted() { resume(id) }
         for simNode in nodes where simNode.runtime == nil { start(simNode.id) }
+        sendPendingChange()
     }
 
     func resume(_ id: UInt64) {

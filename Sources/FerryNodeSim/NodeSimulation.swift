@@ -330,8 +330,11 @@ package final class NodeSimulation: @unchecked Sendable {
         // The clients are quiet. Once every group on every node is quiesced nothing changes any more, so every
         // replica must then hold what its group committed (a follower that went quiet with a stale commit index
         // would lag until something wakes the group). Groups that never all quiesce within 3 s are compared then.
+        // (Only the nodes meant to stay: a removed node that never learned of its removal never quiesces.)
         var settle = end
-        while settle < end + 3_000 && !nodes.allSatisfy({ $0.runtime?.isQuiet ?? true }) {
+        while settle < end + 3_000
+            && !nodes.allSatisfy({ !activeNodes.contains($0.id) || ($0.runtime?.isQuiet ?? true) })
+        {
             settle += 10
             runUntil(settle)
         }

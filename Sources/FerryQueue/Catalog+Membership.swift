@@ -15,6 +15,11 @@ extension Catalog {
         switch command {
         case .addNode(let node):
             try checkNew(node)
+            // Every node learns the catalog as a voter of the metadata group (at most five); more nodes would need
+            // metadata learners, which are not built yet.
+            guard activeNodes.count < Self.maxMetadataVoters else {
+                throw .invalidNodes("at most \(Self.maxMetadataVoters) active nodes are supported for now")
+            }
             nodes.append(node)
             nodes.sort { $0.id < $1.id }
             rebalance()

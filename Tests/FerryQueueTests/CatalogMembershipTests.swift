@@ -62,6 +62,10 @@ import Testing
         #expect(harness.apply(.addNode(Self.node(5))) == .placementChanged)
         Self.checkPlacement(harness.catalog, factor: 3)
         #expect(harness.catalog.metadataVoters == [1, 2, 3, 4, 5])
+        #expect(
+            harness.apply(.addNode(Self.node(6)))
+                == .rejected(.invalidNodes("at most 5 active nodes are supported for now"))
+        )
         let leaders = Dictionary(grouping: Self.partitions(harness.catalog), by: \.preferredLeader).mapValues(\.count)
         #expect(leaders.values.max()! - leaders.values.min()! <= 1, "preferred leaders \(leaders)")
     }

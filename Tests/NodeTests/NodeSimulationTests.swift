@@ -33,13 +33,9 @@ import Testing
         #expect(report.violations.isEmpty, "seed \(jump.seed): \(report.violations.prefix(5))")
     }
 
-    /// Found with the node simulator's membership faults (`ferry-sim node --membership`); fails today: at the end
-    /// one replica of a partition still holds the commit index one entry behind its leader and the others (no
-    /// acknowledged message is lost, none delivered twice). Issue 16 is to fix it and run membership seeds in CI.
-    @Test(
-        .disabled("issue 16: a replica ends one commit behind after membership changes (seed 14)"),
-        arguments: NodeRegressionSeeds.membership
-    )
+    /// Seeds found with the node simulator's membership faults (`ferry-sim node --membership`), each with what it
+    /// caught.
+    @Test(arguments: NodeRegressionSeeds.membership)
     func aMembershipSeedPasses(_ seed: UInt64) {
         var config = NodeSimulation.Config()
         config.membership = true
@@ -92,9 +88,17 @@ enum NodeRegressionSeeds {
         var description: String { "seed \(seed), skew up to \(maxSkewMs) ms" }
     }
 
-    /// Found with membership faults (`--membership`); fail today (issue 16).
+    /// Found with membership faults (`--membership`).
     static let membership: [UInt64] = [
-        14  // group 4: node 1 ends with commit 336, the leader and node 2 with 337; all three voters, term 4
+        // Harness: a node that started joining was never added (changes were not sent again after the faults
+        // healed), so the cluster never quiesced and replicas were compared in the middle of a leadership
+        // transfer (node 1 one commit behind).
+        14,
+        // A founder removed from the metadata group while it led a partition never learned of it (its metadata
+        // group had no leader for good) and kept leading on its stale catalog, so the partition never moved to
+        // the node the catalog wanted. Fixed: a node whose metadata group has had no leader for five election
+        // timeouts hands its partition leaderships to another voter.
+        786,
     ]
 
     /// Found with the node simulator's clock skew; fail today (issue 18).
