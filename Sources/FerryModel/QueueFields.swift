@@ -68,6 +68,26 @@ public enum QueueFields {
         }
     }
 
+    /// A node's address: `id u64 | host string | peer port u16 | client port u16 | http port u16` (the catalog
+    /// and the client protocol write it alike).
+    public static func write(_ node: CatalogNode, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(node.id)
+        write(node.host, into: &buffer)
+        buffer.writeInteger(node.peerPort)
+        buffer.writeInteger(node.clientPort)
+        buffer.writeInteger(node.httpPort)
+    }
+
+    public static func readNode(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> CatalogNode {
+        CatalogNode(
+            id: try read(UInt64.self, &buffer, "node id"),
+            host: try readString(&buffer, "host"),
+            peerPort: try read(UInt16.self, &buffer, "peer port"),
+            clientPort: try read(UInt16.self, &buffer, "client port"),
+            httpPort: try read(UInt16.self, &buffer, "http port")
+        )
+    }
+
     public static func readString(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> String {
         let length = Int(try read(UInt16.self, &buffer, field))
         guard buffer.readableBytes >= length else { throw .truncated(field) }

@@ -28,7 +28,7 @@ public struct CatalogEntry: Sendable, Hashable {
             buffer.writeInteger(UInt8(1))
             QueueFields.write(clusterID, into: &buffer)
             buffer.writeInteger(UInt16(nodes.count))
-            for node in nodes { Catalog.write(node, into: &buffer) }
+            for node in nodes { QueueFields.write(node, into: &buffer) }
         case .createQueue(let name, let partitions, let attributes):
             buffer.writeInteger(UInt8(2))
             QueueFields.write(name, into: &buffer)
@@ -48,14 +48,14 @@ public struct CatalogEntry: Sendable, Hashable {
             buffer.writeInteger(id)
         case .addNode(let node):
             buffer.writeInteger(UInt8(7))
-            Catalog.write(node, into: &buffer)
+            QueueFields.write(node, into: &buffer)
         case .removeNode(let id):
             buffer.writeInteger(UInt8(8))
             buffer.writeInteger(id)
         case .replaceNode(let old, let new):
             buffer.writeInteger(UInt8(9))
             buffer.writeInteger(old)
-            Catalog.write(new, into: &buffer)
+            QueueFields.write(new, into: &buffer)
         case .movePartition(let name, let partition, let from, let to):
             buffer.writeInteger(UInt8(10))
             QueueFields.write(name, into: &buffer)
@@ -81,7 +81,7 @@ public struct CatalogEntry: Sendable, Hashable {
             let clusterID = try QueueFields.readString(&buffer, "cluster id")
             let count = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: 16, "node count")
             var nodes: [CatalogNode] = []
-            for _ in 0..<count { nodes.append(try Catalog.readNode(&buffer)) }
+            for _ in 0..<count { nodes.append(try QueueFields.readNode(&buffer)) }
             command = .bootstrap(clusterID: clusterID, nodes: nodes)
         case 2:
             command = .createQueue(
@@ -97,12 +97,12 @@ public struct CatalogEntry: Sendable, Hashable {
             )
         case 5: command = .allocateProducer
         case 6: command = .bumpProducerEpoch(try QueueFields.read(UInt64.self, &buffer, "producer id"))
-        case 7: command = .addNode(try Catalog.readNode(&buffer))
+        case 7: command = .addNode(try QueueFields.readNode(&buffer))
         case 8: command = .removeNode(try QueueFields.read(UInt64.self, &buffer, "node id"))
         case 9:
             command = .replaceNode(
                 old: try QueueFields.read(UInt64.self, &buffer, "old node id"),
-                new: try Catalog.readNode(&buffer)
+                new: try QueueFields.readNode(&buffer)
             )
         case 10:
             command = .movePartition(
@@ -150,7 +150,7 @@ extension Catalog {
         buffer.writeInteger(nextGroupID)
         buffer.writeInteger(nextProducerID)
         buffer.writeInteger(UInt16(nodes.count))
-        for node in nodes { Self.write(node, into: &buffer) }
+        for node in nodes { QueueFields.write(node, into: &buffer) }
         for list in [leaving, retiredNodeIDs, metadataVoters] {
             buffer.writeInteger(UInt16(list.count))
             for id in list { buffer.writeInteger(id) }
@@ -195,7 +195,7 @@ extension Catalog {
         catalog.nextGroupID = try QueueFields.read(UInt64.self, &buffer, "next group id")
         catalog.nextProducerID = try QueueFields.read(UInt64.self, &buffer, "next producer id")
         let nodeCount = try QueueFields.readCount(UInt16.self, &buffer, minimumItemBytes: 16, "node count")
-        for _ in 0..<nodeCount { catalog.nodes.append(try readNode(&buffer)) }
+        for _ in 0..<nodeCount { catalog.nodes.append(try QueueFields.readNode(&buffer)) }
         if version >= 4 {
             var lists: [[UInt64]] = []
             for field in ["leaving", "retired nodes", "metadata voters"] {
@@ -255,23 +255,5 @@ extension Catalog {
         }
         guard buffer.readableBytes == 0 else { throw .trailingBytes(buffer.readableBytes) }
         return catalog
-    }
-
-    static func write(_ node: CatalogNode, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(node.id)
-        QueueFields.write(node.host, into: &buffer)
-        buffer.writeInteger(node.peerPort)
-        buffer.writeInteger(node.clientPort)
-        buffer.writeInteger(node.httpPort)
-    }
-
-    static func readNode(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> CatalogNode {
-        CatalogNode(
-            id: try QueueFields.read(UInt64.self, &buffer, "node id"),
-            host: try QueueFields.readString(&buffer, "host"),
-            peerPort: try QueueFields.read(UInt16.self, &buffer, "peer port"),
-            clientPort: try QueueFields.read(UInt16.self, &buffer, "client port"),
-            httpPort: try QueueFields.read(UInt16.self, &buffer, "http port")
-        )
     }
 }

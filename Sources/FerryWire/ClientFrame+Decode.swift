@@ -170,9 +170,9 @@ extension ClientFrame {
 
     static func readChange(_ buffer: inout ByteBuffer) throws -> ClusterChange {
         switch try buffer.readU8("change") {
-        case 1: return .addNode(try readNode(&buffer))
+        case 1: return .addNode(try QueueFields.readNode(&buffer))
         case 2: return .removeNode(try buffer.readU64("node id"))
-        case 3: return .replaceNode(old: try buffer.readU64("old node id"), new: try readNode(&buffer))
+        case 3: return .replaceNode(old: try buffer.readU64("old node id"), new: try QueueFields.readNode(&buffer))
         case 4:
             let (queue, partition) = try target(&buffer)
             return .movePartition(
@@ -183,16 +183,6 @@ extension ClientFrame {
             )
         case let other: throw WireDecodeError.invalidValue(field: "change", value: UInt64(other))
         }
-    }
-
-    static func readNode(_ buffer: inout ByteBuffer) throws -> NodeDescription {
-        NodeDescription(
-            id: try buffer.readU64("node id"),
-            host: try QueueFields.readString(&buffer, "host"),
-            peerPort: try buffer.readU16("peer port"),
-            clientPort: try buffer.readU16("client port"),
-            httpPort: try buffer.readU16("http port")
-        )
     }
 
     static func decodeResponse(kind: UInt16, _ buffer: inout ByteBuffer) throws -> ClientResponse {
@@ -377,7 +367,7 @@ extension ClientFrame {
         let clusterID = try QueueFields.readString(&buffer, "cluster id")
         var nodes: [NodeDescription] = []
         for _ in 0..<(try count(&buffer, "node count", minimumItemBytes: 16)) {
-            nodes.append(try readNode(&buffer))
+            nodes.append(try QueueFields.readNode(&buffer))
         }
         var queues: [QueueDescription] = []
         for _ in 0..<(try count(&buffer, "queue count", minimumItemBytes: 16, wide: true)) {

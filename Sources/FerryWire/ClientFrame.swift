@@ -196,28 +196,20 @@ public struct ClientFrame: Sendable, Hashable {
         switch change {
         case .addNode(let node):
             buffer.writeInteger(UInt8(1))
-            write(node, into: &buffer)
+            QueueFields.write(node, into: &buffer)
         case .removeNode(let id):
             buffer.writeInteger(UInt8(2))
             buffer.writeInteger(id)
         case .replaceNode(let old, let new):
             buffer.writeInteger(UInt8(3))
             buffer.writeInteger(old)
-            write(new, into: &buffer)
+            QueueFields.write(new, into: &buffer)
         case .movePartition(let queue, let partition, let from, let to):
             buffer.writeInteger(UInt8(4))
             writeTarget(queue, partition, into: &buffer)
             buffer.writeInteger(from)
             buffer.writeInteger(to)
         }
-    }
-
-    static func write(_ node: NodeDescription, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(node.id)
-        QueueFields.write(node.host, into: &buffer)
-        buffer.writeInteger(node.peerPort)
-        buffer.writeInteger(node.clientPort)
-        buffer.writeInteger(node.httpPort)
     }
 
     static func writeTarget(_ queue: String, _ partition: UInt32, into buffer: inout ByteBuffer) {
@@ -357,7 +349,7 @@ public struct ClientFrame: Sendable, Hashable {
     static func write(_ cluster: ClusterDescription, into buffer: inout ByteBuffer) {
         QueueFields.write(cluster.clusterID, into: &buffer)
         buffer.writeInteger(UInt16(cluster.nodes.count))
-        for node in cluster.nodes { write(node, into: &buffer) }
+        for node in cluster.nodes { QueueFields.write(node, into: &buffer) }
         buffer.writeInteger(UInt32(cluster.queues.count))
         for queue in cluster.queues { write(queue, into: &buffer) }
         buffer.writeInteger(UInt32(cluster.partitions.count))

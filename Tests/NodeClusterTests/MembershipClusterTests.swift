@@ -40,26 +40,51 @@ import Testing
         return false
     }
 
+    /// Sends `count` numbered messages over `groups` message groups; returns each group's bodies in send order.
+    static func sendNumbered(
+        _ client: FerryClient,
+        _ queue: String,
+        count: Int,
+        groups: Int
+    ) throws -> [String: [String]] {
+        var sent: [String: [String]] = [:]
+        for n in 0..<count {
+            let group = "g\(n % groups)"
+            let request = SendRequest(
+                body: InProcessClusterTests.body("m\(n)"),
+                groupID: group,
+                deduplicationID: "d\(n)"
+            )
+            guard case .success(.enqueued)? = try client.send(queue, [request]).first else {
+                Issue.record("send \(n) failed")
+                continue
+            }
+            sent[group, default: []].append("m\(n)")
+        }
+        return sent
+    }
+
+    /// Receives and deletes until `count` messages came (or 30 s passed); each group's bodies in delivery order.
+    static func receiveAll(_ client: FerryClient, _ queue: String, count: Int) -> [String: [String]] {
+        var received: [String: [String]] = [:]
+        let end = LocalCluster.nowMs() + 30_000
+        while received.values.map(\.count).reduce(0, +) < count && LocalCluster.nowMs() < end {
+            guard let batch = try? client.receive(queue, maxMessages: 10, waitMs: 300) else { continue }
+            for (partition, delivery) in batch {
+                received[delivery.groupID!, default: []].append(String(buffer: delivery.body))
+                _ = try? client.delete(queue, partition: partition, [delivery.handle])
+            }
+        }
+        return received
+    }
+
     @Test func aNodeJoinsAndAFounderLeavesWithEveryMessageKeptInOrder() throws {
         let cluster = LocalCluster(nodes: 4, founders: 3, name: "membership")
         try cluster.startAll()
         defer { cluster.stopAll() }
         let client = try cluster.client()
         let queue = try client.createQueue("moves.fifo", partitions: 4)
-        var sent: [String: [String]] = [:]
-        for n in 0..<120 {
-            let group = "g\(n % 8)"
-            let request = SendRequest(
-                body: InProcessClusterTests.body("m\(n)"),
-                groupID: group,
-                deduplicationID: "d\(n)"
-            )
-            guard case .success(.enqueued)? = try client.send(queue.name, [request]).first else {
-                Issue.record("send \(n) failed")
-                continue
-            }
-            sent[group, default: []].append("m\(n)")
-        }
+        let sent = try Self.sendNumbered(client, queue.name, count: 120, groups: 8)
 
         try cluster.start(4)
         try client.changeCluster(.addNode(cluster.members[3]))
@@ -78,15 +103,7 @@ import Testing
         #expect(left, "node 1 holds nothing and is forgotten")
         cluster.stop(1)
 
-        var received: [String: [String]] = [:]
-        let end = LocalCluster.nowMs() + 30_000
-        while received.values.map(\.count).reduce(0, +) < 120 && LocalCluster.nowMs() < end {
-            guard let batch = try? client.receive(queue.name, maxMessages: 10, waitMs: 300) else { continue }
-            for (partition, delivery) in batch {
-                received[delivery.groupID!, default: []].append(String(buffer: delivery.body))
-                _ = try? client.delete(queue.name, partition: partition, [delivery.handle])
-            }
-        }
+        let received = Self.receiveAll(client, queue.name, count: 120)
         #expect(received == sent, "every message once, in group order")
     }
 
@@ -98,20 +115,7 @@ import Testing
         defer { cluster.stopAll() }
         let client = try cluster.client()
         let queue = try client.createQueue("replace.fifo", partitions: 3)
-        var sent: [String: [String]] = [:]
-        for n in 0..<60 {
-            let group = "g\(n % 6)"
-            let request = SendRequest(
-                body: InProcessClusterTests.body("m\(n)"),
-                groupID: group,
-                deduplicationID: "d\(n)"
-            )
-            guard case .success(.enqueued)? = try client.send(queue.name, [request]).first else {
-                Issue.record("send \(n) failed")
-                continue
-            }
-            sent[group, default: []].append("m\(n)")
-        }
+        let sent = try Self.sendNumbered(client, queue.name, count: 60, groups: 6)
         // Node 3 loses its disk.
         cluster.crash(3)
         _ = try? FileManager.default.removeItem(atPath: "\(cluster.directory)/3")
@@ -121,15 +125,7 @@ import Testing
             !description.nodes.contains { $0.id == 3 } && description.partitions.allSatisfy { $0.replicas.contains(4) }
         }
         #expect(replaced, "node 4 holds every replica node 3 held, and node 3 is forgotten")
-        var received: [String: [String]] = [:]
-        let end = LocalCluster.nowMs() + 30_000
-        while received.values.map(\.count).reduce(0, +) < 60 && LocalCluster.nowMs() < end {
-            guard let batch = try? client.receive(queue.name, maxMessages: 10, waitMs: 300) else { continue }
-            for (partition, delivery) in batch {
-                received[delivery.groupID!, default: []].append(String(buffer: delivery.body))
-                _ = try? client.delete(queue.name, partition: partition, [delivery.handle])
-            }
-        }
+        let received = Self.receiveAll(client, queue.name, count: 60)
         #expect(received == sent, "every message once, in group order")
     }
 
