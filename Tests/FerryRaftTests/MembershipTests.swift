@@ -264,25 +264,6 @@ struct TestCluster {
     }
 }
 
-extension TestNode {
-    /// Wins an election by granted votes but delivers no append: the leader's no-op stays uncommitted.
-    mutating func becomeLeaderWithoutCommitting() {
-        core.campaign()
-        for _ in 0..<3 {
-            for message in drain() {
-                switch message.body {
-                case .preVote:
-                    core.step(msg(message.to, core.id, message.term, .preVoteResponse(granted: true)))
-                case .requestVote:
-                    core.step(msg(message.to, core.id, message.term, .requestVoteResponse(granted: true)))
-                default:
-                    break
-                }
-            }
-        }
-    }
-}
-
 /// The steps a leader takes toward the voters a group should have.
 @Suite struct MembershipPlanTests {
     static func step(

@@ -43,35 +43,27 @@ struct TestNode {
         return sent
     }
 
-    /// Makes this node leader of a cluster whose other members answer every vote with a grant.
-    mutating func becomeLeader() {
+    /// Wins an election by granted votes (every other member grants each pre-vote and vote) but delivers no
+    /// append: the leader's no-op stays uncommitted.
+    mutating func becomeLeaderWithoutCommitting() {
         core.campaign()
         for _ in 0..<3 {
             for message in drain() {
                 switch message.body {
                 case .preVote:
-                    core.step(
-                        RaftMessage(
-                            from: message.to,
-                            to: core.id,
-                            term: message.term,
-                            body: .preVoteResponse(granted: true)
-                        )
-                    )
+                    core.step(msg(message.to, core.id, message.term, .preVoteResponse(granted: true)))
                 case .requestVote:
-                    core.step(
-                        RaftMessage(
-                            from: message.to,
-                            to: core.id,
-                            term: message.term,
-                            body: .requestVoteResponse(granted: true)
-                        )
-                    )
+                    core.step(msg(message.to, core.id, message.term, .requestVoteResponse(granted: true)))
                 default:
                     break
                 }
             }
         }
+    }
+
+    /// Makes this node leader of a cluster whose other members answer every vote with a grant.
+    mutating func becomeLeader() {
+        becomeLeaderWithoutCommitting()
         precondition(core.isLeader, "test node did not become leader")
         _ = drain()
     }
