@@ -36,7 +36,8 @@ extension Catalog {
             rebalance()
         case .replaceNode(let old, let new):
             guard nodes.contains(where: { $0.id == old }) else { throw .nodeNotFound(old) }
-            try checkNew(new)
+            // The replacement may take the old node's address: a host whose disk died comes back under a new id.
+            try checkNew(new, replacing: old)
             nodes.append(new)
             nodes.sort { $0.id < $1.id }
             if !leaving.contains(old) { leaving = (leaving + [old]).sorted() }
@@ -96,7 +97,7 @@ extension Catalog {
         return counts
     }
 
-    private func checkNew(_ node: CatalogNode) throws(CatalogError) {
+    private func checkNew(_ node: CatalogNode, replacing old: UInt64? = nil) throws(CatalogError) {
         guard node.id != 0 else { throw .invalidNodes("node id 0 is reserved") }
         guard !nodes.contains(where: { $0.id == node.id }) else { throw .invalidNodes("node \(node.id) exists") }
         guard !retiredNodeIDs.contains(node.id) else {
@@ -107,7 +108,7 @@ extension Catalog {
         }
         let ports: Set<UInt16> = [node.peerPort, node.clientPort, node.httpPort]
         guard ports.count == 3 else { throw .invalidNodes("node \(node.id) uses one port twice") }
-        for other in nodes where other.host == node.host {
+        for other in nodes where other.host == node.host && other.id != old {
             guard ports.isDisjoint(with: [other.peerPort, other.clientPort, other.httpPort]) else {
                 throw .invalidNodes("node \(node.id) reuses a port of node \(other.id) on \(node.host)")
             }

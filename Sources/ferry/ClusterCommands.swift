@@ -3,11 +3,15 @@ import FerryClient
 import FerryModel
 import FerryWire
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct ClusterCommandGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "Look at the cluster, and change its nodes.",
-        subcommands: [Status.self, AddNode.self, RemoveNode.self, ReplaceNode.self, MovePartition.self]
+        subcommands: [Status.self, Wait.self, AddNode.self, RemoveNode.self, ReplaceNode.self, MovePartition.self]
     )
 
     /// A node's address as the add and replace commands take it.
@@ -108,25 +112,21 @@ struct ClusterCommandGroup: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let client = try endpoints.client()
-                let cluster = try client.describe()
+                let view = try ClusterView(endpoints.client())
+                let cluster = view.description
                 print("cluster \(cluster.clusterID): \(cluster.nodes.count) nodes, \(cluster.queues.count) queues")
-                var memberships: [UInt64: GroupStatus] = [:]
-                for node in cluster.nodes {
-                    guard let status = try? client.nodeStatus(host: node.host, port: Int(node.clientPort)) else {
+                for (node, status) in view.statuses {
+                    guard let status else {
                         print("node \(node.id)\t\(node.host):\(node.clientPort)\tunreachable")
                         continue
                     }
                     let leading = status.groups.filter { $0.leader == node.id }
-                    for group in leading { memberships[group.groupID] = group }
                     print(
                         "node \(node.id)\t\(node.host):\(node.clientPort)\tfsync \(status.fsync)\t\(status.groups.count) groups, leads \(leading.count)"
                     )
                     for group in status.groups {
                         let name = group.queue.isEmpty ? "metadata" : "\(group.queue)/\(group.partition)"
-                        let lag = group.followers.map {
-                            "\($0.node):\(group.commitIndex > $0.matchIndex ? group.commitIndex - $0.matchIndex : 0)"
-                        }
+                        let lag = group.followers.map { "\($0.node):\(ClusterView.lag(group, $0))" }
                         print(
                             "  group \(group.groupID)\t\(name)\tleader \(group.leader)\tterm \(group.term)\tcommit \(group.commitIndex)\tapplied \(group.appliedIndex)"
                                 + (lag.isEmpty ? "" : "\tlag \(lag.joined(separator: ","))")
@@ -136,13 +136,10 @@ struct ClusterCommandGroup: ParsableCommand {
                         )
                     }
                 }
-                let moving = cluster.partitions.filter { partition in
-                    guard let led = memberships[partition.groupID] else { return true }
-                    return led.voters.sorted() != partition.replicas.sorted() || !led.learners.isEmpty
-                }
+                let moving = view.moving
                 print("replicas moving: \(moving.count) of \(cluster.partitions.count) partitions")
                 for partition in moving {
-                    let led = memberships[partition.groupID]
+                    let led = view.led[partition.groupID]
                     print(
                         "  group \(partition.groupID)\twanted \(partition.replicas.sorted().map(String.init).joined(separator: ","))"
                             + "\tvoters \(led.map { $0.voters.map(String.init).joined(separator: ",") } ?? "unknown (no leader)")"
@@ -150,6 +147,57 @@ struct ClusterCommandGroup: ParsableCommand {
                                 ? "\tlearners \(led!.learners.map(String.init).joined(separator: ","))" : "")
                     )
                 }
+            }
+        }
+    }
+
+    struct Wait: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wait until the cluster is settled, a node caught up, or a removed node is gone.",
+            discussion: "Settled: every node answers, every partition has a leader, no replica is moving and no "
+                + "follower is \(ClusterView.caughtUpLag) or more entries behind. Exits 0 once the condition holds, 1 "
+                + "after --timeout seconds with the reason it still does not. Deploy scripts call it between steps."
+        )
+        @OptionGroup var endpoints: EndpointOptions
+        @Flag(help: "Wait until the whole cluster is settled.") var settled = false
+        @Option(name: .customLong("caught-up"), help: "Wait until this node answers and no leader reports it behind.")
+        var caughtUp: UInt64?
+        @Option(help: "Wait until this (removed) node is no longer listed and no group counts it.") var gone: UInt64?
+        @Option(help: "Give up after this many seconds.") var timeout: Double = 120
+
+        func validate() throws {
+            let conditions = (settled ? 1 : 0) + (caughtUp == nil ? 0 : 1) + (gone == nil ? 0 : 1)
+            guard conditions == 1 else {
+                throw ValidationError("name exactly one of --settled, --caught-up ID, --gone ID")
+            }
+            guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        }
+
+        func run() throws {
+            try reportingFailures {
+                let client = try endpoints.client()
+                let started = monotonicMs()
+                var reason = "no answer yet"
+                while monotonicMs() - started < timeout * 1_000 {
+                    if let view = try? ClusterView(client) {
+                        let blocking: String?
+                        if let id = caughtUp {
+                            blocking = view.notCaughtUp(id)
+                        } else if let id = gone {
+                            blocking = view.notGone(id)
+                        } else {
+                            blocking = view.unsettled
+                        }
+                        guard let blocking else {
+                            print("ok after \(Int(monotonicMs() - started)) ms")
+                            return
+                        }
+                        reason = blocking
+                    }
+                    usleep(250_000)
+                }
+                writeError("ferry: not after \(timeout) s: \(reason)\n")
+                throw ExitCode(1)
             }
         }
     }

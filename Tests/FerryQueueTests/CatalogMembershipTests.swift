@@ -110,6 +110,20 @@ import Testing
         #expect(harness.apply(.forgetNode(2)) == .placementChanged)
     }
 
+    /// A host whose disk died comes back under a new id at its old address; another node's address stays taken.
+    @Test func aReplacementMayTakeTheOldNodesAddressOnly() {
+        var harness = Self.cluster()
+        let sameHost = CatalogNode(id: 7, host: Self.node(2).host, peerPort: 7100, clientPort: 7200, httpPort: 7300)
+        let before = "\(harness.catalog.nodes)"
+        #expect(
+            harness.apply(.replaceNode(old: 3, new: sameHost))
+                == .rejected(.invalidNodes("node 7 reuses a port of node 2 on 127.0.0.12"))
+        )
+        #expect("\(harness.catalog.nodes)" == before)
+        #expect(harness.apply(.replaceNode(old: 2, new: sameHost)) == .placementChanged)
+        #expect(harness.catalog.leaving == [2] && harness.catalog.nodes.map(\.id) == [1, 2, 3, 7])
+    }
+
     @Test func movingOnePartitionChangesOneReplica() {
         var harness = Self.cluster()
         _ = harness.apply(.addNode(Self.node(4)))
