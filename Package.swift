@@ -213,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "NodeClusterTests",
             dependencies: [
-                "FerryNode", "FerryClient", "FerryRouter", "FerryWire", "FerryQueue", "FerryModel", nioCore, nioPosix,
+                "FerryNode", "FerryClient", "FerryHTTP", "FerryRouter", "FerryWire", "FerryQueue", "FerryModel", nioCore, nioPosix,
                 nioConcurrency,
             ],
             swiftSettings: swiftSettings

@@ -9,23 +9,29 @@ import NIOCore
 /// and answered on the peer's connection back. No client connection, no second encoding of a local request.
 final class NodeRouterTransport: RouterTransport, @unchecked Sendable {
     let me: UInt64
-    /// This node first: `.any(attempt: 0)` is this node.
-    let order: [UInt64]
+    /// This node first: `.any(attempt: 0)` is this node. The config's members until the router learns the
+    /// catalog's nodes (a node added later, a node forgotten); an empty list learnt never replaces it.
+    private let nodes: NIOLockedValueBox<[UInt64]>
+    var order: [UInt64] { nodes.withLockedValue { $0 } }
     let mailbox: Mailbox
     let peers: PeerTransport
     let group: any EventLoopGroup
 
     init(config: NodeConfig, mailbox: Mailbox, peers: PeerTransport, group: any EventLoopGroup) {
         me = config.nodeID
-        order = [config.nodeID] + config.members.map(\.id).filter { $0 != config.nodeID }
+        nodes = NIOLockedValueBox([config.nodeID] + config.members.map(\.id).filter { $0 != config.nodeID })
         self.mailbox = mailbox
         self.peers = peers
         self.group = group
     }
 
-    func learned(_ cluster: ClusterDescription) {}
+    func learned(_ cluster: ClusterDescription) {
+        let others = cluster.nodes.map(\.id).filter { $0 != me }.sorted()
+        guard !others.isEmpty else { return }
+        nodes.withLockedValue { $0 = [me] + others }
+    }
 
-    func knows(_ node: UInt64) -> Bool { order.contains(node) }
+    func knows(_ node: UInt64) -> Bool { nodes.withLockedValue { $0.contains(node) } }
 
     func start(
         _ request: ClientRequest,
@@ -36,7 +42,9 @@ final class NodeRouterTransport: RouterTransport, @unchecked Sendable {
         let node: UInt64
         switch target {
         case .node(let id): node = id
-        case .any(let attempt): node = order[attempt % order.count]
+        case .any(let attempt):
+            let order = self.order
+            node = order[attempt % order.count]
         }
         let answer = Answer(completion)
         if node == me {

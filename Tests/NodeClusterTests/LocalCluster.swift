@@ -1,6 +1,8 @@
 import FerryClient
+import FerryHTTP
 import FerryModel
 import FerryNode
+import FerryRouter
 import FerryWire
 import NIOConcurrencyHelpers
 import NIOCore
@@ -15,6 +17,8 @@ final class LocalCluster {
     let members: [MemberConfig]
     let directory: String
     var servers: [UInt64: FerryNodeServer] = [:]
+    /// Each running node's own router (the one its SQS API calls through), as the node handed it out.
+    let routers = NIOLockedValueBox<[UInt64: PartitionRouter]>([:])
 
     static let clusters = NIOLockedValueBox(0)
 
@@ -72,7 +76,10 @@ final class LocalCluster {
     }
 
     func start(_ id: UInt64) throws {
-        servers[id] = try FerryNodeServer(config: config(id))
+        servers[id] = try FerryNodeServer(config: config(id)) { [routers] router in
+            routers.withLockedValue { $0[id] = router }
+            return HTTPAPI(handler: { _ in (404, [], []) }, metrics: { "" })
+        }
     }
 
     func startAll() throws {

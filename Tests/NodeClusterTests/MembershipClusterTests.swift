@@ -1,8 +1,10 @@
 import FerryClient
 import FerryModel
 import FerryNode
+import FerryRouter
 import FerryWire
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -127,6 +129,33 @@ import Testing
         #expect(replaced, "node 4 holds every replica node 3 held, and node 3 is forgotten")
         let received = Self.receiveAll(client, queue.name, count: 60)
         #expect(received == sent, "every message once, in group order")
+    }
+
+    /// A founder's own router (the one its SQS API sends through) reaches partitions whose leader joined after
+    /// the founder started. Tests/deploy found it knowing only the members of its config: a send for a partition
+    /// led by an added node retried the founders until its deadline and failed, and the SQS producer paused 30 s.
+    @Test func aFoundersRouterReachesLeadersThatJoinedLater() async throws {
+        let cluster = LocalCluster(nodes: 4, founders: 3, name: "membership-router")
+        try cluster.startAll()
+        defer { cluster.stopAll() }
+        let client = try cluster.client()
+        _ = try client.createQueue("routed.fifo", partitions: 4)
+        try cluster.start(4)
+        try client.changeCluster(.addNode(cluster.members[3]))
+        let led = Self.settled(cluster, client, seconds: 60) { description in
+            description.partitions.contains { $0.leader == 4 }
+        }
+        #expect(led, "node 4 leads a partition")
+        let router = try #require(cluster.routers.withLockedValue { $0[1] })
+        let requests = (0..<16).map {
+            SendRequest(body: InProcessClusterTests.body("m\($0)"), groupID: "g\($0)", deduplicationID: "d\($0)")
+        }
+        let partitions = Set(requests.map { PartitionHash.partition(forGroup: $0.groupID!, partitions: 4) })
+        #expect(partitions.count == 4, "the groups cover every partition")
+        let results = try await router.send("routed.fifo", requests)
+        for (n, result) in results.enumerated() {
+            #expect((try? result.get()) != nil, "send \(n) through node 1's router: \(result)")
+        }
     }
 
     /// Bad changes are refused with their reason and change nothing.
