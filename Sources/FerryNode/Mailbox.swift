@@ -44,6 +44,8 @@ package final class Mailbox: @unchecked Sendable {
     private let condition = ConditionLock(value: 0)
     private var events: [NodeEvent] = []
 
+    package init() {}
+
     package func post(_ event: NodeEvent) {
         condition.lock()
         events.append(event)

@@ -87,7 +87,7 @@ final class PeerInboundHandler: ChannelInboundHandler {
                         .client(
                             ClientCall(request: request) { response in
                                 let reply = PeerControl.forwardReply(from: me, .response(id, response))
-                                transport.send([reply.encoded()], to: from)
+                                transport.reply(reply.encoded(), to: from)
                             }
                         )
                     )
@@ -125,12 +125,12 @@ package protocol PeerSender: AnyObject, Sendable {
 /// One connection per ordered node pair (DESIGN §6): this node dials every peer from its own address and
 /// writes its frames there; peers dial back for theirs. A broken connection is redialled with backoff (50 ms
 /// doubling to 1 s); frames for a peer without a connection are dropped (Raft resends).
-final class PeerTransport: PeerSender, @unchecked Sendable {
+package final class PeerTransport: PeerSender, @unchecked Sendable {
     let config: NodeConfig
     let group: any EventLoopGroup
     let mailbox: Mailbox
     /// Client requests this node forwarded to its peers (the SQS API's), awaiting their answers.
-    let forwarded = ForwardedCalls()
+    package let forwarded = ForwardedCalls()
     private let lock = NIOLock()
     private var channels: [UInt64: any Channel] = [:]
     /// The peers dialled (and redialled while they stay here): the configured members, then the catalog's nodes.
@@ -138,13 +138,13 @@ final class PeerTransport: PeerSender, @unchecked Sendable {
     private var stopped = false
     private var server: (any Channel)?
 
-    init(config: NodeConfig, group: any EventLoopGroup, mailbox: Mailbox) {
+    package init(config: NodeConfig, group: any EventLoopGroup, mailbox: Mailbox) {
         self.config = config
         self.group = group
         self.mailbox = mailbox
     }
 
-    func start() throws {
+    package func start() throws {
         let me = config.me
         let clusterID = config.clusterID
         let nodeID = config.nodeID
@@ -171,7 +171,7 @@ final class PeerTransport: PeerSender, @unchecked Sendable {
     }
 
     /// Dials every node of `nodes` not dialled yet, and stops redialling nodes no longer among them.
-    func connect(_ nodes: [MemberConfig]) {
+    package func connect(_ nodes: [MemberConfig]) {
         let added = lock.withLock { () -> [MemberConfig] in
             let fresh = nodes.filter { $0.id != config.nodeID && peers[$0.id] != $0 }
             peers = Dictionary(uniqueKeysWithValues: nodes.filter { $0.id != config.nodeID }.map { ($0.id, $0) })
@@ -211,7 +211,7 @@ final class PeerTransport: PeerSender, @unchecked Sendable {
     /// Writes a round's frames to `peer` with one flush; drops them when the peer is not connected.
     /// - Returns: whether the peer was connected.
     @discardableResult
-    func send(_ frames: [ByteBuffer], to peer: UInt64) -> Bool {
+    package func send(_ frames: [ByteBuffer], to peer: UInt64) -> Bool {
         guard let channel = lock.withLock({ channels[peer] }) else { return false }
         channel.eventLoop.execute {
             for frame in frames { channel.write(frame, promise: nil) }
@@ -220,7 +220,16 @@ final class PeerTransport: PeerSender, @unchecked Sendable {
         return true
     }
 
-    func stop() {
+    /// Answers a request `peer` forwarded here, on this node's own connection to it. Right after either node
+    /// restarted that connection may still be being redialled (up to 1 s of backoff): the answer waits for it,
+    /// tried every 50 ms for 3 s, rather than being dropped and leaving the asker waiting for its 5 s timeout
+    /// (Tests/deploy's SQS producer paused 6 s during rolling restarts).
+    func reply(_ frame: ByteBuffer, to peer: UInt64, attempts: Int = 60) {
+        guard !send([frame], to: peer), attempts > 1, !lock.withLock({ stopped }) else { return }
+        group.next().scheduleTask(in: .milliseconds(50)) { [self] in reply(frame, to: peer, attempts: attempts - 1) }
+    }
+
+    package func stop() {
         let open = lock.withLock {
             stopped = true
             return Array(channels.values)
