@@ -245,7 +245,7 @@ package struct QueueAttributeMap {
     }
 
     /// `{"redrivePermission": "allowAll" | "denyAll" | "byQueue", "sourceQueueArns": [...]}`.
-    /// A policy document: a JSON object of at most 8,192 bytes (SQS's quota). Kept as given.
+    /// A policy document of at most 8,192 bytes (SQS's quota) that `QueuePolicy` can evaluate. Kept as given.
     private func policy(_ value: String) throws(SQSError) -> String {
         guard value.utf8.count <= QueueAttributes.maxPolicyBytes else {
             throw .invalidAttributeValue(
@@ -254,8 +254,10 @@ package struct QueueAttributeMap {
                 reason: "policy is \(value.utf8.count) bytes; the limit is \(QueueAttributes.maxPolicyBytes)"
             )
         }
-        guard JSONDocument.object(parsing: value) != nil else {
-            throw .invalidAttributeValue("Policy", value, reason: "not a JSON policy document")
+        do {
+            _ = try QueuePolicy.parse(value)
+        } catch {
+            throw .invalidAttributeValue("Policy", value, reason: error.reason)
         }
         return value
     }

@@ -148,6 +148,36 @@ def test_tags(sqs):
     assert "Tags" not in sqs.list_queue_tags(QueueUrl=url)
 
 
+def test_a_policy_outside_what_is_evaluated_is_refused_and_changes_nothing(sqs):
+    url = sqs.create_queue(QueueName=unique("policy"))["QueueUrl"]
+    arn = arn_of(sqs, url)
+    good = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "readers", "Effect": "Allow", "Principal": {"AWS": "111122223333"},
+         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"], "Resource": arn},
+        {"Sid": "no-purge", "Effect": "Deny", "Principal": "*", "Action": "sqs:Purge*", "Resource": "*",
+         "Condition": {"StringNotEquals": {"aws:SourceAccount": "111122223333"}}}]})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": good})
+    bad = [
+        ({"Statement": {"Effect": "Permit", "Principal": "*", "Action": "sqs:*", "Resource": "*"}},
+         "statement 1: Effect must be Allow or Deny"),
+        ({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}},
+         "statement 1: action s3:GetObject is not an SQS action (sqs:...)"),
+        ({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": "*",
+                         "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]},
+         "statement 1: condition operator IpAddress is not supported"),
+    ]
+    for document, reason in bad:
+        with pytest.raises(Exception) as refused:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(document)})
+        assert code(refused) == "InvalidAttributeValue"
+        assert message(refused) == f"Invalid value for the parameter Policy. Reason: {reason}"
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"] == good
+    with pytest.raises(Exception) as refused:
+        sqs.create_queue(QueueName=unique("policy"), Attributes={"Policy": "{\"Statement\": []}"})
+    assert message(refused) == "Invalid value for the parameter Policy. Reason: Statement is empty"
+    sqs.delete_queue(QueueUrl=url)
+
+
 def test_permissions_and_policy(sqs):
     url = sqs.create_queue(QueueName=unique("perm"))["QueueUrl"]
     arn = arn_of(sqs, url)
