@@ -15,15 +15,26 @@ public typealias MemberConfig = CatalogNode
 ///   region: us-east-1            # in ARNs when a request is not signed
 ///   access_keys:
 ///     - {id: AKIAFERRYLOCAL0000001, secret: "…"}
+///     - {id: AKIAFERRYOTHER0000001, secret: "…", account_id: "111122223333"}  # another account: queue policies
 /// ```
 public struct SQSConfig: Sendable, Hashable, Codable {
     public struct AccessKey: Sendable, Hashable, Codable {
         public var id: String
         public var secret: String
+        /// The account the key belongs to (`account_id`; default the API's own account). A key of another
+        /// account acts on this cluster's queues only where a queue's policy allows it.
+        public var accountID: String?
 
-        public init(id: String, secret: String) {
+        public init(id: String, secret: String, accountID: String? = nil) {
             self.id = id
             self.secret = secret
+            self.accountID = accountID
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id
+            case secret
+            case accountID = "account_id"
         }
     }
 
@@ -64,6 +75,14 @@ public struct SQSConfig: Sendable, Hashable, Codable {
             }
             guard key.secret.utf8.count >= 16 else {
                 throw ConfigError(field: "sqs.access_keys[\(at)].secret", reason: "at least 16 characters")
+            }
+            if let account = key.accountID {
+                guard account.utf8.count == 12, account.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                    throw ConfigError(
+                        field: "sqs.access_keys[\(at)].account_id",
+                        reason: "12 digits, as an AWS account id"
+                    )
+                }
             }
         }
         guard Set(accessKeys.map(\.id)).count == accessKeys.count else {

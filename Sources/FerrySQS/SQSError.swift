@@ -145,6 +145,19 @@ public struct SQSError: Error, Sendable, Equatable {
             message: "Invalid value for the parameter \(name)." + (reason.map { " Reason: \($0)" } ?? "")
         )
     }
+    /// IAM's refusal (403, `AccessDenied`), in AWS's words; nothing of the key but its ARN.
+    static func accessDenied(_ principal: String, action: String, resource: String, explicit: Bool) -> SQSError {
+        SQSError(
+            status: 403,
+            shape: "AccessDeniedException",
+            code: "AccessDenied",
+            message: "User: \(principal) is not authorized to perform: sqs:\(action) on resource: \(resource) "
+                + (explicit
+                    ? "with an explicit deny in a resource-based policy"
+                    : "because no resource-based policy allows the sqs:\(action) action"),
+            namespace: coral
+        )
+    }
     public static let queueDoesNotExist = SQSError(
         status: 400,
         shape: "QueueDoesNotExist",

@@ -72,7 +72,12 @@ extension Context {
         let input = try input(GetQueueURLInput.self)
         guard let name = input.queueName else { throw .missingParameter("QueueName") }
         if let owner = input.queueOwnerAWSAccountId, owner != account { throw .queueDoesNotExist }
+        // Another account's key names this account with QueueOwnerAWSAccountId (else it asks its own account).
+        if let principal, principal.account != account, input.queueOwnerAWSAccountId == nil {
+            throw .queueDoesNotExist
+        }
         let queue = try await call { () async throws(WireError) in try await backend.queue(name) }
+        try authorize(queue)
         return ok(QueueURLOutput(queueUrl: url(of: queue.name)))
     }
 

@@ -84,6 +84,14 @@ extension Context {
         "AddPermission", "CancelMessageMoveTask", "CreateQueue", "RemovePermission", "DeleteQueue",
         "ListMessageMoveTasks", "ListQueues", "ListQueueTags", "StartMessageMoveTask", "TagQueue", "UntagQueue",
     ]
+    /// The owner-only actions that name no queue URL: checked before the operation runs.
+    static let accountActions: Set<String> = [
+        "CancelMessageMoveTask", "CreateQueue", "ListMessageMoveTasks", "StartMessageMoveTask",
+    ]
+    /// What the queue's own account may always do, whatever its policy denies: read and change the policy.
+    static let policyActions: Set<String> = [
+        "AddPermission", "GetQueueAttributes", "RemovePermission", "SetQueueAttributes",
+    ]
     /// Statements a queue policy may hold (SQS's quota).
     static let maxPolicyStatements = 20
 

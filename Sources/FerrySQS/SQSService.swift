@@ -24,15 +24,19 @@ public final class SQSService: Sendable {
         public var account: String
         /// The region in ARNs when a request names none.
         public var defaultRegion: String
+        /// The account of each key that belongs to another account than `account` (by key id).
+        public var keyAccounts: [String: String]
 
         public init(
             authentication: Authentication,
             account: String = "000000000000",
-            defaultRegion: String = "us-east-1"
+            defaultRegion: String = "us-east-1",
+            keyAccounts: [String: String] = [:]
         ) {
             self.authentication = authentication
             self.account = account
             self.defaultRegion = defaultRegion
+            self.keyAccounts = keyAccounts
         }
     }
 
@@ -87,9 +91,15 @@ public final class SQSService: Sendable {
         requestID: String
     ) async throws(SQSError) -> Reply {
         let region: String
+        var principal: Principal?
         switch configuration.authentication {
         case .sigV4(let verifier):
-            region = try verifier.verify(request, nowSeconds: nowSeconds).get().region
+            let identity = try verifier.verify(request, nowSeconds: nowSeconds).get()
+            region = identity.region
+            principal = Principal(
+                keyID: identity.accessKeyID,
+                account: configuration.keyAccounts[identity.accessKeyID] ?? configuration.account
+            )
         case .none:
             region = configuration.defaultRegion
         }
@@ -128,7 +138,8 @@ public final class SQSService: Sendable {
             arns: ARNs(region: region, account: configuration.account),
             baseURL: "http://\(host)/\(configuration.account)/",
             input: input,
-            requestID: requestID
+            requestID: requestID,
+            principal: principal
         )
         return try await context.perform()
     }
@@ -145,6 +156,15 @@ package enum SQSOperation {
     ]
     /// Not valid through a queue's URL in the query protocol.
     static let unscoped: Set<String> = ["CreateQueue", "ListQueues"]
+}
+
+/// The key that signed a request, and its account.
+package struct Principal: Sendable, Equatable {
+    let keyID: String
+    let account: String
+
+    /// The key's ARN as a policy's `Principal` names it.
+    var arn: String { "arn:aws:iam::\(account):user/\(keyID)" }
 }
 
 /// A request's members, in the form its protocol gave them.
@@ -164,6 +184,8 @@ package struct Context {
     let baseURL: String
     let input: SQSInput
     let requestID: String
+    /// The key that signed the request and its account; nil when the API takes unsigned requests (the owner).
+    let principal: Principal?
 
     var backend: any SQSBackend { service.backend }
     var account: String { service.configuration.account }
@@ -205,7 +227,43 @@ package struct Context {
     func queue(url: String?) async throws(SQSError) -> QueueDescription {
         guard let url else { throw .missingParameter("QueueUrl") }
         guard let name = Handles.queueName(ofURL: url, account: account) else { throw .queueDoesNotExist }
-        return try await call { () async throws(WireError) in try await backend.queue(name) }
+        let queue = try await call { () async throws(WireError) in try await backend.queue(name) }
+        try authorize(queue)
+        return queue
+    }
+
+    /// Whether the request's key may perform this operation on `queue`, as AWS decides it for a resource
+    /// policy: a key of the queue's own account may unless the queue's policy denies it; a key of another account
+    /// only where the policy allows it, and never an owner-only action. A refusal is `AccessDenied` and changes
+    /// nothing. Context keys: `aws:SourceAccount` is the key's account; `aws:SourceArn` is never set (no AWS
+    /// service sends through Ferry), so a statement that requires it does not apply.
+    func authorize(_ queue: QueueDescription) throws(SQSError) {
+        guard let principal else { return }
+        let owner = principal.account == account
+        let resource = arns.arn(ofQueue: queue.name)
+        func denied(explicit: Bool) -> SQSError {
+            .accessDenied(principal.arn, action: operation, resource: resource, explicit: explicit)
+        }
+        if !owner && Self.ownerActions.contains(operation) { throw denied(explicit: false) }
+        // The owner can always read and change the policy, so a Deny it wrote can be undone (S3 keeps the same
+        // exception for a bucket's own account).
+        if owner && Self.policyActions.contains(operation) { return }
+        guard let text = queue.attributes.policy else {
+            if owner { return }
+            throw denied(explicit: false)
+        }
+        let request = QueuePolicy.Request(
+            account: principal.account,
+            principalARN: principal.arn,
+            action: operation,
+            resource: resource,
+            context: ["aws:sourceaccount": principal.account]
+        )
+        switch (try? QueuePolicy.parse(text))?.evaluate(request) ?? .notApplicable {
+        case .denied: throw denied(explicit: true)
+        case .allowed: return
+        case .notApplicable: if !owner { throw denied(explicit: false) }
+        }
     }
 
     /// Runs a backend call, mapping its refusal to AWS's error.
@@ -218,6 +276,18 @@ package struct Context {
     }
 
     func perform() async throws(SQSError) -> Reply {
+        // Another account's key lists none of this account's queues and may not create or redrive any.
+        if let principal, principal.account != account {
+            if operation == "ListQueues" { return ok(ListQueuesOutput(queueUrls: nil, nextToken: nil)) }
+            if Self.accountActions.contains(operation) {
+                throw .accessDenied(
+                    principal.arn,
+                    action: operation,
+                    resource: "arn:aws:sqs:\(arns.region):\(account):*",
+                    explicit: false
+                )
+            }
+        }
         switch operation {
         case "CreateQueue": return try await createQueue()
         case "GetQueueUrl": return try await getQueueURL()

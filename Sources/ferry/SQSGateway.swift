@@ -140,7 +140,10 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter) -> HTTPAPI {
         configuration: SQSService.Configuration(
             authentication: authentication,
             account: config.sqs.accountID,
-            defaultRegion: config.sqs.region
+            defaultRegion: config.sqs.region,
+            keyAccounts: Dictionary(
+                uniqueKeysWithValues: config.sqs.accessKeys.compactMap { key in key.accountID.map { (key.id, $0) } }
+            )
         ),
         backend: RouterSQSBackend(router: router)
     )

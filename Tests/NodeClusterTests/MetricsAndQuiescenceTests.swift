@@ -180,6 +180,14 @@ import Testing
         #expect(
             field("  access_keys:\n    - {id: AKFR0000000000000000, secret: short}\n") == "sqs.access_keys[0].secret"
         )
+        #expect(
+            field("  access_keys:\n    - {id: AKFR0000000000000000, secret: 0123456789abcdef, account_id: \"1\"}\n")
+                == "sqs.access_keys[0].account_id"
+        )
+        let partner =
+            "  access_keys:\n    - {id: AKFR0000000000000000, secret: 0123456789abcdef, account_id: \"111122223333\"}\n"
+        #expect(field(partner) == nil)
+        #expect(try NodeConfig.parse(yaml: base + "sqs:\n" + partner).sqs.accessKeys.first?.accountID == "111122223333")
         #expect(field("  auth: none\n") == nil)
     }
 }

@@ -19,7 +19,11 @@ from botocore.credentials import Credentials
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLUSTER_DIR = os.path.join(ROOT, ".sqs-tests")
 ACCOUNT = "123456789012"
-ENV = dict(os.environ, FERRY_CLUSTER_DIR=CLUSTER_DIR, FERRY_LOCAL_BASE="60", FERRY_SQS_ACCOUNT_ID=ACCOUNT)
+# A key of another account: it may act on the cluster's queues only where a queue's policy allows it.
+OTHER_ACCOUNT = "210987654321"
+OTHER_KEY = ("AKFROTHERACCOUNT0001", "other-account-secret-0123456789abcdef")
+ENV = dict(os.environ, FERRY_CLUSTER_DIR=CLUSTER_DIR, FERRY_LOCAL_BASE="60", FERRY_SQS_ACCOUNT_ID=ACCOUNT,
+           FERRY_SQS_OTHER_KEY=f"{OTHER_KEY[0]}:{OTHER_KEY[1]}:{OTHER_ACCOUNT}")
 
 
 def local(*args, check=True):

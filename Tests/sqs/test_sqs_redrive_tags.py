@@ -206,7 +206,7 @@ def test_permissions_and_policy(sqs):
     assert code(missing) == "InvalidParameterValue"
     sqs.remove_permission(QueueUrl=url, Label="readers")
     assert "Policy" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    # Policy as an attribute: any JSON document, kept as given.
+    # Policy as an attribute, kept as given. It denies everything, but the owner can still read and change it.
     document = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
                                                                    "Action": "SQS:*", "Resource": arn}]})
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": document})
