@@ -241,8 +241,10 @@ package struct Context {
         guard let principal else { return }
         let owner = principal.account == account
         let resource = arns.arn(ofQueue: queue.name)
+        // A batch is authorized as its single action (SendMessageBatch needs sqs:SendMessage), as in IAM.
+        let action = operation.hasSuffix("Batch") ? String(operation.dropLast(5)) : operation
         func denied(explicit: Bool) -> SQSError {
-            .accessDenied(principal.arn, action: operation, resource: resource, explicit: explicit)
+            .accessDenied(principal.arn, action: action, resource: resource, explicit: explicit)
         }
         if !owner && Self.ownerActions.contains(operation) { throw denied(explicit: false) }
         // The owner can always read and change the policy, so a Deny it wrote can be undone (S3 keeps the same
@@ -255,7 +257,7 @@ package struct Context {
         let request = QueuePolicy.Request(
             account: principal.account,
             principalARN: principal.arn,
-            action: operation,
+            action: action,
             resource: resource,
             context: ["aws:sourceaccount": principal.account]
         )

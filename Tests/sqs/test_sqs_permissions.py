@@ -47,7 +47,12 @@ def test_another_accounts_key_needs_the_queues_policy(sqs, other):
     assert other.get_queue_url(QueueName=url.rsplit("/", 1)[1], QueueOwnerAWSAccountId=ACCOUNT)["QueueUrl"] == url
     other.send_message(QueueUrl=url, MessageBody="yes")
     assert depth(sqs, url) == 1
+    # A batch needs the single action's permission, as in IAM.
+    other.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "one"}, {"Id": "b", "MessageBody": "two"}])
+    assert depth(sqs, url) == 3
     refused(lambda: other.receive_message(QueueUrl=url), "ReceiveMessage")
+    refused(lambda: other.delete_message_batch(QueueUrl=url, Entries=[{"Id": "a", "ReceiptHandle": "x"}]),
+            "DeleteMessage")
     # Owner-only actions stay the owner's whatever the policy says.
     refused(lambda: other.add_permission(QueueUrl=url, Label="x", AWSAccountIds=[OTHER_ACCOUNT],
                                          Actions=["ReceiveMessage"]), "AddPermission")
@@ -56,7 +61,7 @@ def test_another_accounts_key_needs_the_queues_policy(sqs, other):
 
     sqs.remove_permission(QueueUrl=url, Label="partner")
     refused(lambda: other.send_message(QueueUrl=url, MessageBody="again"), "SendMessage")
-    assert depth(sqs, url) == 1
+    assert depth(sqs, url) == 3
     sqs.delete_queue(QueueUrl=url)
 
 
