@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "FerryQueue", targets: ["FerryQueue"]),
         .library(name: "FerryWire", targets: ["FerryWire"]),
         .library(name: "FerryClient", targets: ["FerryClient"]),
+        .library(name: "FerryTLS", targets: ["FerryTLS"]),
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-sim", targets: ["ferry-sim"]),
         .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
@@ -34,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // Latency percentiles of `ferry bench`.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
@@ -78,6 +80,7 @@ let package = Package(
                 "FerryRaft", "FerryQueue", "FerryModel", "FerryWire", "FerryStorage", "FerryNet", "FerryRouter",
                 "FerryCrypto",
                 "FerryHTTP",
+                "FerryTLS",
                 nioCore,
                 nioPosix,
                 nioConcurrency,
@@ -96,6 +99,16 @@ let package = Package(
         ),
         // SHA-256, MD5 and HMAC-SHA256 through libcrypto: SigV4, SQS's MD5 digests, content-based deduplication.
         .target(name: "FerryCrypto", dependencies: ["CLibCrypto"], swiftSettings: swiftSettings),
+        // TLS on swift-nio-ssl, kept in this one module: the nodes' listeners and dialers (mutual TLS on the peer
+        // port, certificate chains checked with FerryCrypto to name a refusal's cause), reload on SIGHUP, and the
+        // clients' side. FerryNet, FerryHTTP and FerryClient take it as a channel hook and never import NIOSSL.
+        .target(
+            name: "FerryTLS",
+            dependencies: [
+                "FerryCrypto", nioCore, nioConcurrency, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The SQS-compatible API (AWS JSON 1.0, SigV4) on each node's HTTP port, mapped onto node operations.
         .target(
             name: "FerrySQS",
@@ -119,7 +132,9 @@ let package = Package(
         // The Swift client: blocking calls over the router and TCP connections. Never imports FerryNode.
         .target(
             name: "FerryClient",
-            dependencies: ["FerryNet", "FerryRouter", "FerryModel", "FerryWire", nioCore, nioPosix, nioConcurrency],
+            dependencies: [
+                "FerryNet", "FerryRouter", "FerryTLS", "FerryModel", "FerryWire", nioCore, nioPosix, nioConcurrency,
+            ],
             swiftSettings: swiftSettings
         ),
         // One binary: `ferry node` and the client commands.
@@ -127,7 +142,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryNode", "FerrySQS", "FerryClient", "FerryRouter", "FerryNet", "FerryModel", "FerryWire", "CSpawn",
-                "FerryHTTP", nioCore,
+                "FerryHTTP", "FerryTLS", nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -213,7 +228,8 @@ let package = Package(
         .testTarget(
             name: "NodeClusterTests",
             dependencies: [
-                "FerryNode", "FerryClient", "FerryHTTP", "FerryRouter", "FerryWire", "FerryQueue", "FerryModel", nioCore, nioPosix,
+                "FerryNode", "FerryClient", "FerryHTTP", "FerryTLS", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "FerryRouter", "FerryWire", "FerryQueue", "FerryModel", nioCore, nioPosix,
                 nioConcurrency,
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import FerryModel
 @_exported import FerryNet
 @_exported import FerryRouter
+import FerryTLS
 import FerryWire
 import NIOConcurrencyHelpers
 import NIOCore
@@ -22,8 +23,10 @@ public final class FerryClient: @unchecked Sendable {
     /// The router's tasks run here: a caller blocking cooperative threads cannot stall them.
     private let executor = ThreadTaskExecutor()
 
-    /// - Parameter endpoints: `host:port` client addresses of some nodes (more are learned from metadata).
-    public init(endpoints: [String], options: Options = Options()) throws(FerryClientError) {
+    /// - Parameters:
+    ///   - endpoints: `host:port` client addresses of some nodes (more are learned from metadata).
+    ///   - tls: TLS to the client ports (the cluster's CA), when the cluster uses it.
+    public init(endpoints: [String], options: Options = Options(), tls: ClientTLS? = nil) throws(FerryClientError) {
         var seeds: [(String, Int)] = []
         for endpoint in endpoints {
             let parts = endpoint.split(separator: ":")
@@ -31,7 +34,7 @@ public final class FerryClient: @unchecked Sendable {
             seeds.append((String(parts[0]), port))
         }
         guard !seeds.isEmpty else { throw .badEndpoint("(none)") }
-        transport = NetTransport(seeds: seeds)
+        transport = NetTransport(seeds: seeds, security: tls.map(Self.security))
         router = PartitionRouter(transport: transport, options: options)
     }
 
@@ -49,6 +52,11 @@ public final class FerryClient: @unchecked Sendable {
     }
 
     static func nowMs() -> Int64 { PartitionRouter.nowMs() }
+
+    /// The connection hook of `tls`.
+    public static func security(_ tls: ClientTLS) -> ConnectionSecurity {
+        ConnectionSecurity(secure: { channel, host in try tls.secure(channel, host: host) }, refusal: ClientTLS.refusal)
+    }
 
     static func expect<T>(_ response: ClientResponse, _ pick: (ClientResponse) -> T?) throws(FerryClientError) -> T {
         try PartitionRouter.expect(response, pick)

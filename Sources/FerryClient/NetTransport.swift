@@ -15,9 +15,12 @@ final class NetTransport: RouterTransport, @unchecked Sendable {
     private var connections: [String: Connection] = [:]
     private var connecting: [String: EventLoopFuture<Connection>] = [:]
     private var nodes: [(id: UInt64, host: String, port: Int)] = []
+    /// TLS on every connection, when the cluster's client ports use it.
+    let security: ConnectionSecurity?
 
-    init(seeds: [(String, Int)]) {
+    init(seeds: [(String, Int)], security: ConnectionSecurity?) {
         self.seeds = seeds
+        self.security = security
     }
 
     func shutdown() {
@@ -53,7 +56,7 @@ final class NetTransport: RouterTransport, @unchecked Sendable {
     func connection(_ host: String, _ port: Int) throws(FerryClientError) -> Connection {
         let key = "\(host):\(port)"
         if let open = lock.withLock({ connections[key] }), open.isActive { return open }
-        let connection = try Connection(host: host, port: port, group: group)
+        let connection = try Connection(host: host, port: port, group: group, security: security)
         lock.withLock { connections[key] = connection }
         return connection
     }
@@ -64,7 +67,7 @@ final class NetTransport: RouterTransport, @unchecked Sendable {
         return lock.withLock {
             if let open = connections[key], open.isActive { return group.next().makeSucceededFuture(open) }
             if let pending = connecting[key] { return pending }
-            let future = Connection.open(host: host, port: port, group: group)
+            let future = Connection.open(host: host, port: port, group: group, security: security)
             connecting[key] = future
             future.whenComplete { [self] result in
                 lock.withLock {

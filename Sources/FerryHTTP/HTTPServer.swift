@@ -78,12 +78,14 @@ public final class HTTPServer: Sendable {
     private let connections: Connections
 
     /// Binds `host:port` and serves on `group`; returns once the listener is bound.
+    /// - Parameter security: adds TLS (FerryTLS) to each accepted connection's pipeline before HTTP.
     /// - Throws: `HTTPServerError` when the port cannot be bound.
     public init(
         host: String,
         port: Int,
         group: any EventLoopGroup,
         serverName: String,
+        security: (@Sendable (any Channel) throws -> Void)? = nil,
         route: @escaping Route
     )
         throws(HTTPServerError)
@@ -98,6 +100,7 @@ public final class HTTPServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try security?(channel)
                     let executor = EventLoopTaskExecutor(channel.eventLoop)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: true,

@@ -13,6 +13,10 @@ public enum FerryClientError: Error, Sendable, Hashable, CustomStringConvertible
     /// The server refused, with a typed error.
     case server(WireError)
     case badEndpoint(String)
+    /// The connection itself was refused: its TLS handshake failed (wrong CA, expired certificate, a name that
+    /// is not the host dialled), or the port wants TLS and got clear text or the reverse. Not retried: another
+    /// attempt meets the same refusal.
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -20,7 +24,24 @@ public enum FerryClientError: Error, Sendable, Hashable, CustomStringConvertible
         case .timeout(let detail): return "timeout: \(detail)"
         case .server(let error): return "\(error)"
         case .badEndpoint(let text): return "bad endpoint \(text): expected host:port"
+        case .refused(let detail): return "refused: \(detail)"
         }
+    }
+}
+
+/// A security layer (TLS, from FerryTLS) for new connections: `secure` adds it to a pipeline before the
+/// protocol's handler (`host` is the host dialled, whose name the server's certificate must carry); `refusal`
+/// tells which errors it raises mean the connection was refused (a failed handshake) rather than broken.
+public struct ConnectionSecurity: Sendable {
+    public var secure: @Sendable (_ channel: any Channel, _ host: String) throws -> Void
+    public var refusal: @Sendable (_ error: any Error) -> String?
+
+    public init(
+        secure: @escaping @Sendable (_ channel: any Channel, _ host: String) throws -> Void,
+        refusal: @escaping @Sendable (_ error: any Error) -> String?
+    ) {
+        self.secure = secure
+        self.refusal = refusal
     }
 }
 
@@ -31,6 +52,14 @@ public final class Connection: @unchecked Sendable {
         let lock = NIOLock()
         var buffer = ByteBuffer()
         var waiting: [UInt32: EventLoopPromise<ClientResponse>] = [:]
+        /// Why the server or the TLS layer refused this connection (failed handshake, an error frame with
+        /// correlation id 0 before it closed): every pending call fails with it.
+        var refusal: String?
+        let security: ConnectionSecurity?
+
+        init(security: ConnectionSecurity?) {
+            self.security = security
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var incoming = unwrapInboundIn(data)
@@ -38,20 +67,42 @@ public final class Connection: @unchecked Sendable {
             do {
                 while let frame = try ClientFrame.decode(from: &buffer) {
                     guard case .response(let response) = frame.payload else { continue }
+                    if frame.correlationID == 0, case .error(let error) = response {
+                        lock.withLock { refusal = error.message }
+                        continue
+                    }
                     lock.withLock { waiting.removeValue(forKey: frame.correlationID) }?.succeed(response)
                 }
                 buffer.discardReadBytes()
             } catch {
+                // Not the native protocol: a node's TLS port answering a plaintext client starts a TLS record.
+                if lock.withLock({ refusal == nil }), buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == 0x15
+                {
+                    lock.withLock { refusal = "the server answered with TLS: give a CA (--tls-ca or FERRY_TLS_CA)" }
+                }
                 context.close(promise: nil)
             }
         }
 
-        func channelInactive(context: ChannelHandlerContext) {
-            let all = lock.withLock {
-                defer { waiting = [:] }
-                return Array(waiting.values)
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            if let reason = security?.refusal(error) {
+                lock.withLock { if refusal == nil { refusal = reason } }
             }
-            for promise in all { promise.fail(ChannelError.ioOnClosedChannel) }
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            let (all, reason) = lock.withLock { () -> ([EventLoopPromise<ClientResponse>], String?) in
+                defer { waiting = [:] }
+                return (Array(waiting.values), refusal)
+            }
+            for promise in all {
+                if let refusal = reason {
+                    promise.fail(FerryClientError.refused(refusal))
+                } else {
+                    promise.fail(ChannelError.ioOnClosedChannel)
+                }
+            }
         }
     }
 
@@ -69,9 +120,10 @@ public final class Connection: @unchecked Sendable {
         host: String,
         port: Int,
         group: any EventLoopGroup,
-        timeoutMs: Int64 = 1_000
+        timeoutMs: Int64 = 1_000,
+        security: ConnectionSecurity? = nil
     ) throws(FerryClientError) {
-        let (channel, handler) = Self.bootstrap(group: group, timeoutMs: timeoutMs)
+        let (channel, handler) = Self.bootstrap(host: host, group: group, timeoutMs: timeoutMs, security: security)
         do {
             self.init(host: host, port: port, channel: try channel.connect(host: host, port: port).wait(), handler)
         } catch {
@@ -91,21 +143,30 @@ public final class Connection: @unchecked Sendable {
         host: String,
         port: Int,
         group: any EventLoopGroup,
-        timeoutMs: Int64 = 1_000
+        timeoutMs: Int64 = 1_000,
+        security: ConnectionSecurity? = nil
     ) -> EventLoopFuture<Connection> {
-        let (bootstrap, handler) = bootstrap(group: group, timeoutMs: timeoutMs)
+        let (bootstrap, handler) = bootstrap(host: host, group: group, timeoutMs: timeoutMs, security: security)
         return bootstrap.connect(host: host, port: port)
             .map { Connection(host: host, port: port, channel: $0, handler) }
             .flatMapErrorThrowing { throw FerryClientError.unreachable("\(host):\(port): \($0)") }
     }
 
-    private static func bootstrap(group: any EventLoopGroup, timeoutMs: Int64) -> (ClientBootstrap, Handler) {
-        let handler = Handler()
+    private static func bootstrap(
+        host: String,
+        group: any EventLoopGroup,
+        timeoutMs: Int64,
+        security: ConnectionSecurity?
+    ) -> (ClientBootstrap, Handler) {
+        let handler = Handler(security: security)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.milliseconds(timeoutMs))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                channel.eventLoop.makeCompletedFuture {
+                    try security?.secure(channel, host)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
             }
         return (bootstrap, handler)
     }
@@ -135,7 +196,10 @@ public final class Connection: @unchecked Sendable {
         let pending = handler
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { error in
-            pending.lock.withLock { pending.waiting.removeValue(forKey: id) }?.fail(error)
+            let (promise, refusal) = pending.lock.withLock {
+                (pending.waiting.removeValue(forKey: id), pending.refusal)
+            }
+            promise?.fail(refusal.map { FerryClientError.refused($0) } ?? error)
         }
         let frame = ClientFrame.request(id, request).encoded()
         if channel.eventLoop.inEventLoop {

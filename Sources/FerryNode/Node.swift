@@ -1,7 +1,9 @@
+import FerryCrypto
 import FerryHTTP
 import FerryModel
 import FerryRouter
 import FerryStorage
+import FerryTLS
 import FerryWire
 import NIOConcurrencyHelpers
 import NIOCore
@@ -16,9 +18,12 @@ public enum NodeLog {
     nonisolated(unsafe) public static var nodeID: UInt64 = 0
     /// No lines at all (a simulator runs thousands of nodes' lives per second).
     nonisolated(unsafe) package static var muted = false
+    /// Sees every line's level and message as well (tests that check what a refusal logs).
+    nonisolated(unsafe) package static var observer: (@Sendable (String, String) -> Void)?
 
     static func write(_ level: String, _ message: String) {
         guard !muted else { return }
+        observer?(level, message)
         var escaped = ""
         for scalar in message.unicodeScalars {
             switch scalar {
@@ -127,6 +132,8 @@ public final class FerryNodeServer: @unchecked Sendable {
     private var clientServer: (any Channel)?
     private var http: HTTPServer?
     private var thread: NIOThreadPool?
+    /// The node's TLS (nil: plain ports); `reloadTLS()` swaps its files.
+    let tls: TLSStore?
 
     /// Validates the config, takes the data directory's lock, opens the storage, binds the listeners and starts
     /// the Raft thread.
@@ -148,6 +155,15 @@ public final class FerryNodeServer: @unchecked Sendable {
             throw ConfigError(field: "data_dir", reason: "\(config.dataDirectory) is in use by another ferry node")
         }
         lockDescriptor = descriptor
+        let tls: TLSStore?
+        do {
+            tls = try config.tls?.open()
+        } catch {
+            flock(descriptor, LOCK_UN)
+            close(descriptor)
+            throw error
+        }
+        self.tls = tls
         let storage = try NodeStorage(
             fileSystem: PosixFileSystem(),
             directory: config.dataDirectory,
@@ -155,8 +171,9 @@ public final class FerryNodeServer: @unchecked Sendable {
         )
         if let warning = config.fsyncPolicy.startupWarning { NodeLog.warning(warning) }
         runtime = try NodeRuntime(config: config, storage: storage)
+        runtime.tls = tls
         loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        transport = PeerTransport(config: config, group: loops, mailbox: runtime.mailbox)
+        transport = PeerTransport(config: config, group: loops, mailbox: runtime.mailbox, tls: tls)
         runtime.transport = transport
         runtime.onPeersChanged = { [transport] nodes in transport.connect(nodes) }
         try transport.start()
@@ -167,6 +184,7 @@ public final class FerryNodeServer: @unchecked Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.secureServer(channel, port: "client", plaintextAnswer: NodeTLSAnswers.client)
                     try channel.pipeline.syncOperations.addHandler(ClientInboundHandler(mailbox: mailbox))
                 }
             }
@@ -179,7 +197,11 @@ public final class FerryNodeServer: @unchecked Sendable {
             port: Int(config.me.httpPort),
             group: loops,
             mailbox: mailbox,
-            api: try api?(router)
+            api: try api?(router),
+            security: tls.map { tls in
+                { @Sendable channel in try tls.secureServer(channel, port: "http", plaintextAnswer: NodeTLSAnswers.http)
+                }
+            }
         )
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
@@ -188,7 +210,29 @@ public final class FerryNodeServer: @unchecked Sendable {
         pool.submit { _ in runtime.run() }
         NodeLog.info(
             "node \(config.nodeID) of \(config.clusterID) serving clients on \(config.me.host):\(config.me.clientPort)"
+                + (tls.map { " with TLS (certificate expires \($0.certificate.notAfter))" } ?? "")
         )
+    }
+
+    /// Refused TLS connections by `port/cause` (empty without TLS).
+    package var tlsRefusals: [String: Int] { tls?.refusalCounts ?? [:] }
+
+    /// Reads the TLS files again (SIGHUP): new connections use them, open ones keep theirs. On a bad file the old
+    /// ones stay in use and the error names it.
+    /// - Returns: nil when the node has no TLS.
+    @discardableResult
+    public func reloadTLS() throws(ConfigError) -> Int64? {
+        guard let tls, let files = config.tls else { return nil }
+        do {
+            let facts = try tls.reload()
+            NodeLog.info(
+                "TLS files reloaded: certificate for \(facts.names.joined(separator: ", ")) expires \(facts.notAfter)"
+            )
+            return facts.notAfter
+        } catch {
+            NodeLog.error("TLS files not reloaded, the old ones stay in use: \(error)")
+            throw ConfigError(field: files.field(of: error.file), reason: error.description)
+        }
     }
 
     /// Stops the Raft thread, closes the listeners and connections, releases the lock. Graceful (SIGTERM): hands

@@ -145,6 +145,8 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     public var peerListenPort: UInt16?
     /// The SQS API's authentication and naming.
     public var sqs = SQSConfig()
+    /// TLS on the peer, client and HTTP ports; nil: plain.
+    public var tls: TLSConfig?
 
     public init(nodeID: UInt64, clusterID: String, dataDirectory: String, members: [MemberConfig]) {
         self.nodeID = nodeID
@@ -167,6 +169,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case peerListenPort = "peer_listen_port"
         case sqs
         case join
+        case tls
     }
 
     public init(from decoder: any Decoder) throws {
@@ -184,6 +187,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         peerListenPort = try values.decodeIfPresent(UInt16.self, forKey: .peerListenPort)
         sqs = try values.decodeIfPresent(SQSConfig.self, forKey: .sqs) ?? SQSConfig()
         join = try values.decodeIfPresent(Bool.self, forKey: .join) ?? false
+        tls = try values.decodeIfPresent(TLSConfig.self, forKey: .tls)
     }
 
     /// Parses YAML text.
@@ -247,6 +251,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         }
         if peerListenPort == 0 { throw ConfigError(field: "peer_listen_port", reason: "must be 1…65535") }
         try sqs.validate()
+        try tls?.validate()
         guard !members.isEmpty else { throw ConfigError(field: "members", reason: "at least one") }
         for (at, member) in members.enumerated() {
             let field = "members[\(at)]"

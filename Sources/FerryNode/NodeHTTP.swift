@@ -11,7 +11,8 @@ package enum NodeHTTP {
         port: Int,
         group: any EventLoopGroup,
         mailbox: Mailbox,
-        api: HTTPAPI?
+        api: HTTPAPI?,
+        security: (@Sendable (any Channel) throws -> Void)? = nil
     ) throws -> HTTPServer {
         let metrics: HTTPAPIHandler = { _ in
             var text = await withCheckedContinuation { continuation in
@@ -24,7 +25,9 @@ package enum NodeHTTP {
         let handler = api?.handler
         let server: HTTPServer
         do {
-            server = try HTTPServer(host: host, port: port, group: group, serverName: "ferry") { method, path in
+            server = try HTTPServer(host: host, port: port, group: group, serverName: "ferry", security: security) {
+                method,
+                path in
                 switch (method, path) {
                 case ("GET", "/metrics"): return metrics
                 case ("GET", "/health"): return health
@@ -35,7 +38,7 @@ package enum NodeHTTP {
         } catch {
             throw ConfigError(field: "http_port", reason: error.description)
         }
-        NodeLog.info("serving metrics on http://\(host):\(port)/metrics")
+        NodeLog.info("serving metrics on http\(security == nil ? "" : "s")://\(host):\(port)/metrics")
         return server
     }
 

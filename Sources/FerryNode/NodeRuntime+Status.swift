@@ -2,6 +2,14 @@ import FerryQueue
 import FerryRaft
 import FerryWire
 
+/// What the node's TLS reports (FerryTLS's store, kept out of the runtime, which the simulator runs).
+package protocol TLSReport: AnyObject, Sendable {
+    /// When the certificate in use expires (seconds since the epoch).
+    var certificateNotAfter: Int64 { get }
+    /// Refused connections by `port/cause`.
+    var refusedConnections: [String: Int] { get }
+}
+
 /// What the node tells about itself: `/metrics` and `ferry cluster status`.
 extension NodeRuntime {
     func renderMetrics() -> String {
@@ -24,6 +32,23 @@ extension NodeRuntime {
                 Double(now - heard) / 1_000,
                 help: "Time since any frame from the peer"
             )
+        }
+        if let tls {
+            metrics.gauge(
+                "ferry_tls_certificate_expiry_timestamp_seconds",
+                [],
+                Double(tls.certificateNotAfter),
+                help: "When the node's TLS certificate expires (seconds since the epoch)"
+            )
+            for (key, count) in tls.refusedConnections.sorted(by: { $0.key < $1.key }) {
+                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+                metrics.counter(
+                    "ferry_tls_refused_connections_total",
+                    [("port", parts[0]), ("cause", parts.count > 1 ? parts[1] : "")],
+                    UInt64(count),
+                    help: "Connections refused by TLS: plaintext, failed handshakes, refused certificates"
+                )
+            }
         }
         return metrics.render()
     }
@@ -49,6 +74,11 @@ extension NodeRuntime {
             answer.learners = group.core.membership.learners
             return answer
         }
-        return NodeStatus(nodeID: config.nodeID, fsync: config.fsync, groups: groups)
+        return NodeStatus(
+            nodeID: config.nodeID,
+            fsync: config.fsync,
+            groups: groups,
+            tlsNotAfter: tls?.certificateNotAfter ?? 0
+        )
     }
 }

@@ -26,6 +26,9 @@ package final class NodeRuntime: @unchecked Sendable {
     package var transport: (any PeerSender)?
     /// Sends outbox moves to destination leaders on other nodes, over the peer connections.
     package var forwarder: (any RouterTransport)?
+    /// The node's TLS, when its ports use it: the certificate's expiry and the refused connections, for
+    /// `/metrics` and `ferry cluster status` (set before `run()`).
+    package var tls: (any TLSReport)?
     /// The current round's time: monotonic (timers, liveness) and wall clock (entry stamps, deadlines).
     private(set) var nowMs: Int64
     private(set) var wallMs: Int64

@@ -1,5 +1,6 @@
 import FerryModel
 import FerryRaft
+import FerryTLS
 import FerryWire
 import NIOConcurrencyHelpers
 import NIOCore
@@ -7,14 +8,20 @@ import NIOPosix
 
 /// The first bytes on a peer connection: `magic u64 | version u16 | cluster id (u16 + UTF-8) | from u64 |
 /// to u64`. The listener closes a connection whose cluster or target node is not its own.
-struct PeerHello: Equatable {
+package struct PeerHello: Equatable {
     static let magic: UInt64 = 0x4645_5252_5950_4545  // "FERRYPEE"
     static let version: UInt16 = 1
-    var clusterID: String
-    var from: UInt64
-    var to: UInt64
+    package var clusterID: String
+    package var from: UInt64
+    package var to: UInt64
 
-    func encoded() -> ByteBuffer {
+    package init(clusterID: String, from: UInt64, to: UInt64) {
+        self.clusterID = clusterID
+        self.from = from
+        self.to = to
+    }
+
+    package func encoded() -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(Self.magic)
         buffer.writeInteger(Self.version)
@@ -49,14 +56,18 @@ final class PeerInboundHandler: ChannelInboundHandler {
     let mailbox: Mailbox
     /// Answers forwarded requests on this node's own connection to the peer.
     let transport: PeerTransport
+    /// The names of the peer's verified certificate (mutual TLS): the hello must come from a member whose host
+    /// is one of them. nil: plain peer port.
+    let identity: PeerIdentity?
     private var buffer = ByteBuffer()
     private var peer: UInt64?
 
-    init(clusterID: String, nodeID: UInt64, mailbox: Mailbox, transport: PeerTransport) {
+    init(clusterID: String, nodeID: UInt64, mailbox: Mailbox, transport: PeerTransport, identity: PeerIdentity?) {
         self.clusterID = clusterID
         self.nodeID = nodeID
         self.mailbox = mailbox
         self.transport = transport
+        self.identity = identity
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -68,6 +79,14 @@ final class PeerInboundHandler: ChannelInboundHandler {
                 guard hello.clusterID == clusterID, hello.to == nodeID, hello.from != nodeID else {
                     NodeLog.warning(
                         "peer connection refused: cluster \(hello.clusterID), from \(hello.from), to \(hello.to)"
+                    )
+                    context.close(promise: nil)
+                    return
+                }
+                if let identity, let refusal = transport.refusal(of: hello.from, names: identity.names ?? []) {
+                    transport.tls?.refused("peer", "identity")
+                    NodeLog.warning(
+                        "peer connection from \(context.remoteAddress.map { "\($0)" } ?? "?") refused: \(refusal)"
                     )
                     context.close(promise: nil)
                     return
@@ -137,11 +156,31 @@ package final class PeerTransport: PeerSender, @unchecked Sendable {
     private var peers: [UInt64: MemberConfig] = [:]
     private var stopped = false
     private var server: (any Channel)?
+    /// Mutual TLS on the peer port and on the connections this node dials (nil: plain).
+    let tls: TLSStore?
 
-    package init(config: NodeConfig, group: any EventLoopGroup, mailbox: Mailbox) {
+    package init(config: NodeConfig, group: any EventLoopGroup, mailbox: Mailbox, tls: TLSStore? = nil) {
         self.config = config
         self.group = group
         self.mailbox = mailbox
+        self.tls = tls
+    }
+
+    /// Whether one of a certificate's `names` is the host of a member (another node of the configuration or
+    /// the catalog): the peer port accepts no other certificate.
+    func isMember(_ names: [String]) -> Bool {
+        let hosts = lock.withLock { peers.values.map(\.host) }
+        return names.contains { name in hosts.contains { TLSStore.sameName(name, $0) } }
+    }
+
+    /// Why a connection whose certificate carries `names` may not speak for node `id`, or nil when it may (its
+    /// certificate names that member's host).
+    func refusal(of id: UInt64, names: [String]) -> String? {
+        guard let member = lock.withLock({ peers[id] }) else { return "node \(id) is not a member" }
+        guard names.contains(where: { TLSStore.sameName($0, member.host) }) else {
+            return "its certificate names \(names.joined(separator: ", ")), not node \(id)'s host \(member.host)"
+        }
+        return nil
     }
 
     package func start() throws {
@@ -150,18 +189,21 @@ package final class PeerTransport: PeerSender, @unchecked Sendable {
         let nodeID = config.nodeID
         let mailbox = mailbox
         let transport = self
+        let tls = tls
         server = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let identity = try tls?.securePeerServer(channel) { transport.isMember($0) }
                     try channel.pipeline.syncOperations.addHandler(
                         PeerInboundHandler(
                             clusterID: clusterID,
                             nodeID: nodeID,
                             mailbox: mailbox,
-                            transport: transport
+                            transport: transport,
+                            identity: identity
                         )
                     )
                 }
@@ -185,8 +227,12 @@ package final class PeerTransport: PeerSender, @unchecked Sendable {
         loop.scheduleTask(in: .milliseconds(delayMs)) { [self] in
             guard !lock.withLock({ stopped || peers[member.id] != member }) else { return }
             let hello = PeerHello(clusterID: config.clusterID, from: config.nodeID, to: member.id).encoded()
+            let tls = tls
             ClientBootstrap(group: loop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try tls?.securePeerClient(channel, host: member.host) }
+                }
                 .connectTimeout(.milliseconds(500))
                 .bind(to: try! SocketAddress(ipAddress: config.me.host, port: 0))
                 .connect(host: member.host, port: Int(member.peerPort))

@@ -56,7 +56,8 @@ public final class PartitionRouter: @unchecked Sendable {
     // MARK: Calls
 
     /// Sends `request` to `first` (or any node), following `notLeader` hints and retrying retriable refusals and
-    /// unreachable nodes until the retry deadline. A `timeout` (outcome unknown) is not retried here.
+    /// unreachable nodes until the retry deadline. A `timeout` (outcome unknown) is not retried here, nor a
+    /// refused connection (TLS: every attempt would meet the same refusal).
     public func call(
         _ request: ClientRequest,
         first: RouteTarget? = nil,
@@ -82,6 +83,8 @@ public final class PartitionRouter: @unchecked Sendable {
                 }
             case .failure(.timeout(let detail)):
                 throw .timeout(detail)
+            case .failure(.refused(let detail)):
+                throw .refused(detail)
             case .failure(let error):
                 lastError = error
             }

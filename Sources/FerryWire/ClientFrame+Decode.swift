@@ -264,7 +264,8 @@ extension ClientFrame {
             let n = try count(&buffer, "group count", minimumItemBytes: 50, wide: true)
             var groups: [GroupStatus] = []
             for _ in 0..<n { groups.append(try readGroup(&buffer)) }
-            return .nodeStatus(NodeStatus(nodeID: nodeID, fsync: fsync, groups: groups))
+            let notAfter = try QueueFields.read(Int64.self, &buffer, "tls not after")
+            return .nodeStatus(NodeStatus(nodeID: nodeID, fsync: fsync, groups: groups, tlsNotAfter: notAfter))
         case 13: return .error(try readError(&buffer))
         case 14:
             let nowMs = try QueueFields.read(Int64.self, &buffer, "now")

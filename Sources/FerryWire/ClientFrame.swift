@@ -281,6 +281,7 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.write(status.fsync, into: &buffer)
             buffer.writeInteger(UInt32(status.groups.count))
             for group in status.groups { write(group, into: &buffer) }
+            buffer.writeInteger(status.tlsNotAfter)
         case .error(let error):
             write(error, into: &buffer)
         case .statistics(let statistics, let nowMs):

@@ -125,11 +125,14 @@ public struct NodeStatus: Sendable, Hashable {
     /// opt-out for the default.
     public var fsync: String
     public var groups: [GroupStatus]
+    /// When the node's TLS certificate expires (seconds since the epoch); 0 when its ports are plain.
+    public var tlsNotAfter: Int64
 
-    public init(nodeID: UInt64, fsync: String, groups: [GroupStatus]) {
+    public init(nodeID: UInt64, fsync: String, groups: [GroupStatus], tlsNotAfter: Int64 = 0) {
         self.nodeID = nodeID
         self.fsync = fsync
         self.groups = groups
+        self.tlsNotAfter = tlsNotAfter
     }
 }
 

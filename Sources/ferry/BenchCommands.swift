@@ -2,6 +2,7 @@ import ArgumentParser
 import CSpawn
 import FerryClient
 import FerryModel
+import FerryTLS
 import FerryWire
 import NIOCore
 import Yams
@@ -37,6 +38,8 @@ struct LocalClusterFile: Decodable {
     var directory: String
     var nodes: [Node]
     var sqs: SQS?
+    /// The CA of a cluster started with `--tls` (its ports then use TLS).
+    var tls_ca: String?
 
     static func load(_ directory: String) throws -> LocalClusterFile {
         let path = directory + "/cluster.json"
@@ -44,6 +47,11 @@ struct LocalClusterFile: Decodable {
             throw ValidationError("cannot read \(path): run Cluster/local up")
         }
         return try YAMLDecoder().decode(LocalClusterFile.self, from: text)
+    }
+
+    /// TLS to the cluster's client ports: `FERRY_TLS_CA`, else the CA Cluster/local made for it.
+    func clientTLS() throws -> ClientTLS? {
+        try TLSOptions().client(defaultCA: tls_ca)
     }
 }
 
@@ -109,7 +117,8 @@ extension BenchCommandGroup {
             options.retryDeadlineMs = 30_000
             let client = try FerryClient(
                 endpoints: cluster.nodes.map { "\($0.address):\($0.client_port)" },
-                options: options
+                options: options,
+                tls: cluster.clientTLS()
             )
             let queue = "failover-bench.fifo"
             if (try? client.listQueues(prefix: queue))?.contains(where: { $0.name == queue }) != true {
@@ -205,7 +214,10 @@ extension BenchCommandGroup {
         func run() throws {
             let directory = dir ?? getenv("FERRY_CLUSTER_DIR").map { String(cString: $0) } ?? ".ferry"
             let cluster = try LocalClusterFile.load(directory)
-            let client = try FerryClient(endpoints: cluster.nodes.map { "\($0.address):\($0.client_port)" })
+            let client = try FerryClient(
+                endpoints: cluster.nodes.map { "\($0.address):\($0.client_port)" },
+                tls: cluster.clientTLS()
+            )
             for n in 0..<queues { _ = try client.createQueue("idle-\(n)", partitions: partitions) }
             usleep(5_000_000)
             let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryClient
 import FerryModel
+import FerryTLS
 import FerryWire
 import NIOCore
 
@@ -8,16 +9,45 @@ import NIOCore
     import Glibc
 #endif
 
-/// `--endpoints` or `FERRY_ENDPOINTS`: where the client commands find the cluster.
+/// `--endpoints` or `FERRY_ENDPOINTS`: where the client commands find the cluster; `--tls-ca` or
+/// `FERRY_TLS_CA` when its client ports use TLS.
 struct EndpointOptions: ParsableArguments {
     @Option(help: "Comma-separated host:port client addresses of some nodes (default: $FERRY_ENDPOINTS).")
     var endpoints: String?
+    @OptionGroup var tls: TLSOptions
 
     func client() throws -> FerryClient {
         let text = endpoints ?? getenv("FERRY_ENDPOINTS").map { String(cString: $0) } ?? ""
         let list = text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
         guard !list.isEmpty else { throw ValidationError("give --endpoints host:port,… or set FERRY_ENDPOINTS") }
-        return try FerryClient(endpoints: list)
+        return try FerryClient(endpoints: list, tls: tls.client())
+    }
+}
+
+/// TLS to the cluster's client ports: the CA their certificates chain to (`--tls-ca`, `FERRY_TLS_CA`), and a
+/// client certificate where one is wanted (`--tls-cert`/`--tls-key`, `FERRY_TLS_CERT`/`FERRY_TLS_KEY`).
+struct TLSOptions: ParsableArguments {
+    @Option(help: "CA certificate (PEM) of a cluster with TLS (default: $FERRY_TLS_CA; none: plain connections).")
+    var tlsCA: String?
+    @Option(help: "Client certificate (PEM), if the cluster asks for one (default: $FERRY_TLS_CERT).")
+    var tlsCert: String?
+    @Option(help: "Client certificate's key (PEM) (default: $FERRY_TLS_KEY).")
+    var tlsKey: String?
+
+    /// nil when no CA is given: plain connections.
+    func client(defaultCA: String? = nil) throws -> ClientTLS? {
+        let environment = { (name: String) in getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        guard let ca = tlsCA ?? environment("FERRY_TLS_CA") ?? defaultCA else { return nil }
+        do {
+            return try ClientTLS(
+                caFile: ca,
+                certificateFile: tlsCert ?? environment("FERRY_TLS_CERT"),
+                keyFile: tlsKey ?? environment("FERRY_TLS_KEY")
+            )
+        } catch {
+            throw ValidationError("TLS: \(error)")
+        }
     }
 }
 

@@ -104,6 +104,17 @@ struct ClusterCommandGroup: ParsableCommand {
     }
 
     struct Status: ParsableCommand {
+        /// `2027-12-04T10:00:00Z (in 365 days)`, or `(expired N days ago)`.
+        static func expiry(_ seconds: Int64) -> String {
+            var time = time_t(seconds)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            var text = [CChar](repeating: 0, count: 32)
+            strftime(&text, text.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+            let days = (seconds - Int64(Glibc.time(nil))) / 86_400
+            return String(cString: text) + (days >= 0 ? " (in \(days) days)" : " (EXPIRED \(-days) days ago)")
+        }
+
         static let configuration = CommandConfiguration(
             abstract: "Nodes, Raft groups, leaders, terms, commit and applied indexes, replication lag, fsync mode, "
                 + "and replicas still moving."
@@ -123,6 +134,8 @@ struct ClusterCommandGroup: ParsableCommand {
                     let leading = status.groups.filter { $0.leader == node.id }
                     print(
                         "node \(node.id)\t\(node.host):\(node.clientPort)\tfsync \(status.fsync)\t\(status.groups.count) groups, leads \(leading.count)"
+                            + (status.tlsNotAfter == 0
+                                ? "\ttls off" : "\ttls certificate expires \(Self.expiry(status.tlsNotAfter))")
                     )
                     for group in status.groups {
                         let name = group.queue.isEmpty ? "metadata" : "\(group.queue)/\(group.partition)"

@@ -42,6 +42,9 @@ struct LoadBench: ParsableCommand {
     var endpoints: String?
     @Option(help: "A Cluster/local directory to use (default $FERRY_CLUSTER_DIR).")
     var dir: String?
+    @Flag(help: "Start the cluster (with --fsync) with TLS on every port (Cluster/local up --tls).")
+    var tls = false
+    @OptionGroup var tlsFiles: TLSOptions
     @Option(help: "Pid of a node process for CPU figures (with --endpoints); repeat for each node.")
     var pid: [Int32] = []
     @Option(help: "Address base of a cluster this command starts (node i on 127.0.0.(base + i)).")
@@ -122,10 +125,13 @@ struct LoadBench: ParsableCommand {
             dir: dir,
             pids: pid,
             base: base,
-            quiet: json
+            quiet: json,
+            tls: tls
         )
         defer { cluster.close() }
-        let client = try FerryClient(endpoints: cluster.endpoints)
+        let tls = try tlsFiles.client(defaultCA: cluster.directory.flatMap { try? LocalClusterFile.load($0).tls_ca })
+        guard tls == nil || api == "native" else { throw ValidationError("--api sqs does not speak TLS yet") }
+        let client = try FerryClient(endpoints: cluster.endpoints, tls: tls)
         let names = (0..<queues).map { "bench-\($0)" + (kind == "fifo" ? ".fifo" : "") }
         for name in names {
             if (try? client.queueDescription(name)) != nil { try? client.deleteQueue(name) }
@@ -138,7 +144,8 @@ struct LoadBench: ParsableCommand {
             client: client,
             queues: names,
             settings: self,
-            sqs: api == "sqs" ? try sqsCredentials(cluster) : nil
+            sqs: api == "sqs" ? try sqsCredentials(cluster) : nil,
+            tls: tls
         )
         defer { engine.shutdown() }
         if prefill > 0 || warmup > 0 {
@@ -185,7 +192,8 @@ struct BenchCluster {
         dir: String?,
         pids: [Int32],
         base: Int,
-        quiet: Bool
+        quiet: Bool,
+        tls: Bool = false
     ) throws -> BenchCluster {
         let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
         if fsync == nil, let list = endpoints ?? (dir == nil ? environment("FERRY_ENDPOINTS") : nil) {
@@ -202,8 +210,10 @@ struct BenchCluster {
         let directory = "/tmp/ferry-bench-\(getpid())"
         setenv("FERRY_FSYNC", fsync ?? "always", 1)
         setenv("FERRY_LOCAL_BASE", String(base), 1)
-        if !quiet { writeError("starting a 3-node cluster (fsync \(fsync ?? "always")) in \(directory)\n") }
-        let status = Self.quietClusterLocal(["up", "--nodes", "3"], directory: directory)
+        if !quiet {
+            writeError("starting a 3-node cluster (fsync \(fsync ?? "always")\(tls ? ", TLS" : "")) in \(directory)\n")
+        }
+        let status = Self.quietClusterLocal(["up", "--nodes", "3"] + (tls ? ["--tls"] : []), directory: directory)
         guard status == 0 else {
             _ = Self.quietClusterLocal(["down"], directory: directory)
             throw ValidationError("Cluster/local up failed (status \(status)); is this the repository's root?")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryClient
 import FerryModel
+import FerryTLS
 import FerryWire
 import Histogram
 import NIOCore
@@ -70,7 +71,13 @@ final class LoadEngine: @unchecked Sendable {
     private var refusal: LoadFailure?
 
     /// - Parameter sqs: the key for `--api sqs` (nil: the native protocol).
-    init(client: FerryClient, queues names: [String], settings: LoadBench, sqs: SQSCredentials? = nil) throws {
+    init(
+        client: FerryClient,
+        queues names: [String],
+        settings: LoadBench,
+        sqs: SQSCredentials? = nil,
+        tls: ClientTLS? = nil
+    ) throws {
         self.settings = settings
         self.loop = group.next()
         self.fifo = settings.kind == "fifo"
@@ -114,7 +121,12 @@ final class LoadEngine: @unchecked Sendable {
         if let sqs {
             transport = try SQSLoadTransport(cluster: cluster, queues: queues, credentials: sqs, loop: loop)
         } else {
-            transport = try NativeLoadTransport(cluster: cluster, queues: queues, group: group)
+            transport = try NativeLoadTransport(
+                cluster: cluster,
+                queues: queues,
+                group: group,
+                security: tls.map(FerryClient.security)
+            )
         }
     }
 

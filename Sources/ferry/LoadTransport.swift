@@ -102,11 +102,21 @@ final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
     private let nodeIDs: [UInt64]
     private var connections: [UInt64: Connection] = [:]
 
-    init(cluster: ClusterDescription, queues: [QueueDescription], group: any EventLoopGroup) throws {
+    init(
+        cluster: ClusterDescription,
+        queues: [QueueDescription],
+        group: any EventLoopGroup,
+        security: ConnectionSecurity? = nil
+    ) throws {
         self.queues = queues
         nodeIDs = cluster.nodes.map(\.id)
         for node in cluster.nodes {
-            connections[node.id] = try Connection(host: node.host, port: Int(node.clientPort), group: group)
+            connections[node.id] = try Connection(
+                host: node.host,
+                port: Int(node.clientPort),
+                group: group,
+                security: security
+            )
         }
     }
 

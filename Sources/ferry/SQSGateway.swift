@@ -23,7 +23,7 @@ struct RouterSQSBackend: SQSBackend {
             switch error {
             case .server(let refusal): throw refusal
             case .timeout(let detail): throw WireError(.timeout, detail)
-            case .unreachable(let detail): throw WireError(.unavailable, detail)
+            case .unreachable(let detail), .refused(let detail): throw WireError(.unavailable, detail)
             case .badEndpoint(let detail): throw WireError(.internal, detail)
             }
         }

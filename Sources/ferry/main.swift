@@ -88,10 +88,24 @@ struct NodeCommand: ParsableCommand {
         if let snapshotEveryEntries { loaded.snapshotEveryEntries = snapshotEveryEntries }
         if let entriesKeptAfterSnapshot { loaded.entriesKeptAfterSnapshot = entriesKeptAfterSnapshot }
         if !member.isEmpty { loaded.members = try member.map(Self.parseMember) }
+        // Blocked before any thread starts, so every thread inherits the mask and only sigwait sees them (SIGHUP's
+        // default action would end the process).
+        var signals = Self.handledSignals
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
         let server = try FerryNodeServer(config: loaded) { router in sqsAPI(config: loaded, router: router) }
-        Self.waitForSignal()
+        while Self.waitForSignal() == SIGHUP {
+            NodeLog.info("SIGHUP: reloading the TLS files")
+            if (try? server.reloadTLS()) == .some(nil) { NodeLog.info("no tls: section, nothing to reload") }
+        }
         NodeLog.info("stopping")
         server.stop()
+    }
+
+    static var handledSignals: sigset_t {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+        return signals
     }
 
     static func parseMember(_ text: String) throws -> MemberConfig {
@@ -115,15 +129,12 @@ struct NodeCommand: ParsableCommand {
         return text
     }
 
-    /// Blocks until SIGTERM or SIGINT.
-    static func waitForSignal() {
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGTERM)
-        sigaddset(&signals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
+    /// Blocks until SIGTERM, SIGINT or SIGHUP (already blocked), and returns which.
+    static func waitForSignal() -> Int32 {
+        var signals = handledSignals
         var received: Int32 = 0
         sigwait(&signals, &received)
+        return received
     }
 }
 

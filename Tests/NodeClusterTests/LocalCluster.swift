@@ -3,6 +3,7 @@ import FerryHTTP
 import FerryModel
 import FerryNode
 import FerryRouter
+import FerryTLS
 import FerryWire
 import NIOConcurrencyHelpers
 import NIOCore
@@ -31,7 +32,11 @@ final class LocalCluster {
     /// The nodes that found the cluster (the others start with `join: true`, to be added later).
     let founders: Int
 
-    init(nodes: Int = 3, founders: Int? = nil, name: String) {
+    /// TLS on every node: `DIR/node-ID.pem|.key` and `DIR/ca.pem` (Cluster/certs), and the clients' CA.
+    var tlsDirectory: String?
+
+    /// - Parameter hosts: each node's own loopback address (default all on 127.0.0.1).
+    init(nodes: Int = 3, founders: Int? = nil, name: String, hosts: [String]? = nil) {
         self.founders = founders ?? nodes
         // Ports from the process id and a counter, so that parallel clusters and test processes do not collide.
         // All below 32,768, where Linux's ephemeral range starts: an outgoing connection (the peer transport binds
@@ -46,7 +51,7 @@ final class LocalCluster {
         members = (1...nodes).map {
             MemberConfig(
                 id: UInt64($0),
-                host: "127.0.0.1",
+                host: hosts?[$0 - 1] ?? "127.0.0.1",
                 peerPort: UInt16(base + 3 * $0),
                 clientPort: UInt16(base + 3 * $0 + 1),
                 httpPort: UInt16(base + 3 * $0 + 2)
@@ -72,6 +77,13 @@ final class LocalCluster {
         config.tickMs = 20
         config.snapshotEveryEntries = snapshotEveryEntries
         config.entriesKeptAfterSnapshot = entriesKeptAfterSnapshot
+        if let tls = tlsDirectory {
+            config.tls = TLSConfig(
+                certFile: "\(tls)/node-\(id).pem",
+                keyFile: "\(tls)/node-\(id).key",
+                caFile: "\(tls)/ca.pem"
+            )
+        }
         return config
     }
 
@@ -107,7 +119,11 @@ final class LocalCluster {
         var options = FerryClient.Options()
         options.requestTimeoutMs = 3_000
         options.retryDeadlineMs = 10_000
-        return try FerryClient(endpoints: endpoints, options: options)
+        return try FerryClient(
+            endpoints: endpoints,
+            options: options,
+            tls: try tlsDirectory.map { try ClientTLS(caFile: "\($0)/ca.pem") }
+        )
     }
 
     /// Each running node's status (nil for a node that does not answer).
