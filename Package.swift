@@ -27,6 +27,7 @@ let package = Package(
         .executable(name: "ferry-storage-bench", targets: ["ferry-storage-bench"]),
         .executable(name: "ferry-queue-bench", targets: ["ferry-queue-bench"]),
         .executable(name: "ferry-chaos", targets: ["ferry-chaos"]),
+        .executable(name: "ferry-fuzz", targets: ["ferry-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -56,6 +57,15 @@ let package = Package(
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // liblz4 (installed by Tests/run as liblz4-dev) for compressed log batches.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // libFuzzer's driver, declared (defined by the runtime -sanitize=fuzzer links into the fuzz build).
+        .target(name: "CFuzz"),
+        // The network parsers' fuzz targets (Tests/fuzz/run): peer and client frames, the SQS API's JSON and query
+        // requests, SigV4; and the replay of the corpus and of crashes found, in any build.
+        .executableTarget(
+            name: "ferry-fuzz",
+            dependencies: ["CFuzz", "FerryWire", "FerrySQS", "FerryModel", "FerryRaft", nioCore],
+            swiftSettings: swiftSettings
+        ),
         // glibc's posix_spawn_file_actions_addclosefrom_np: processes the tools start inherit no sockets.
         .target(name: "CSpawn"),
         // Segmented write-ahead log, snapshots and hard state on files: implements FerryRaft's storage.

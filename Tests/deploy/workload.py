@@ -46,7 +46,7 @@ class Endpoints:
 
 def client(endpoint, args):
     return boto3.client(
-        "sqs", endpoint_url=endpoint, region_name="us-east-1",
+        "sqs", endpoint_url=endpoint, region_name="us-east-1", verify=args.ca_bundle or True,
         aws_access_key_id=args.access_key, aws_secret_access_key=args.secret_key,
         config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=15))
 
@@ -154,6 +154,7 @@ def main():
     parser.add_argument("--queue", required=True)
     parser.add_argument("--access-key", required=True)
     parser.add_argument("--secret-key", required=True)
+    parser.add_argument("--ca-bundle", help="the cluster's CA (https endpoints)")
     parser.add_argument("--stop-file", required=True)
     parser.add_argument("--report", required=True)
     parser.add_argument("--groups", type=int, default=8)
