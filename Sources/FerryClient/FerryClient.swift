@@ -114,6 +114,17 @@ public final class FerryClient: @unchecked Sendable {
         try run { router async throws(FerryClientError) in try await router.changeCluster(change) }
     }
 
+    /// Creates, revokes or rotates one of the cluster's access keys (`ferry auth`).
+    @discardableResult
+    public func changeKeys(_ change: KeyChange) throws(FerryClientError) -> AccessKeyInfo {
+        try run { router async throws(FerryClientError) in try await router.changeKeys(change) }
+    }
+
+    /// The cluster's access keys, without their secrets.
+    public func listKeys() throws(FerryClientError) -> [AccessKeyInfo] {
+        try run { router async throws(FerryClientError) in try await router.listKeys() }
+    }
+
     public func deleteQueue(_ name: String) throws(FerryClientError) {
         try run { router async throws(FerryClientError) in try await router.deleteQueue(name) }
     }

@@ -138,9 +138,10 @@ public final class FerryNodeServer: @unchecked Sendable {
     /// Validates the config, takes the data directory's lock, opens the storage, binds the listeners and starts
     /// the Raft thread.
     /// - Throws: `ConfigError` naming a bad field; an error when another process holds the directory.
-    /// - Parameter api: makes the API of the HTTP port (the SQS API), if given, from the node's router: its
-    ///   operations reach this node's Raft thread directly and the other nodes over the peer connections.
-    public init(config: NodeConfig, api: ((PartitionRouter) throws -> HTTPAPI)? = nil) throws {
+    /// - Parameter api: makes the API of the HTTP port (the SQS API), if given, from the node's router (its
+    ///   operations reach this node's Raft thread directly and the other nodes over the peer connections) and
+    ///   the cluster's access keys as this node applied them.
+    public init(config: NodeConfig, api: ((PartitionRouter, KeyTable) throws -> HTTPAPI)? = nil) throws {
         try config.validate()
         NodeLog.nodeID = config.nodeID
         self.config = config
@@ -197,7 +198,7 @@ public final class FerryNodeServer: @unchecked Sendable {
             port: Int(config.me.httpPort),
             group: loops,
             mailbox: mailbox,
-            api: try api?(router),
+            api: try api?(router, runtime.keys),
             security: tls.map { tls in
                 { @Sendable channel in try tls.secureServer(channel, port: "http", plaintextAnswer: NodeTLSAnswers.http)
                 }

@@ -30,6 +30,17 @@ extension NodeRuntime {
             proposeCatalog(producerID.map { .bumpProducerEpoch($0) } ?? .allocateProducer, reply)
         case .changeCluster(let change):
             changeCluster(change, reply)
+        case .changeKeys(.create(let id, let secret, "", let admin)):
+            // No account given: the key acts for the cluster's own (SQS) account.
+            proposeCatalog(
+                .changeKeys(.create(id: id, secret: secret, account: config.sqs.accountID, admin: admin)),
+                reply
+            )
+        case .changeKeys(let change):
+            proposeCatalog(.changeKeys(change), reply)
+        case .listKeys:
+            guard metadataCaughtUp else { return reply(.error(PartitionRouting.catchingUp(config.nodeID))) }
+            reply(.keys(catalog.keys.keys.sorted().map { catalog.keys[$0]!.info }))
         case .purgeQueue(let name, let partition):
             route(name, partition, reply) { group in
                 self.propose(.purge, to: group, refused: reply) { result in
@@ -281,6 +292,8 @@ extension NodeRuntime {
                     reply(.done)
                 case .producer(let id, let epoch):
                     reply(.producer(id: id, epoch: epoch))
+                case .keyChanged(let key):
+                    reply(.keys([key]))
                 case .rejected(let error):
                     reply(.error(Self.wireError(error)))
                 }
@@ -314,6 +327,7 @@ extension NodeRuntime {
         case .queueAlreadyExists: return WireError(.queueAlreadyExists, error.description)
         case .invalid(let queueError): return WireError(queueError)
         case .notBootstrapped: return WireError(.unavailable, error.description)
+        case .keyNotFound: return WireError(.unauthorized, error.description)
         default: return WireError(.invalidArgument, error.description)
         }
     }

@@ -29,6 +29,9 @@ package final class NodeRuntime: @unchecked Sendable {
     /// The node's TLS, when its ports use it: the certificate's expiry and the refused connections, for
     /// `/metrics` and `ferry cluster status` (set before `run()`).
     package var tls: (any TLSReport)?
+    /// The access keys of the applied catalog, for the threads that verify requests (the SQS API), published
+    /// whenever an applied entry or snapshot changes them.
+    package let keys = KeyTable()
     /// The current round's time: monotonic (timers, liveness) and wall clock (entry stamps, deadlines).
     private(set) var nowMs: Int64
     private(set) var wallMs: Int64

@@ -6,7 +6,8 @@ import NIOCore
 /// Encoding: `version u8 (3; 1 and 2 are still read: attributes without policy and tags, without server-side
 /// encryption settings) | timestampMs i64 | kind u8 |
 /// body`; kinds 1 bootstrap, 2 create queue,
-/// 3 delete queue, 4 set attributes, 5 allocate producer, 6 bump producer epoch; append-only. Fields as in
+/// 3 delete queue, 4 set attributes, 5 allocate producer, 6 bump producer epoch, 7–11 membership, 12 create key,
+/// 13 revoke key, 14 rotate key; append-only. Fields as in
 /// `QueueFields`.
 public struct CatalogEntry: Sendable, Hashable {
     public static let version: UInt8 = 3
@@ -65,6 +66,18 @@ public struct CatalogEntry: Sendable, Hashable {
         case .forgetNode(let id):
             buffer.writeInteger(UInt8(11))
             buffer.writeInteger(id)
+        case .changeKeys(.create(let id, let secret, let account, let admin)):
+            buffer.writeInteger(UInt8(12))
+            for text in [id, secret, account] { QueueFields.write(text, into: &buffer) }
+            buffer.writeInteger(UInt8(admin ? 1 : 0))
+        case .changeKeys(.revoke(let id)):
+            buffer.writeInteger(UInt8(13))
+            QueueFields.write(id, into: &buffer)
+        case .changeKeys(.rotate(let id, let secret, let graceMs)):
+            buffer.writeInteger(UInt8(14))
+            QueueFields.write(id, into: &buffer)
+            QueueFields.write(secret, into: &buffer)
+            buffer.writeInteger(graceMs)
         }
         return buffer
     }
@@ -112,6 +125,24 @@ public struct CatalogEntry: Sendable, Hashable {
                 to: try QueueFields.read(UInt64.self, &buffer, "to")
             )
         case 11: command = .forgetNode(try QueueFields.read(UInt64.self, &buffer, "node id"))
+        case 12:
+            command = .changeKeys(
+                .create(
+                    id: try QueueFields.readString(&buffer, "key id"),
+                    secret: try QueueFields.readString(&buffer, "key secret"),
+                    account: try QueueFields.readString(&buffer, "key account"),
+                    admin: try QueueFields.readPresence(&buffer, "key admin")
+                )
+            )
+        case 13: command = .changeKeys(.revoke(id: try QueueFields.readString(&buffer, "key id")))
+        case 14:
+            command = .changeKeys(
+                .rotate(
+                    id: try QueueFields.readString(&buffer, "key id"),
+                    secret: try QueueFields.readString(&buffer, "key secret"),
+                    graceMs: try QueueFields.read(Int64.self, &buffer, "grace")
+                )
+            )
         default: throw .unknownKind(kind)
         }
         guard buffer.readableBytes == 0 else { throw .trailingBytes(buffer.readableBytes) }
@@ -135,9 +166,9 @@ extension Catalog {
     static let snapshotMagic: UInt32 = 0x4643_4154  // "FCAT"
     /// 2: attributes with policy and tags, and each queue's last-modified time. 3: attributes with server-side
     /// encryption settings. 4: leaving and retired nodes, the metadata group's voters, each partition's created
-    /// replicas and departed nodes. 1–3 are still read (nobody leaving or departed, the metadata voters are the
-    /// nodes, created = replicas).
-    public static let snapshotVersion: UInt8 = 4
+    /// replicas and departed nodes. 5: access keys (after the producers). 1–4 are still read (nobody leaving or
+    /// departed, the metadata voters are the nodes, created = replicas; no keys).
+    public static let snapshotVersion: UInt8 = 5
 
     /// The catalog as bytes (queues in name order, producers in id order): equal catalogs, equal bytes.
     public func snapshot() -> ByteBuffer {
@@ -177,6 +208,8 @@ extension Catalog {
             buffer.writeInteger(id)
             buffer.writeInteger(producers[id]!)
         }
+        buffer.writeInteger(UInt32(keys.count))
+        for id in keys.keys.sorted() { keys[id]!.write(into: &buffer) }
         return buffer
     }
 
@@ -252,6 +285,14 @@ extension Catalog {
         for _ in 0..<producerCount {
             let id = try QueueFields.read(UInt64.self, &buffer, "producer id")
             catalog.producers[id] = try QueueFields.read(UInt32.self, &buffer, "epoch")
+        }
+        if version >= 5 {
+            let keyCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 30, "keys")
+            for _ in 0..<keyCount {
+                let key = try AccessKey.read(&buffer)
+                guard catalog.keys[key.id] == nil else { throw .invalid("key \(key.id) twice") }
+                catalog.keys[key.id] = key
+            }
         }
         guard buffer.readableBytes == 0 else { throw .trailingBytes(buffer.readableBytes) }
         return catalog

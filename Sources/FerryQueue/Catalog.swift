@@ -57,6 +57,8 @@ public enum CatalogCommand: Sendable, Hashable {
     case movePartition(name: String, partition: UInt32, from: UInt64, to: UInt64)
     /// A leaving node that no group counts as a member any more is forgotten; its id is never used again.
     case forgetNode(UInt64)
+    /// `ferry auth`: create, revoke or rotate an access key.
+    case changeKeys(KeyChange)
 }
 
 public enum CatalogError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -73,6 +75,9 @@ public enum CatalogError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidNodes(String)
     case nodeNotFound(UInt64)
     case partitionNotFound(String, UInt32)
+    case keyExists(String)
+    case keyNotFound(String)
+    case invalidKey(String)
 
     public var description: String {
         switch self {
@@ -87,6 +92,9 @@ public enum CatalogError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidNodes(let reason): return "invalid nodes: \(reason)"
         case .nodeNotFound(let id): return "node \(id) is not in the cluster"
         case .partitionNotFound(let name, let partition): return "queue \(name) has no partition \(partition)"
+        case .keyExists(let id): return "access key \(id) exists"
+        case .keyNotFound(let id): return "access key \(id) does not exist"
+        case .invalidKey(let reason): return "invalid access key: \(reason)"
         }
     }
 }
@@ -101,6 +109,8 @@ public enum CatalogResult: Sendable, Hashable {
     case producer(id: UInt64, epoch: UInt32)
     /// Nodes or wanted replicas changed (`addNode`, `removeNode`, `replaceNode`, `movePartition`, `forgetNode`).
     case placementChanged
+    /// A key created, revoked or rotated (its secrets not included).
+    case keyChanged(AccessKeyInfo)
     case rejected(CatalogError)
 }
 
@@ -132,6 +142,8 @@ public struct Catalog: Sendable, Hashable {
     var nextGroupID: UInt64 = Catalog.firstPartitionGroup
     var producers: [UInt64: UInt32] = [:]
     var nextProducerID: UInt64 = 1
+    /// Access keys by id (`ferry auth`): the SQS API and the native handshake verify against them.
+    public internal(set) var keys: [String: AccessKey] = [:]
 
     public init() {}
 
@@ -227,6 +239,33 @@ public struct Catalog: Sendable, Hashable {
         case .addNode, .removeNode, .replaceNode, .movePartition, .forgetNode:
             try changeNodes(command)
             return .placementChanged
+        case .changeKeys(let change):
+            return .keyChanged(try changeKeys(change, atMs: atMs))
+        }
+    }
+
+    private mutating func changeKeys(_ change: KeyChange, atMs: Int64) throws(CatalogError) -> AccessKeyInfo {
+        switch change {
+        case .create(let id, let secret, let account, let admin):
+            if let problem = AccessKey.problem(id: id, secret: secret, account: account) { throw .invalidKey(problem) }
+            guard keys[id] == nil else { throw .keyExists(id) }
+            let key = AccessKey(id: id, secret: secret, account: account, admin: admin, createdAtMs: atMs)
+            keys[id] = key
+            return key.info
+        case .revoke(let id):
+            guard let key = keys.removeValue(forKey: id) else { throw .keyNotFound(id) }
+            return key.info
+        case .rotate(let id, let secret, let graceMs):
+            guard var key = keys[id] else { throw .keyNotFound(id) }
+            if let problem = AccessKey.problem(id: id, secret: secret, account: key.account) {
+                throw .invalidKey(problem)
+            }
+            guard (0...7 * 86_400_000).contains(graceMs) else { throw .invalidKey("grace 0…7 days") }
+            key.previousSecret = key.secret
+            key.previousUntilMs = atMs + graceMs
+            key.secret = secret
+            keys[id] = key
+            return key.info
         }
     }
 

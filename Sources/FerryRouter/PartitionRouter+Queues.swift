@@ -40,6 +40,18 @@ extension PartitionRouter {
         lock.withLock { clusterAtMs = 0 }  // the nodes may have changed: describe again on the next call
     }
 
+    /// Creates, revokes or rotates one of the cluster's access keys; the key as now recorded (no secret).
+    public func changeKeys(_ change: KeyChange) async throws(FerryClientError) -> AccessKeyInfo {
+        try Self.expect(try await call(.changeKeys(change))) {
+            if case .keys(let keys) = $0 { keys.first } else { nil }
+        }
+    }
+
+    /// The cluster's access keys, without their secrets.
+    public func listKeys() async throws(FerryClientError) -> [AccessKeyInfo] {
+        try Self.expect(try await call(.listKeys)) { if case .keys(let keys) = $0 { keys } else { nil } }
+    }
+
     public func deleteQueue(_ name: String) async throws(FerryClientError) {
         _ = try Self.expect(try await call(.deleteQueue(name: name))) { if case .done = $0 { () } else { nil } }
         forgetQueues()

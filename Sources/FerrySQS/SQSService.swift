@@ -26,17 +26,21 @@ public final class SQSService: Sendable {
         public var defaultRegion: String
         /// The account of each key that belongs to another account than `account` (by key id).
         public var keyAccounts: [String: String]
+        /// The account of a key `keyAccounts` does not name (the cluster's keys), or nil for `account`.
+        public var keyAccount: (@Sendable (String) -> String?)?
 
         public init(
             authentication: Authentication,
             account: String = "000000000000",
             defaultRegion: String = "us-east-1",
-            keyAccounts: [String: String] = [:]
+            keyAccounts: [String: String] = [:],
+            keyAccount: (@Sendable (String) -> String?)? = nil
         ) {
             self.authentication = authentication
             self.account = account
             self.defaultRegion = defaultRegion
             self.keyAccounts = keyAccounts
+            self.keyAccount = keyAccount
         }
     }
 
@@ -98,7 +102,8 @@ public final class SQSService: Sendable {
             region = identity.region
             principal = Principal(
                 keyID: identity.accessKeyID,
-                account: configuration.keyAccounts[identity.accessKeyID] ?? configuration.account
+                account: configuration.keyAccounts[identity.accessKeyID]
+                    ?? configuration.keyAccount?(identity.accessKeyID) ?? configuration.account
             )
         case .none:
             region = configuration.defaultRegion

@@ -4,15 +4,24 @@ import FerryCrypto
 /// secret and compare. Follows AWS's "Create a signed AWS API request" (canonical request → string to sign →
 /// derived key → HMAC-SHA256) as botocore signs; only the `Authorization` header form (no presigned URLs).
 public struct SigV4Verifier: Sendable {
-    /// Secret access keys by access key id.
+    /// Secret access keys by access key id (node.yaml's).
     public let secrets: [String: String]
+    /// Other keys' secrets by id (the cluster's, from its metadata group): the current one, and a rotated-out one
+    /// still in its grace; nil for an unknown or revoked key.
+    public let lookup: (@Sendable (String) -> [String]?)?
     /// How far the request's `X-Amz-Date` may be from the server's clock (AWS: 5 minutes).
     public let maxSkewSeconds: Int64
     /// The service name the credential scope must name.
     public let service: String
 
-    public init(secrets: [String: String], maxSkewSeconds: Int64 = 300, service: String = "sqs") {
+    public init(
+        secrets: [String: String],
+        maxSkewSeconds: Int64 = 300,
+        service: String = "sqs",
+        lookup: (@Sendable (String) -> [String]?)? = nil
+    ) {
         self.secrets = secrets
+        self.lookup = lookup
         self.maxSkewSeconds = maxSkewSeconds
         self.service = service
     }
@@ -94,7 +103,9 @@ public struct SigV4Verifier: Sendable {
                 )
             )
         }
-        guard let secret = secrets[accessKeyID] else { return .failure(.invalidClientTokenID) }
+        guard let candidates = secrets[accessKeyID].map({ [$0] }) ?? lookup?(accessKeyID), !candidates.isEmpty else {
+            return .failure(.invalidClientTokenID)
+        }
         if abs(nowSeconds - signedAt) > maxSkewSeconds {
             return .failure(
                 .requestExpired(
@@ -107,16 +118,20 @@ public struct SigV4Verifier: Sendable {
         guard parsed.signedHeaders.contains("host") else {
             return .failure(.incompleteSignature("The host header must be signed."))
         }
-        let expected = signature(
-            request,
-            signedHeaders: parsed.signedHeaders,
-            secret: secret,
-            amzDate: amzDate,
-            region: region
-        )
-        guard Self.constantTimeEqual(expected, parsed.signature.lowercased()) else {
-            return .failure(.signatureDoesNotMatch)
+        let given = parsed.signature.lowercased()
+        var matched = false
+        for secret in candidates {
+            let expected = signature(
+                request,
+                signedHeaders: parsed.signedHeaders,
+                secret: secret,
+                amzDate: amzDate,
+                region: region
+            )
+            // Every candidate is compared (in constant time each): which one matched does not show in the time.
+            matched = Self.constantTimeEqual(expected, given) || matched
         }
+        guard matched else { return .failure(.signatureDoesNotMatch) }
         return .success(Identity(accessKeyID: accessKeyID, region: region))
     }
 

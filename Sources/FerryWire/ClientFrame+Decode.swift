@@ -164,7 +164,29 @@ extension ClientFrame {
                 request: try QueueFields.readReceiveRequest(&buffer)
             )
         case 23: return .changeCluster(try readChange(&buffer))
+        case 24: return .changeKeys(try readKeyChange(&buffer))
+        case 25: return .listKeys
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
+        }
+    }
+
+    static func readKeyChange(_ buffer: inout ByteBuffer) throws -> KeyChange {
+        switch try buffer.readU8("key change") {
+        case 1:
+            return .create(
+                id: try QueueFields.readString(&buffer, "key id"),
+                secret: try QueueFields.readString(&buffer, "key secret"),
+                account: try QueueFields.readString(&buffer, "key account"),
+                admin: try QueueFields.readPresence(&buffer, "key admin")
+            )
+        case 2: return .revoke(id: try QueueFields.readString(&buffer, "key id"))
+        case 3:
+            return .rotate(
+                id: try QueueFields.readString(&buffer, "key id"),
+                secret: try QueueFields.readString(&buffer, "key secret"),
+                graceMs: try QueueFields.read(Int64.self, &buffer, "grace")
+            )
+        case let other: throw WireDecodeError.invalidValue(field: "key change", value: UInt64(other))
         }
     }
 
@@ -325,6 +347,12 @@ extension ClientFrame {
                     pendingDeadline: try QueueFields.readPresence(&buffer, "pending deadline")
                 )
             )
+        case 18:
+            // Smallest key: three string lengths, admin, two times.
+            let n = try count(&buffer, "key count", minimumItemBytes: 2 + 2 + 1 + 16)
+            var keys: [AccessKeyInfo] = []
+            for _ in 0..<n { keys.append(try AccessKeyInfo.read(&buffer)) }
+            return .keys(keys)
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }

@@ -4,8 +4,9 @@ import NIOCore
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
 /// big-endian. Requests may be pipelined; each response carries its request's correlation id.
 ///
-/// Request kinds 1–23 follow `ClientRequest`'s cases in order (1 hello … 23 changeCluster); response
-/// kinds are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello … 17 deliverable). Queue types (send and receive
+/// Request kinds 1–25 follow `ClientRequest`'s cases in order (1 hello … 23 changeCluster, 24 changeKeys,
+/// 25 listKeys); response kinds are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello …
+/// 17 deliverable, 18 keys). Queue types (send and receive
 /// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
 /// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
 /// `code u16 | message string | leaderHint u64 | expected u64`. Kinds and codes are append-only.
@@ -92,6 +93,8 @@ public struct ClientFrame: Sendable, Hashable {
         case .summarizeDeliverable: return 21
         case .receiveIfFull: return 22
         case .changeCluster: return 23
+        case .changeKeys: return 24
+        case .listKeys: return 25
         }
     }
 
@@ -114,6 +117,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .digest: return 15
         case .moveTasks: return 16
         case .deliverable: return 17
+        case .keys: return 18
         }
     }
 
@@ -188,6 +192,28 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.write(request, into: &buffer)
         case .changeCluster(let change):
             write(change, into: &buffer)
+        case .changeKeys(let change):
+            write(change, into: &buffer)
+        case .listKeys:
+            break
+        }
+    }
+
+    /// `kind u8 (1 create, 2 revoke, 3 rotate) | id |` secret, account, admin u8; nothing; or secret, grace i64.
+    static func write(_ change: KeyChange, into buffer: inout ByteBuffer) {
+        switch change {
+        case .create(let id, let secret, let account, let admin):
+            buffer.writeInteger(UInt8(1))
+            for text in [id, secret, account] { QueueFields.write(text, into: &buffer) }
+            buffer.writeInteger(UInt8(admin ? 1 : 0))
+        case .revoke(let id):
+            buffer.writeInteger(UInt8(2))
+            QueueFields.write(id, into: &buffer)
+        case .rotate(let id, let secret, let graceMs):
+            buffer.writeInteger(UInt8(3))
+            QueueFields.write(id, into: &buffer)
+            QueueFields.write(secret, into: &buffer)
+            buffer.writeInteger(graceMs)
         }
     }
 
@@ -313,6 +339,9 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.writePresence(summary.firstAvailableAtMs != nil, into: &buffer)
             if let first = summary.firstAvailableAtMs { buffer.writeInteger(first) }
             QueueFields.writePresence(summary.pendingDeadline, into: &buffer)
+        case .keys(let keys):
+            buffer.writeInteger(UInt16(clamping: keys.count))
+            for key in keys.prefix(Int(UInt16.max)) { key.write(into: &buffer) }
         }
     }
 

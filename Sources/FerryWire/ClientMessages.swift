@@ -193,6 +193,11 @@ public enum ClientRequest: Sendable, Hashable {
     /// A change to the cluster's nodes or a partition's replicas, recorded by the metadata group (answered `done`
     /// once recorded; the groups move their replicas after). Protocol 4.
     case changeCluster(ClusterChange)
+    /// `ferry auth`: create, revoke or rotate a key in the metadata group (answered `keys` with the key's
+    /// description once recorded; secrets never come back).
+    case changeKeys(KeyChange)
+    /// The cluster's keys without their secrets.
+    case listKeys
 }
 
 /// The answer to one request, matched by correlation id.
@@ -218,4 +223,6 @@ public enum ClientResponse: Sendable, Hashable {
     case moveTasks([MoveTaskStatus])
     /// The answer to `summarizeDeliverable`.
     case deliverable(DeliverableSummary)
+    /// Keys without their secrets (`changeKeys`, `listKeys`).
+    case keys([AccessKeyInfo])
 }

@@ -89,6 +89,13 @@ enum Seeds {
             ),
             ("status", .nodeStatus),
             ("delete-queue", .deleteQueue(name: "orders.fifo")),
+            (
+                "create-key",
+                .changeKeys(
+                    .create(id: "AKFRKEY0000000000001", secret: "secret-0123456789ab", account: "", admin: false)
+                )
+            ),
+            ("list-keys", .listKeys),
         ]
         var seeds = requests.map { name, request in (name, bytes(ClientFrame.request(1, request).encoded())) }
         seeds.append(("error", bytes(ClientFrame.response(1, .error(WireError(.notLeader, "leader is 2"))).encoded())))

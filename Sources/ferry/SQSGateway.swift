@@ -125,8 +125,9 @@ struct RouterSQSBackend: SQSBackend {
     }
 }
 
-/// The SQS API on the node's HTTP port (both protocols), and its metrics.
-func sqsAPI(config: NodeConfig, router: PartitionRouter) -> HTTPAPI {
+/// The SQS API on the node's HTTP port (both protocols), and its metrics. Requests are signed by a key of
+/// node.yaml (`sqs.access_keys`) or one of the cluster's keys (`ferry auth`, looked up as this node applied them).
+func sqsAPI(config: NodeConfig, router: PartitionRouter, keys: KeyTable) -> HTTPAPI {
     let authentication: SQSService.Authentication
     if config.sqs.auth == "none" {
         NodeLog.warning("the SQS API accepts unsigned requests (sqs.auth: none): local experiments only")
@@ -134,7 +135,9 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter) -> HTTPAPI {
     } else {
         var secrets: [String: String] = [:]
         for key in config.sqs.accessKeys { secrets[key.id] = key.secret }
-        authentication = .sigV4(SigV4Verifier(secrets: secrets))
+        authentication = .sigV4(
+            SigV4Verifier(secrets: secrets) { id in keys.key(id)?.secrets(atMs: Int64(time(nil)) * 1_000) }
+        )
     }
     let service = SQSService(
         configuration: SQSService.Configuration(
@@ -143,7 +146,8 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter) -> HTTPAPI {
             defaultRegion: config.sqs.region,
             keyAccounts: Dictionary(
                 uniqueKeysWithValues: config.sqs.accessKeys.compactMap { key in key.accountID.map { (key.id, $0) } }
-            )
+            ),
+            keyAccount: { id in keys.key(id)?.account }
         ),
         backend: RouterSQSBackend(router: router)
     )

@@ -16,7 +16,7 @@ struct Ferry: ParsableCommand {
         abstract: "Ferry: a replicated FIFO queue cluster.",
         subcommands: [
             NodeCommand.self, QueueCommandGroup.self, SendCommand.self, ReceiveCommand.self, ClusterCommandGroup.self,
-            BenchCommandGroup.self,
+            BenchCommandGroup.self, AuthCommandGroup.self,
         ]
     )
 }
@@ -92,7 +92,9 @@ struct NodeCommand: ParsableCommand {
         // default action would end the process).
         var signals = Self.handledSignals
         pthread_sigmask(SIG_BLOCK, &signals, nil)
-        let server = try FerryNodeServer(config: loaded) { router in sqsAPI(config: loaded, router: router) }
+        let server = try FerryNodeServer(config: loaded) { router, keys in
+            sqsAPI(config: loaded, router: router, keys: keys)
+        }
         while Self.waitForSignal() == SIGHUP {
             NodeLog.info("SIGHUP: reloading the TLS files")
             if (try? server.reloadTLS()) == .some(nil) { NodeLog.info("no tls: section, nothing to reload") }

@@ -171,6 +171,57 @@ import Testing
         #expect(harness.apply(.bumpProducerEpoch(9)) == .rejected(.unknownProducer(9)))
     }
 
+    @Test func keysAreCreatedRevokedAndRotatedAndBadOnesChangeNothing() throws {
+        var harness = Self.bootstrapped(3)
+        let id = "AKFRKEY0000000000001"
+        let created = harness.apply(
+            .changeKeys(.create(id: id, secret: "secret-0123456789abcdef", account: "123456789012", admin: true))
+        )
+        #expect(
+            created
+                == .keyChanged(
+                    AccessKeyInfo(id: id, account: "123456789012", admin: true, createdAtMs: 1_000, previousUntilMs: 0)
+                )
+        )
+        #expect(harness.catalog.keys[id]?.secrets(atMs: 5_000) == ["secret-0123456789abcdef"])
+        let before = harness.catalog
+        for (change, refusal) in [
+            (
+                KeyChange.create(id: id, secret: "another-secret-0123456", account: "123456789012", admin: false),
+                CatalogError.keyExists(id)
+            ),
+            (
+                .create(id: "short", secret: "secret-0123456789abcdef", account: "123456789012", admin: false),
+                .invalidKey("a key id is 16…128 upper-case letters and digits")
+            ),
+            (
+                .create(id: "AKFRKEY0000000000002", secret: "short", account: "123456789012", admin: false),
+                .invalidKey("a secret is 16…128 printable ASCII characters")
+            ),
+            (
+                .create(id: "AKFRKEY0000000000002", secret: "secret-0123456789abcdef", account: "12", admin: false),
+                .invalidKey("an account id is 12 digits")
+            ),
+            (.revoke(id: "AKFRNOSUCHKEY0000000"), .keyNotFound("AKFRNOSUCHKEY0000000")),
+            (.rotate(id: id, secret: "new-secret-0123456789", graceMs: -1), .invalidKey("grace 0…7 days")),
+        ] {
+            #expect(harness.apply(.changeKeys(change)) == .rejected(refusal))
+        }
+        #expect(harness.catalog.keys == before.keys, "a refused change leaves the keys as they were")
+        #expect(harness.catalog.snapshot().readableBytes == before.snapshot().readableBytes)
+        // Rotation: both secrets verify until the grace ends (entry time 1_000 + 60_000), then the new one only.
+        _ = harness.apply(.changeKeys(.rotate(id: id, secret: "new-secret-0123456789", graceMs: 60_000)))
+        #expect(
+            harness.catalog.keys[id]?.secrets(atMs: 60_999) == ["new-secret-0123456789", "secret-0123456789abcdef"]
+        )
+        #expect(harness.catalog.keys[id]?.secrets(atMs: 61_000) == ["new-secret-0123456789"])
+        // Keys survive a snapshot; a revoked key is gone.
+        let restored = try Catalog.restore(from: harness.catalog.snapshot())
+        #expect(restored.keys == harness.catalog.keys)
+        guard case .keyChanged = harness.apply(.changeKeys(.revoke(id: id))) else { return #expect(Bool(false)) }
+        #expect(harness.catalog.keys.isEmpty)
+    }
+
     @Test func snapshotRestoresTheSameCatalogAndNextIDs() throws {
         var harness = Self.bootstrapped(3)
         for n in 0..<4 {

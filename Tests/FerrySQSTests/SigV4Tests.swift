@@ -35,6 +35,26 @@ final class SigV4Tests: XCTestCase {
         )
     }
 
+    /// The cluster's keys (`ferry auth`) come from a lookup: during a rotation's grace either secret verifies; a
+    /// revoked key (the lookup answers nil) is refused as unknown.
+    func testLookedUpKeysVerifyWithEitherSecretOfARotationAndARevokedKeyIsUnknown() {
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+        let rotating = SigV4Verifier(secrets: [:], service: "sqs") { id in
+            id == "AKIDEXAMPLE" ? ["a-newer-secret-0123456789", secret] : nil
+        }
+        XCTAssertEqual(try rotating.verify(botocoreRequest(), nowSeconds: signedAt).get().accessKeyID, "AKIDEXAMPLE")
+        let rotated = SigV4Verifier(secrets: [:], service: "sqs") { _ in ["a-newer-secret-0123456789"] }
+        guard case .failure(let mismatch) = rotated.verify(botocoreRequest(), nowSeconds: signedAt) else {
+            return XCTFail("the replaced secret verified after its grace")
+        }
+        XCTAssertEqual(mismatch.shape, "SignatureDoesNotMatch")
+        let revoked = SigV4Verifier(secrets: [:], service: "sqs") { _ in nil }
+        guard case .failure(let unknown) = revoked.verify(botocoreRequest(), nowSeconds: signedAt) else {
+            return XCTFail("a revoked key verified")
+        }
+        XCTAssertEqual(unknown.shape, "InvalidClientTokenId")
+    }
+
     func testBotocoreSignatureVerifiesAndNamesTheRegion() throws {
         XCTAssertEqual(SigV4Verifier.amzDate(epochSeconds: signedAt), "20261123T080000Z")
         let identity = try verifier.verify(botocoreRequest(), nowSeconds: signedAt + 30).get()

@@ -86,6 +86,12 @@ import Testing
             )
         ),
         .changeCluster(.movePartition(queue: "orders.fifo", partition: 1, from: 2, to: 4)),
+        .changeKeys(
+            .create(id: "AKFRKEY0000000000001", secret: "s3cret/+0123456789", account: "123456789012", admin: true)
+        ),
+        .changeKeys(.revoke(id: "AKFRKEY0000000000001")),
+        .changeKeys(.rotate(id: "AKFRKEY0000000000001", secret: "n3w-secret-0123456789", graceMs: 300_000)),
+        .listKeys,
     ]
 
     static let responses: [ClientResponse] = [
@@ -208,6 +214,23 @@ import Testing
             nowMs: 1_700_000_005_000
         ),
         .deliverable(DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil)),
+        .keys([]),
+        .keys([
+            AccessKeyInfo(
+                id: "AKFRKEY0000000000001",
+                account: "123456789012",
+                admin: true,
+                createdAtMs: 5,
+                previousUntilMs: 0
+            ),
+            AccessKeyInfo(
+                id: "AKFRKEY0000000000002",
+                account: "210987654321",
+                admin: false,
+                createdAtMs: 6,
+                previousUntilMs: 9
+            ),
+        ]),
         .deliverable(
             DeliverableSummary(
                 count: 7,

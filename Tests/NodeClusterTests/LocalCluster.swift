@@ -88,7 +88,7 @@ final class LocalCluster {
     }
 
     func start(_ id: UInt64) throws {
-        servers[id] = try FerryNodeServer(config: config(id)) { [routers] router in
+        servers[id] = try FerryNodeServer(config: config(id)) { [routers] router, _ in
             routers.withLockedValue { $0[id] = router }
             return HTTPAPI(handler: { _ in (404, [], []) }, metrics: { "" })
         }
