@@ -129,7 +129,7 @@ let package = Package(
         // that forward (dead-letter moves).
         .target(
             name: "FerryNet",
-            dependencies: ["FerryWire", "FerryModel", nioCore, nioPosix, nioConcurrency],
+            dependencies: ["FerryWire", "FerryModel", "FerryCrypto", nioCore, nioPosix, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         // The one partition router (metadata cache, leader routing, notLeader hints, retries), asynchronous,
@@ -238,7 +238,8 @@ let package = Package(
         .testTarget(
             name: "NodeClusterTests",
             dependencies: [
-                "FerryNode", "FerryClient", "FerryHTTP", "FerryTLS", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "FerryNode", "FerryClient", "FerryHTTP", "FerryTLS", "FerrySQS", "FerryCrypto",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "FerryRouter", "FerryWire", "FerryQueue", "FerryModel", nioCore, nioPosix,
                 nioConcurrency,
             ],

@@ -26,7 +26,13 @@ public final class FerryClient: @unchecked Sendable {
     /// - Parameters:
     ///   - endpoints: `host:port` client addresses of some nodes (more are learned from metadata).
     ///   - tls: TLS to the client ports (the cluster's CA), when the cluster uses it.
-    public init(endpoints: [String], options: Options = Options(), tls: ClientTLS? = nil) throws(FerryClientError) {
+    ///   - credentials: the access key each connection proves, when the client ports want one (`client_auth: keys`).
+    public init(
+        endpoints: [String],
+        options: Options = Options(),
+        tls: ClientTLS? = nil,
+        credentials: Credentials? = nil
+    ) throws(FerryClientError) {
         var seeds: [(String, Int)] = []
         for endpoint in endpoints {
             let parts = endpoint.split(separator: ":")
@@ -34,7 +40,7 @@ public final class FerryClient: @unchecked Sendable {
             seeds.append((String(parts[0]), port))
         }
         guard !seeds.isEmpty else { throw .badEndpoint("(none)") }
-        transport = NetTransport(seeds: seeds, security: tls.map(Self.security))
+        transport = NetTransport(seeds: seeds, security: tls.map(Self.security), credentials: credentials)
         router = PartitionRouter(transport: transport, options: options)
     }
 

@@ -17,10 +17,13 @@ final class NetTransport: RouterTransport, @unchecked Sendable {
     private var nodes: [(id: UInt64, host: String, port: Int)] = []
     /// TLS on every connection, when the cluster's client ports use it.
     let security: ConnectionSecurity?
+    /// The key each connection proves, when the cluster's client ports want one.
+    let credentials: Credentials?
 
-    init(seeds: [(String, Int)], security: ConnectionSecurity?) {
+    init(seeds: [(String, Int)], security: ConnectionSecurity?, credentials: Credentials?) {
         self.seeds = seeds
         self.security = security
+        self.credentials = credentials
     }
 
     func shutdown() {
@@ -57,6 +60,17 @@ final class NetTransport: RouterTransport, @unchecked Sendable {
         let key = "\(host):\(port)"
         if let open = lock.withLock({ connections[key] }), open.isActive { return open }
         let connection = try Connection(host: host, port: port, group: group, security: security)
+        if let credentials {
+            do {
+                try connection.authenticate(credentials, timeoutMs: 5_000).wait()
+            } catch let error as FerryClientError {
+                connection.close()
+                throw error
+            } catch {
+                connection.close()
+                throw .unreachable("\(host):\(port): \(error)")
+            }
+        }
         lock.withLock { connections[key] = connection }
         return connection
     }
@@ -67,7 +81,16 @@ final class NetTransport: RouterTransport, @unchecked Sendable {
         return lock.withLock {
             if let open = connections[key], open.isActive { return group.next().makeSucceededFuture(open) }
             if let pending = connecting[key] { return pending }
-            let future = Connection.open(host: host, port: port, group: group, security: security)
+            let credentials = credentials
+            let future = Connection.open(host: host, port: port, group: group, security: security).flatMap {
+                connection in
+                guard let credentials else { return connection.eventLoop.makeSucceededFuture(connection) }
+                return connection.authenticate(credentials, timeoutMs: 5_000).map { connection }
+                    .flatMapErrorThrowing { error in
+                        connection.close()
+                        throw error
+                    }
+            }
             connecting[key] = future
             future.whenComplete { [self] result in
                 lock.withLock {

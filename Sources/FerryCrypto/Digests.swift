@@ -40,6 +40,15 @@ public enum Digests {
         return Array(out.prefix(Int(length)))
     }
 
+    /// Whether `a` and `b` are equal, in time that depends only on their length (libcrypto's CRYPTO_memcmp).
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 }
+        }
+    }
+
     /// Lowercase hexadecimal.
     public static func hex(_ bytes: [UInt8]) -> String {
         let digits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -1,3 +1,4 @@
+import FerryCrypto
 import FerryModel
 import FerryWire
 import NIOConcurrencyHelpers
@@ -173,6 +174,9 @@ public final class Connection: @unchecked Sendable {
 
     public var isActive: Bool { channel.isActive }
 
+    /// The connection's event loop (its futures complete there).
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
     /// Sends one request and waits for its answer.
     public func call(_ request: ClientRequest, timeoutMs: Int64) throws(FerryClientError) -> ClientResponse {
         do {
@@ -234,5 +238,55 @@ public final class Connection: @unchecked Sendable {
 
     public func close() {
         channel.close(promise: nil)
+    }
+}
+
+/// An access key for the native port's handshake (`client_auth: keys`): the secret never leaves the client.
+public struct Credentials: Sendable, Hashable {
+    public var keyID: String
+    public var secret: String
+
+    public init(keyID: String, secret: String) {
+        self.keyID = keyID
+        self.secret = secret
+    }
+}
+
+extension Connection {
+    /// Proves `credentials` on this connection (challenge, then an HMAC-SHA256 proof); the future fails with
+    /// `FerryClientError.refused` when the node refuses the key, `.server` for a retriable refusal (throttled).
+    /// A node without authentication answers at once.
+    public func authenticate(_ credentials: Credentials, timeoutMs: Int64) -> EventLoopFuture<Void> {
+        start(.authBegin(keyID: credentials.keyID), timeoutMs: timeoutMs).flatMapThrowing { answer -> String? in
+            switch answer {
+            case .authenticated: return nil
+            case .authChallenge(let nonce): return nonce
+            case .error(let error) where error.code == .unauthorized:
+                throw FerryClientError.refused("authentication: \(error.message)")
+            case .error(let error): throw FerryClientError.server(error)
+            default: throw FerryClientError.server(WireError(.internal, "unexpected answer \(answer) to authBegin"))
+            }
+        }.flatMap { nonce -> EventLoopFuture<Void> in
+            guard let nonce else { return self.channel.eventLoop.makeSucceededFuture(()) }
+            var generator = SystemRandomNumberGenerator()
+            let clientNonce = Digests.hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let message = NativeAuthProof.message(
+                keyID: credentials.keyID,
+                serverNonce: nonce,
+                clientNonce: clientNonce
+            )
+            let proof = Digests.hex(Digests.hmacSHA256(key: Array(credentials.secret.utf8), message))
+            return self.start(.authProve(clientNonce: clientNonce, proof: proof), timeoutMs: timeoutMs)
+                .flatMapThrowing { answer in
+                    switch answer {
+                    case .authenticated: return
+                    case .error(let error) where error.code == .unauthorized:
+                        throw FerryClientError.refused("authentication: \(error.message)")
+                    case .error(let error): throw FerryClientError.server(error)
+                    default:
+                        throw FerryClientError.server(WireError(.internal, "unexpected answer \(answer) to authProve"))
+                    }
+                }
+        }
     }
 }

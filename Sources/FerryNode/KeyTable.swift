@@ -1,18 +1,33 @@
 import FerryModel
 import NIOConcurrencyHelpers
 
-/// The cluster's access keys as this node applied them (`ferry auth`, the metadata group), readable from any
-/// thread: the SQS API looks a request's key up here, so a revocation applied on this node refuses its next
-/// request (the metadata group commits and applies it on every node within a heartbeat or two).
+/// The cluster's access keys and queue policies as this node applied them (`ferry auth`, the metadata group),
+/// readable from any thread: the SQS API and the native port look a request's key up here, so a revocation
+/// applied on this node refuses its next request (the metadata group commits and applies it on every node within
+/// a heartbeat or two). Also counts failed authentications (`/metrics`).
 public final class KeyTable: Sendable {
-    private let state = NIOLockedValueBox<[String: AccessKey]>([:])
+    private let state = NIOLockedValueBox<(keys: [String: AccessKey], policies: [String: String])>(([:], [:]))
+    private let failures = NIOLockedValueBox<[String: Int]>([:])
 
     public init() {}
 
     /// Every key by id.
-    public var keys: [String: AccessKey] { state.withLockedValue { $0 } }
+    public var keys: [String: AccessKey] { state.withLockedValue { $0.keys } }
 
-    public func key(_ id: String) -> AccessKey? { state.withLockedValue { $0[id] } }
+    public func key(_ id: String) -> AccessKey? { state.withLockedValue { $0.keys[id] } }
 
-    func publish(_ keys: [String: AccessKey]) { state.withLockedValue { $0 = keys } }
+    /// A queue's policy (JSON), if it has one.
+    public func policy(of queue: String) -> String? { state.withLockedValue { $0.policies[queue] } }
+
+    func publish(_ keys: [String: AccessKey], policies: [String: String]) {
+        state.withLockedValue { $0 = (keys, policies) }
+    }
+
+    /// Counts a failed authentication by API (`native`, `sqs`) and reason.
+    public func count(api: String, reason: String) {
+        failures.withLockedValue { $0["\(api)/\(reason)", default: 0] += 1 }
+    }
+
+    /// Failed authentications by `api/reason`.
+    public var failureCounts: [String: Int] { failures.withLockedValue { $0 } }
 }

@@ -44,16 +44,28 @@ public enum NodeLog {
 }
 
 /// Serves the native client protocol: decodes `ClientFrame`s, hands each request to the Raft thread, and
-/// writes each answer with the request's correlation id (answers may come out of order).
+/// writes each answer with the request's correlation id (answers may come out of order). With `client_auth:
+/// keys` (`NativeAuth`) the connection must prove a key first, and each request is authorized for it here,
+/// before it reaches the Raft thread: a refused request changes nothing.
 final class ClientInboundHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     let mailbox: Mailbox
+    let auth: NativeAuth?
     private var buffer = ByteBuffer()
     private var responses: ResponseWriter?
 
-    init(mailbox: Mailbox) {
+    /// Where the connection is in its authentication.
+    enum Session {
+        case none
+        case challenged(keyID: String, nonce: String)
+        case authenticated(keyID: String)
+    }
+    private var session = Session.none
+
+    init(mailbox: Mailbox, auth: NativeAuth? = nil) {
         self.mailbox = mailbox
+        self.auth = auth
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -67,6 +79,10 @@ final class ClientInboundHandler: ChannelInboundHandler {
                     throw WireDecodeError.malformed("a client sent a response frame")
                 }
                 let id = frame.correlationID
+                if let answer = admit(request, from: context.remoteAddress) {
+                    writer.write(ClientFrame.response(id, answer))
+                    continue
+                }
                 mailbox.post(
                     .client(
                         ClientCall(request: request) { response in writer.write(ClientFrame.response(id, response)) }
@@ -78,6 +94,82 @@ final class ClientInboundHandler: ChannelInboundHandler {
             let answer = ClientFrame.response(0, .error(WireError(.invalidArgument, "bad frame: \(error)")))
             context.writeAndFlush(NIOAny(answer.encoded()), promise: nil)
             context.close(promise: nil)
+        }
+    }
+
+    /// The answer to give at once (the handshake, a refusal), or nil when the request goes to the Raft thread.
+    func admit(_ request: ClientRequest, from address: SocketAddress?) -> ClientResponse? {
+        let remote = address?.ipAddress ?? "unknown"
+        switch request {
+        case .authBegin(let keyID):
+            // A port without authentication lets a client that brings a key in straight away.
+            guard let auth else { return .authenticated(keyID: "", account: "", admin: true) }
+            if auth.throttled(remote, nowMs: MonotonicClock.nowMs()) {
+                auth.keys.count(api: "native", reason: "throttled")
+                return .error(
+                    WireError(
+                        .throttled,
+                        "too many failed authentications from \(remote): wait \(NativeAuth.failureWindowMs / 1_000) s"
+                    )
+                )
+            }
+            var generator = SystemRandomNumberGenerator()
+            let nonce = Digests.hex((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            session = .challenged(keyID: keyID, nonce: nonce)
+            return .authChallenge(nonce: nonce)
+        case .authProve(let clientNonce, let proof):
+            guard let auth else { return .error(WireError(.invalidArgument, "this port takes no authentication")) }
+            guard case .challenged(let keyID, let nonce) = session else {
+                session = .none
+                return .error(WireError(.unauthorized, "authBegin first: a proof is for this connection's challenge"))
+            }
+            // One proof per challenge: a failed (or replayed) one needs a new challenge.
+            session = .none
+            let now = MonotonicClock.nowMs()
+            guard let key = auth.key(keyID) else {
+                auth.failed(remote, reason: "unknown_key", nowMs: now)
+                NodeLog.warning("native authentication from \(remote) refused: unknown access key \(keyID)")
+                return .error(WireError(.unauthorized, "the access key \(keyID) does not exist (or was revoked)"))
+            }
+            guard (16...128).contains(clientNonce.utf8.count),
+                auth.verify(
+                    key,
+                    serverNonce: nonce,
+                    clientNonce: clientNonce,
+                    proof: proof,
+                    nowMs: MonotonicClock.wallMs()
+                )
+            else {
+                auth.failed(remote, reason: "bad_proof", nowMs: now)
+                NodeLog.warning("native authentication from \(remote) refused: a wrong proof for key \(keyID)")
+                return .error(WireError(.unauthorized, "the proof does not match the secret of access key \(keyID)"))
+            }
+            session = .authenticated(keyID: keyID)
+            return .authenticated(keyID: keyID, account: key.account, admin: key.admin)
+        default:
+            guard let auth else { return nil }
+            if case .hello = request { return nil }
+            guard case .authenticated(let keyID) = session else {
+                auth.keys.count(api: "native", reason: "unauthenticated")
+                return .error(
+                    WireError(
+                        .unauthorized,
+                        "this port needs a key: give AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile)"
+                    )
+                )
+            }
+            // Revoked since the handshake: refused from its next request on.
+            guard let key = auth.key(keyID) else {
+                session = .none
+                auth.keys.count(api: "native", reason: "revoked")
+                return .error(WireError(.unauthorized, "the access key \(keyID) was revoked"))
+            }
+            if case .listQueues = request, key.account != auth.owner { return .queues([]) }
+            if let denial = auth.denial(key, request) {
+                auth.keys.count(api: "native", reason: "denied")
+                return .error(WireError(.unauthorized, denial))
+            }
+            return nil
         }
     }
 
@@ -141,7 +233,13 @@ public final class FerryNodeServer: @unchecked Sendable {
     /// - Parameter api: makes the API of the HTTP port (the SQS API), if given, from the node's router (its
     ///   operations reach this node's Raft thread directly and the other nodes over the peer connections) and
     ///   the cluster's access keys as this node applied them.
-    public init(config: NodeConfig, api: ((PartitionRouter, KeyTable) throws -> HTTPAPI)? = nil) throws {
+    /// - Parameter authorize: decides, with `client_auth: keys`, whether a key may do an SQS action on a queue
+    ///   (the SQS API's rules, from the `ferry` executable); default: a key of the cluster's account only.
+    public init(
+        config: NodeConfig,
+        authorize: NativeAuth.Authorizer? = nil,
+        api: ((PartitionRouter, KeyTable) throws -> HTTPAPI)? = nil
+    ) throws {
         try config.validate()
         NodeLog.nodeID = config.nodeID
         self.config = config
@@ -179,6 +277,8 @@ public final class FerryNodeServer: @unchecked Sendable {
         runtime.onPeersChanged = { [transport] nodes in transport.connect(nodes) }
         try transport.start()
         let mailbox = runtime.mailbox
+        let auth =
+            config.clientAuth == "keys" ? NativeAuth(config: config, keys: runtime.keys, authorize: authorize) : nil
         clientServer = try ServerBootstrap(group: loops)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -186,7 +286,7 @@ public final class FerryNodeServer: @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try tls?.secureServer(channel, port: "client", plaintextAnswer: NodeTLSAnswers.client)
-                    try channel.pipeline.syncOperations.addHandler(ClientInboundHandler(mailbox: mailbox))
+                    try channel.pipeline.syncOperations.addHandler(ClientInboundHandler(mailbox: mailbox, auth: auth))
                 }
             }
             .bind(host: config.me.host, port: Int(config.me.clientPort)).wait()

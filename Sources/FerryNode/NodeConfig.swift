@@ -147,6 +147,10 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     public var sqs = SQSConfig()
     /// TLS on the peer, client and HTTP ports; nil: plain.
     public var tls: TLSConfig?
+    /// The native client port's authentication: `keys` (each connection proves an access key: node.yaml's
+    /// `sqs.access_keys` or the cluster's own, and each request is authorized for it) or `none` (anyone who can
+    /// connect; the default, for loopback experiments).
+    public var clientAuth = "none"
 
     public init(nodeID: UInt64, clusterID: String, dataDirectory: String, members: [MemberConfig]) {
         self.nodeID = nodeID
@@ -170,6 +174,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case sqs
         case join
         case tls
+        case clientAuth = "client_auth"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -188,6 +193,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         sqs = try values.decodeIfPresent(SQSConfig.self, forKey: .sqs) ?? SQSConfig()
         join = try values.decodeIfPresent(Bool.self, forKey: .join) ?? false
         tls = try values.decodeIfPresent(TLSConfig.self, forKey: .tls)
+        clientAuth = try values.decodeIfPresent(String.self, forKey: .clientAuth) ?? "none"
     }
 
     /// Parses YAML text.
@@ -252,6 +258,15 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         if peerListenPort == 0 { throw ConfigError(field: "peer_listen_port", reason: "must be 1…65535") }
         try sqs.validate()
         try tls?.validate()
+        guard clientAuth == "none" || clientAuth == "keys" else {
+            throw ConfigError(field: "client_auth", reason: "keys or none, not \(clientAuth)")
+        }
+        if clientAuth == "keys" && sqs.accessKeys.isEmpty {
+            throw ConfigError(
+                field: "client_auth",
+                reason: "keys needs at least one key in sqs.access_keys (the cluster's root keys)"
+            )
+        }
         guard !members.isEmpty else { throw ConfigError(field: "members", reason: "at least one") }
         for (at, member) in members.enumerated() {
             let field = "members[\(at)]"

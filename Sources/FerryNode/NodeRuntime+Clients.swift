@@ -30,6 +30,9 @@ extension NodeRuntime {
             proposeCatalog(producerID.map { .bumpProducerEpoch($0) } ?? .allocateProducer, reply)
         case .changeCluster(let change):
             changeCluster(change, reply)
+        case .authBegin, .authProve:
+            // Answered by the connection (`NativeAuth`); one forwarded here has no connection to authenticate.
+            reply(.error(WireError(.invalidArgument, "authentication belongs to a client connection")))
         case .changeKeys(.create(let id, let secret, "", let admin)):
             // No account given: the key acts for the cluster's own (SQS) account.
             proposeCatalog(

@@ -1,3 +1,4 @@
+import FerryModel
 import FerryQueue
 import FerryRaft
 import FerryStorage
@@ -34,7 +35,9 @@ extension NodeRuntime {
     /// never left, and empty otherwise: then it is a joiner that the leader adds as a learner and fills (a node
     /// must never start a group as a voter with an empty log under a membership the group has moved on from).
     func reconcileGroups() {
-        if keys.keys != catalog.keys { keys.publish(catalog.keys) }
+        var policies: [String: String] = [:]
+        for queue in catalog.queues.values { if let policy = queue.attributes.policy { policies[queue.name] = policy } }
+        keys.publish(catalog.keys, policies: policies)
         var wanted: Set<UInt64> = [Catalog.metadataGroup]
         for queue in catalog.sortedQueues {
             for placed in queue.partitions {

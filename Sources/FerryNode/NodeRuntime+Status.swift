@@ -33,6 +33,15 @@ extension NodeRuntime {
                 help: "Time since any frame from the peer"
             )
         }
+        for (key, count) in keys.failureCounts.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            metrics.counter(
+                "ferry_auth_failures_total",
+                [("api", parts[0]), ("reason", parts.count > 1 ? parts[1] : "")],
+                UInt64(count),
+                help: "Failed authentications and refused requests, by API and reason"
+            )
+        }
         if let tls {
             metrics.gauge(
                 "ferry_tls_certificate_expiry_timestamp_seconds",

@@ -42,7 +42,10 @@ extension PartitionRouter {
 
     /// Creates, revokes or rotates one of the cluster's access keys; the key as now recorded (no secret).
     public func changeKeys(_ change: KeyChange) async throws(FerryClientError) -> AccessKeyInfo {
-        try Self.expect(try await call(.changeKeys(change))) {
+        // The metadata leader's `notLeader` hint is followed only to a node the router knows: learn them first
+        // (a client given one endpoint knows no other node yet).
+        _ = try? await describe()
+        return try Self.expect(try await call(.changeKeys(change))) {
             if case .keys(let keys) = $0 { keys.first } else { nil }
         }
     }

@@ -244,32 +244,15 @@ package struct Context {
     /// service sends through Ferry), so a statement that requires it does not apply.
     func authorize(_ queue: QueueDescription) throws(SQSError) {
         guard let principal else { return }
-        let owner = principal.account == account
-        let resource = arns.arn(ofQueue: queue.name)
-        // A batch is authorized as its single action (SendMessageBatch needs sqs:SendMessage), as in IAM.
-        let action = operation.hasSuffix("Batch") ? String(operation.dropLast(5)) : operation
-        func denied(explicit: Bool) -> SQSError {
-            .accessDenied(principal.arn, action: action, resource: resource, explicit: explicit)
-        }
-        if !owner && Self.ownerActions.contains(operation) { throw denied(explicit: false) }
-        // The owner can always read and change the policy, so a Deny it wrote can be undone (S3 keeps the same
-        // exception for a bucket's own account).
-        if owner && Self.policyActions.contains(operation) { return }
-        guard let text = queue.attributes.policy else {
-            if owner { return }
-            throw denied(explicit: false)
-        }
-        let request = QueuePolicy.Request(
+        if let denial = SQSAuthorization.denial(
             account: principal.account,
             principalARN: principal.arn,
-            action: action,
-            resource: resource,
-            context: ["aws:sourceaccount": principal.account]
-        )
-        switch (try? QueuePolicy.parse(text))?.evaluate(request) ?? .notApplicable {
-        case .denied: throw denied(explicit: true)
-        case .allowed: return
-        case .notApplicable: if !owner { throw denied(explicit: false) }
+            owner: account,
+            operation: operation,
+            queueARN: arns.arn(ofQueue: queue.name),
+            policy: queue.attributes.policy
+        ) {
+            throw denial
         }
     }
 
@@ -350,6 +333,44 @@ extension SQSError {
             self = .internalError("\(error.message) (\(error.code))")
         case .moveTaskAlreadyRunning, .moveTaskNotFound:
             self = .resourceNotFound(error.message)
+        }
+    }
+}
+
+/// Who may do what to a queue (issue 17), shared by the SQS API and the native protocol: the queue's own account
+/// may do anything its policy does not explicitly deny (and always read and change the policy); another account
+/// only what the policy allows, never the owner-only actions. A batch needs its single action.
+public enum SQSAuthorization {
+    /// The refusal, or nil when `operation` (an SQS operation name) on the queue is allowed.
+    public static func denial(
+        account: String,
+        principalARN: String,
+        owner: String,
+        operation: String,
+        queueARN: String,
+        policy: String?
+    ) -> SQSError? {
+        let isOwner = account == owner
+        let action = operation.hasSuffix("Batch") ? String(operation.dropLast(5)) : operation
+        func denied(explicit: Bool) -> SQSError {
+            .accessDenied(principalARN, action: action, resource: queueARN, explicit: explicit)
+        }
+        if !isOwner && Context.ownerActions.contains(operation) { return denied(explicit: false) }
+        // The owner can always read and change the policy, so a Deny it wrote can be undone (S3 keeps the same
+        // exception for a bucket's own account).
+        if isOwner && Context.policyActions.contains(operation) { return nil }
+        guard let policy else { return isOwner ? nil : denied(explicit: false) }
+        let request = QueuePolicy.Request(
+            account: account,
+            principalARN: principalARN,
+            action: action,
+            resource: queueARN,
+            context: ["aws:sourceaccount": account]
+        )
+        switch (try? QueuePolicy.parse(policy))?.evaluate(request) ?? .notApplicable {
+        case .denied: return denied(explicit: true)
+        case .allowed: return nil
+        case .notApplicable: return isOwner ? nil : denied(explicit: false)
         }
     }
 }

@@ -166,6 +166,12 @@ extension ClientFrame {
         case 23: return .changeCluster(try readChange(&buffer))
         case 24: return .changeKeys(try readKeyChange(&buffer))
         case 25: return .listKeys
+        case 26: return .authBegin(keyID: try QueueFields.readString(&buffer, "key id"))
+        case 27:
+            return .authProve(
+                clientNonce: try QueueFields.readString(&buffer, "client nonce"),
+                proof: try QueueFields.readString(&buffer, "proof")
+            )
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }
@@ -353,6 +359,13 @@ extension ClientFrame {
             var keys: [AccessKeyInfo] = []
             for _ in 0..<n { keys.append(try AccessKeyInfo.read(&buffer)) }
             return .keys(keys)
+        case 19: return .authChallenge(nonce: try QueueFields.readString(&buffer, "nonce"))
+        case 20:
+            return .authenticated(
+                keyID: try QueueFields.readString(&buffer, "key id"),
+                account: try QueueFields.readString(&buffer, "account"),
+                admin: try QueueFields.readPresence(&buffer, "admin")
+            )
         default: throw WireDecodeError.unknownKind(UInt8(truncatingIfNeeded: kind))
         }
     }

@@ -4,9 +4,9 @@ import NIOCore
 /// A frame of the native client protocol: `length u32 | kind u16 | correlationID u32 | body` (DESIGN §6),
 /// big-endian. Requests may be pipelined; each response carries its request's correlation id.
 ///
-/// Request kinds 1–25 follow `ClientRequest`'s cases in order (1 hello … 23 changeCluster, 24 changeKeys,
-/// 25 listKeys); response kinds are `0x8000 | n` with n following `ClientResponse`'s cases (1 hello …
-/// 17 deliverable, 18 keys). Queue types (send and receive
+/// Request kinds 1–27 follow `ClientRequest`'s cases in order (1 hello … 23 changeCluster, 24 changeKeys,
+/// 25 listKeys, 26 authBegin, 27 authProve); response kinds are `0x8000 | n` with n following
+/// `ClientResponse`'s cases (1 hello … 17 deliverable, 18 keys, 19 authChallenge, 20 authenticated). Queue types (send and receive
 /// requests, attributes, handles, positions, origins) use FerryQueue's field encodings (`QueueFields`), so a
 /// send travels in one form from client to log. A result is `u8 0 | value` or `u8 1 | error`; an error is
 /// `code u16 | message string | leaderHint u64 | expected u64`. Kinds and codes are append-only.
@@ -95,6 +95,8 @@ public struct ClientFrame: Sendable, Hashable {
         case .changeCluster: return 23
         case .changeKeys: return 24
         case .listKeys: return 25
+        case .authBegin: return 26
+        case .authProve: return 27
         }
     }
 
@@ -118,6 +120,8 @@ public struct ClientFrame: Sendable, Hashable {
         case .moveTasks: return 16
         case .deliverable: return 17
         case .keys: return 18
+        case .authChallenge: return 19
+        case .authenticated: return 20
         }
     }
 
@@ -196,6 +200,11 @@ public struct ClientFrame: Sendable, Hashable {
             write(change, into: &buffer)
         case .listKeys:
             break
+        case .authBegin(let keyID):
+            QueueFields.write(keyID, into: &buffer)
+        case .authProve(let clientNonce, let proof):
+            QueueFields.write(clientNonce, into: &buffer)
+            QueueFields.write(proof, into: &buffer)
         }
     }
 
@@ -342,6 +351,12 @@ public struct ClientFrame: Sendable, Hashable {
         case .keys(let keys):
             buffer.writeInteger(UInt16(clamping: keys.count))
             for key in keys.prefix(Int(UInt16.max)) { key.write(into: &buffer) }
+        case .authChallenge(let nonce):
+            QueueFields.write(nonce, into: &buffer)
+        case .authenticated(let keyID, let account, let admin):
+            QueueFields.write(keyID, into: &buffer)
+            QueueFields.write(account, into: &buffer)
+            buffer.writeInteger(UInt8(admin ? 1 : 0))
         }
     }
 

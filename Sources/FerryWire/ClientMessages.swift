@@ -198,6 +198,11 @@ public enum ClientRequest: Sendable, Hashable {
     case changeKeys(KeyChange)
     /// The cluster's keys without their secrets.
     case listKeys
+    /// Authentication of the connection, first step: the key that will sign (answered `authChallenge`).
+    case authBegin(keyID: String)
+    /// Second step: the client's nonce and the proof, hex HMAC-SHA256 under the key's secret of
+    /// `NativeAuthProof.message` (answered `authenticated`, or `unauthorized`).
+    case authProve(clientNonce: String, proof: String)
 }
 
 /// The answer to one request, matched by correlation id.
@@ -225,4 +230,16 @@ public enum ClientResponse: Sendable, Hashable {
     case deliverable(DeliverableSummary)
     /// Keys without their secrets (`changeKeys`, `listKeys`).
     case keys([AccessKeyInfo])
+    /// A fresh nonce (hex) for this connection's proof.
+    case authChallenge(nonce: String)
+    /// The connection acts for this key from now on.
+    case authenticated(keyID: String, account: String, admin: Bool)
+}
+
+/// The native protocol's challenge–response (no secret on the wire): the client proves it holds the key's
+/// secret by an HMAC-SHA256 over the server's fresh nonce (so a proof is good on one connection only) and its own.
+public enum NativeAuthProof {
+    public static func message(keyID: String, serverNonce: String, clientNonce: String) -> [UInt8] {
+        Array("ferry-native-auth-1\n\(keyID)\n\(serverNonce)\n\(clientNonce)".utf8)
+    }
 }

@@ -53,6 +53,11 @@ struct LocalClusterFile: Decodable {
     func clientTLS() throws -> ClientTLS? {
         try TLSOptions().client(defaultCA: tls_ca)
     }
+
+    /// The key for the client ports: the environment's or profile's, else the cluster's own (a root key).
+    var credentials: Credentials? {
+        EndpointOptions.credentials() ?? sqs.map { Credentials(keyID: $0.access_key_id, secret: $0.secret_access_key) }
+    }
 }
 
 func monotonicMs() -> Double {
@@ -118,7 +123,8 @@ extension BenchCommandGroup {
             let client = try FerryClient(
                 endpoints: cluster.nodes.map { "\($0.address):\($0.client_port)" },
                 options: options,
-                tls: cluster.clientTLS()
+                tls: cluster.clientTLS(),
+                credentials: cluster.credentials
             )
             let queue = "failover-bench.fifo"
             if (try? client.listQueues(prefix: queue))?.contains(where: { $0.name == queue }) != true {
@@ -216,7 +222,8 @@ extension BenchCommandGroup {
             let cluster = try LocalClusterFile.load(directory)
             let client = try FerryClient(
                 endpoints: cluster.nodes.map { "\($0.address):\($0.client_port)" },
-                tls: cluster.clientTLS()
+                tls: cluster.clientTLS(),
+                credentials: cluster.credentials
             )
             for n in 0..<queues { _ = try client.createQueue("idle-\(n)", partitions: partitions) }
             usleep(5_000_000)

@@ -20,7 +20,35 @@ struct EndpointOptions: ParsableArguments {
         let text = endpoints ?? getenv("FERRY_ENDPOINTS").map { String(cString: $0) } ?? ""
         let list = text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
         guard !list.isEmpty else { throw ValidationError("give --endpoints host:port,… or set FERRY_ENDPOINTS") }
-        return try FerryClient(endpoints: list, tls: tls.client())
+        return try FerryClient(endpoints: list, tls: tls.client(), credentials: Self.credentials())
+    }
+
+    /// The access key, as aws-cli finds one: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, else the profile
+    /// `FERRY_PROFILE` or `AWS_PROFILE` (default `default`) of `AWS_SHARED_CREDENTIALS_FILE` (default
+    /// `~/.aws/credentials`); nil when neither has one (a port without authentication needs none).
+    static func credentials() -> Credentials? {
+        let environment = { (name: String) in getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        if let id = environment("AWS_ACCESS_KEY_ID"), let secret = environment("AWS_SECRET_ACCESS_KEY") {
+            return Credentials(keyID: id, secret: secret)
+        }
+        let profile = environment("FERRY_PROFILE") ?? environment("AWS_PROFILE") ?? "default"
+        let path =
+            environment("AWS_SHARED_CREDENTIALS_FILE") ?? environment("HOME").map { "\($0)/.aws/credentials" } ?? ""
+        guard let text = NodeCommand.read(path) else { return nil }
+        var section = ""
+        var values: [String: String] = [:]
+        for raw in text.split(separator: "\n") {
+            let line = String(raw).trimmingSpaces
+            if line.hasPrefix("[") && line.hasSuffix("]") {
+                section = String(line.dropFirst().dropLast()).trimmingSpaces
+            } else if section == profile, let equals = line.firstIndex(of: "=") {
+                values[String(line[..<equals]).trimmingSpaces] =
+                    String(line[line.index(after: equals)...]).trimmingSpaces
+            }
+        }
+        guard let id = values["aws_access_key_id"], let secret = values["aws_secret_access_key"] else { return nil }
+        return Credentials(keyID: id, secret: secret)
     }
 }
 

@@ -129,9 +129,11 @@ struct LoadBench: ParsableCommand {
             tls: tls
         )
         defer { cluster.close() }
-        let tls = try tlsFiles.client(defaultCA: cluster.directory.flatMap { try? LocalClusterFile.load($0).tls_ca })
+        let file = cluster.directory.flatMap { try? LocalClusterFile.load($0) }
+        let tls = try tlsFiles.client(defaultCA: file?.tls_ca)
         guard tls == nil || api == "native" else { throw ValidationError("--api sqs does not speak TLS yet") }
-        let client = try FerryClient(endpoints: cluster.endpoints, tls: tls)
+        let credentials = EndpointOptions.credentials() ?? file?.credentials
+        let client = try FerryClient(endpoints: cluster.endpoints, tls: tls, credentials: credentials)
         let names = (0..<queues).map { "bench-\($0)" + (kind == "fifo" ? ".fifo" : "") }
         for name in names {
             if (try? client.queueDescription(name)) != nil { try? client.deleteQueue(name) }
@@ -145,7 +147,8 @@ struct LoadBench: ParsableCommand {
             queues: names,
             settings: self,
             sqs: api == "sqs" ? try sqsCredentials(cluster) : nil,
-            tls: tls
+            tls: tls,
+            credentials: credentials
         )
         defer { engine.shutdown() }
         if prefill > 0 || warmup > 0 {

@@ -76,7 +76,8 @@ final class LoadEngine: @unchecked Sendable {
         queues names: [String],
         settings: LoadBench,
         sqs: SQSCredentials? = nil,
-        tls: ClientTLS? = nil
+        tls: ClientTLS? = nil,
+        credentials: Credentials? = nil
     ) throws {
         self.settings = settings
         self.loop = group.next()
@@ -125,7 +126,8 @@ final class LoadEngine: @unchecked Sendable {
                 cluster: cluster,
                 queues: queues,
                 group: group,
-                security: tls.map(FerryClient.security)
+                security: tls.map(FerryClient.security),
+                credentials: credentials
             )
         }
     }

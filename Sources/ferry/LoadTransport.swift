@@ -106,7 +106,8 @@ final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
         cluster: ClusterDescription,
         queues: [QueueDescription],
         group: any EventLoopGroup,
-        security: ConnectionSecurity? = nil
+        security: ConnectionSecurity? = nil,
+        credentials: Credentials? = nil
     ) throws {
         self.queues = queues
         nodeIDs = cluster.nodes.map(\.id)
@@ -117,6 +118,7 @@ final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
                 group: group,
                 security: security
             )
+            if let credentials { try connections[node.id]!.authenticate(credentials, timeoutMs: 5_000).wait() }
         }
     }
 

@@ -167,3 +167,19 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter, keys: KeyTable) -> HTTP
     }
     return HTTPAPI(handler: handler, metrics: { service.counters.render() })
 }
+
+/// The native port's authorization (`client_auth: keys`): the SQS API's rules (`SQSAuthorization`), with the
+/// queue's ARN in the API's region and the key's ARN as a policy names it.
+func nativeAuthorizer(config: NodeConfig) -> NativeAuth.Authorizer {
+    let region = config.sqs.region
+    return { key, action, queue, policy, owner in
+        SQSAuthorization.denial(
+            account: key.account,
+            principalARN: "arn:aws:iam::\(key.account):user/\(key.id)",
+            owner: owner,
+            operation: action,
+            queueARN: "arn:aws:sqs:\(region):\(owner):\(queue)",
+            policy: policy
+        )?.message
+    }
+}

@@ -92,9 +92,11 @@ struct NodeCommand: ParsableCommand {
         // default action would end the process).
         var signals = Self.handledSignals
         pthread_sigmask(SIG_BLOCK, &signals, nil)
-        let server = try FerryNodeServer(config: loaded) { router, keys in
-            sqsAPI(config: loaded, router: router, keys: keys)
-        }
+        let server = try FerryNodeServer(
+            config: loaded,
+            authorize: nativeAuthorizer(config: loaded),
+            api: { router, keys in sqsAPI(config: loaded, router: router, keys: keys) }
+        )
         while Self.waitForSignal() == SIGHUP {
             NodeLog.info("SIGHUP: reloading the TLS files")
             if (try? server.reloadTLS()) == .some(nil) { NodeLog.info("no tls: section, nothing to reload") }

@@ -92,6 +92,8 @@ import Testing
         .changeKeys(.revoke(id: "AKFRKEY0000000000001")),
         .changeKeys(.rotate(id: "AKFRKEY0000000000001", secret: "n3w-secret-0123456789", graceMs: 300_000)),
         .listKeys,
+        .authBegin(keyID: "AKFRKEY0000000000001"),
+        .authProve(clientNonce: "00ff", proof: "abcdef0123"),
     ]
 
     static let responses: [ClientResponse] = [
@@ -215,6 +217,8 @@ import Testing
         ),
         .deliverable(DeliverableSummary(count: 0, repeatedAttemptCount: 0, firstAvailableAtMs: nil)),
         .keys([]),
+        .authChallenge(nonce: "0123456789abcdef"),
+        .authenticated(keyID: "AKFRKEY0000000000001", account: "123456789012", admin: false),
         .keys([
             AccessKeyInfo(
                 id: "AKFRKEY0000000000001",

@@ -433,5 +433,23 @@ import Testing
         config.nodeID = 1
         config.fsync = "sometimes"
         #expect(throws: ConfigError.self) { try config.validate() }
+        config.fsync = "always"
+        config.clientAuth = "maybe"
+        #expect(throws: ConfigError(field: "client_auth", reason: "keys or none, not maybe")) { try config.validate() }
+        config.clientAuth = "keys"
+        #expect(throws: ConfigError.self, "keys without a root key") { try config.validate() }
+        config.tls = TLSConfig(certFile: "/nonexistent/node.pem", keyFile: "/nonexistent/node.key", caFile: "/x.pem")
+        config.clientAuth = "none"
+        config.dataDirectory = "/tmp/ferry-tls-config-\(getpid())"
+        defer {
+            _ = unlink(config.dataDirectory + "/LOCK")
+            _ = rmdir(config.dataDirectory)
+        }
+        // A TLS file that cannot be read is named at start.
+        #expect {
+            try FerryNodeServer(config: config)
+        } throws: { error in
+            (error as? ConfigError)?.field == "tls.cert_file"
+        }
     }
 }

@@ -34,6 +34,10 @@ final class LocalCluster {
 
     /// TLS on every node: `DIR/node-ID.pem|.key` and `DIR/ca.pem` (Cluster/certs), and the clients' CA.
     var tlsDirectory: String?
+    /// `client_auth: keys` with this root key (node.yaml's `sqs.access_keys`); the clients use it.
+    var rootKey: (id: String, secret: String)?
+    /// The native port's authorization (default: a key of the cluster's account only).
+    var authorize: NativeAuth.Authorizer?
 
     /// - Parameter hosts: each node's own loopback address (default all on 127.0.0.1).
     init(nodes: Int = 3, founders: Int? = nil, name: String, hosts: [String]? = nil) {
@@ -77,6 +81,10 @@ final class LocalCluster {
         config.tickMs = 20
         config.snapshotEveryEntries = snapshotEveryEntries
         config.entriesKeptAfterSnapshot = entriesKeptAfterSnapshot
+        if let rootKey {
+            config.clientAuth = "keys"
+            config.sqs.accessKeys = [SQSConfig.AccessKey(id: rootKey.id, secret: rootKey.secret)]
+        }
         if let tls = tlsDirectory {
             config.tls = TLSConfig(
                 certFile: "\(tls)/node-\(id).pem",
@@ -88,7 +96,7 @@ final class LocalCluster {
     }
 
     func start(_ id: UInt64) throws {
-        servers[id] = try FerryNodeServer(config: config(id)) { [routers] router, _ in
+        servers[id] = try FerryNodeServer(config: config(id), authorize: authorize) { [routers] router, _ in
             routers.withLockedValue { $0[id] = router }
             return HTTPAPI(handler: { _ in (404, [], []) }, metrics: { "" })
         }
@@ -122,7 +130,8 @@ final class LocalCluster {
         return try FerryClient(
             endpoints: endpoints,
             options: options,
-            tls: try tlsDirectory.map { try ClientTLS(caFile: "\($0)/ca.pem") }
+            tls: try tlsDirectory.map { try ClientTLS(caFile: "\($0)/ca.pem") },
+            credentials: rootKey.map { Credentials(keyID: $0.id, secret: $0.secret) }
         )
     }
 
