@@ -21,6 +21,8 @@ public struct HTTPRequestParts: Sendable {
     /// The body exceeded `HTTPLimits.maxBodyBytes`; it was read to its end and dropped, so the connection stays
     /// usable, and the handler answers with its own error shape.
     public var bodyTooLarge: Bool
+    /// The client's IP address (per-source limits), when the connection has one.
+    public var remoteAddress: String?
 
     public init(
         method: String,
@@ -28,8 +30,10 @@ public struct HTTPRequestParts: Sendable {
         query: String,
         headers: [(name: String, value: String)],
         body: [UInt8],
-        bodyTooLarge: Bool = false
+        bodyTooLarge: Bool = false,
+        remoteAddress: String? = nil
     ) {
+        self.remoteAddress = remoteAddress
         self.method = method
         self.path = path
         self.query = query
@@ -217,7 +221,8 @@ private final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChann
             query: query,
             headers: head.headers.map { (name: $0.name, value: $0.value) },
             body: tooLarge ? [] : Array(body.readableBytesView),
-            bodyTooLarge: tooLarge
+            bodyTooLarge: tooLarge,
+            remoteAddress: context.remoteAddress?.ipAddress
         )
         body = ByteBuffer()
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

@@ -72,13 +72,13 @@ package final class Mailbox: @unchecked Sendable {
 }
 
 /// Monotonic time for the driver (the pure cores never read it).
-enum MonotonicClock {
-    static func nowMs() -> Int64 {
+package enum MonotonicClock {
+    package static func nowMs() -> Int64 {
         Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
     }
 
     /// Wall-clock milliseconds: the leader's entry stamps (DESIGN §9).
-    static func wallMs() -> Int64 {
+    package static func wallMs() -> Int64 {
         Int64((Date.now.timeIntervalSince1970 * 1_000).rounded(.down))
     }
 }

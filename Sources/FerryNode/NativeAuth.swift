@@ -23,9 +23,7 @@ public final class NativeAuth: Sendable {
     let rootKeys: [String: AccessKey]
     let owner: String
     let authorize: Authorizer
-    private let failures = NIOLockedValueBox<[String: [Int64]]>([:])
-    static let failureWindowMs: Int64 = 10_000
-    static let failuresAllowed = 10
+    static var failureWindowMs: Int64 { KeyTable.failureWindowMs }
 
     init(config: NodeConfig, keys: KeyTable, authorize: Authorizer?) {
         self.keys = keys
@@ -49,17 +47,10 @@ public final class NativeAuth: Sendable {
     func key(_ id: String) -> AccessKey? { rootKeys[id] ?? keys.key(id) }
 
     /// Whether `address` failed too often lately (then it is refused without a check).
-    func throttled(_ address: String, nowMs: Int64) -> Bool {
-        failures.withLockedValue { table in
-            let recent = (table[address] ?? []).filter { nowMs - $0 < Self.failureWindowMs }
-            table[address] = recent.isEmpty ? nil : recent
-            return recent.count >= Self.failuresAllowed
-        }
-    }
+    func throttled(_ address: String, nowMs: Int64) -> Bool { keys.throttled(address, nowMs: nowMs) }
 
     func failed(_ address: String, reason: String, nowMs: Int64) {
-        failures.withLockedValue { $0[address, default: []].append(nowMs) }
-        keys.count(api: "native", reason: reason)
+        keys.failed(address, api: "native", reason: reason, nowMs: nowMs)
     }
 
     /// Checks a proof against the key's secrets (every candidate compared, each in constant time).

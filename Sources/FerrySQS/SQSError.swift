@@ -49,6 +49,10 @@ public struct SQSError: Error, Sendable, Equatable {
         message: "Request is missing Authentication Token",
         namespace: coral
     )
+    /// The codes of a credential the API refused (an unknown key, a wrong signature: what guessing produces),
+    /// counted and limited per source address by the node. A missing, malformed or expired signature is not.
+    public static let authenticationCodes: Set<String> = ["InvalidClientTokenId", "SignatureDoesNotMatch"]
+
     public static func incompleteSignature(_ message: String) -> SQSError {
         SQSError(
             status: 400,

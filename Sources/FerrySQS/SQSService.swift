@@ -58,10 +58,12 @@ public final class SQSService: Sendable {
     /// - Parameters:
     ///   - nowSeconds: the clock, seconds since the epoch (SigV4's skew check).
     ///   - requestID: echoed in `x-amzn-RequestId` (and the query protocol's `RequestId`).
+    ///   - onAuthenticationFailure: told the code of a refused signature (unknown key, wrong signature, too old).
     public func handle(
         _ request: SigV4Verifier.Request,
         nowSeconds: Int64,
-        requestID: String
+        requestID: String,
+        onAuthenticationFailure: (@Sendable (String) -> Void)? = nil
     ) async -> (
         status: Int, headers: [(String, String)], body: [UInt8]
     ) {
@@ -71,8 +73,26 @@ public final class SQSService: Sendable {
             reply = try await answer(request, wire: wire, nowSeconds: nowSeconds, requestID: requestID)
         } catch {
             counters.count(error: error)
+            if SQSError.authenticationCodes.contains(error.code) { onAuthenticationFailure?(error.code) }
             reply = wire.failure(error, requestID: requestID)
         }
+        return (reply.status, reply.headers, reply.body)
+    }
+
+    /// The answer to a request from an address that failed to authenticate too often lately (refused unchecked).
+    public func refuseThrottled(
+        _ request: SigV4Verifier.Request,
+        requestID: String
+    ) -> (status: Int, headers: [(String, String)], body: [UInt8]) {
+        let error = SQSError(
+            status: 400,
+            shape: "ThrottlingException",
+            code: "Throttling",
+            message: "Rate exceeded: too many failed authentications from this address; retry later.",
+            namespace: SQSError.coral
+        )
+        counters.count(error: error)
+        let reply = SQSProtocol(of: request).failure(error, requestID: requestID)
         return (reply.status, reply.headers, reply.body)
     }
 

@@ -136,7 +136,7 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter, keys: KeyTable) -> HTTP
         var secrets: [String: String] = [:]
         for key in config.sqs.accessKeys { secrets[key.id] = key.secret }
         authentication = .sigV4(
-            SigV4Verifier(secrets: secrets) { id in keys.key(id)?.secrets(atMs: Int64(time(nil)) * 1_000) }
+            SigV4Verifier(secrets: secrets) { id in keys.key(id)?.secrets(atMs: MonotonicClock.wallMs()) }
         )
     }
     let service = SQSService(
@@ -163,7 +163,16 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter, keys: KeyTable) -> HTTP
         if parts.bodyTooLarge {
             return service.refuseTooLarge(request, limitBytes: HTTPLimits.maxBodyBytes, requestID: id)
         }
-        return await service.handle(request, nowSeconds: Int64(time(nil)), requestID: id)
+        // An address that failed to authenticate too often lately (here or on the native port) is refused
+        // unchecked for the rest of the window.
+        let remote = parts.remoteAddress ?? "unknown"
+        if keys.throttled(remote, nowMs: MonotonicClock.nowMs()) {
+            keys.count(api: "sqs", reason: "throttled")
+            return service.refuseThrottled(request, requestID: id)
+        }
+        return await service.handle(request, nowSeconds: Int64(time(nil)), requestID: id) { code in
+            keys.failed(remote, api: "sqs", reason: code, nowMs: MonotonicClock.nowMs())
+        }
     }
     return HTTPAPI(handler: handler, metrics: { service.counters.render() })
 }

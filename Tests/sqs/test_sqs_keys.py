@@ -2,6 +2,8 @@
 every node; another account's key needs the queue's policy; list-keys never shows a secret; rotate-key keeps the
 old secret for its grace; revoke-key is refused by every node within a second while another key's load goes on
 without one failed request; a key survives a node's restart."""
+import http.client
+import json
 import os
 import subprocess
 import threading
@@ -9,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ACCOUNT, ENV, ROOT, code, local, make_client, unique
+from conftest import ACCOUNT, ENV, ROOT, code, local, make_client, signed, unique
 
 FERRY = os.environ.get("FERRY_BIN") or os.path.join(ROOT, ".build", "release", "ferry")
 
@@ -146,3 +148,33 @@ def test_a_key_survives_a_node_restart(cluster):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_failed_authentications_from_one_address_are_throttled_there_only(cluster):
+    """Ten wrong signatures in 10 s from one address: its next requests are refused unchecked (Throttling), even
+    correctly signed ones, while other addresses are served; the failures are counted in /metrics."""
+    body = b"{}"
+    headers = {"X-Amz-Target": "AmazonSQS.ListQueues", "Content-Type": "application/x-amz-json-1.0"}
+    method, url, good_headers, good_body = signed(cluster, "POST", "/", body, headers)
+    host, port = cluster["nodes"][0]["address"], 7300
+
+    def post(source, request_headers):
+        connection = http.client.HTTPConnection(host, port, timeout=10, source_address=(source, 0))
+        try:
+            connection.request("POST", "/", body=good_body, headers=request_headers)
+            answer = connection.getresponse()
+            return answer.status, json.loads(answer.read() or b"{}")
+        finally:
+            connection.close()
+
+    bad = dict(good_headers)
+    bad["Authorization"] = bad["Authorization"][:-8] + "00000000"
+    for _ in range(10):
+        status, answer = post("127.0.0.99", bad)
+        assert status == 403 and answer["__type"].endswith("SignatureDoesNotMatch"), answer
+    status, answer = post("127.0.0.99", good_headers)
+    assert status == 400 and "Throttling" in answer["__type"], answer
+    status, answer = post("127.0.0.1", good_headers)
+    assert status == 200, answer
+    text = subprocess.run(["curl", "-s", f"http://{host}:{port}/metrics"], capture_output=True, text=True).stdout
+    assert 'ferry_auth_failures_total{api="sqs",reason="SignatureDoesNotMatch"}' in text
