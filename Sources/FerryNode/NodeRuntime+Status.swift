@@ -33,15 +33,12 @@ extension NodeRuntime {
                 help: "Time since any frame from the peer"
             )
         }
-        for (key, count) in keys.failureCounts.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
-            metrics.counter(
-                "ferry_auth_failures_total",
-                [("api", parts[0]), ("reason", parts.count > 1 ? parts[1] : "")],
-                UInt64(count),
-                help: "Failed authentications and refused requests, by API and reason"
-            )
-        }
+        counters(
+            "ferry_auth_failures_total",
+            labels: ("api", "reason"),
+            keys.failureCounts,
+            help: "Failed authentications and refused requests, by API and reason"
+        )
         if let tls {
             metrics.gauge(
                 "ferry_tls_certificate_expiry_timestamp_seconds",
@@ -49,17 +46,27 @@ extension NodeRuntime {
                 Double(tls.certificateNotAfter),
                 help: "When the node's TLS certificate expires (seconds since the epoch)"
             )
-            for (key, count) in tls.refusedConnections.sorted(by: { $0.key < $1.key }) {
-                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
-                metrics.counter(
-                    "ferry_tls_refused_connections_total",
-                    [("port", parts[0]), ("cause", parts.count > 1 ? parts[1] : "")],
-                    UInt64(count),
-                    help: "Connections refused by TLS: plaintext, failed handshakes, refused certificates"
-                )
-            }
+            counters(
+                "ferry_tls_refused_connections_total",
+                labels: ("port", "cause"),
+                tls.refusedConnections,
+                help: "Connections refused by TLS: plaintext, failed handshakes, refused certificates"
+            )
         }
         return metrics.render()
+    }
+
+    /// Counters kept by `first/second` keys, as series with those two labels.
+    private func counters(_ name: String, labels: (String, String), _ counts: [String: Int], help: String) {
+        for (key, count) in counts.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            metrics.counter(
+                name,
+                [(labels.0, parts[0]), (labels.1, parts.count > 1 ? parts[1] : "")],
+                UInt64(count),
+                help: help
+            )
+        }
     }
 
     func status() -> NodeStatus {
