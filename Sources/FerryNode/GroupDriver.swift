@@ -22,8 +22,10 @@ final class GroupDriver {
     var partition: QueuePartition?
     /// Clients waiting for the entry at an index proposed in a term.
     var waiters: [LogIndex: (term: Term, reply: (AppliedResult?) -> Void)] = [:]
-    /// The leader's last entry stamp (stamps never go back within this node).
+    /// The leader's last entry stamp, when (monotonic) it was made, and the term it was made in.
     var lastStampMs: Int64 = 0
+    var lastStampAtMs: Int64 = 0
+    var stampTerm: Term = 0
     var lastSnapshotIndex: LogIndex
     var lastTimeProposalMs: Int64 = 0
     /// Role and leader as of the latest ready: read on every round and tick, where reading them from `core` (a
@@ -62,10 +64,27 @@ final class GroupDriver {
 
     var applicationSnapshot: ByteBuffer { catalog?.snapshot() ?? partition!.snapshot() }
 
-    /// The leader's stamp for a new entry: its wall clock `wallMs`, never behind the previous stamp.
-    func stamp(wallMs: Int64) -> Int64 {
-        lastStampMs = max(lastStampMs, wallMs)
+    /// The leader's stamp for a new entry (issue 18): the cluster time `clusterWallMs` (`PeerClocks`), never
+    /// behind the group's time; without a cluster time, the last stamp advanced by the monotonic clock `nowMs`.
+    /// A new leadership starts from the time its state machine applied, so time never goes back across leaders
+    /// and a leader's own clock, however far off, moves nothing.
+    func stamp(clusterWallMs: Int64?, nowMs: Int64) -> Int64 {
+        lastStampMs = timeMs(clusterWallMs: clusterWallMs, nowMs: nowMs)
+        lastStampAtMs = nowMs
+        stampTerm = core.term
         return lastStampMs
+    }
+
+    /// The stamp an entry would get now (`stamp` without making it): what the leader compares the partition's
+    /// deadlines to.
+    func timeMs(clusterWallMs: Int64?, nowMs: Int64) -> Int64 {
+        var last = lastStampMs
+        var lastAtMs = lastStampAtMs
+        if stampTerm != core.term {
+            last = max(last, partition?.nowMs ?? 0)
+            lastAtMs = nowMs
+        }
+        return max(last, clusterWallMs ?? last + max(0, nowMs - lastAtMs))
     }
 
     /// Proposes one payload; `reply` gets the applied result, or nil when the entry was lost (leader change).

@@ -71,7 +71,7 @@ extension NodeRuntime {
                 self.receive(
                     request,
                     at: group,
-                    deadlineMs: wallMs + Int64(min(waitMs, 20_000)),
+                    deadlineMs: nowMs + Int64(min(waitMs, 20_000)),
                     reply
                 )
             }
@@ -143,7 +143,7 @@ extension NodeRuntime {
                     let summary = partition.deliverableSummary(
                         limit: limit,
                         requestAttemptID: attemptID,
-                        atMs: self.wallMs
+                        atMs: group.timeMs(clusterWallMs: self.clusterWallMs, nowMs: self.nowMs)
                     )
                     return summary.mayDeliver || final ? .deliverable(summary) : nil
                 }
@@ -155,7 +155,7 @@ extension NodeRuntime {
                 }
                 let summary = group.partition!.deliverableSummary(
                     limit: min(request.maxMessages, QueueLimits.maxReceiveMessages),
-                    atMs: wallMs
+                    atMs: group.timeMs(clusterWallMs: clusterWallMs, nowMs: nowMs)
                 )
                 guard summary.count >= request.maxMessages else { return reply(.deliverable(summary)) }
                 self.receive(request, at: group, deadlineMs: 0, reply)
@@ -254,7 +254,7 @@ extension NodeRuntime {
         refused: @Sendable (ClientResponse) -> Void,
         _ done: @escaping (AppliedResult?) -> Void
     ) {
-        let entry = QueueEntry(timestampMs: group.stamp(wallMs: wallMs), command: command)
+        let entry = QueueEntry(timestampMs: group.stamp(clusterWallMs: clusterWallMs, nowMs: nowMs), command: command)
         do {
             try group.propose(entry.encoded(), reply: done)
         } catch {
@@ -284,7 +284,10 @@ extension NodeRuntime {
                 )
             )
         }
-        let entry = CatalogEntry(timestampMs: metadata.stamp(wallMs: wallMs), command: command)
+        let entry = CatalogEntry(
+            timestampMs: metadata.stamp(clusterWallMs: clusterWallMs, nowMs: nowMs),
+            command: command
+        )
         do throws(ProposalError) {
             try metadata.propose(entry.encoded()) { result in
                 guard case .catalog(let outcome)? = result else { return reply(.error(Self.unknownOutcome)) }

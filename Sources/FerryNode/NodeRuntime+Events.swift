@@ -12,8 +12,9 @@ extension NodeRuntime {
             guard let group = groups[groupID] else { return }
             if group.quiesced, !(group.isLeader && message.body == .heartbeatResponse) { group.wake() }
             group.core.step(message)
-        case .control(.alive(let from)):
+        case .control(.alive(let from, let peerWallMs)):
             heard(from: from)
+            if let peerWallMs { peerClocks.heard(from, peerWallMs: peerWallMs, localWallMs: wallMs, nowMs: nowMs) }
         case .control(.quiesce(let groupID, let from, let term, let commit)):
             heard(from: from)
             guard let group = groups[groupID], !group.core.isLeader, group.core.term <= term else { return }

@@ -118,7 +118,10 @@ extension NodeRuntime {
                 !catalog.metadataVoters.contains($0) && !catalog.holdsReplica($0) && !members.contains($0)
             })
         else { return }
-        let entry = CatalogEntry(timestampMs: metadata.stamp(wallMs: wallMs), command: .forgetNode(drained))
+        let entry = CatalogEntry(
+            timestampMs: metadata.stamp(clusterWallMs: clusterWallMs, nowMs: nowMs),
+            command: .forgetNode(drained)
+        )
         forgetProposed =
             (try? metadata.propose(entry.encoded()) { [weak self] _ in self?.forgetProposed = false }) != nil
     }

@@ -5,7 +5,8 @@ import FerryWire
 
 /// Long polls: receives that found nothing wait (`parked`) until their partition can deliver or their deadline
 /// passes; polls that only watch a partition (`awaitMessages`, `summarizeDeliverable`) wait in `awaiting` until
-/// their answer is ready. Both are served after each round's applies and ticks, on the Raft thread.
+/// their answer is ready. Both are served after each round's applies and ticks, on the Raft thread. Their
+/// deadlines are on the monotonic clock: a wall clock stepped back must not hold a long poll for minutes.
 extension NodeRuntime {
     /// A receive; an empty answer waits (long poll) until messages arrive or the deadline passes.
     func receive(
@@ -21,7 +22,7 @@ extension NodeRuntime {
             switch outcome {
             case .failure(let error):
                 reply(.error(WireError(error)))
-            case .success(let received) where received.deliveries.isEmpty && (self?.wallMs ?? .max) < deadlineMs:
+            case .success(let received) where received.deliveries.isEmpty && (self?.nowMs ?? .max) < deadlineMs:
                 self?.parked.park(
                     ParkedReceive(request: request, reply: reply),
                     group: group.groupID,
@@ -42,13 +43,13 @@ extension NodeRuntime {
         _ answer: @escaping (QueuePartition, _ final: Bool) -> ClientResponse?
     ) {
         if let response = answer(group.partition!, waitMs == 0) { return reply(response) }
-        let deadline = wallMs + Int64(min(waitMs, 20_000))
+        let deadline = nowMs + Int64(min(waitMs, 20_000))
         awaiting.park(PartitionPoll(answer: answer, reply: reply), group: group.groupID, deadlineMs: deadline)
     }
 
     /// Answers the parked partition polls that can be answered now or whose time is up; a node that no longer
     /// leads the partition (or no longer has it) sends its polls to the leader it knows.
-    func serveAwaiting(_ wall: Int64) {
+    func serveAwaiting(_ now: Int64) {
         for groupID in awaiting.groups {
             let waiting = awaiting.takeAll(group: groupID)
             guard let group = groups[groupID], let partition = group.partition, group.isLeader else {
@@ -61,7 +62,7 @@ extension NodeRuntime {
                 continue
             }
             for parked in waiting {
-                if let response = parked.poll.answer(partition, parked.deadlineMs <= wall) {
+                if let response = parked.poll.answer(partition, parked.deadlineMs <= now) {
                     parked.poll.reply(response)
                 } else {
                     awaiting.park(parked.poll, group: groupID, deadlineMs: parked.deadlineMs)
@@ -72,7 +73,7 @@ extension NodeRuntime {
 
     func serveParked(_ group: GroupDriver) {
         guard !parked.isEmpty(group: group.groupID) else { return }
-        for expired in parked.takeExpired(group: group.groupID, at: wallMs) {
+        for expired in parked.takeExpired(group: group.groupID, at: nowMs) {
             expired.poll.reply(.received([]))
         }
         guard group.partition?.hasDeliverableMessages == true else { return }

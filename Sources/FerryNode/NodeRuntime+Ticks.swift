@@ -52,7 +52,7 @@ extension NodeRuntime {
             group.core.tick()
         }
         if tickCount % UInt64(config.heartbeatTicks) == 0 {
-            let alive = PeerControl.alive(from: config.nodeID).encoded()
+            let alive = PeerControl.alive(from: config.nodeID, wallMs: wallMs).encoded()
             for peer in peerIDs where peer != config.nodeID {
                 outgoing[peer, default: []].append(alive)
             }
@@ -110,11 +110,11 @@ extension NodeRuntime {
 
     /// Once per tick: bootstrap, time entries for due deadlines, attribute changes, parked receives.
     func housekeeping() {
-        let wall = wallMs
+        let now = nowMs
         if metadata.core.isLeader && catalog.nodes.isEmpty && !bootstrapProposed {
             let nodes = config.members
             let entry = CatalogEntry(
-                timestampMs: metadata.stamp(wallMs: wallMs),
+                timestampMs: metadata.stamp(clusterWallMs: clusterWallMs, nowMs: nowMs),
                 command: .bootstrap(clusterID: config.clusterID, nodes: nodes)
             )
             bootstrapProposed =
@@ -127,20 +127,21 @@ extension NodeRuntime {
             // Fields read in place: binding the partition would copy (retain) its whole state per group per tick.
             if let name = group.partition?.queueName, let queue = catalog.queues[name],
                 queue.id == group.partition?.queueID,
-                queue.attributes != group.partition?.attributes, wall - group.lastTimeProposalMs > 200
+                queue.attributes != group.partition?.attributes, now - group.lastTimeProposalMs > 200
             {
-                group.lastTimeProposalMs = wall
+                group.lastTimeProposalMs = now
                 propose(.setAttributes(queue.attributes), to: group, refused: { _ in }) { _ in }
-            } else if let deadline = group.partition?.nextDeadlineMs, deadline <= wall,
-                wall - group.lastTimeProposalMs >= Int64(config.tickMs)
+            } else if let deadline = group.partition?.nextDeadlineMs,
+                deadline <= group.timeMs(clusterWallMs: clusterWallMs, nowMs: nowMs),
+                now - group.lastTimeProposalMs >= Int64(config.tickMs)
             {
-                group.lastTimeProposalMs = wall
+                group.lastTimeProposalMs = now
                 propose(.advanceTime, to: group, refused: { _ in }) { _ in }
             }
             serveParked(group)
             pumpOutbox(group, catalog: catalog)
         }
-        serveAwaiting(wall)
+        serveAwaiting(nowMs)
         balanceLeaders()
         reconcileMembership()
     }

@@ -35,6 +35,11 @@ package final class NodeRuntime: @unchecked Sendable {
     /// The current round's time: monotonic (timers, liveness) and wall clock (entry stamps, deadlines).
     private(set) var nowMs: Int64
     private(set) var wallMs: Int64
+    /// The round's cluster time (`PeerClocks`; nil while a majority's clocks do not agree): what entries are
+    /// stamped with (`GroupDriver.stamp`). Local deadlines (long polls) use `wallMs`.
+    private(set) var clusterWallMs: Int64?
+    /// The peers' wall clocks, from their `alive` frames.
+    var peerClocks = PeerClocks()
     /// When the next tick is due: a driver must run a round by then.
     package private(set) var nextTickMs: Int64
     /// Partition groups with a batch of outbox moves on its way, and when it left.
@@ -89,6 +94,7 @@ package final class NodeRuntime: @unchecked Sendable {
         self.storage = storage
         self.nowMs = nowMs
         self.wallMs = wallMs
+        self.clusterWallMs = config.members.count == 1 ? wallMs : nil
         nextTickMs = nowMs + Int64(config.tickMs)
         var raft = RaftConfig()
         raft.electionTimeoutTicks = config.electionTicks
@@ -139,6 +145,7 @@ package final class NodeRuntime: @unchecked Sendable {
         self.nowMs = max(self.nowMs, nowMs)
         self.wallMs = wallMs
         for event in events { handle(event) }
+        clusterWallMs = peerClocks.clusterWallMs(localWallMs: wallMs, nowMs: self.nowMs, members: peerIDs)
         if crashed { return }
         proposePendingSends()
         if self.nowMs >= nextTickMs {

@@ -115,6 +115,15 @@ extension NodeSimulation {
             let victim = UInt64(rng.uniform(1...nodes.count))
             faults["clock skew", default: 0] += 1
             wallSkewMs[victim] = rng.uniform(-config.maxClockSkewMs...config.maxClockSkewMs)
+            if config.wildClockSkewMs > config.maxClockSkewMs && rng.chance(percent: 50) {
+                faults["clock jump", default: 0] += 1
+                let size = rng.uniform(config.maxClockSkewMs...config.wildClockSkewMs)
+                wallSkewMs[victim] = rng.chance(percent: 50) ? size : -size
+                for other in nodes.map(\.id)
+                where other != victim && abs(wallSkewMs[other] ?? 0) > config.maxClockSkewMs {
+                    wallSkewMs[other] = rng.uniform(-config.maxClockSkewMs...config.maxClockSkewMs)
+                }
+            }
         }
         schedule(.nemesis, afterMs: rng.uniform(Int64(100)...Int64(600)))
     }

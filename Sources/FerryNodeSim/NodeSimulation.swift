@@ -29,6 +29,10 @@ package final class NodeSimulation: @unchecked Sendable {
         package var nodeFaults = true
         /// The largest wall clock error a node gets (either way) when `nodeFaults` skews its clock.
         package var maxClockSkewMs: Int64 = 250
+        /// Clock jumps (issue 18): when above zero, a skew step gives its node, half the time, a wall clock off
+        /// by up to this much (minutes) either way, and brings any other node's clock back within
+        /// `maxClockSkewMs`: one node at a time is far off, as when NTP steps one host or one is mis-set.
+        package var wildClockSkewMs: Int64 = 0
         /// Membership faults (issue 16): nodes join under new ids and members are removed while everything else
         /// goes on; removed nodes keep running. Off by default, so the other seeds keep their runs.
         package var membership = false

@@ -59,7 +59,7 @@ enum Seeds {
         var seeds = bodies.map { name, body in
             (name, bytes(PeerFrame(groupID: 3, message: RaftMessage(from: 1, to: 2, term: 2, body: body)).encoded()))
         }
-        seeds.append(("alive", bytes(PeerControl.alive(from: 1).encoded())))
+        seeds.append(("alive", bytes(PeerControl.alive(from: 1, wallMs: 1_800_000_000_000).encoded())))
         seeds.append(("quiesce", bytes(PeerControl.quiesce(groupID: 3, from: 1, term: 2, commit: 8).encoded())))
         seeds.append(
             ("forward", bytes(PeerControl.forward(from: 1, ClientFrame.request(9, .listQueues(prefix: "a"))).encoded()))

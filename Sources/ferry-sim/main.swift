@@ -14,7 +14,7 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
-//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--drain-ms MS] [--membership]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--wild-clocks-ms MS] [--drain-ms MS] [--membership]
 //
 // The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
 // crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
@@ -123,6 +123,8 @@ case "node":
     var config: NodeSimulation.Config = arguments.contains("--classic") ? .classic : NodeSimulation.Config()
     // --max-skew-ms: the largest wall clock error a node is given (default 250 ms).
     if let skew = option("--max-skew-ms", in: arguments).flatMap(Int64.init) { config.maxClockSkewMs = skew }
+    // --wild-clocks-ms: one node at a time gets a wall clock off by up to this much (clock jumps, issue 18).
+    if let wild = option("--wild-clocks-ms", in: arguments).flatMap(Int64.init) { config.wildClockSkewMs = wild }
     // --drain-ms: how long the consumers drain after the faults heal (default 4,000 ms).
     if let drain = option("--drain-ms", in: arguments).flatMap(Int64.init) { config.drainMs = max(1_500, drain) }
     // --membership: nodes join and leave during the run (issue 16).
@@ -152,6 +154,7 @@ case "node":
                 (config.nodeFaults ? "" : " --classic")
                 + (config.maxClockSkewMs == NodeSimulation.Config().maxClockSkewMs
                     ? "" : " --max-skew-ms \(config.maxClockSkewMs)")
+                + (config.wildClockSkewMs == 0 ? "" : " --wild-clocks-ms \(config.wildClockSkewMs)")
                 + (config.drainMs == NodeSimulation.Config().drainMs ? "" : " --drain-ms \(config.drainMs)")
                 + (config.membership ? " --membership" : "")
             print("replay: swift run -c release ferry-sim node --seed \(seed)\(flags)")

@@ -136,7 +136,8 @@ import Testing
 
 @Suite struct PeerControlTests {
     @Test(arguments: [
-        PeerControl.alive(from: 3), .quiesce(groupID: 42, from: 2, term: 7, commit: 99),
+        PeerControl.alive(from: 3, wallMs: 1_800_000_000_123), .alive(from: 2, wallMs: nil),
+        .quiesce(groupID: 42, from: 2, term: 7, commit: 99),
         .forward(
             from: 2,
             .request(7, .receive(queue: "q", partition: 1, request: ReceiveRequest(maxMessages: 10), waitMs: 20_000))

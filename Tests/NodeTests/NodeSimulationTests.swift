@@ -16,21 +16,18 @@ import Testing
         #expect(report.acknowledged > 0 && report.delivered > 0, "seed \(seed) did some work")
     }
 
-    /// Seeds that fail today when a node's wall clock is minutes off (issue 18's clock jumps): a leader's wall
-    /// clock stamps its partition's time (which only moves forward), so a leader ahead of the others ages the
-    /// deduplication window at once (10 minutes ahead: a retried send is enqueued twice) and, once another
-    /// node leads, freezes visibility timeouts until real time catches up (10 s ahead: in-flight messages do
-    /// not come back before the run ends; 1.5 s can be enough, as a node's skew may flip sign). Enabled when the
-    /// fix lands.
-    @Test(
-        .disabled("issue 18: a partition's time follows its leader's wall clock"),
-        arguments: NodeRegressionSeeds.clockJumps
-    )
-    func aClockJumpSeedPasses(_ jump: NodeRegressionSeeds.ClockJump) {
+    /// Seeds that failed while a leader's wall clock stamped its partition's time (issue 18), with one node at a
+    /// time stepped up to 10 minutes ahead or behind (`wildClockSkewMs`): a leader ahead aged the deduplication
+    /// window at once (a retried send enqueued twice); once a node behind led, or a node's own clock stepped
+    /// back, visibility timeouts and long polls froze until real time caught up (in-flight messages never came
+    /// back). Entries are now stamped with the median of a majority's clocks (`PeerClocks`) and long polls wait
+    /// on the monotonic clock.
+    @Test(arguments: NodeRegressionSeeds.clockJumps)
+    func aClockJumpSeedPasses(_ seed: UInt64) {
         var config = NodeSimulation.Config()
-        config.maxClockSkewMs = jump.maxSkewMs
-        let report = NodeSimulation(seed: jump.seed, config: config).run()
-        #expect(report.violations.isEmpty, "seed \(jump.seed): \(report.violations.prefix(5))")
+        config.wildClockSkewMs = 600_000
+        let report = NodeSimulation(seed: seed, config: config).run()
+        #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
     }
 
     /// Seeds found with the node simulator's membership faults (`ferry-sim node --membership`), each with what it
@@ -81,13 +78,6 @@ enum NodeRegressionSeeds {
         740,  // a follower quiesces only if it holds the commit index the quiesce frame carries (chaos resets)
     ]
 
-    /// A seed and the largest wall clock error its nodes get (`ferry-sim node --seed S --max-skew-ms MS`).
-    struct ClockJump: Sendable, CustomStringConvertible {
-        var seed: UInt64
-        var maxSkewMs: Int64
-        var description: String { "seed \(seed), skew up to \(maxSkewMs) ms" }
-    }
-
     /// Found with membership faults (`--membership`).
     static let membership: [UInt64] = [
         // Harness: a node that started joining was never added (changes were not sent again after the faults
@@ -102,11 +92,11 @@ enum NodeRegressionSeeds {
     ]
 
     /// Found with the node simulator's clock skew; fail today (issue 18).
-    static let clockJumps: [ClockJump] = [
-        ClockJump(seed: 2, maxSkewMs: 600_000),  // a retried send enqueued twice (dedup window aged by a jump)
-        ClockJump(seed: 75, maxSkewMs: 600_000),  // same
-        ClockJump(seed: 7, maxSkewMs: 10_000),  // in-flight messages not back in time (passes with --drain-ms 25000)
-        ClockJump(seed: 8, maxSkewMs: 10_000),  // same
-        ClockJump(seed: 65, maxSkewMs: 1_500),  // same: a 3 s freeze plus a visibility timeout outlast the drain
+    static let clockJumps: [UInt64] = [
+        7,  // in-flight messages never came back: no jump in this run, its 250 ms skews froze a partition's time
+        19,  // in-flight messages never came back (partition time frozen behind a leader's skewed stamps)
+        30,  // same
+        37,  // same
+        48,  // a retried send enqueued twice (a dedup window aged by a clock minutes ahead)
     ]
 }
