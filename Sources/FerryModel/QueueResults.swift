@@ -159,8 +159,10 @@ public struct QueueStatistics: Sendable, Hashable {
     public var deleted: UInt64
     public var deadLettered: UInt64
     public var expired: UInt64
-    /// Outbox moves dropped after `QueueLimits.moveRecordRetentionMs` without an acknowledgement.
-    public var movesAbandoned: UInt64
+    /// Messages past the redrive policy's maxReceiveCount kept in the queue because they were moved
+    /// `QueueLimits.maxMessageMoves` times already (no automatic dead-lettering; a move task moves them). A
+    /// current count, not a total; in the slot where builds before issue 18 sent dropped outbox moves.
+    public var movesExhausted: UInt64
 
     public init(
         visible: Int,
@@ -177,7 +179,7 @@ public struct QueueStatistics: Sendable, Hashable {
         deleted: UInt64,
         deadLettered: UInt64,
         expired: UInt64,
-        movesAbandoned: UInt64
+        movesExhausted: UInt64
     ) {
         self.visible = visible
         self.inFlight = inFlight
@@ -193,7 +195,7 @@ public struct QueueStatistics: Sendable, Hashable {
         self.deleted = deleted
         self.deadLettered = deadLettered
         self.expired = expired
-        self.movesAbandoned = movesAbandoned
+        self.movesExhausted = movesExhausted
     }
 
     public func ageOfOldestMs(nowMs: Int64) -> Int64 {

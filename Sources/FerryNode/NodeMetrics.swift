@@ -105,6 +105,12 @@ final class NodeMetrics {
             help: "Age of the oldest message, 0 when empty"
         )
         gauge("ferry_queue_outbox_messages", labels, Double(s.outbox), help: "Dead letters and redrives in transit")
+        gauge(
+            "ferry_queue_moves_exhausted_messages",
+            labels,
+            Double(s.movesExhausted),
+            help: "Messages past maxReceiveCount kept because they were moved too often; a redrive moves them"
+        )
     }
 
     /// The Raft series of one group on this node.

@@ -144,9 +144,8 @@ extension QueuePartition {
             task.cursor = sequence + 1
             guard let message = messages[sequence] else { continue }
             guard case .inFlight = message.state else {
-                if let destination = task.destination ?? message.origin?.sourceQueue,
-                    Int(message.moveCount) < QueueLimits.maxMessageMoves
-                {
+                // A message whose moves are exhausted moves too: an operator's redrive is how it leaves.
+                if let destination = task.destination ?? message.origin?.sourceQueue {
                     moveToOutbox(sequence, destination: destination, reason: .redrive(taskID: task.taskID))
                     task.messagesMoved += 1
                     budget -= 1

@@ -90,6 +90,7 @@ public struct QueuePartition: Sendable {
         var deleted: UInt64 = 0
         var deadLettered: UInt64 = 0
         var expired: UInt64 = 0
+        /// Outbox moves dropped unacknowledged: none since issue 18 (kept for the snapshot format).
         var movesAbandoned: UInt64 = 0
     }
 
@@ -182,7 +183,8 @@ public struct QueuePartition: Sendable {
     // MARK: Time
 
     /// Moves time to `stampMs` (never backwards) and fires everything due: delays and visibility deadlines,
-    /// retention, the dedup / move / attempt windows, idle producer sessions, abandoned moves, move tasks.
+    /// retention, the dedup / move / attempt windows, idle producer sessions, move tasks. Outbox moves never
+    /// expire: each is sent again until its destination took it (issue 18).
     mutating func advanceTime(to stampMs: Int64) {
         nowMs = max(nowMs, stampMs)
         while let timer = timers.min, timer.atMs <= nowMs {
@@ -196,10 +198,6 @@ public struct QueuePartition: Sendable {
         if nowMs >= nextProducerSweepMs {
             producers.expire(nowMs: nowMs, idleMs: attributes.producerIdleMs)
             nextProducerSweepMs = nowMs + QueueLimits.producerSweepIntervalMs
-        }
-        while let first = outbox.first, first.createdAtMs + QueueLimits.moveRecordRetentionMs <= nowMs {
-            outbox.removeFirst()
-            counters.movesAbandoned += 1
         }
         progressMoveTask()
     }
@@ -419,8 +417,23 @@ public struct QueuePartition: Sendable {
             deleted: counters.deleted,
             deadLettered: counters.deadLettered,
             expired: counters.expired,
-            movesAbandoned: counters.movesAbandoned
+            movesExhausted: movesExhausted
         )
+    }
+
+    /// Messages past the redrive policy's maxReceiveCount that stay in this queue because they were moved
+    /// `QueueLimits.maxMessageMoves` times already (a dead-letter loop ends there); a move task still moves them.
+    /// Counted on demand: statistics are asked for now and then, messages change all the time.
+    var movesExhausted: UInt64 {
+        guard let redrive = attributes.redrivePolicy else { return 0 }
+        var count: UInt64 = 0
+        for message in messages.values
+        where Int(message.moveCount) >= QueueLimits.maxMessageMoves
+            && Int(message.receiveCount) >= redrive.maxReceiveCount
+        {
+            count += 1
+        }
+        return count
     }
 
     /// Whether a send with this deduplication id was accepted inside the window (as of the latest entry).

@@ -204,7 +204,7 @@ extension PartitionRouter {
             deleted: 0,
             deadLettered: 0,
             expired: 0,
-            movesAbandoned: 0
+            movesExhausted: 0
         )
         var oldestAge: Int64 = 0
         for partition in 0..<queue.partitions {
@@ -224,7 +224,7 @@ extension PartitionRouter {
             sum.deleted += part.deleted
             sum.deadLettered += part.deadLettered
             sum.expired += part.expired
-            sum.movesAbandoned += part.movesAbandoned
+            sum.movesExhausted += part.movesExhausted
             if let oldest = part.oldestSentAtMs {
                 sum.oldestSentAtMs = min(sum.oldestSentAtMs ?? oldest, oldest)
                 oldestAge = max(oldestAge, part.ageOfOldestMs(nowMs: nowMs))

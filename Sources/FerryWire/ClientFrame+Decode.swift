@@ -309,7 +309,7 @@ extension ClientFrame {
                 try QueueFields.readPresence(&buffer, "oldest")
                 ? try QueueFields.read(Int64.self, &buffer, "oldest") : nil
             var totals: [UInt64] = []
-            for field in ["sent", "received", "deleted", "dead-lettered", "expired", "abandoned"] {
+            for field in ["sent", "received", "deleted", "dead-lettered", "expired", "moves exhausted"] {
                 totals.append(try buffer.readU64(field))
             }
             return .statistics(
@@ -328,7 +328,7 @@ extension ClientFrame {
                     deleted: totals[2],
                     deadLettered: totals[3],
                     expired: totals[4],
-                    movesAbandoned: totals[5]
+                    movesExhausted: totals[5]
                 ),
                 nowMs: nowMs
             )

@@ -332,7 +332,7 @@ public struct ClientFrame: Sendable, Hashable {
             if let oldest = statistics.oldestSentAtMs { buffer.writeInteger(oldest) }
             for total in [
                 statistics.sent, statistics.received, statistics.deleted, statistics.deadLettered,
-                statistics.expired, statistics.movesAbandoned,
+                statistics.expired, statistics.movesExhausted,
             ] {
                 buffer.writeInteger(total)
             }

@@ -195,6 +195,7 @@ struct QueueCommandGroup: ParsableCommand {
                 print("ApproximateAgeOfOldestMessage\t\(oldestAgeMs / 1_000)")
                 print("GroupsWithMessagesInFlight\t\(statistics.groupsWithInFlight)")
                 print("DeadLetterOutbox\t\(statistics.outbox)")
+                print("MovesExhausted\t\(statistics.movesExhausted)")
             }
         }
     }

@@ -120,7 +120,10 @@ import Testing
         }
     }
 
-    @Test func aMessageMovedTooOftenIsNotLoopedForever() {
+    /// Automatic dead-lettering stops after `maxMessageMoves` (a DLQ–redrive loop ends), but the message is not
+    /// lost from sight: it is counted (`movesExhausted`, `ferry queue attributes`, a metric), and an operator's
+    /// redrive (a move task) still moves it (issue 18).
+    @Test func aMessageMovedTooOftenIsNotLoopedForeverYetStaysVisibleAndRedrivable() {
         var dlq = QueueHarness("orders-dlq.fifo")
         dlq.apply(
             .send([Self.moved("tired", from: "orders.fifo", index: 1, moveCount: UInt16(QueueLimits.maxMessageMoves))])
@@ -128,9 +131,12 @@ import Testing
         dlq.apply(.send([Self.moved("fresh", from: "orders.fifo", index: 2)]))
         dlq.apply(.startMoveTask(MoveTaskRequest(taskID: "t1")))
         dlq.advance(seconds: 1)
-        #expect(dlq.partition.pendingMoves().map { QueueHarness.text($0.request.body) } == ["fresh"])
-        #expect(dlq.partition.moveTasks.first?.messagesSkipped == 1)
-        // Dead-lettering stops too: the message stays and is delivered.
+        #expect(dlq.partition.pendingMoves().map { QueueHarness.text($0.request.body) } == ["tired", "fresh"])
+        #expect(dlq.partition.moveTasks.first?.messagesSkipped == 0)
+        #expect(
+            dlq.partition.pendingMoves().first?.request.origin?.moveCount == UInt16(QueueLimits.maxMessageMoves) + 1
+        )
+        // Dead-lettering stops: the message stays, is delivered, and is counted.
         var looping = QueueHarness {
             $0.redrivePolicy = RedrivePolicy(deadLetterQueue: "orders-dlq.fifo", maxReceiveCount: 1)
         }
@@ -139,9 +145,32 @@ import Testing
                 Self.moved("tired", from: "orders-dlq.fifo", index: 1, moveCount: UInt16(QueueLimits.maxMessageMoves))
             ])
         )
+        #expect(looping.partition.statistics.movesExhausted == 0)
         _ = looping.receiveBodies(1, visibility: 1)
+        #expect(looping.partition.statistics.movesExhausted == 1)
         looping.advance(seconds: 1)
-        #expect(looping.receiveBodies() == ["tired"])
+        #expect(looping.receiveBodies(1, visibility: 1) == ["tired"])
+        looping.apply(.startMoveTask(MoveTaskRequest(taskID: "out", destination: "orders-dlq.fifo")))
+        looping.advance(seconds: 2)
+        #expect(looping.partition.pendingMoves().map { QueueHarness.text($0.request.body) } == ["tired"])
+        #expect(looping.partition.statistics.movesExhausted == 0)
+    }
+
+    /// A dead-letter move whose destination never takes it (the DLQ deleted, its partition down for weeks) is
+    /// sent again for as long as it takes: never dropped after a deadline (issue 18; it used to go after the
+    /// 14-day move-record window, counted as abandoned).
+    @Test func anUnacknowledgedMoveIsKeptForever() {
+        var source = QueueHarness {
+            $0.redrivePolicy = RedrivePolicy(deadLetterQueue: "orders-dlq.fifo", maxReceiveCount: 1)
+        }
+        source.apply(.send([SendRequest(body: QueueHarness.body("poison"), groupID: "A", deduplicationID: "p")]))
+        _ = source.receiveBodies(1, visibility: 1)
+        source.advance(seconds: 2)
+        _ = source.receiveBodies(1, visibility: 1)
+        #expect(source.partition.pendingMoves().count == 1)
+        source.advance(seconds: Double(QueueLimits.moveRecordRetentionMs / 1_000 * 3))
+        #expect(source.partition.pendingMoves().map { QueueHarness.text($0.request.body) } == ["poison"])
+        #expect(source.partition.statistics.outbox == 1)
     }
 
     static func moved(_ text: String, from source: String, index: UInt64, moveCount: UInt16 = 1) -> SendRequest {

@@ -211,7 +211,7 @@ import Testing
                 deleted: 5,
                 deadLettered: 1,
                 expired: 0,
-                movesAbandoned: 0
+                movesExhausted: 0
             ),
             nowMs: 1_700_000_005_000
         ),

@@ -28,6 +28,24 @@ enum Report {
         for kind in report.worstUnavailabilityMs.keys.sorted() {
             lines.append(row("worst unavailability, \(kind)", "\(report.worstUnavailabilityMs[kind]!) ms"))
         }
+        if !report.clientView.isEmpty {
+            lines.append(row("steady rate (median second)", "\(report.steadySendsPerSecond) acknowledged sends/s"))
+            lines.append(
+                "client view per fault kind: faults | longest send wait p50/max | seconds below half the steady "
+                    + "rate p50/max (none acknowledged, max) | producers blocked max"
+            )
+            for kind in report.clientView.keys.sorted() {
+                let views = report.clientView[kind]!
+                let waits = views.map(\.longestSendMs).sorted()
+                let slow = views.map(\.slowSeconds).sorted()
+                let silent = views.map(\.silentSeconds).max() ?? 0
+                let blocked = views.map(\.blockedProducers).max() ?? 0
+                lines.append(
+                    "  \(kind): \(views.count) | \(waits[waits.count / 2])/\(waits.last!) ms | "
+                        + "\(slow[slow.count / 2])/\(slow.last!) s (\(silent) s) | \(blocked) of \(views[0].producers)"
+                )
+            }
+        }
         lines.append(report.passed ? "verdict: PASS" : "verdict: FAIL (\(report.violations.count) violations)")
         for violation in report.violations.prefix(20) { lines.append("  \(violation)") }
         return lines.joined(separator: "\n") + "\n"
@@ -52,6 +70,16 @@ enum Report {
             "acknowledged_sends": report.acknowledgedSends, "deliveries": report.deliveries,
             "fate_unknown": report.fateUnknown,
             "worst_unavailability_ms": report.worstUnavailabilityMs, "passed": report.passed,
+            "steady_sends_per_second": report.steadySendsPerSecond,
+            "client_view": report.clientView.mapValues { views in
+                views.map {
+                    [
+                        "at_ms": $0.atMs, "longest_send_ms": $0.longestSendMs, "slow_seconds": $0.slowSeconds,
+                        "silent_seconds": $0.silentSeconds, "blocked_producers": $0.blockedProducers,
+                        "producers": $0.producers,
+                    ] as [String: Any]
+                }
+            },
         ]
         var counts: [String: Int] = [:]
         for kind in Violation.Kind.allCases { counts[kind.rawValue] = report.count(kind) }
