@@ -266,8 +266,10 @@ public final class FerryNodeServer: @unchecked Sendable {
         let storage = try NodeStorage(
             fileSystem: PosixFileSystem(),
             directory: config.dataDirectory,
-            fsync: config.fsyncPolicy
+            fsync: config.fsyncPolicy,
+            segmentBytes: config.segmentBytes
         )
+        for damage in storage.damage { NodeLog.error("write-ahead log damage: \(damage)") }
         if let warning = config.fsyncPolicy.startupWarning { NodeLog.warning(warning) }
         runtime = try NodeRuntime(config: config, storage: storage)
         runtime.tls = tls

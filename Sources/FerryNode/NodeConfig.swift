@@ -138,6 +138,9 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     public var join = false
     /// A partition group takes a snapshot and compacts its log after this many applied entries.
     public var snapshotEveryEntries: Int = 10_000
+    /// Size of a write-ahead log segment (`segment_bytes`, 64 KiB … 1 GiB, default 64 MiB). Small segments put
+    /// most of the log in sealed segments: the chaos harness's disk faults use them.
+    public var segmentBytes: Int = 64 << 20
     /// Entries kept below a snapshot for slow followers (a follower further behind gets the snapshot).
     public var entriesKeptAfterSnapshot: Int = 1_000
     /// The port this node's peer listener binds, when peers reach it through something in between (the chaos
@@ -169,6 +172,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case heartbeatTicks = "heartbeat_ticks"
         case members
         case snapshotEveryEntries = "snapshot_every_entries"
+        case segmentBytes = "segment_bytes"
         case entriesKeptAfterSnapshot = "entries_kept_after_snapshot"
         case peerListenPort = "peer_listen_port"
         case sqs
@@ -188,6 +192,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         electionTicks = try values.decodeIfPresent(Int.self, forKey: .electionTicks) ?? 10
         heartbeatTicks = try values.decodeIfPresent(Int.self, forKey: .heartbeatTicks) ?? 2
         snapshotEveryEntries = try values.decodeIfPresent(Int.self, forKey: .snapshotEveryEntries) ?? 10_000
+        segmentBytes = try values.decodeIfPresent(Int.self, forKey: .segmentBytes) ?? 64 << 20
         entriesKeptAfterSnapshot = try values.decodeIfPresent(Int.self, forKey: .entriesKeptAfterSnapshot) ?? 1_000
         peerListenPort = try values.decodeIfPresent(UInt16.self, forKey: .peerListenPort)
         sqs = try values.decodeIfPresent(SQSConfig.self, forKey: .sqs) ?? SQSConfig()
@@ -248,6 +253,9 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         }
         guard (1..<electionTicks).contains(heartbeatTicks) else {
             throw ConfigError(field: "heartbeat_ticks", reason: "1…election_ticks-1")
+        }
+        guard (64 << 10...1 << 30).contains(segmentBytes) else {
+            throw ConfigError(field: "segment_bytes", reason: "65536…1073741824")
         }
         guard snapshotEveryEntries >= 100 else {
             throw ConfigError(field: "snapshot_every_entries", reason: "at least 100")

@@ -123,6 +123,12 @@ final class NodeMetrics {
         gauge("ferry_raft_term", labels, Double(status.term), help: "Current Raft term of the group")
         gauge("ferry_raft_is_leader", labels, status.role == .leader ? 1 : 0, help: "1 when this node leads")
         gauge(
+            "ferry_raft_repairing",
+            labels,
+            status.repairing ? 1 : 0,
+            help: "1 while this replica repairs after storage damage (no vote, not counted toward commit)"
+        )
+        gauge(
             "ferry_raft_commit_lag_entries",
             labels,
             Double(status.lastIndex - min(status.lastIndex, status.commit)),

@@ -17,7 +17,21 @@ extension NodeRuntime {
             if partition != nil { partition = try QueuePartition.restore(from: snapshot.data) }
         }
         seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        let core = try RaftCore(id: config.nodeID, config: raftConfig, storage: log, randomSeed: seed)
+        let repair = log.repair
+        if repair.repairing {
+            NodeLog.warning(
+                "group \(id) repairs: \(storage.repairs[id] ?? "its stored records were damaged"); it grants no vote "
+                    + "and does not count toward commit until it holds what the leader committed in its term"
+            )
+        }
+        let core = try RaftCore(
+            id: config.nodeID,
+            config: raftConfig,
+            storage: log,
+            randomSeed: seed,
+            repairing: repair.repairing,
+            abstainThroughTerm: repair.abstainThroughTerm
+        )
         groups[id] = GroupDriver(
             groupID: id,
             core: core,
@@ -83,5 +97,46 @@ extension NodeRuntime {
         try group.log.createSnapshot(snapshot, compactTo: applied > keep ? applied - keep : 0)
         group.lastSnapshotIndex = applied
         try storage.removeObsoleteSegments()
+    }
+}
+
+/// Protocol-aware recovery at run time (issue 18): a group whose stored records read back damaged is discarded
+/// and opened again, repairing; a group whose repair ended records it.
+extension NodeRuntime {
+    func repairDamagedGroups() {
+        for group in orderedGroups {
+            guard case .corrupt(let reason)? = group.core.storageFailure else { continue }
+            let id = group.groupID
+            NodeLog.error("group \(id): \(reason); its log is discarded and it repairs from its peers")
+            group.failWaiters(notIn: .max)
+            let voters = group.core.membership.voters
+            do {
+                try storage.discard(id, reason: reason)
+                if let old = group.partition {
+                    let partition = try QueuePartition(
+                        queueName: old.queueName,
+                        queueID: old.queueID,
+                        partition: old.partition,
+                        partitionCount: old.partitionCount,
+                        attributes: old.attributes
+                    )
+                    try openGroup(id, voters: voters, catalog: nil, partition: partition)
+                } else {
+                    try openGroup(id, voters: voters, catalog: Catalog(), partition: nil)
+                }
+            } catch {
+                NodeLog.error("group \(id) cannot be opened again for its repair, it stays stopped here: \(error)")
+            }
+        }
+    }
+
+    /// Records the end of a group's repair before anything else is written for it.
+    func recordFinishedRepair(_ group: GroupDriver) throws {
+        guard group.log.repair.repairing, !group.core.repairing else { return }
+        try group.log.finishRepair(abstainThroughTerm: group.core.abstainThroughTerm)
+        NodeLog.info(
+            "group \(group.groupID) repaired: it holds the leader's commit of term \(group.core.abstainThroughTerm); "
+                + "it votes again from the next term"
+        )
     }
 }

@@ -133,6 +133,8 @@ package final class NodeRuntime: @unchecked Sendable {
         finish()
     }
 
+    /// Groups on this node repairing after storage damage (issue 18).
+    package var repairingGroups: [UInt64] { orderedGroups.filter(\.core.repairing).map(\.groupID) }
     /// Whether rounds go on (false once stopped, crashed, or storage failed).
     package var isRunning: Bool { running }
 
@@ -159,6 +161,7 @@ package final class NodeRuntime: @unchecked Sendable {
             NodeLog.error("storage failed, stopping: \(error)")
             running = false
         }
+        repairDamagedGroups()
         flush()
         if let deadline = stopDeadlineMs, groups.values.allSatisfy({ !$0.isLeader }) || self.nowMs >= deadline {
             running = false
@@ -187,6 +190,8 @@ package final class NodeRuntime: @unchecked Sendable {
                         if let leader = soft.leader, leader != group.leader { group.leaderChanges += 1 }
                         group.leader = soft.leader ?? 0
                     }
+                    // A repair's end is written before the ready's writes: before any vote it may now cast.
+                    try recordFinishedRepair(group)
                     var performer = NodeReadyPerformer(runtime: self, group: group)
                     try RaftReadyLoop.write(ready, to: &performer)
                     mustSync = mustSync || ready.mustSync

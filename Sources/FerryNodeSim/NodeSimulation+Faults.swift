@@ -109,6 +109,7 @@ extension NodeSimulation {
         default:
             break
         }
+        if config.diskFaults && rng.chance(percent: 15) { damageDisk() }
         if config.membership { changeMembership() }
         if config.nodeFaults && rng.chance(percent: 10) {
             // A wall clock steps (NTP corrects it, or an operator): entries this node stamps as leader carry it.
@@ -126,6 +127,41 @@ extension NodeSimulation {
             }
         }
         schedule(.nemesis, afterMs: rng.uniform(Int64(100)...Int64(600)))
+    }
+
+    /// Disk faults: kills a node, damages its durable files, and starts it again. A bit flip may land in any file
+    /// (log segments, snapshots) at any offset of its durable bytes; a truncation hits a sealed segment or a
+    /// snapshot (the last segment's synced tail cut at a record boundary cannot be told from an older crash: the
+    /// documented limit of `WriteAheadLog`'s recovery).
+    func damageDisk() {
+        let running = nodes.filter { $0.runtime != nil }
+        guard running.count == nodes.count, paused.isEmpty, stopping.isEmpty,
+            running.allSatisfy({ $0.runtime!.repairingGroups.isEmpty })
+        else { return }
+        let victim = running[rng.uniform(0..<running.count)]
+        crash(victim.id, keepPageCache: true)
+        let fs = victim.fileSystem
+        let files = fs.paths.filter { path in
+            (path.hasSuffix(".wal") || path.hasSuffix(".snap")) && (fs.durableCount(path) ?? 0) > 0
+        }
+        let segments = files.filter { $0.hasSuffix(".wal") }
+        if !files.isEmpty {
+            let path = files[rng.uniform(0..<files.count)]
+            var bytes = fs.bytes(path)!
+            let durable = fs.durableCount(path)!
+            let sealed = path.hasSuffix(".snap") || path != segments.last
+            if sealed && rng.chance(percent: 25) {
+                faults["disk: truncation", default: 0] += 1
+                bytes = Array(bytes.prefix(rng.uniform(0..<durable)))
+            } else {
+                faults["disk: bit flip", default: 0] += 1
+                for _ in 0..<rng.uniform(1...3) {
+                    bytes[rng.uniform(0..<durable)] ^= UInt8(1 << rng.uniform(0..<8))
+                }
+            }
+            fs.setBytes(path, bytes)
+        }
+        schedule(.restart(victim.id), afterMs: rng.uniform(Int64(50)...Int64(800)))
     }
 
     /// Membership mode: now and then a node joins under a new id (started with `join`, then added) or an active

@@ -36,6 +36,11 @@ package final class NodeSimulation: @unchecked Sendable {
         /// Membership faults (issue 16): nodes join under new ids and members are removed while everything else
         /// goes on; removed nodes keep running. Off by default, so the other seeds keep their runs.
         package var membership = false
+        /// Disk faults (issue 18): now and then a node is killed (its page cache survives, as under SIGKILL),
+        /// bits of its durable files are flipped or a sealed segment or snapshot file is truncated, and it starts
+        /// again; one node at a time, and only while no group anywhere repairs (damage on a majority stops a
+        /// group for good, by design). Off by default, so the other seeds keep their runs.
+        package var diskFaults = false
 
         package init() {}
 
@@ -222,7 +227,16 @@ package final class NodeSimulation: @unchecked Sendable {
     func start(_ id: UInt64) {
         let simNode = node(id)
         do {
-            let storage = try NodeStorage(fileSystem: simNode.fileSystem, directory: "/node")
+            // With disk faults, 64 KiB segments: most of a run's log lies in sealed segments, where damage is found
+            // differently (record headers at start-up, checksums on read).
+            let storage = try NodeStorage(
+                fileSystem: simNode.fileSystem,
+                directory: "/node",
+                segmentBytes: config.diskFaults ? 64 << 10 : 64 << 20
+            )
+            if !storage.repairs.isEmpty {
+                faults["disk: groups repairing at start", default: 0] += storage.repairs.count
+            }
             let runtime = try NodeRuntime(
                 config: nodeConfig(id),
                 storage: storage,
@@ -247,14 +261,20 @@ package final class NodeSimulation: @unchecked Sendable {
     }
 
     /// The process dies: unsynced writes are lost, waiting clients get nothing, peers see the connection go.
-    func crash(_ id: UInt64) {
+    /// The node dies: a power loss (what was not synced is lost) or, with `keepPageCache`, a killed process (what
+    /// it wrote stays).
+    func crash(_ id: UInt64, keepPageCache: Bool = false) {
         let simNode = node(id)
         guard simNode.runtime != nil else { return }
         simNode.runtime = nil
         simNode.inbox = []
         paused.remove(id)
         stopping.remove(id)
-        simNode.fileSystem.crash()
+        if keepPageCache {
+            simNode.fileSystem.crash { _, unsynced in unsynced }
+        } else {
+            simNode.fileSystem.crash()
+        }
         for other in nodes where other.id != id && other.runtime != nil {
             schedule(.peerEvent(to: other.id, .peerLost(id)), afterMs: 1)
         }

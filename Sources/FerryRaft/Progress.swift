@@ -78,6 +78,8 @@ struct SnapshotTransfer: Sendable, Hashable {
 struct Progress: Sendable, Hashable {
     var match: LogIndex
     var next: LogIndex
+    /// The follower said it is repairing: its match does not count toward commit.
+    var repairing = false
     var state: ReplicationState = .probe
     /// In probe state: an append was sent since the last answer or heartbeat response.
     var probeSent = false

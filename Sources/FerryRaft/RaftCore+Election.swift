@@ -80,6 +80,16 @@ extension RaftCore {
         lastTerm: Term,
         pre: Bool
     ) throws(RaftLogError) {
+        // A repairing replica votes for no one: its log may lack entries it acknowledged, and its vote record
+        // may be gone (`repairing`, `abstainThroughTerm`).
+        if repairing || requestTerm <= abstainThroughTerm {
+            if pre {
+                send(.preVoteResponse(granted: false), to: candidate)
+            } else {
+                sendAfterPersist(.requestVoteResponse(granted: false), to: candidate)
+            }
+            return
+        }
         let canVote =
             vote == candidate
             || (vote == 0 && leaderHint == nil)

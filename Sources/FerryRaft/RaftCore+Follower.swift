@@ -8,13 +8,26 @@ extension RaftCore {
         case .append(let request):
             heardFromLeader(m.from)
             try handleAppend(request, from: m.from)
+            finishRepairIfDone()
         case .heartbeat(let commit):
             heardFromLeader(m.from)
-            log.commit(to: commit)
-            send(.heartbeatResponse, to: m.from)
+            // A heartbeat's commit index rests on what the leader believes this log matches; a repairing
+            // replica's log was discarded, so it takes commit indexes only from appends (checked entry by entry),
+            // and answers with where its log ends, so that a leader whose group is idle still sends them.
+            if repairing {
+                let last = log.lastIndex
+                send(
+                    .appendResponse(AppendResponse(index: last, reject: true, hintIndex: last, repairing: true)),
+                    to: m.from
+                )
+            } else {
+                log.commit(to: commit)
+                send(.heartbeatResponse, to: m.from)
+            }
         case .snapshotChunk(let chunk):
             heardFromLeader(m.from)
             try handleSnapshotChunk(chunk, from: m.from)
+            finishRepairIfDone()
         case .timeoutNow:
             // Leadership transfer: campaign at once, skipping pre-vote, bypassing the others' leases.
             try campaign(transfer: true)
@@ -22,6 +35,17 @@ extension RaftCore {
             .snapshotChunkResponse:
             break
         }
+    }
+
+    /// Ends a repair (`RaftCore.repairing`) once this log holds the leader's commit index and the entry there is of
+    /// the leader's term. The leader counted only healthy replicas toward that commit, so every entry committed
+    /// in an earlier term lies at or below it (Leader Completeness) and is here now, whatever this replica
+    /// acknowledged before its storage failed; and a majority of healthy replicas were in this term, so no
+    /// candidate of a later term won with a vote this replica forgot. It still abstains through this term.
+    mutating func finishRepairIfDone() {
+        guard repairing, log.committed > 0, (try? log.termIfPresent(at: log.committed)) == term else { return }
+        repairing = false
+        abstainThroughTerm = max(abstainThroughTerm, term)
     }
 
     mutating func heardFromLeader(_ leader: NodeID) {
@@ -33,11 +57,11 @@ extension RaftCore {
     mutating func handleAppend(_ request: AppendRequest, from leader: NodeID) throws(RaftLogError) {
         if request.prevIndex < log.committed {
             // Everything up to our commit index matches the leader already (Leader Completeness).
-            sendAfterPersist(.appendResponse(AppendResponse(index: log.committed)), to: leader)
+            sendAfterPersist(.appendResponse(AppendResponse(index: log.committed, repairing: repairing)), to: leader)
             return
         }
         if let lastNew = try log.maybeAppend(request) {
-            sendAfterPersist(.appendResponse(AppendResponse(index: lastNew)), to: leader)
+            sendAfterPersist(.appendResponse(AppendResponse(index: lastNew, repairing: repairing)), to: leader)
             return
         }
         // Mismatch at prevIndex: tell the leader where our log could match, skipping whole terms.
@@ -45,7 +69,13 @@ extension RaftCore {
         let hint = try log.findConflictByTerm(index: probe, term: request.prevTerm)
         sendAfterPersist(
             .appendResponse(
-                AppendResponse(index: request.prevIndex, reject: true, hintIndex: hint.index, hintTerm: hint.term)
+                AppendResponse(
+                    index: request.prevIndex,
+                    reject: true,
+                    hintIndex: hint.index,
+                    hintTerm: hint.term,
+                    repairing: repairing
+                )
             ),
             to: leader
         )
@@ -56,7 +86,7 @@ extension RaftCore {
         let metadata = chunk.metadata
         if metadata.index <= log.committed {
             incomingSnapshot = nil
-            sendAfterPersist(.appendResponse(AppendResponse(index: log.committed)), to: leader)
+            sendAfterPersist(.appendResponse(AppendResponse(index: log.committed, repairing: repairing)), to: leader)
             return
         }
         if incomingSnapshot?.metadata != metadata || incomingSnapshot?.totalBytes != chunk.totalBytes {
@@ -84,9 +114,9 @@ extension RaftCore {
         incomingSnapshot = nil
         let snapshot = Snapshot(metadata: metadata, data: incoming.data)
         if try restore(snapshot) {
-            sendAfterPersist(.appendResponse(AppendResponse(index: log.lastIndex)), to: leader)
+            sendAfterPersist(.appendResponse(AppendResponse(index: log.lastIndex, repairing: repairing)), to: leader)
         } else {
-            sendAfterPersist(.appendResponse(AppendResponse(index: log.committed)), to: leader)
+            sendAfterPersist(.appendResponse(AppendResponse(index: log.committed, repairing: repairing)), to: leader)
         }
     }
 

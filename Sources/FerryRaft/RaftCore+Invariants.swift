@@ -18,6 +18,9 @@ public struct RaftStatus: Sendable, Hashable {
     public var applied: LogIndex
     /// Only on a leader: one per member, this node included.
     public var progress: [NodeID: Follower]
+    /// Repairing after storage damage (`RaftCore.repairing`), and the term through which it abstains.
+    public var repairing = false
+    public var abstainThroughTerm: Term = 0
 }
 
 extension RaftCore {
@@ -49,7 +52,9 @@ extension RaftCore {
             lastIndex: log.lastIndex,
             commit: log.committed,
             applied: log.applied,
-            progress: progress
+            progress: progress,
+            repairing: repairing,
+            abstainThroughTerm: abstainThroughTerm
         )
     }
 

@@ -164,6 +164,16 @@ extension RaftCore {
         leader: inout LeaderState
     ) throws(RaftLogError) {
         guard var pr = leader.progress[peer] else { return }
+        pr.repairing = response.repairing
+        if response.repairing && response.reject && response.hintIndex < pr.match {
+            // The follower discarded its log for a repair: what it matched is gone. Probe it from the start (the
+            // probe falls back to a snapshot below the first index held here).
+            pr.match = 0
+            pr.becomeProbe()
+            leader.progress[peer] = pr
+            _ = try sendAppend(to: peer, leader: &leader)
+            return
+        }
         if response.reject {
             var matchHint = response.hintIndex
             if response.hintTerm > 0 {
@@ -263,7 +273,9 @@ extension RaftCore {
     /// Raft §5.3 and §5.4.2: commit the highest index durable on a majority, but only by counting replicas of an
     /// entry of the current term; earlier terms' entries commit with it.
     mutating func maybeCommit(leader: inout LeaderState) throws(RaftLogError) -> Bool {
-        let matches = conf.voters.map { leader.progress[$0]?.match ?? 0 }
+        // A repairing replica's acknowledgements are true, but its term may be one it forgot it had left: a
+        // commit must rest on healthy replicas alone (`RaftCore.repairing`).
+        let matches = conf.voters.map { voter in leader.progress[voter].map { $0.repairing ? 0 : $0.match } ?? 0 }
         let candidate = Quorum.committedIndex(matches: matches)
         guard candidate > log.committed else { return false }
         guard try log.term(at: candidate) == term else { return false }

@@ -51,6 +51,15 @@ public struct RaftCore {
     var incomingSnapshot: IncomingSnapshot?
     /// Set when storage failed: the group stops (never guesses around a broken disk).
     public internal(set) var storageFailure: RaftLogError?
+    /// Protocol-aware recovery (issue 18; Alagappan et al., FAST 2018): this replica's storage lost or could not
+    /// trust records it may have acknowledged, so its log was discarded (the driver starts it again from its last
+    /// sound snapshot). Until it holds a commit index of the current leader's term (`finishRepairIfDone`), it
+    /// grants no vote or pre-vote and never campaigns, and it tells the leader so in its append responses, so
+    /// that its acknowledgements do not count toward commit.
+    public internal(set) var repairing: Bool
+    /// No vote or pre-vote is granted for a term up to this one: a repaired replica may have voted in it before
+    /// its vote record was lost.
+    public internal(set) var abstainThroughTerm: Term
 
     public enum InitError: Error, Sendable, Hashable {
         case invalidConfig(RaftConfig.ValidationError)
@@ -63,7 +72,17 @@ public struct RaftCore {
     /// non-member: a node that joins (its log is empty until the leader reaches it) or one that was removed.
     /// It never campaigns; it answers the leader's appends and votes like any follower.
     /// - Parameter randomSeed: seeds the election-timeout randomization; the only randomness Raft needs.
-    public init(id: NodeID, config: RaftConfig, storage: any RaftLogReader, randomSeed: UInt64) throws(InitError) {
+    /// - Parameters:
+    ///   - repairing: the storage was damaged and the log discarded (see `repairing`).
+    ///   - abstainThroughTerm: from an earlier repair (see `abstainThroughTerm`).
+    public init(
+        id: NodeID,
+        config: RaftConfig,
+        storage: any RaftLogReader,
+        randomSeed: UInt64,
+        repairing: Bool = false,
+        abstainThroughTerm: Term = 0
+    ) throws(InitError) {
         do { try config.validate() } catch { throw .invalidConfig(error) }
         precondition(id != 0, "node id 0 is reserved for none")
         let hardState: HardState
@@ -85,6 +104,8 @@ public struct RaftCore {
         )
         self.term = hardState.term
         self.vote = hardState.vote
+        self.repairing = repairing
+        self.abstainThroughTerm = abstainThroughTerm
         self.log.commit(to: hardState.commit)
         self.handedHardState = HardState(term: hardState.term, vote: hardState.vote, commit: log.committed)
         self.role = .follower(leader: nil)
@@ -138,7 +159,7 @@ public struct RaftCore {
     /// A voter of the current membership may campaign; learners and removed nodes may not, nor a node that is
     /// still installing a snapshot.
     var isPromotable: Bool {
-        conf.voters.contains(id) && log.unstable.snapshot == nil
+        conf.voters.contains(id) && log.unstable.snapshot == nil && !repairing
     }
 
     // MARK: - Events

@@ -54,7 +54,7 @@ struct RaftLog {
         } catch {
             switch error {
             case .compacted, .unavailable: return nil
-            case .snapshotTemporarilyUnavailable, .storage: throw error
+            case .snapshotTemporarilyUnavailable, .storage, .corrupt: throw error
             }
         }
     }

@@ -8,6 +8,9 @@ public enum RaftLogError: Error, Sendable, Hashable {
     case snapshotTemporarilyUnavailable
     /// The storage failed; the group must stop (never guess around a broken disk).
     case storage(String)
+    /// A stored record or snapshot read back damaged (issue 18): the group stops on this node, and its driver
+    /// discards the log and starts it again repairing (`RaftCore.repairing`).
+    case corrupt(String)
 }
 
 /// How `RaftCore` reads the log it has handed to the driver to persist.

@@ -66,12 +66,21 @@ public struct AppendResponse: Sendable, Hashable {
     public var reject: Bool
     public var hintIndex: LogIndex
     public var hintTerm: Term
+    /// The follower is repairing (`RaftCore.repairing`): the leader does not count it toward commit.
+    public var repairing: Bool
 
-    public init(index: LogIndex, reject: Bool = false, hintIndex: LogIndex = 0, hintTerm: Term = 0) {
+    public init(
+        index: LogIndex,
+        reject: Bool = false,
+        hintIndex: LogIndex = 0,
+        hintTerm: Term = 0,
+        repairing: Bool = false
+    ) {
         self.index = index
         self.reject = reject
         self.hintIndex = hintIndex
         self.hintTerm = hintTerm
+        self.repairing = repairing
     }
 }
 

@@ -29,10 +29,30 @@ final class GroupState {
     /// Replay met entries past the end (the segment before them was deleted after a compaction whose mark
     /// comes later): the base is provisional until a mark at or above it arrives.
     var baseProvisional = false
+    /// Repairing after damage (`RaftCore.repairing`), the term through which it abstains from voting, and the
+    /// segment of the latest `repair` record.
+    var repairing = false
+    var abstainThroughTerm: Term = 0
+    var repairSegment: UInt64?
 
     /// The oldest log segment this group still reads.
     var oldestNeededSegment: UInt64? {
-        [hardStateSegment, markSegment, batches.first?.location.segment].compactMap { $0 }.min()
+        [hardStateSegment, markSegment, repairSegment, batches.first?.location.segment].compactMap { $0 }.min()
+    }
+
+    /// The highest term this group's records show (its hard state's, or its last entry's).
+    var knownTerm: Term { max(hardState.term, terms.last ?? 0, baseTerm) }
+
+    /// Discards the log for a repair (a `repair` start record): nothing of it is believed any more.
+    func discardForRepair(term: Term, at segment: UInt64) {
+        restart(after: 0, term: 0)
+        snapshotIndex = 0
+        snapshotTerm = 0
+        hardState = HardState(term: term, vote: 0, commit: 0)
+        hardStateSegment = segment
+        markSegment = segment
+        repairSegment = segment
+        repairing = true
     }
 
     func replay(_ record: WALRecordHeader, at location: RecordLocation) throws(StorageError) {
@@ -60,6 +80,20 @@ final class GroupState {
                 snapshotTerm = record.term
             }
             markSegment = location.segment
+        case .repair:
+            switch record.index {
+            case WALRecord.repairStart:
+                discardForRepair(term: record.term, at: location.segment)
+            case WALRecord.repairDone:
+                repairing = false
+                abstainThroughTerm = max(abstainThroughTerm, record.term)
+                repairSegment = location.segment
+            default:
+                repairing = true
+                repairSegment = location.segment
+            }
+        case .synced, .damageAnswered:
+            break
         }
     }
 
@@ -148,7 +182,9 @@ public final class GroupLog: RaftStorage {
         self.state = state
         self.conf = conf
         let store = SnapshotStore(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
-        let newest = try store.loadNewest()
+        // A repairing group starts from its newest sound snapshot, or from none when none reads back (a damaged
+        // one is never believed; the leader sends one).
+        let newest = state.repairing ? try? store.loadNewest() : try store.loadNewest()
         if state.snapshotIndex > 0 {
             guard let newest, newest.metadata.index >= state.snapshotIndex else {
                 throw .badSnapshot(
@@ -164,8 +200,13 @@ public final class GroupLog: RaftStorage {
                 metadata.index > state.baseIndex && metadata.index <= state.lastIndex
                 ? state.terms[Int(metadata.index - state.baseIndex - 1)] : nil
             if metadata.index > state.lastIndex || (metadata.index > state.baseIndex && held != metadata.term) {
-                // The snapshot file became durable but the log record that installs it did not: install it now.
+                // The snapshot file became durable but the log record that installs it did not (or a repair
+                // discarded the log and starts again from this snapshot): install it now, in the log as well.
                 state.restart(after: metadata.index, term: metadata.term)
+                let location = try node.append([
+                    WALRecord(group: id, index: metadata.index, term: metadata.term, kind: .snapshotInstalled)
+                ])[0]
+                state.markSegment = location.segment
             }
             state.snapshotIndex = max(state.snapshotIndex, metadata.index)
             cachedSnapshot = newest
@@ -177,6 +218,17 @@ public final class GroupLog: RaftStorage {
 
     public func initialState() throws(RaftLogError) -> (HardState, SnapshotMetadata) {
         (state.hardState, snapshotMetadata)
+    }
+
+    /// Whether the group repairs after damage, and the term through which it abstains (for `RaftCore.init`).
+    public var repair: (repairing: Bool, abstainThroughTerm: Term) { (state.repairing, state.abstainThroughTerm) }
+
+    /// Records that the repair ended (`RaftCore.repairing` became false): the group abstains from voting through
+    /// `abstainThroughTerm`. Durable with the next sync, before any vote the group casts afterwards.
+    public func finishRepair(abstainThroughTerm term: Term) throws(RaftLogError) {
+        _ = try write(WALRecord(group: id, index: WALRecord.repairDone, term: term, kind: .repair))
+        state.repairing = false
+        state.abstainThroughTerm = max(state.abstainThroughTerm, term)
     }
 
     public var firstIndex: LogIndex { state.baseIndex + 1 }
@@ -238,8 +290,12 @@ public final class GroupLog: RaftStorage {
             }
             cachedBatch = (batch.location, entries)
             return entries
+        } catch let error as StorageError {
+            if case .corruptRecord = error { throw .corrupt(error.description) }
+            throw .storage(error.description)
         } catch {
-            throw .storage("\(error)")
+            // A record that read back whole but does not decode (WALDecodeError): damage too.
+            throw .corrupt("wal segment \(batch.location.segment) at offset \(batch.location.offset): \(error)")
         }
     }
 
@@ -253,6 +309,9 @@ public final class GroupLog: RaftStorage {
             return snapshot
         } catch let error as RaftLogError {
             throw error
+        } catch let error as StorageError {
+            if case .badSnapshot = error { throw .corrupt(error.description) }
+            throw .storage(error.description)
         } catch {
             throw .storage("\(error)")
         }

@@ -56,8 +56,18 @@ public final class NodeStorage {
     let wal: WriteAheadLog
     public let fsync: FsyncPolicy
     private var groups: [UInt64: GroupState] = [:]
-    /// Groups whose stored state is unusable: they stay stopped, the others serve.
+    /// Groups whose stored state is unusable and could not even be discarded for a repair: they stay stopped,
+    /// the others serve.
     public private(set) var failedGroups: [UInt64: StorageError] = [:]
+    /// Groups this start-up put into repair (issue 18), with why: their logs were discarded, and they fetch
+    /// what they lack from their peers (`RaftCore.repairing`). Every other group serves as before.
+    public private(set) var repairs: [UInt64: String] = [:]
+    /// The write-ahead log damage this start-up found and answered.
+    public var damage: [WALDamage] { unanswered }
+    private var unanswered: [WALDamage] = []
+    /// Set when this start-up found log damage: a group opened later (its records may all have been in the
+    /// damaged bytes) repairs too.
+    private var newGroupsRepair: String?
 
     public init(
         fileSystem: any FileSystem,
@@ -70,11 +80,18 @@ public final class NodeStorage {
         self.fsync = fsync
         var replayed: [UInt64: GroupState] = [:]
         var failed: [UInt64: StorageError] = [:]
+        var answered: Set<[UInt64]> = []
         wal = try WriteAheadLog(
             fileSystem: fileSystem,
             directory: joinPath(directory, "wal"),
             segmentBytes: segmentBytes
         ) { (record, location) throws(StorageError) in
+            if record.group == WALRecord.nodeRecordGroup {
+                if record.kind == .damageAnswered { answered.insert([record.index, record.term]) }
+                return
+            }
+            // A repair start discards everything before it, a replay failure included.
+            if record.kind == .repair && record.index == WALRecord.repairStart { failed[record.group] = nil }
             guard failed[record.group] == nil else { return }
             let state = replayed[record.group] ?? GroupState()
             do throws(StorageError) {
@@ -92,8 +109,52 @@ public final class NodeStorage {
             )
         }
         groups = replayed
-        failedGroups = failed
         try fileSystem.createDirectory(joinPath(directory, "snapshots"))
+        // Protocol-aware recovery: damage is never believed and never silently dropped. A group whose own records
+        // do not replay repairs; damage in the log, whose records' owners cannot be known, repairs every group.
+        var toRepair: [UInt64: String] = [:]
+        for (id, error) in failed { toRepair[id] = error.description }
+        unanswered = wal.damage.filter { !answered.contains([$0.segment, UInt64($0.offset)]) }
+        if let first = unanswered.first {
+            let reason = "write-ahead log damage (\(unanswered.count) place(s), the first \(first))"
+            for id in replayed.keys where toRepair[id] == nil { toRepair[id] = reason }
+            newGroupsRepair = reason
+        }
+        for id in toRepair.keys.sorted() {
+            do throws(StorageError) {
+                try discard(id, reason: toRepair[id]!)
+            } catch {
+                failedGroups[id] = error
+            }
+        }
+        if !unanswered.isEmpty {
+            try wal.append(
+                unanswered.map {
+                    WALRecord(
+                        group: WALRecord.nodeRecordGroup,
+                        index: $0.segment,
+                        term: UInt64($0.offset),
+                        kind: .damageAnswered
+                    )
+                }
+            )
+        }
+        if !toRepair.isEmpty { try wal.sync() }
+    }
+
+    /// Discards a group's log for a repair: a `repair` start record, after which nothing before it is believed
+    /// (on this start-up and every later one). The group opens again (`group(_:conf:)`) from its newest readable
+    /// snapshot, or empty, and repairs (`GroupLog.repair`).
+    public func discard(_ id: UInt64, reason: String) throws(StorageError) {
+        let state = groups[id] ?? GroupState()
+        let term = state.knownTerm
+        let location = try wal.append([WALRecord(group: id, index: WALRecord.repairStart, term: term, kind: .repair)])[
+            0
+        ]
+        state.discardForRepair(term: term, at: location.segment)
+        groups[id] = state
+        failedGroups[id] = nil
+        repairs[id] = reason
     }
 
     /// The sequence number of the log segment being written; it changes when a full segment is sealed (and
@@ -106,15 +167,30 @@ public final class NodeStorage {
     /// The storage of one group; `conf` is its membership when nothing is stored for it yet. Call it once per
     /// group and keep the `GroupLog`: two of them for one group would keep separate read caches.
     /// - Throws: the error that stopped this group (a damaged snapshot or log), leaving other groups serving.
+    /// A group whose snapshot is damaged (the log needs one that no longer reads back) is discarded and repairs.
     public func group(_ id: UInt64, conf: ConfState) throws(StorageError) -> GroupLog {
         if let error = failedGroups[id] { throw error }
+        if groups[id] == nil, let reason = newGroupsRepair {
+            try discard(id, reason: reason)
+        }
         let state = groups[id] ?? GroupState()
         groups[id] = state
         do {
             return try GroupLog(id: id, node: self, state: state, conf: conf)
         } catch {
-            failedGroups[id] = error
-            throw error
+            switch error {
+            case .badSnapshot, .corruptRecord:
+                do {
+                    try discard(id, reason: error.description)
+                    return try GroupLog(id: id, node: self, state: groups[id]!, conf: conf)
+                } catch {
+                    failedGroups[id] = error
+                    throw error
+                }
+            default:
+                failedGroups[id] = error
+                throw error
+            }
         }
     }
 
@@ -137,12 +213,24 @@ public final class NodeStorage {
     func rollWithCheckpoint() throws(StorageError) {
         try wal.roll()
         var records: [WALRecord] = []
-        var owners: [(GroupState, isMark: Bool)] = []
+        var owners: [(GroupState, kind: WALRecord.Kind)] = []
         for id in groups.keys.sorted() {
             let state = groups[id]!
+            if state.repairing || state.abstainThroughTerm > 0 {
+                // The repair state, restated without discarding anything (phase 3, or phase 2 with its term).
+                records.append(
+                    WALRecord(
+                        group: id,
+                        index: state.repairing ? WALRecord.repairOngoing : WALRecord.repairDone,
+                        term: state.abstainThroughTerm,
+                        kind: .repair
+                    )
+                )
+                owners.append((state, .repair))
+            }
             if state.baseIndex > 0 {
                 records.append(WALRecord(group: id, index: state.baseIndex, term: state.baseTerm, kind: .compacted))
-                owners.append((state, true))
+                owners.append((state, .compacted))
             }
             if state.hardState != .empty {
                 var vote = ByteBuffer()
@@ -156,16 +244,16 @@ public final class NodeStorage {
                         payload: vote
                     )
                 )
-                owners.append((state, false))
+                owners.append((state, .hardState))
             }
         }
         guard !records.isEmpty else { return }
         let locations = try wal.append(records)
         for (owner, location) in zip(owners, locations) {
-            if owner.isMark {
-                owner.0.markSegment = location.segment
-            } else {
-                owner.0.hardStateSegment = location.segment
+            switch owner.kind {
+            case .compacted: owner.0.markSegment = location.segment
+            case .repair: owner.0.repairSegment = location.segment
+            default: owner.0.hardStateSegment = location.segment
             }
         }
     }

@@ -52,6 +52,12 @@ public final class SimulatedFileSystem: FileSystem {
     /// Raw access for tests that damage files on purpose.
     public func bytes(_ path: String) -> [UInt8]? { names[path]?.current }
 
+    /// Every file's path, sorted.
+    public var paths: [String] { names.keys.sorted() }
+
+    /// How many bytes of the file are durable (synced), nil when it does not exist.
+    public func durableCount(_ path: String) -> Int? { names[path]?.durable.count }
+
     public func setBytes(_ path: String, _ bytes: [UInt8], durable: Bool = true) {
         let content = names[path] ?? Content()
         content.current = bytes

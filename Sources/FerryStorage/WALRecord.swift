@@ -16,6 +16,16 @@ import NIOCore
 /// | 2 | hard state | commit, term | vote u64 |
 /// | 3 | snapshot installed | the snapshot's index and term | — (the log restarts after it) |
 /// | 4 | compacted | compaction point and its term | — (entries up to it are no longer needed) |
+/// | 5 | repair | phase (1 start: the log is discarded; 2 done; 3 still repairing), term | — |
+/// | 6 | synced | bytes of this segment durable (group `nodeRecordGroup`) | — |
+/// | 7 | damage answered | segment of the damage, its offset as the term (group `nodeRecordGroup`) | — |
+///
+/// Kinds 5–7 (issue 18, protocol-aware recovery): a group whose stored records were damaged restarts with its
+/// log discarded and repairs from its peers (`RaftCore.repairing`); `repair` records keep that state across
+/// restarts (phase 2's term is the term through which the group abstains from voting). After every fsync the
+/// log appends (writes, without syncing) a `synced` record: damage at the tail of the last segment below it was
+/// durable (it may have been acknowledged) and is not a torn write. `damage answered` records that a damage
+/// found at start-up was answered by repairing every group, so the next start-up does not repair again.
 ///
 /// All entries of one record share the header's term, so the header, the count and the term give the record's
 /// place in the log without reading the entries. Flag bit 0 (entries records only) marks a compressed
@@ -27,7 +37,17 @@ public struct WALRecord: Sendable, Hashable {
         case hardState = 2
         case snapshotInstalled = 3
         case compacted = 4
+        case repair = 5
+        case synced = 6
+        case damageAnswered = 7
     }
+
+    /// The group of node-level records (`synced`, `damageAnswered`): no Raft group has it.
+    public static let nodeRecordGroup = UInt64.max
+    /// The phases of a `repair` record (its index).
+    public static let repairStart: LogIndex = 1
+    public static let repairDone: LogIndex = 2
+    public static let repairOngoing: LogIndex = 3
 
     public var group: UInt64
     public var index: LogIndex
@@ -109,7 +129,7 @@ public struct WALRecord: Sendable, Hashable {
             count = Int(payload.getInteger(at: payload.readerIndex, endianness: .little, as: UInt32.self) ?? 0)
         case .hardState:
             vote = payload.getInteger(at: payload.readerIndex, endianness: .little, as: UInt64.self) ?? 0
-        case .snapshotInstalled, .compacted:
+        case .snapshotInstalled, .compacted, .repair, .synced, .damageAnswered:
             break
         }
         return WALRecordHeader(group: group, index: index, term: term, kind: kind, entryCount: count, vote: vote)
@@ -144,7 +164,7 @@ public struct WALRecord: Sendable, Hashable {
                 let raw = bytes.getInteger(at: at + 34, endianness: .little, as: UInt64.self)
             else { return nil }
             vote = raw
-        case .snapshotInstalled, .compacted:
+        case .snapshotInstalled, .compacted, .repair, .synced, .damageAnswered:
             guard flags == 0 else { return nil }
         }
         let header = WALRecordHeader(group: group, index: index, term: term, kind: kind, entryCount: count, vote: vote)

@@ -8,6 +8,24 @@ public struct RecordLocation: Sendable, Hashable {
     public var size: Int
 }
 
+/// Damage found in the log at start-up: where, and why. The records it held are lost; whose they were is not
+/// known (a damaged record's group field cannot be believed), so every group repairs (`NodeStorage`).
+public struct WALDamage: Sendable, Hashable, CustomStringConvertible {
+    public var segment: UInt64
+    public var offset: Int
+    public var reason: String
+
+    public init(segment: UInt64, offset: Int, reason: String) {
+        self.segment = segment
+        self.offset = offset
+        self.reason = reason
+    }
+
+    public var description: String {
+        "segment \(WriteAheadLog.segmentName(segment)) at offset \(offset): \(reason)"
+    }
+}
+
 /// The node-wide write-ahead log: every Raft group of the node appends to it, and one fsync covers all of
 /// them (group commit: the cost of durability does not grow with the number of partitions).
 ///
@@ -15,9 +33,12 @@ public struct RecordLocation: Sendable, Hashable {
 /// (`"FERRYWAL" | version u32 | reserved u32 | sequence u64`, little-endian) followed by `WALRecord`s. A segment
 /// is sealed once it exceeds `segmentBytes`; the next one starts.
 ///
-/// Recovery reads the segments in order. In the last segment, a torn or corrupt tail (no valid record after
-/// it) is cut back to the last valid record. Anything else that is damaged (a corrupt record with valid
-/// records after it, a bad header, a gap in the sequence) is reported with file and offset, never skipped.
+/// Recovery (issue 18, protocol-aware) reads the segments in order and tells a torn write from damage. In the
+/// last segment, a record that fails its checksum or runs past the end, with no valid record after it and at or
+/// beyond the last `synced` mark, is a torn write of records never acknowledged: it is cut off. Anything else
+/// (a damaged record before a valid one or below a `synced` mark, a bad record header in a sealed segment, a bad
+/// segment header, a missing segment) is damage: it is reported in `damage` and skipped to the next valid
+/// record, never believed; the owner (`NodeStorage`) repairs the groups it may have held.
 public final class WriteAheadLog {
     public static let magic: [UInt8] = Array("FERRYWAL".utf8)
     public static let formatVersion: UInt32 = 1
@@ -38,18 +59,22 @@ public final class WriteAheadLog {
     static let compressionBackoffRecords = 32
     /// Set after a failed write: the log accepts nothing more until reopened.
     public private(set) var failure: StorageError?
+    /// A `synced` mark was written after the last fsync.
+    private var markUnsynced = false
+    /// The damage found at start-up, in log order.
+    public private(set) var damage: [WALDamage] = []
 
     public static func segmentName(_ sequence: UInt64) -> String {
         let digits = String(sequence)
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".wal"
     }
 
-    /// Opens (or creates) the log and hands every record's header, in order, to `replay`.
+    /// Opens (or creates) the log and hands every readable record's header, in order, to `replay`.
     ///
     /// Sealed segments were fsynced when the next one started: only their record headers are read (one small
     /// read per record; checksums are verified when a record is read back). The last segment is read whole and
     /// every checksum verified, since a crash may have torn its tail.
-    /// - Throws: `StorageError` naming the file and offset of damage that is not a torn tail.
+    /// - Throws: `StorageError` only when the directory cannot be read or written.
     public init(
         fileSystem: any FileSystem,
         directory: String,
@@ -64,31 +89,37 @@ public final class WriteAheadLog {
         var found: [UInt64] = []
         for name in names {
             guard let sequence = UInt64(name.dropLast(4)) else {
-                throw .badHeader(path: joinPath(directory, name), reason: "not a segment name")
+                damage.append(WALDamage(segment: 0, offset: 0, reason: "\(name) is not a segment name"))
+                continue
             }
             found.append(sequence)
         }
         found.sort()
+        var usable: [UInt64] = []
         for (position, sequence) in found.enumerated() {
             if position > 0 && sequence != found[position - 1] + 1 {
-                throw .missingFile(path: joinPath(directory, Self.segmentName(found[position - 1] + 1)))
+                damage.append(
+                    WALDamage(segment: found[position - 1] + 1, offset: 0, reason: "segment missing")
+                )
             }
             let isLast = position == found.count - 1
-            try recover(sequence: sequence, isLast: isLast, replay: replay)
+            if try recover(sequence: sequence, isLast: isLast, replay: replay) { usable.append(sequence) }
         }
-        sequences = found
-        if let last = found.last {
+        sequences = usable
+        if let last = found.last, usable.last == last {
             active = files[last]
         } else {
-            try startSegment(1)
+            // No segment yet, or the last one's header is unreadable: go on in a new one after it.
+            try startSegment((found.last ?? 0) + 1)
         }
     }
 
+    /// Recovers one segment; false when its header is unreadable (the whole segment is damage).
     private func recover(
         sequence: UInt64,
         isLast: Bool,
         replay: (WALRecordHeader, RecordLocation) throws(StorageError) -> Void
-    ) throws(StorageError) {
+    ) throws(StorageError) -> Bool {
         let path = joinPath(directory, Self.segmentName(sequence))
         let file = try fileSystem.open(path, create: false)
         files[sequence] = file
@@ -97,14 +128,23 @@ public final class WriteAheadLog {
             // A segment whose header never became durable: start it again.
             try file.truncate(to: 0)
             try writeHeader(file, sequence: sequence)
-            return
+            return true
         }
-        try Self.checkHeader(bytes, path: path, sequence: sequence)
+        do {
+            try Self.checkHeader(bytes, path: path, sequence: sequence)
+        } catch {
+            damage.append(WALDamage(segment: sequence, offset: 0, reason: error.description))
+            files[sequence] = nil
+            file.close()
+            return false
+        }
         if !isLast {
             try scanHeaders(file, sequence: sequence, replay: replay)
-            return
+            return true
         }
         var offset = Self.headerBytes
+        // Everything below this offset was durable at some fsync (the latest `synced` record read so far).
+        var synced = 0
         // Advance a cursor rather than slicing: a ByteBuffer slice far into a large buffer copies its bytes.
         var rest = bytes
         rest.moveReaderIndex(forwardBy: offset)
@@ -112,6 +152,9 @@ public final class WriteAheadLog {
             let scanned = WALRecord.scan(rest)
             switch scanned {
             case .record(let record, let size):
+                if record.kind == .synced && record.group == WALRecord.nodeRecordGroup {
+                    synced = max(synced, Int(record.index))
+                }
                 try replay(record.header, RecordLocation(segment: sequence, offset: offset, size: size))
                 offset += size
                 rest.moveReaderIndex(forwardBy: size)
@@ -122,18 +165,27 @@ public final class WriteAheadLog {
                 } else {
                     reason = "record runs past the end of the file"
                 }
-                guard isLast, !Self.containsValidRecord(rest) else {
-                    throw .corruptRecord(path: path, offset: offset, reason: reason)
+                if let skip = Self.nextValidRecord(rest) {
+                    damage.append(WALDamage(segment: sequence, offset: offset, reason: reason))
+                    offset += skip
+                    rest.moveReaderIndex(forwardBy: skip)
+                    continue
                 }
-                // A torn tail: the crash hit while these bytes were written; nothing after them was synced.
+                if offset < synced {
+                    // Below a synced mark: durable, maybe acknowledged. Damage, not a torn write.
+                    damage.append(WALDamage(segment: sequence, offset: offset, reason: reason + " (synced data)"))
+                }
+                // Nothing valid follows: cut it off, so that appends go on after the last valid record.
                 try file.truncate(to: offset)
                 try file.sync()
-                return
+                return true
             }
         }
+        return true
     }
 
-    /// Walks a sealed segment record by record, reading only each record's first bytes.
+    /// Walks a sealed segment record by record, reading only each record's first bytes; a header that cannot
+    /// be one is damage, and the walk resumes at the next valid record.
     private func scanHeaders(
         _ file: any StorageFile,
         sequence: UInt64,
@@ -144,27 +196,30 @@ public final class WriteAheadLog {
         while offset < size {
             let bytes = try file.read(at: offset, count: WALRecord.headerScanBytes)
             guard let (header, recordSize) = WALRecord.scanHeader(bytes), offset + recordSize <= size else {
-                throw .corruptRecord(
-                    path: file.path,
-                    offset: offset,
-                    reason: "not a record header in a sealed segment"
+                damage.append(
+                    WALDamage(segment: sequence, offset: offset, reason: "not a record header in a sealed segment")
                 )
+                let rest = try file.read(at: offset, count: size - offset)
+                guard let skip = Self.nextValidRecord(rest) else { return }
+                offset += skip
+                continue
             }
             try replay(header, RecordLocation(segment: sequence, offset: offset, size: recordSize))
             offset += recordSize
         }
     }
 
-    /// True when any byte position after the first of `bytes` starts a valid record: then the damage is not
-    /// a torn tail but a corrupt record in the middle of the log.
-    static func containsValidRecord(_ bytes: ByteBuffer) -> Bool {
+    /// The distance from the start of `bytes` to the first byte position after it that starts a valid record
+    /// (checksum verified), or nil when there is none.
+    static func nextValidRecord(_ bytes: ByteBuffer) -> Int? {
         var candidate = bytes
-        candidate.moveReaderIndex(forwardBy: 1)
-        while candidate.readableBytes >= WALRecord.prefixBytes + WALRecord.headerBytes {
-            if case .record = WALRecord.scan(candidate) { return true }
+        var skipped = 0
+        while candidate.readableBytes > WALRecord.prefixBytes + WALRecord.headerBytes {
             candidate.moveReaderIndex(forwardBy: 1)
+            skipped += 1
+            if case .record = WALRecord.scan(candidate) { return skipped }
         }
-        return false
+        return nil
     }
 
     static func checkHeader(_ bytes: ByteBuffer, path: String, sequence: UInt64) throws(StorageError) {
@@ -267,16 +322,28 @@ public final class WriteAheadLog {
     /// Seals the active segment (durably) and starts the next one.
     public func roll() throws(StorageError) {
         if let failure { throw failure }
-        try sync()
+        // No `synced` mark: a sealed segment ends at its last fsync, all of it durable.
+        try sync(mark: false)
         try startSegment(activeSequence + 1)
     }
 
     /// Group commit: writes what is buffered and fdatasyncs the active segment; every record appended so far,
     /// by any group, is durable when this returns.
+    ///
+    /// Then (`mark`) it writes, without syncing, a `synced` record saying how many bytes of the segment are now
+    /// durable: a process that dies keeps it (the page cache does), and at start-up damage below it is known to
+    /// be damage, not a torn write. It becomes durable with the next sync; a power loss may lose it, and then
+    /// only damage at the very tail goes undetected (`WriteAheadLog`).
     public func sync() throws(StorageError) {
+        try sync(mark: true)
+    }
+
+    /// - Parameter mark: false before sealing a segment: no mark is written, and a mark still unsynced is synced,
+    ///   so that a sealed segment is durable to its last byte.
+    func sync(mark: Bool) throws(StorageError) {
         if let failure { throw failure }
         try flush()
-        guard unsyncedBytes > 0, let file = active else { return }
+        guard unsyncedBytes > 0 || (!mark && markUnsynced), let file = active else { return }
         do {
             try file.sync()
         } catch {
@@ -285,6 +352,25 @@ public final class WriteAheadLog {
             throw error
         }
         unsyncedBytes = 0
+        markUnsynced = false
+        guard mark else { return }
+        let durable = file.size
+        var record = ByteBuffer()
+        WALRecord(group: WALRecord.nodeRecordGroup, index: UInt64(durable), term: 0, kind: .synced)
+            .encode(into: &record)
+        do {
+            try file.append(record)
+            markUnsynced = true
+        } catch {
+            // Only a mark: on a full disk it is left out (cut back, so no part of it stays before the next record).
+            do throws(StorageError) {
+                guard case .noSpace = error else { throw error }
+                try file.truncate(to: durable)
+            } catch {
+                failure = error
+                throw error
+            }
+        }
     }
 
     /// Reads one record back.

@@ -13,7 +13,7 @@ import NIOCore
 /// | 3 | requestVote | lastIndex u64, lastTerm u64, leadershipTransfer u8 |
 /// | 4 | requestVoteResponse | granted u8 |
 /// | 5 | append | prevIndex u64, prevTerm u64, commit u64, count u32, entries |
-/// | 6 | appendResponse | index u64, reject u8, hintIndex u64, hintTerm u64 |
+/// | 6 | appendResponse | index u64, flags u8 (1 reject, 2 repairing), hintIndex u64, hintTerm u64 |
 /// | 7 | heartbeat | commit u64 |
 /// | 8 | heartbeatResponse | — |
 /// | 9 | snapshotChunk | metadata, offset u64, totalBytes u64, data (u32 length + bytes) |
@@ -83,7 +83,7 @@ public struct PeerFrame: Sendable, Hashable {
             }
         case .appendResponse(let response):
             buffer.writeU64(response.index)
-            buffer.writeBool(response.reject)
+            buffer.writeU8((response.reject ? 1 : 0) | (response.repairing ? 2 : 0))
             buffer.writeU64(response.hintIndex)
             buffer.writeU64(response.hintTerm)
         case .heartbeat(let commit):
@@ -155,12 +155,16 @@ public struct PeerFrame: Sendable, Hashable {
         case .append:
             messageBody = .append(try decodeAppend(&body))
         case .appendResponse:
+            let index = try body.readU64("index")
+            let flags = try body.readU8("flags")
+            guard flags <= 3 else { throw .invalidValue(field: "flags", value: UInt64(flags)) }
             messageBody = .appendResponse(
                 AppendResponse(
-                    index: try body.readU64("index"),
-                    reject: try body.readBool("reject"),
+                    index: index,
+                    reject: flags & 1 != 0,
                     hintIndex: try body.readU64("hintIndex"),
-                    hintTerm: try body.readU64("hintTerm")
+                    hintTerm: try body.readU64("hintTerm"),
+                    repairing: flags & 2 != 0
                 )
             )
         case .heartbeat:

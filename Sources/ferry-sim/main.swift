@@ -14,7 +14,7 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
-//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--wild-clocks-ms MS] [--drain-ms MS] [--membership]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--wild-clocks-ms MS] [--drain-ms MS] [--membership] [--disk-faults]
 //
 // The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
 // crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
@@ -129,6 +129,8 @@ case "node":
     if let drain = option("--drain-ms", in: arguments).flatMap(Int64.init) { config.drainMs = max(1_500, drain) }
     // --membership: nodes join and leave during the run (issue 16).
     config.membership = arguments.contains("--membership")
+    // --disk-faults: bit flips and truncations of a killed node's files (issue 18).
+    config.diskFaults = arguments.contains("--disk-faults")
     NodeLog.muted = true
     let started = monotonicSeconds()
     var failures = 0
@@ -157,6 +159,7 @@ case "node":
                 + (config.wildClockSkewMs == 0 ? "" : " --wild-clocks-ms \(config.wildClockSkewMs)")
                 + (config.drainMs == NodeSimulation.Config().drainMs ? "" : " --drain-ms \(config.drainMs)")
                 + (config.membership ? " --membership" : "")
+                + (config.diskFaults ? " --disk-faults" : "")
             print("replay: swift run -c release ferry-sim node --seed \(seed)\(flags)")
             if failures >= maxFailures { break }
         }

@@ -32,6 +32,8 @@ import Testing
         ),
         .appendResponse(AppendResponse(index: 9)),
         .appendResponse(AppendResponse(index: 9, reject: true, hintIndex: 4, hintTerm: 2)),
+        .appendResponse(AppendResponse(index: 9, reject: true, hintIndex: 4, hintTerm: 2, repairing: true)),
+        .appendResponse(AppendResponse(index: 12, repairing: true)),
         .heartbeat(commit: 99),
         .heartbeatResponse,
         .snapshotChunk(SnapshotChunk(metadata: metadata, offset: 3, totalBytes: 8, data: buffer("abcde"))),

@@ -30,6 +30,17 @@ import Testing
         #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
     }
 
+    /// Disk-fault seeds (issue 18: bits flipped and files truncated on a killed node) that caught a planted break
+    /// of protocol-aware recovery (Tests/mutants `disk-*`); each passes with recovery whole.
+    @Test(arguments: NodeRegressionSeeds.diskFaults)
+    func aDiskFaultSeedPasses(_ seed: UInt64) {
+        var config = NodeSimulation.Config()
+        config.diskFaults = true
+        let report = NodeSimulation(seed: seed, config: config).run()
+        #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
+        #expect(report.faults["disk: bit flip", default: 0] + report.faults["disk: truncation", default: 0] > 0)
+    }
+
     /// Seeds found with the node simulator's membership faults (`ferry-sim node --membership`), each with what it
     /// caught.
     @Test(arguments: NodeRegressionSeeds.membership)
@@ -76,6 +87,13 @@ enum NodeRegressionSeeds {
         388,  // same
         428,  // same
         740,  // a follower quiesces only if it holds the commit index the quiesce frame carries (chaos resets)
+    ]
+
+    /// Found with disk faults (`--disk-faults`), each with the planted break it caught.
+    static let diskFaults: [UInt64] = [
+        5,  // a damaged record believed (no checksum check): replicas of groups 3 and 4 differ
+        64,  // a repairing replica voted: a leader without acknowledged entries was elected, sends lost
+        179,  // same
     ]
 
     /// Found with membership faults (`--membership`).
