@@ -180,7 +180,19 @@ extension RaftCore {
                 // Skip every index of ours whose term is above the follower's term there.
                 matchHint = try log.findConflictByTerm(index: response.hintIndex, term: response.hintTerm).index
             }
-            guard pr.maybeDecrease(rejected: response.index, matchHint: matchHint) else { return }
+            guard pr.maybeDecrease(rejected: response.index, matchHint: matchHint) else {
+                leader.progress[peer] = pr
+                // A repairing follower answers heartbeats so (`stepFollower`): handle it as a heartbeat's answer
+                // (a lost probe or append is sent again), and as it takes the commit index from appends alone,
+                // send it one when it holds everything.
+                if response.repairing {
+                    try handleHeartbeatResponse(from: peer, leader: &leader)
+                    if let after = leader.progress[peer], after.match >= log.lastIndex {
+                        _ = try sendAppend(to: peer, leader: &leader)
+                    }
+                }
+                return
+            }
             if case .replicate = pr.state { pr.becomeProbe() }
             leader.progress[peer] = pr
             _ = try sendAppend(to: peer, leader: &leader)

@@ -31,7 +31,7 @@ import Testing
     }
 
     /// Disk-fault seeds (issue 18: bits flipped and files truncated on a killed node) that caught a planted break
-    /// of protocol-aware recovery (Tests/mutants `disk-*`); each passes with recovery whole.
+    /// of protocol-aware recovery (Tests/mutants `disk-*`) or a bug of it; each passes with recovery whole.
     @Test(arguments: NodeRegressionSeeds.diskFaults)
     func aDiskFaultSeedPasses(_ seed: UInt64) {
         var config = NodeSimulation.Config()
@@ -94,6 +94,12 @@ enum NodeRegressionSeeds {
         5,  // a damaged record believed (no checksum check): replicas of groups 3 and 4 differ
         64,  // a repairing replica voted: a leader without acknowledged entries was elected, sends lost
         179,  // same
+        // Found with recovery whole, while it was being written: a repairing follower of an idle group never
+        // learned the commit index (it takes none from heartbeats, and the leader ignored its stale answer) ...
+        142,
+        // ... and a lost probe to it was never sent again (it answers heartbeats with a reject, which did not
+        // un-pause the probe as a heartbeat's answer does). Both fixed in RaftCore+Leader.
+        155,
     ]
 
     /// Found with membership faults (`--membership`).
