@@ -176,6 +176,20 @@ public struct RaftCore {
                 if isPromotable && electionElapsed >= randomizedElectionTimeout {
                     electionElapsed = 0
                     try campaign(transfer: false)
+                } else if repairing && electionElapsed >= randomizedElectionTimeout {
+                    // Unheard for an election timeout while repairing (its group may be idle, its leader quiet,
+                    // and what that leader sent before this group opened here lost): tell every voter where this
+                    // log ends. The leader wakes and refills it; the others ignore it.
+                    electionElapsed = 0
+                    let last = log.lastIndex
+                    for voter in conf.voters where voter != id {
+                        send(
+                            .appendResponse(
+                                AppendResponse(index: last, reject: true, hintIndex: last, repairing: true)
+                            ),
+                            to: voter
+                        )
+                    }
                 }
             case .leader:
                 try tickLeader()

@@ -127,4 +127,17 @@ import Testing
         #expect(appends.count == 1, "\(sent)")
         #expect(leader.core.status.progress[2]?.match == 0)
     }
+
+    /// A repairing replica that hears nothing for an election timeout (its group idle, its leader quiet) tells the
+    /// voters where its log ends, so that the leader wakes and refills it.
+    @Test func aRepairingReplicaThatHearsNothingCallsForItsLog() {
+        var node = Self.repairing(id: 2)
+        var sent: [RaftMessage] = []
+        for _ in 0..<(RaftConfig().electionTimeoutTicks * 2) {
+            node.core.tick()
+            sent += node.drain()
+        }
+        let calls = sent.filter { $0.body == .appendResponse(AppendResponse(index: 0, reject: true, repairing: true)) }
+        #expect(Set(calls.map(\.to)) == [1, 3])
+    }
 }

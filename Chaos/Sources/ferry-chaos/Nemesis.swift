@@ -10,7 +10,9 @@ import NIOConcurrencyHelpers
 #endif
 
 /// Faults through `Cluster/local`: SIGKILL and restart (a random node, the leader, the whole cluster),
-/// SIGSTOP/SIGCONT, partitions with iptables on lo (isolated leader, minority, one-way, non-transitive).
+/// SIGSTOP/SIGCONT, partitions with iptables on lo (isolated leader, minority, one-way, non-transitive), and
+/// disk damage (issue 18): a node SIGKILLed, bits of one of its files flipped or a file truncated on disk, and
+/// the node started again on what is left.
 /// Each fault is an `invoke` in the history when it starts and an `ok` when it is healed.
 final class NemesisRunner: @unchecked Sendable {
     let scenario: Scenario
@@ -111,6 +113,19 @@ final class NemesisRunner: @unchecked Sendable {
                 $0 = kind == "delay" ? .delay(ms: 100, jitterMs: 200) : .drop(probability: 0.02)
             }
             heal = { proxy.mode.withLockedValue { $0 = .pass } }
+        case "corrupt-random", "corrupt-leader", "truncate-random":
+            // One damaged node at a time: damage on a majority of a group's replicas stops it by design.
+            guard waitForRepairs() else {
+                log("nemesis: \(kind) skipped: a node still repairs after the previous damage")
+                return
+            }
+            let node = kind == "corrupt-leader" ? leader() : randomNode()
+            target = [node]
+            cluster.script(["kill", String(node)])
+            let what = damage(node, truncate: kind == "truncate-random")
+            log("nemesis: \(kind) n\(node): \(what)")
+            damaged = node
+            heal = { self.cluster.script(["start", String(node)]) }
         case "kill-all":
             target = Array(1...cluster.nodes)
             for node in target { cluster.script(["kill", String(node)]) }
@@ -147,6 +162,64 @@ final class NemesisRunner: @unchecked Sendable {
             $0.fault = kind
             $0.target = name
         }
+    }
+
+    /// The node damaged last, whose repairs the next damage waits for.
+    private var damaged: Int?
+
+    /// Damages a killed node's files: flips 1–3 bits of a random log segment or snapshot file at random offsets,
+    /// or (`truncate`) cuts a random sealed segment or snapshot at a random offset (a flip when there is none).
+    private func damage(_ node: Int, truncate: Bool) -> String {
+        let root = "\(cluster.directory)/data/\(node)"
+        let manager = FileManager.default
+        var files: [String] = []
+        if let walk = manager.enumerator(atPath: root) {
+            for case let relative as String in walk where relative.hasSuffix(".wal") || relative.hasSuffix(".snap") {
+                files.append(root + "/" + relative)
+            }
+        }
+        files.sort()
+        let segments = files.filter { $0.hasSuffix(".wal") }
+        let sealed = files.filter { $0.hasSuffix(".snap") || ($0.hasSuffix(".wal") && $0 != segments.last) }
+        let pool = truncate && !sealed.isEmpty ? sealed : files
+        guard !pool.isEmpty, let path = Optional(pool[Int(random.next() % UInt64(pool.count))]),
+            var bytes = manager.contents(atPath: path).map({ [UInt8]($0) }), !bytes.isEmpty
+        else { return "no file to damage" }
+        let name = String(path.dropFirst(root.count + 1))
+        if truncate && !sealed.isEmpty {
+            let size = Int(random.next() % UInt64(bytes.count))
+            let whole = bytes.count
+            manager.createFile(atPath: path, contents: Data(bytes.prefix(size)))
+            return "\(name) truncated to \(size) of \(whole) bytes"
+        }
+        var offsets: [Int] = []
+        for _ in 0...(random.next() % 3) {
+            let offset = Int(random.next() % UInt64(bytes.count))
+            bytes[offset] ^= UInt8(1 << (random.next() % 8))
+            offsets.append(offset)
+        }
+        manager.createFile(atPath: path, contents: Data(bytes))
+        return "bits flipped in \(name) at \(offsets.map(String.init).joined(separator: ", "))"
+    }
+
+    /// Waits (up to 30 s) until the node damaged last has no group repairing, as its log tells ("group G
+    /// repairs" … "group G repaired"). False when one still repairs.
+    private func waitForRepairs() -> Bool {
+        guard let node = damaged else { return true }
+        for _ in 0..<60 {
+            var repairing: Set<String> = []
+            for line in cluster.log(node).split(separator: "\n") {
+                guard let range = line.range(of: "group "), let rest = Optional(line[range.upperBound...]),
+                    let space = rest.firstIndex(of: " ")
+                else { continue }
+                let group = String(rest[..<space])
+                if rest[space...].hasPrefix(" repairs:") { repairing.insert(group) }
+                if rest[space...].hasPrefix(" repaired:") { repairing.remove(group) }
+            }
+            if repairing.isEmpty { return true }
+            usleep(500_000)
+        }
+        return false
     }
 
     /// Heals everything: partitions removed, paused nodes resumed, stopped nodes started.

@@ -41,8 +41,8 @@ enum Report {
                 let silent = views.map(\.silentSeconds).max() ?? 0
                 let blocked = views.map(\.blockedProducers).max() ?? 0
                 lines.append(
-                    "  \(kind): \(views.count) | \(waits[waits.count / 2])/\(waits.last!) ms | "
-                        + "\(slow[slow.count / 2])/\(slow.last!) s (\(silent) s) | \(blocked) of \(views[0].producers)"
+                    "  \(kind): \(views.count) | \(waits[(waits.count - 1) / 2])/\(waits.last!) ms | "
+                        + "\(slow[(slow.count - 1) / 2])/\(slow.last!) s (\(silent) s) | \(blocked) of \(views[0].producers)"
                 )
             }
         }

@@ -9,6 +9,8 @@ struct Scenario: Decodable {
     var durationSeconds = 60
     var nodes = 3
     var fsync = "always"
+    /// Extra node.yaml lines for every node (`node_config`), e.g. small segments for disk faults.
+    var nodeConfig = ""
     var seed: UInt64 = 1
     var workload = Workload()
     var nemesis = Nemesis()
@@ -110,6 +112,7 @@ struct Scenario: Decodable {
 
     enum CodingKeys: String, CodingKey {
         case name, nodes, fsync, seed, workload, nemesis
+        case nodeConfig = "node_config"
         case durationSeconds = "duration_seconds"
         case unavailabilityBoundMs = "unavailability_bound_ms"
     }
@@ -123,6 +126,7 @@ struct Scenario: Decodable {
         s.durationSeconds = try c.decodeIfPresent(Int.self, forKey: .durationSeconds) ?? s.durationSeconds
         s.nodes = try c.decodeIfPresent(Int.self, forKey: .nodes) ?? s.nodes
         s.fsync = try c.decodeIfPresent(String.self, forKey: .fsync) ?? s.fsync
+        s.nodeConfig = try c.decodeIfPresent(String.self, forKey: .nodeConfig) ?? s.nodeConfig
         s.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? s.seed
         s.workload = try c.decodeIfPresent(Workload.self, forKey: .workload) ?? s.workload
         s.nemesis = try c.decodeIfPresent(Nemesis.self, forKey: .nemesis) ?? s.nemesis
@@ -133,7 +137,8 @@ struct Scenario: Decodable {
 
     static let knownFaults: Set<String> = [
         "kill-leader", "kill-random", "pause", "partition-leader", "partition-minority", "partition-oneway",
-        "partition-bridge", "kill-all", "delay", "drop", "join-leave",
+        "partition-bridge", "kill-all", "delay", "drop", "join-leave", "corrupt-random", "corrupt-leader",
+        "truncate-random",
     ]
 
     /// Faults that need the userspace proxy between the nodes.

@@ -92,6 +92,7 @@ func run() throws -> Bool {
     // nodes' real peer listeners on 7100.
     var proxy: PeerProxy?
     var extra = scenario.fsync == "always" ? "" : "fsync: \(scenario.fsync)"
+    if !scenario.nodeConfig.isEmpty { extra += "\n" + scenario.nodeConfig }
     if scenario.usesProxy {
         setenv("FERRY_PEER_PORT", "7150", 1)
         extra += "\npeer_listen_port: 7100"
