@@ -32,11 +32,11 @@ package final class NodeRuntime: @unchecked Sendable {
     /// The access keys of the applied catalog, for the threads that verify requests (the SQS API), published
     /// whenever an applied entry or snapshot changes them.
     package let keys = KeyTable()
-    /// The current round's time: monotonic (timers, liveness) and wall clock (entry stamps, deadlines).
+    /// The current round's time: monotonic (timers, liveness, long polls) and this node's wall clock (sent to peers).
     private(set) var nowMs: Int64
     private(set) var wallMs: Int64
     /// The round's cluster time (`PeerClocks`; nil while a majority's clocks do not agree): what entries are
-    /// stamped with (`GroupDriver.stamp`). Local deadlines (long polls) use `wallMs`.
+    /// stamped with (`GroupDriver.stamp`). Local deadlines (long polls) use the monotonic `nowMs`.
     private(set) var clusterWallMs: Int64?
     /// The peers' wall clocks, from their `alive` frames.
     var peerClocks = PeerClocks()
