@@ -25,6 +25,7 @@
 /// | 20 | moveTaskNotFound | no | no such running redrive |
 /// | 21 | internal | yes | a bug; the node logged it |
 /// | 22 | messageGone | no | visibility change for a message that was deleted, expired, purged or moved |
+/// | 23 | storageFull | elsewhere, later | this node's disk is full: it writes nothing until space returns |
 public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable {
     case notLeader = 1
     case queueNotFound = 2
@@ -48,11 +49,12 @@ public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable {
     case moveTaskNotFound = 20
     case `internal` = 21
     case messageGone = 22
+    case storageFull = 23
 
     /// Whether a client may send the same request again (possibly elsewhere) without changing its meaning.
     public var isRetriable: Bool {
         switch self {
-        case .notLeader, .throttled, .overLimit, .unavailable, .internal: return true
+        case .notLeader, .throttled, .overLimit, .unavailable, .internal, .storageFull: return true
         default: return false
         }
     }

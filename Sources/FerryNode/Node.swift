@@ -263,8 +263,17 @@ public final class FerryNodeServer: @unchecked Sendable {
             throw error
         }
         self.tls = tls
+        var fileSystem: any FileSystem = PosixFileSystem()
+        if let faults = config.storageFaults {
+            let layer = faults.fileSystem(around: fileSystem, dataDirectory: config.dataDirectory)
+            NodeLog.warning(
+                "storage fault layer on (fault-injection runs only): power loss \(layer.powerLoss ? "on" : "off"), "
+                    + "control file \(layer.controlFile ?? "none")"
+            )
+            fileSystem = layer
+        }
         let storage = try NodeStorage(
-            fileSystem: PosixFileSystem(),
+            fileSystem: fileSystem,
             directory: config.dataDirectory,
             fsync: config.fsyncPolicy,
             segmentBytes: config.segmentBytes

@@ -154,6 +154,8 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     /// `sqs.access_keys` or the cluster's own, and each request is authorized for it) or `none` (anyone who can
     /// connect; the default, for loopback experiments).
     public var clientAuth = "none"
+    /// The storage fault layer (`FaultyFileSystem`, issue 18) for fault-injection runs; nil (the default): none.
+    public var storageFaults: StorageFaultsConfig?
 
     public init(nodeID: UInt64, clusterID: String, dataDirectory: String, members: [MemberConfig]) {
         self.nodeID = nodeID
@@ -179,6 +181,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case join
         case tls
         case clientAuth = "client_auth"
+        case storageFaults = "storage_faults"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -199,6 +202,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         join = try values.decodeIfPresent(Bool.self, forKey: .join) ?? false
         tls = try values.decodeIfPresent(TLSConfig.self, forKey: .tls)
         clientAuth = try values.decodeIfPresent(String.self, forKey: .clientAuth) ?? "none"
+        storageFaults = try values.decodeIfPresent(StorageFaultsConfig.self, forKey: .storageFaults)
     }
 
     /// Parses YAML text.

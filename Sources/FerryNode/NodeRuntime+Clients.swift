@@ -183,6 +183,8 @@ extension NodeRuntime {
             guard let group = groups[id], group.partition != nil else {
                 return reply(.error(WireError(.notLeader, "node \(config.nodeID) holds no partition \(id)")))
             }
+            // A full disk: nothing here can become durable, so nothing is accepted (the client goes elsewhere).
+            if let storageFull { return reply(.error(WireError(.storageFull, storageFull))) }
             body(group)
         case .refuse(let error):
             reply(.error(error))
@@ -276,6 +278,7 @@ extension NodeRuntime {
     }
 
     func proposeCatalog(_ command: CatalogCommand, _ reply: @escaping @Sendable (ClientResponse) -> Void) {
+        if let storageFull { return reply(.error(WireError(.storageFull, storageFull))) }
         guard metadata.core.isLeader else {
             let hint = metadata.core.leaderHint ?? 0
             return reply(

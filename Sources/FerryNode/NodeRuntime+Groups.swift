@@ -94,7 +94,13 @@ extension NodeRuntime {
             data: group.applicationSnapshot
         )
         let keep = LogIndex(config.entriesKeptAfterSnapshot)
-        try group.log.createSnapshot(snapshot, compactTo: applied > keep ? applied - keep : 0)
+        guard try group.log.createSnapshotUnlessFull(snapshot, compactTo: applied > keep ? applied - keep : 0) else {
+            // The log keeps everything the snapshot would have covered; the next one is taken after as many
+            // entries again.
+            NodeLog.warning("group \(group.groupID): snapshot put off: no space left on device")
+            group.lastSnapshotIndex = applied
+            return
+        }
         group.lastSnapshotIndex = applied
         try storage.removeObsoleteSegments()
     }

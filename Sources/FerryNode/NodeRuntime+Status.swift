@@ -53,6 +53,12 @@ extension NodeRuntime {
                 help: "Connections refused by TLS: plaintext, failed handshakes, refused certificates"
             )
         }
+        metrics.gauge(
+            "ferry_storage_full",
+            [],
+            storageFull == nil ? 0 : 1,
+            help: "1 while the node's disk is full: it refuses writes and its groups wait for space"
+        )
         return metrics.render()
     }
 
@@ -88,13 +94,16 @@ extension NodeRuntime {
             )
             answer.voters = group.core.membership.voters
             answer.learners = group.core.membership.learners
+            answer.repairing = group.core.repairing
             return answer
         }
-        return NodeStatus(
+        var answer = NodeStatus(
             nodeID: config.nodeID,
             fsync: config.fsync,
             groups: groups,
             tlsNotAfter: tls?.certificateNotAfter ?? 0
         )
+        answer.storageFull = storageFull ?? ""
+        return answer
     }
 }

@@ -79,6 +79,11 @@ package final class NodeRuntime: @unchecked Sendable {
     var forgetProposed = false
     /// Membership checks (every 5 ticks) in a row that found the metadata group without a known leader.
     var metadataLeaderlessTicks = 0
+    /// Readies written but not yet durable because the disk is full: completed, in order, once a group commit
+    /// succeeds (`processReadies`).
+    var stalledReadies: [(GroupDriver, RaftReady)] = []
+    /// Why this node refuses writes (its disk is full); nil when it does not.
+    package private(set) var storageFull: String?
 
     /// - Parameters:
     ///   - nowMs, wallMs: the time of the first round (monotonic, wall clock).
@@ -177,7 +182,18 @@ package final class NodeRuntime: @unchecked Sendable {
 
     /// Readies of every group through `RaftReadyLoop`: each ready's sends and writes, one group commit for all,
     /// then each ready's durable half.
+    ///
+    /// A full disk (issue 18) stops this half-way without losing anything: the writes stay buffered in the log
+    /// (`WriteAheadLog.flush`), the readies wait in `stalledReadies`, no new ready is taken (so no vote, no
+    /// acknowledgement and no heartbeat leaves: the other nodes elect a leader among themselves), clients are
+    /// refused (`storageFull`), and every round tries the group commit again until space returns.
     private func processReadies() throws {
+        if !stalledReadies.isEmpty {
+            guard try groupCommit() else { return }
+            let stalled = stalledReadies
+            stalledReadies = []
+            try complete(stalled)
+        }
         for _ in 0..<8 {
             var pending: [(GroupDriver, RaftReady)] = []
             var mustSync = false
@@ -203,22 +219,52 @@ package final class NodeRuntime: @unchecked Sendable {
             // sending them now lets the followers' fsyncs run while this one does.
             flush()
             if mustSync {
-                let start = ContinuousClock.now
-                try storage.sync()
-                metrics.fsyncSeconds.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
-            }
-            var catalogChanged = false
-            for (group, ready) in pending {
-                var performer = NodeReadyPerformer(runtime: self, group: group)
-                try RaftReadyLoop.complete(ready, by: &performer)
-                catalogChanged = catalogChanged || performer.catalogChanged
-                if let soft = ready.softState, soft.role != .leader {
-                    group.failWaiters(notIn: .max)
+                guard try groupCommit() else {
+                    stalledReadies = pending
+                    return
                 }
-                try maybeSnapshot(group)
             }
-            if catalogChanged { reconcileGroups() }
+            try complete(pending)
         }
+    }
+
+    /// The round's one fsync. False while the disk is full: the node then refuses writes (`storageFull`).
+    private func groupCommit() throws -> Bool {
+        let start = ContinuousClock.now
+        do {
+            try storage.sync()
+        } catch {
+            guard case .noSpace(let path) = error else { throw error }
+            if storageFull == nil {
+                NodeLog.error(
+                    "no space left on device (\(path)): node \(config.nodeID) refuses writes and waits for space; "
+                        + "nothing acknowledged is lost"
+                )
+            }
+            storageFull = "node \(config.nodeID): no space left on device (\(path)); retry elsewhere or later"
+            return false
+        }
+        metrics.fsyncSeconds.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+        if storageFull != nil {
+            NodeLog.warning("space returned: node \(config.nodeID) writes again")
+            storageFull = nil
+        }
+        return true
+    }
+
+    /// The durable half of readies whose writes are durable: sends, restores, applies, advances, snapshots.
+    private func complete(_ pending: [(GroupDriver, RaftReady)]) throws {
+        var catalogChanged = false
+        for (group, ready) in pending {
+            var performer = NodeReadyPerformer(runtime: self, group: group)
+            try RaftReadyLoop.complete(ready, by: &performer)
+            catalogChanged = catalogChanged || performer.catalogChanged
+            if let soft = ready.softState, soft.role != .leader {
+                group.failWaiters(notIn: .max)
+            }
+            try maybeSnapshot(group)
+        }
+        if catalogChanged { reconcileGroups() }
     }
 
     func queue(_ messages: [RaftMessage], group: UInt64) {

@@ -149,8 +149,8 @@ final class NodeSimClient {
             case .notLeader:
                 if error.leaderHint != 0 { target = error.leaderHint } else { nextNode() }
                 return again(in: simulation, afterMs: 5)
-            case .unavailable, .throttled, .timeout:
-                if error.code == .unavailable { nextNode() }
+            case .unavailable, .throttled, .timeout, .storageFull:
+                if error.code == .unavailable || error.code == .storageFull { nextNode() }
                 return again(in: simulation, afterMs: 20)
             case .queueNotFound where request == .deleteQueue(name: simulation.scratchQueueName):
                 // A repeated delete whose first try went through.

@@ -110,6 +110,7 @@ extension NodeSimulation {
             break
         }
         if config.diskFaults && rng.chance(percent: 15) { damageDisk() }
+        if config.fullDisks && rng.chance(percent: 12) { fillDisks() }
         if config.membership { changeMembership() }
         if config.nodeFaults && rng.chance(percent: 10) {
             // A wall clock steps (NTP corrects it, or an operator): entries this node stamps as leader carry it.
@@ -162,6 +163,19 @@ extension NodeSimulation {
             fs.setBytes(path, bytes)
         }
         schedule(.restart(victim.id), afterMs: rng.uniform(Int64(50)...Int64(800)))
+    }
+
+    /// Full disks: one node's disk (three times in four) or every node's is full from now on (its capacity set
+    /// to what it holds) until space returns 100 ms … 3 s later.
+    func fillDisks() {
+        let full = nodes.filter { $0.fileSystem.capacityBytes != nil }
+        guard full.isEmpty else { return }
+        let victims = rng.chance(percent: 25) ? nodes : [nodes[rng.uniform(0..<nodes.count)]]
+        faults[victims.count == 1 ? "disk full: one node" : "disk full: all nodes", default: 0] += 1
+        for victim in victims {
+            victim.fileSystem.capacityBytes = victim.fileSystem.usedBytes
+            schedule(.space(victim.id), afterMs: rng.uniform(Int64(100)...Int64(3_000)))
+        }
     }
 
     /// Membership mode: now and then a node joins under a new id (started with `join`, then added) or an active
@@ -291,6 +305,7 @@ extension NodeSimulation {
     }
 
     func heal() {
+        for simNode in nodes { simNode.fileSystem.capacityBytes = nil }
         healed = true
         cut = []
         for id in paused.sorted() { resume(id) }

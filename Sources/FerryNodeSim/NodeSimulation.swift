@@ -41,6 +41,10 @@ package final class NodeSimulation: @unchecked Sendable {
         /// again; one node at a time, and only while no group anywhere repairs (damage on a majority stops a
         /// group for good, by design). Off by default, so the other seeds keep their runs.
         package var diskFaults = false
+        /// Full disks (issue 18): now and then one node's disk, or every node's, is full (no append fits) for up
+        /// to 3 s of virtual time. A node on a full disk must refuse writes, lose nothing it acknowledged, and
+        /// write again when space returns. Off by default, so the other seeds keep their runs.
+        package var fullDisks = false
 
         package init() {}
 
@@ -77,6 +81,8 @@ package final class NodeSimulation: @unchecked Sendable {
         case nemesis
         case restart(UInt64)
         case resume(UInt64)
+        /// Space returns on a node's disk.
+        case space(UInt64)
         case heal
         case expire(Answer)
         case run(@Sendable () -> Void)
@@ -256,6 +262,12 @@ package final class NodeSimulation: @unchecked Sendable {
                 schedule(.peerEvent(to: id, .peerJoined(other.id)), afterMs: 1)
             }
         } catch {
+            if simNode.fileSystem.capacityBytes != nil {
+                // Start-up writes too (a new segment, repair records): on a full disk it fails and is tried again.
+                faults["disk full: start put off", default: 0] += 1
+                schedule(.restart(id), afterMs: rng.uniform(Int64(200)...Int64(800)))
+                return
+            }
             checker.violations.append("node \(id) cannot start at \(nowMs) ms: \(error)")
         }
     }
@@ -313,6 +325,12 @@ package final class NodeSimulation: @unchecked Sendable {
         guard runtime.isRunning else {
             if stopping.remove(id) != nil {
                 stopped(id)
+            } else if simNode.fileSystem.capacityBytes != nil {
+                // On a full disk a node stops where it cannot wait for space (an installed snapshot is part of
+                // a ready's writes): it exits as a process does, and its supervisor starts it again.
+                faults["disk full: node stopped and restarted", default: 0] += 1
+                crash(id, keepPageCache: true)
+                schedule(.restart(id), afterMs: rng.uniform(Int64(200)...Int64(800)))
             } else {
                 checker.violations.append("node \(id) stopped itself at \(nowMs) ms (storage failure)")
                 simNode.runtime = nil
@@ -400,6 +418,7 @@ package final class NodeSimulation: @unchecked Sendable {
         case .nemesis: nemesis()
         case .restart(let id): if node(id).runtime == nil { start(id) }
         case .resume(let id): resume(id)
+        case .space(let id): node(id).fileSystem.capacityBytes = nil
         case .heal: heal()
         case .forward(let from, let to, let request, let answer):
             guard !cut.contains([from, to]), node(to).runtime != nil else { return }

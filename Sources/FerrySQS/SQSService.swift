@@ -349,7 +349,7 @@ extension SQSError {
         case .throttled: self = SQSError(status: 400, shape: "RequestThrottled", message: error.message)
         case .unauthorized: self = .invalidClientTokenID
         case .unavailable, .notLeader, .timeout, .internal, .unsupportedVersion, .outOfOrderSequence, .producerFenced,
-            .unknownProducer:
+            .unknownProducer, .storageFull:
             self = .internalError("\(error.message) (\(error.code))")
         case .moveTaskAlreadyRunning, .moveTaskNotFound:
             self = .resourceNotFound(error.message)

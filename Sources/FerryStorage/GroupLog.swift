@@ -361,7 +361,10 @@ public final class GroupLog: RaftStorage {
 
     public func applySnapshot(_ snapshot: Snapshot) throws(RaftLogError) {
         let metadata = snapshot.metadata
-        try saveSnapshot(snapshot)
+        guard try saveSnapshot(snapshot) else {
+            // An installed snapshot is part of a ready's writes: the node stops, and starts again on its durable log.
+            throw .storage("\(node.snapshotDirectory(id)): no space left on device for an installed snapshot")
+        }
         let location = try write(
             WALRecord(group: id, index: metadata.index, term: metadata.term, kind: .snapshotInstalled)
         )
@@ -373,28 +376,46 @@ public final class GroupLog: RaftStorage {
     }
 
     public func createSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(RaftLogError) {
+        guard try createSnapshotUnlessFull(snapshot, compactTo: compactTo) else {
+            throw .storage("\(node.snapshotDirectory(id)): no space left on device")
+        }
+    }
+
+    /// `createSnapshot`, but false when the disk is full: nothing changed (the log keeps what the snapshot
+    /// would cover).
+    public func createSnapshotUnlessFull(_ snapshot: Snapshot, compactTo: LogIndex) throws(RaftLogError) -> Bool {
         precondition(compactTo <= snapshot.metadata.index, "compact beyond the snapshot")
         precondition(snapshot.metadata.index <= lastIndex, "snapshot beyond the log")
-        if snapshot.metadata.index > snapshotMetadata.index { try saveSnapshot(snapshot) }
-        guard compactTo > state.baseIndex else { return }
+        if snapshot.metadata.index > snapshotMetadata.index {
+            guard try saveSnapshot(snapshot) else { return false }
+        }
+        guard compactTo > state.baseIndex else { return true }
         let compactTerm = try term(at: compactTo)
         let location = try write(WALRecord(group: id, index: compactTo, term: compactTerm, kind: .compacted))
         state.compact(to: compactTo, term: compactTerm)
         state.markSegment = location.segment
         if let cached = cachedBatch, cached.entries.last.map({ $0.index <= compactTo }) ?? true { cachedBatch = nil }
+        return true
     }
 
     /// Writes the snapshot file durably (temporary file, fsync, rename, directory fsync) before any log record
-    /// refers to it, then removes older snapshot files.
-    func saveSnapshot(_ snapshot: Snapshot) throws(RaftLogError) {
+    /// refers to it, then removes older snapshot files. False when the disk is full (the temporary file is
+    /// removed by the next attempt).
+    func saveSnapshot(_ snapshot: Snapshot) throws(RaftLogError) -> Bool {
+        let store = SnapshotStore(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
         do {
-            let store = SnapshotStore(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
             try store.save(snapshot)
-            cachedSnapshot = snapshot
-            snapshotMetadata = snapshot.metadata
+        } catch {
+            if case .noSpace = error { return false }
+            throw .storage("\(error)")
+        }
+        cachedSnapshot = snapshot
+        snapshotMetadata = snapshot.metadata
+        do {
             try store.removeOlder(than: snapshot.metadata.index)
         } catch {
             throw .storage("\(error)")
         }
+        return true
     }
 }

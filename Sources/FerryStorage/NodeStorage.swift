@@ -203,7 +203,15 @@ public final class NodeStorage {
     }
 
     func append(_ records: [WALRecord]) throws(StorageError) -> [RecordLocation] {
-        if wal.needsRoll { try rollWithCheckpoint() }
+        if wal.needsRoll {
+            do {
+                try rollWithCheckpoint()
+            } catch {
+                // A full disk: the records go on into the active segment's buffer, and the roll is tried again
+                // with the next append (the caller's group commit reports the full disk).
+                guard case .noSpace = error else { throw error }
+            }
+        }
         return try wal.append(records)
     }
 

@@ -66,7 +66,7 @@ public final class SimulatedFileSystem: FileSystem {
         if durable { durableNames[path] = content }
     }
 
-    var usedBytes: Int { names.values.reduce(0) { $0 + $1.current.count } }
+    public var usedBytes: Int { names.values.reduce(0) { $0 + $1.current.count } }
 
     public func createDirectory(_ path: String) throws(StorageError) {
         directories.insert(path)

@@ -247,6 +247,8 @@ public final class WriteAheadLog {
     private func startSegment(_ sequence: UInt64) throws(StorageError) {
         let path = joinPath(directory, Self.segmentName(sequence))
         let file = try fileSystem.open(path, create: true)
+        // Left over from an attempt that met a full disk: start it again.
+        if file.size > 0 { try file.truncate(to: 0) }
         try writeHeader(file, sequence: sequence)
         try fileSystem.syncDirectory(directory)
         files[sequence] = file

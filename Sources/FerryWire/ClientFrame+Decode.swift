@@ -293,7 +293,9 @@ extension ClientFrame {
             var groups: [GroupStatus] = []
             for _ in 0..<n { groups.append(try readGroup(&buffer)) }
             let notAfter = try QueueFields.read(Int64.self, &buffer, "tls not after")
-            return .nodeStatus(NodeStatus(nodeID: nodeID, fsync: fsync, groups: groups, tlsNotAfter: notAfter))
+            var status = NodeStatus(nodeID: nodeID, fsync: fsync, groups: groups, tlsNotAfter: notAfter)
+            status.storageFull = try QueueFields.readString(&buffer, "storage full")
+            return .nodeStatus(status)
         case 13: return .error(try readError(&buffer))
         case 14:
             let nowMs = try QueueFields.read(Int64.self, &buffer, "now")
@@ -489,6 +491,11 @@ extension ClientFrame {
             lists.append(list)
         }
         (status.voters, status.learners) = (lists[0], lists[1])
+        switch try buffer.readU8("repairing") {
+        case 0: status.repairing = false
+        case 1: status.repairing = true
+        case let other: throw WireDecodeError.invalidValue(field: "repairing", value: UInt64(other))
+        }
         return status
     }
 }

@@ -13,8 +13,9 @@ import NIOCore
 public struct ClientFrame: Sendable, Hashable {
     /// 2: queue attributes with policy and tags, queue descriptions with their times, move-task requests.
     /// 3: deliveries carry `availableAtMs`; `summarizeDeliverable`, `receiveIfFull` and `deliverable`; error code 22
-    /// messageGone. 4: `changeCluster`; a group's status carries its voters and learners.
-    public static let protocolVersion: UInt16 = 4
+    /// messageGone. 4: `changeCluster`; a group's status carries its voters and learners. 5: error code 23
+    /// storageFull; a node's status says why it refuses writes (`storageFull`), a group's whether it repairs.
+    public static let protocolVersion: UInt16 = 5
     /// Bytes of `length` + `kind` + `correlationID`.
     public static let headerBytes = 4 + 2 + 4
 
@@ -317,6 +318,7 @@ public struct ClientFrame: Sendable, Hashable {
             buffer.writeInteger(UInt32(status.groups.count))
             for group in status.groups { write(group, into: &buffer) }
             buffer.writeInteger(status.tlsNotAfter)
+            QueueFields.write(status.storageFull, into: &buffer)
         case .error(let error):
             write(error, into: &buffer)
         case .statistics(let statistics, let nowMs):
@@ -440,5 +442,6 @@ public struct ClientFrame: Sendable, Hashable {
             buffer.writeInteger(UInt16(list.count))
             for member in list { buffer.writeInteger(member) }
         }
+        buffer.writeInteger(UInt8(group.repairing ? 1 : 0))
     }
 }

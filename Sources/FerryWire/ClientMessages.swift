@@ -86,6 +86,8 @@ public struct GroupStatus: Sendable, Hashable {
     /// The group's membership in effect on the answering node (protocol 4).
     public var voters: [UInt64] = []
     public var learners: [UInt64] = []
+    /// This replica repairs after storage damage (protocol 5): it does not vote and is not counted toward commit.
+    public var repairing = false
 
     public struct FollowerProgress: Sendable, Hashable {
         public var node: UInt64
@@ -127,6 +129,8 @@ public struct NodeStatus: Sendable, Hashable {
     public var groups: [GroupStatus]
     /// When the node's TLS certificate expires (seconds since the epoch); 0 when its ports are plain.
     public var tlsNotAfter: Int64
+    /// Why the node refuses writes now (protocol 5): its disk is full. Empty when it does not.
+    public var storageFull = ""
 
     public init(nodeID: UInt64, fsync: String, groups: [GroupStatus], tlsNotAfter: Int64 = 0) {
         self.nodeID = nodeID

@@ -14,7 +14,7 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
-//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--wild-clocks-ms MS] [--drain-ms MS] [--membership] [--disk-faults]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--wild-clocks-ms MS] [--drain-ms MS] [--membership] [--disk-faults] [--full-disks]
 //
 // The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
 // crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
@@ -131,6 +131,8 @@ case "node":
     config.membership = arguments.contains("--membership")
     // --disk-faults: bit flips and truncations of a killed node's files (issue 18).
     config.diskFaults = arguments.contains("--disk-faults")
+    // --full-disks: one node's disk or every node's full for a while (issue 18).
+    config.fullDisks = arguments.contains("--full-disks")
     NodeLog.muted = true
     let started = monotonicSeconds()
     var failures = 0
@@ -160,6 +162,7 @@ case "node":
                 + (config.drainMs == NodeSimulation.Config().drainMs ? "" : " --drain-ms \(config.drainMs)")
                 + (config.membership ? " --membership" : "")
                 + (config.diskFaults ? " --disk-faults" : "")
+                + (config.fullDisks ? " --full-disks" : "")
             print("replay: swift run -c release ferry-sim node --seed \(seed)\(flags)")
             if failures >= maxFailures { break }
         }

@@ -136,6 +136,7 @@ struct ClusterCommandGroup: ParsableCommand {
                         "node \(node.id)\t\(node.host):\(node.clientPort)\tfsync \(status.fsync)\t\(status.groups.count) groups, leads \(leading.count)"
                             + (status.tlsNotAfter == 0
                                 ? "\ttls off" : "\ttls certificate expires \(Self.expiry(status.tlsNotAfter))")
+                            + (status.storageFull.isEmpty ? "" : "\tWRITES REFUSED: \(status.storageFull)")
                     )
                     for group in status.groups {
                         let name = group.queue.isEmpty ? "metadata" : "\(group.queue)/\(group.partition)"
@@ -146,6 +147,7 @@ struct ClusterCommandGroup: ParsableCommand {
                                 + "\tvoters \(group.voters.map(String.init).joined(separator: ","))"
                                 + (group.learners.isEmpty
                                     ? "" : "\tlearners \(group.learners.map(String.init).joined(separator: ","))")
+                                + (group.repairing ? "\tREPAIRING (no vote, not counted toward commit)" : "")
                         )
                     }
                 }

@@ -190,10 +190,11 @@ import Testing
                         commitIndex: 100,
                         appliedIndex: 99,
                         followers: [GroupStatus.FollowerProgress(node: 2, matchIndex: 98)]
-                    ).with(voters: [1, 2, 3], learners: [4])
+                    ).with(voters: [1, 2, 3], learners: [4], repairing: true)
                 ]
-            )
+            ).with(storageFull: "node 1: no space left on device (/d/wal/1.wal)")
         ),
+        .error(WireError(.storageFull, "node 1: no space left on device")),
         .error(WireError(.notLeader, "node 1 does not lead orders.fifo/0", leaderHint: 3)),
         .statistics(
             QueueStatistics(
@@ -347,10 +348,19 @@ import Testing
 }
 
 extension GroupStatus {
-    func with(voters: [UInt64], learners: [UInt64]) -> GroupStatus {
+    func with(voters: [UInt64], learners: [UInt64], repairing: Bool = false) -> GroupStatus {
         var status = self
         status.voters = voters
         status.learners = learners
+        status.repairing = repairing
+        return status
+    }
+}
+
+extension NodeStatus {
+    func with(storageFull: String) -> NodeStatus {
+        var status = self
+        status.storageFull = storageFull
         return status
     }
 }

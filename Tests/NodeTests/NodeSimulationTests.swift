@@ -32,6 +32,18 @@ import Testing
 
     /// Disk-fault seeds (issue 18: bits flipped and files truncated on a killed node) that caught a planted break
     /// of protocol-aware recovery (Tests/mutants `disk-*`) or a bug of it; each passes with recovery whole.
+    /// Full-disk seeds (issue 18: one node's disk or every node's full for a while): a node on a full disk
+    /// refuses writes (`storageFull`) and holds its readies until a group commit succeeds; each seed caught the
+    /// planted break `disk-full-ack-unsynced`.
+    @Test(arguments: NodeRegressionSeeds.fullDisks)
+    func aFullDiskSeedPasses(_ seed: UInt64) {
+        var config = NodeSimulation.Config()
+        config.fullDisks = true
+        let report = NodeSimulation(seed: seed, config: config).run()
+        #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
+        #expect(report.faults.keys.contains { $0.hasPrefix("disk full") }, "seed \(seed) filled a disk")
+    }
+
     @Test(arguments: NodeRegressionSeeds.diskFaults)
     func aDiskFaultSeedPasses(_ seed: UInt64) {
         var config = NodeSimulation.Config()
@@ -100,6 +112,14 @@ enum NodeRegressionSeeds {
         // ... and a lost probe to it was never sent again (it answers heartbeats with a reject, which did not
         // un-pause the probe as a heartbeat's answer does). Both fixed in RaftCore+Leader.
         155,
+    ]
+
+    /// Found with full disks (`--full-disks`) under the planted break `disk-full-ack-unsynced` (a group commit
+    /// that met a full disk counted as synced: what was only buffered was acknowledged).
+    static let fullDisks: [UInt64] = [
+        1,  // a restarted replica held less than the commit index it was told (precondition trap)
+        6,  // a message delivered after its delete had succeeded (the delete was lost)
+        44,  // an acknowledged send lost
     ]
 
     /// Found with membership faults (`--membership`).

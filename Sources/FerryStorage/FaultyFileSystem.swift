@@ -1,0 +1,184 @@
+import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The storage fault layer of the real binary (issue 18): a `FileSystem` around another one (the node's
+/// `PosixFileSystem`) that a chaos harness steers from outside the process. Off unless node.yaml has a
+/// `storage_faults` section; the node then logs that it runs with it.
+///
+/// - **Power loss** (`powerLoss`): what is appended to a file stays in this process's memory until the file's
+///   next `sync()` writes and fdatasyncs it, so a SIGKILL loses exactly what a power failure would: every
+///   append not yet fsynced (the `synced` marks written after each fsync among them). Truncations and
+///   directory operations go to the disk at once (they are rare: torn-tail repair, segment and snapshot
+///   creation), so this models lost data, not a file system that forgets a rename.
+/// - **Steering** through a control file, read again at most every 100 ms: whitespace-separated words,
+///   `full` (appends fail with ENOSPC, as on a full device: `StorageError.noSpace`), `fsync-fail` (the next
+///   fsync fails with EIO), `fsync-delay-ms=N` (every fsync takes N ms more). An empty or missing file: no fault.
+public final class FaultyFileSystem: FileSystem {
+    public struct Faults: Sendable, Hashable {
+        public var full = false
+        public var fsyncFail = false
+        public var fsyncDelayMs = 0
+
+        public init(full: Bool = false, fsyncFail: Bool = false, fsyncDelayMs: Int = 0) {
+            self.full = full
+            self.fsyncFail = fsyncFail
+            self.fsyncDelayMs = fsyncDelayMs
+        }
+
+        /// The control file's words; unknown words are ignored (a harness newer than the node).
+        public init(parsing text: String) {
+            self.init()
+            for word in text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }) {
+                if word == "full" { full = true }
+                if word == "fsync-fail" { fsyncFail = true }
+                if word.hasPrefix("fsync-delay-ms="), let ms = Int(word.dropFirst("fsync-delay-ms=".count)) {
+                    fsyncDelayMs = max(0, min(ms, 60_000))
+                }
+            }
+        }
+    }
+
+    let inner: any FileSystem
+    public let powerLoss: Bool
+    public let controlFile: String?
+    /// Monotonic milliseconds; a parameter so that tests control when the control file is read again.
+    let nowMs: () -> Int64
+    private var faults = Faults()
+    private var readAtMs: Int64 = .min
+
+    public init(
+        wrapping inner: any FileSystem,
+        powerLoss: Bool,
+        controlFile: String?,
+        nowMs: @escaping () -> Int64 = FaultyFileSystem.monotonicMs
+    ) {
+        self.inner = inner
+        self.powerLoss = powerLoss
+        self.controlFile = controlFile
+        self.nowMs = nowMs
+    }
+
+    public static func monotonicMs() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// The faults in force now (the control file read again when 100 ms passed since the last read).
+    public var current: Faults {
+        let now = nowMs()
+        if let controlFile, now >= readAtMs + 100 {
+            readAtMs = now
+            faults = Faults(parsing: Self.read(controlFile))
+        }
+        return faults
+    }
+
+    /// A failed fsync is reported once per `fsync-fail` in the file: the harness writes it again for another.
+    func consumeFsyncFailure() -> Bool {
+        guard current.fsyncFail else { return false }
+        faults.fsyncFail = false
+        if let controlFile {
+            let words = Self.read(controlFile).split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
+            Self.write(controlFile, words.filter { $0 != "fsync-fail" }.joined(separator: " "))
+        }
+        return true
+    }
+
+    static func read(_ path: String) -> String {
+        guard let file = fopen(path, "r") else { return "" }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 256)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[..<n])
+            if bytes.count > 4_096 { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func write(_ path: String, _ text: String) {
+        guard let file = fopen(path, "w") else { return }
+        _ = text.withCString { fputs($0, file) }
+        fclose(file)
+    }
+
+    public func createDirectory(_ path: String) throws(StorageError) { try inner.createDirectory(path) }
+    public func list(_ directory: String) throws(StorageError) -> [String] { try inner.list(directory) }
+    public func exists(_ path: String) -> Bool { inner.exists(path) }
+    public func remove(_ path: String) throws(StorageError) { try inner.remove(path) }
+    public func rename(_ from: String, to: String) throws(StorageError) { try inner.rename(from, to: to) }
+    public func syncDirectory(_ path: String) throws(StorageError) { try inner.syncDirectory(path) }
+
+    public func open(_ path: String, create: Bool) throws(StorageError) -> any StorageFile {
+        FaultyFile(inner: try inner.open(path, create: create), fileSystem: self)
+    }
+}
+
+/// A file of `FaultyFileSystem`: appends held until `sync()` under power loss, faults from the control file.
+final class FaultyFile: StorageFile {
+    let inner: any StorageFile
+    let fileSystem: FaultyFileSystem
+    /// Appended but not yet written (power loss mode): what a page cache holds and a power failure loses.
+    private var pending = ByteBuffer()
+
+    init(inner: any StorageFile, fileSystem: FaultyFileSystem) {
+        self.inner = inner
+        self.fileSystem = fileSystem
+    }
+
+    var path: String { inner.path }
+    var size: Int { inner.size + pending.readableBytes }
+
+    func read(at offset: Int, count: Int) throws(StorageError) -> ByteBuffer {
+        let written = inner.size
+        var result = offset < written ? try inner.read(at: offset, count: min(count, written - offset)) : ByteBuffer()
+        let end = min(offset + count, size)
+        let from = max(offset, written)
+        if end > from, let tail = pending.getSlice(at: pending.readerIndex + from - written, length: end - from) {
+            var tail = tail
+            result.writeBuffer(&tail)
+        }
+        return result
+    }
+
+    func append(_ bytes: ByteBuffer) throws(StorageError) {
+        if fileSystem.current.full { throw .noSpace(path: path) }
+        if fileSystem.powerLoss {
+            var bytes = bytes
+            pending.writeBuffer(&bytes)
+        } else {
+            try inner.append(bytes)
+        }
+    }
+
+    func truncate(to newSize: Int) throws(StorageError) {
+        let written = inner.size
+        if newSize >= written {
+            pending.moveWriterIndex(to: pending.readerIndex + min(pending.readableBytes, newSize - written))
+        } else {
+            pending.clear()
+            try inner.truncate(to: newSize)
+        }
+    }
+
+    func sync() throws(StorageError) {
+        let faults = fileSystem.current
+        if faults.fsyncDelayMs > 0 { usleep(UInt32(faults.fsyncDelayMs) * 1_000) }
+        if pending.readableBytes > 0 {
+            try inner.append(pending)
+            pending.clear()
+        }
+        if fileSystem.consumeFsyncFailure() {
+            throw .io(path: path, operation: "fdatasync", reason: "Input/output error (storage fault layer)")
+        }
+        try inner.sync()
+    }
+
+    func close() { inner.close() }
+}
