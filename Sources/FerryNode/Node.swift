@@ -319,7 +319,16 @@ public final class FerryNodeServer: @unchecked Sendable {
         pool.start()
         thread = pool
         let runtime = runtime
-        pool.submit { _ in runtime.run() }
+        pool.submit { _ in
+            runtime.run()
+            // Stopped by a storage failure, not asked to: nothing more can be written, and a process that lingers
+            // holds its clients' connections unanswered. It ends, so that its supervisor starts it again on its
+            // durable log (a failed fsync may have dropped dirty pages: only a restart reads what is really there).
+            if runtime.storageFailure != nil {
+                NodeLog.error("the Raft thread stopped on a storage failure; exiting (status 70) to start again")
+                exit(70)
+            }
+        }
         NodeLog.info(
             "node \(config.nodeID) of \(config.clusterID) serving clients on \(config.me.host):\(config.me.clientPort)"
                 + (tls.map { " with TLS (certificate expires \($0.certificate.notAfter))" } ?? "")

@@ -154,6 +154,9 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     /// `sqs.access_keys` or the cluster's own, and each request is authorized for it) or `none` (anyone who can
     /// connect; the default, for loopback experiments).
     public var clientAuth = "none"
+    /// A disk whose group commits take longer than this (the median of the last 8) is slow: the node hands its
+    /// leaderships to its followers and is given none until it is fast again (`DiskHealth`; 0: never).
+    public var slowDiskMs = 250
     /// The storage fault layer (`FaultyFileSystem`, issue 18) for fault-injection runs; nil (the default): none.
     public var storageFaults: StorageFaultsConfig?
 
@@ -182,6 +185,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case tls
         case clientAuth = "client_auth"
         case storageFaults = "storage_faults"
+        case slowDiskMs = "slow_disk_ms"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -203,6 +207,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         tls = try values.decodeIfPresent(TLSConfig.self, forKey: .tls)
         clientAuth = try values.decodeIfPresent(String.self, forKey: .clientAuth) ?? "none"
         storageFaults = try values.decodeIfPresent(StorageFaultsConfig.self, forKey: .storageFaults)
+        slowDiskMs = try values.decodeIfPresent(Int.self, forKey: .slowDiskMs) ?? 250
     }
 
     /// Parses YAML text.
@@ -257,6 +262,9 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         }
         guard (1..<electionTicks).contains(heartbeatTicks) else {
             throw ConfigError(field: "heartbeat_ticks", reason: "1…election_ticks-1")
+        }
+        guard (0...60_000).contains(slowDiskMs) else {
+            throw ConfigError(field: "slow_disk_ms", reason: "0 (never) … 60000 ms")
         }
         guard (64 << 10...1 << 30).contains(segmentBytes) else {
             throw ConfigError(field: "segment_bytes", reason: "65536…1073741824")

@@ -187,11 +187,18 @@ extension NodeRuntime {
             if let storageFull { return reply(.error(WireError(.storageFull, storageFull))) }
             body(group)
         case .refuse(let error):
-            reply(.error(error))
+            reply(.error(refusal(error)))
         case .refuseAndWake(let id, let error):
             groups[id]?.wake()
-            reply(.error(error))
+            reply(.error(refusal(error)))
         }
+    }
+
+    /// A routing refusal, unless this node's disk is full and the refusal names no other node to go to: then
+    /// the full disk, the cause the client needs to hear.
+    func refusal(_ error: WireError) -> WireError {
+        guard let storageFull, error.leaderHint == 0 || error.leaderHint == config.nodeID else { return error }
+        return WireError(.storageFull, storageFull)
     }
 
     func state(of group: GroupDriver) -> PartitionRouting.GroupState {

@@ -12,8 +12,9 @@ extension NodeRuntime {
             guard let group = groups[groupID] else { return }
             if group.quiesced, !(group.isLeader && message.body == .heartbeatResponse) { group.wake() }
             group.core.step(message)
-        case .control(.alive(let from, let peerWallMs)):
+        case .control(.alive(let from, let peerWallMs, let slowDisk)):
             heard(from: from)
+            if slowDisk { slowPeers.insert(from) } else { slowPeers.remove(from) }
             if let peerWallMs { peerClocks.heard(from, peerWallMs: peerWallMs, localWallMs: wallMs, nowMs: nowMs) }
         case .control(.quiesce(let groupID, let from, let term, let commit)):
             heard(from: from)

@@ -22,13 +22,30 @@ extension NodeRuntime {
         NodeLog.info("stopping: handing off \(groups.values.filter { $0.core.isLeader }.count) leaderships")
     }
 
+    /// A slow disk (`DiskHealth`), checked each tick: every group led here hands its leadership to its most caught-up follower whose disk is not slow.
+    func evictLeadersFromSlowDisk() {
+        guard diskHealth.isSlow, stopDeadlineMs == nil else { return }
+        for group in orderedGroups where group.core.isLeader {
+            let progress = group.core.status.progress
+            let candidates = progress.keys.filter {
+                $0 != config.nodeID && !slowPeers.contains($0) && group.core.membership.voters.contains($0)
+            }
+            guard let best = candidates.max(by: { (progress[$0]!.match, $1) < (progress[$1]!.match, $0) }) else {
+                continue
+            }
+            group.wake()
+            try? group.core.transferLeadership(to: best)
+        }
+    }
+
     /// Every few seconds (`LeaderBalancer`): a partition led here whose preferred leader is another, caught-up
     /// replica is handed back to it.
     func balanceLeaders() {
         guard balancer.roundDue(at: nowMs, stopping: stopDeadlineMs != nil) else { return }
         var led: [LeaderBalancer.Led] = []
         for queue in catalog.sortedQueues {
-            for placed in queue.partitions where placed.preferredLeader != config.nodeID {
+            for placed in queue.partitions
+            where placed.preferredLeader != config.nodeID && !slowPeers.contains(placed.preferredLeader) {
                 guard let group = groups[placed.groupID], group.core.isLeader else { continue }
                 led.append(
                     LeaderBalancer.Led(

@@ -52,7 +52,7 @@ extension NodeRuntime {
             group.core.tick()
         }
         if tickCount % UInt64(config.heartbeatTicks) == 0 {
-            let alive = PeerControl.alive(from: config.nodeID, wallMs: wallMs).encoded()
+            let alive = PeerControl.alive(from: config.nodeID, wallMs: wallMs, slowDisk: diskHealth.isSlow).encoded()
             for peer in peerIDs where peer != config.nodeID {
                 outgoing[peer, default: []].append(alive)
             }
@@ -143,6 +143,7 @@ extension NodeRuntime {
         }
         serveAwaiting(nowMs)
         balanceLeaders()
+        evictLeadersFromSlowDisk()
         reconcileMembership()
     }
 }

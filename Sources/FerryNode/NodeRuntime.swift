@@ -82,8 +82,14 @@ package final class NodeRuntime: @unchecked Sendable {
     /// Readies written but not yet durable because the disk is full: completed, in order, once a group commit
     /// succeeds (`processReadies`).
     var stalledReadies: [(GroupDriver, RaftReady)] = []
+    /// Why the rounds stopped on their own (a storage failure: a failed fsync, an I/O error); nil otherwise.
+    package private(set) var storageFailure: String?
     /// Why this node refuses writes (its disk is full); nil when it does not.
     package private(set) var storageFull: String?
+    /// Whether this node's fsyncs are slow (`DiskHealth`): it then leads nothing it can hand off.
+    var diskHealth: DiskHealth
+    /// Peers that say their disk is slow: leader balancing hands them nothing.
+    var slowPeers: Set<UInt64> = []
 
     /// - Parameters:
     ///   - nowMs, wallMs: the time of the first round (monotonic, wall clock).
@@ -107,6 +113,7 @@ package final class NodeRuntime: @unchecked Sendable {
         self.raftConfig = raft
         self.seed = seed ?? config.nodeID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: wallMs)
         balancer = LeaderBalancer(me: config.nodeID)
+        diskHealth = DiskHealth(slowMs: Int64(config.slowDiskMs))
         liveness = PeerLiveness(
             me: config.nodeID,
             peers: config.members.map(\.id),
@@ -164,6 +171,7 @@ package final class NodeRuntime: @unchecked Sendable {
             try processReadies()
         } catch {
             NodeLog.error("storage failed, stopping: \(error)")
+            storageFailure = "\(error)"
             running = false
         }
         repairDamagedGroups()
@@ -244,7 +252,18 @@ package final class NodeRuntime: @unchecked Sendable {
             storageFull = "node \(config.nodeID): no space left on device (\(path)); retry elsewhere or later"
             return false
         }
-        metrics.fsyncSeconds.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+        let nanoseconds = Int64((ContinuousClock.now - start) / .nanoseconds(1))
+        metrics.fsyncSeconds.recordNanoseconds(nanoseconds)
+        if diskHealth.record(ms: nanoseconds / 1_000_000) {
+            if diskHealth.isSlow {
+                NodeLog.warning(
+                    "slow disk: the last group commits took \(diskHealth.medianMs) ms (median; slow_disk_ms "
+                        + "\(config.slowDiskMs)); handing leaderships to followers"
+                )
+            } else {
+                NodeLog.info("disk no longer slow: group commits take \(diskHealth.medianMs) ms (median)")
+            }
+        }
         if storageFull != nil {
             NodeLog.warning("space returned: node \(config.nodeID) writes again")
             storageFull = nil

@@ -227,6 +227,8 @@ package final class NodeSimulation: @unchecked Sendable {
         config.heartbeatTicks = 2
         config.snapshotEveryEntries = 400
         config.entriesKeptAfterSnapshot = 50
+        // Slow-disk eviction reads real fsync durations: off, so that a run depends on its seed alone.
+        config.slowDiskMs = 0
         return config
     }
 

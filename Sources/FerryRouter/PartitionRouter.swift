@@ -73,7 +73,11 @@ public final class PartitionRouter: @unchecked Sendable {
             switch await transport.call(request, at: target, timeoutMs: timeoutMs ?? options.requestTimeoutMs) {
             case .success(let response):
                 guard case .error(let error) = response, error.code.isRetriable else { return response }
-                lastError = .server(error)
+                // A full disk is the cause a caller needs to hear, not the other nodes' `notLeader` that follows.
+                if case .server(let last) = lastError, last.code == .storageFull, error.code == .notLeader {
+                } else {
+                    lastError = .server(error)
+                }
                 let hint = error.leaderHint
                 if error.code == .notLeader, hint != 0, transport.knows(hint), target != .node(hint) {
                     onLeader?(hint)
@@ -249,6 +253,10 @@ public final class PartitionRouter: @unchecked Sendable {
 
     /// The final answer to a request that may be repeated only when `repeatable`: `first` (or a fresh call) is
     /// asked again while its outcome is unknown, until the retry deadline.
+    ///
+    /// Once an attempt's outcome was unknown, a later refusal says nothing about that attempt (a node that does
+    /// not lead the partition refuses the repeat, while the first may still be applied): the answer stays
+    /// unknown (`timeout`) unless a repeat succeeds (a deduplicated repeat then answers for the first).
     func settle(
         _ first: Result<ClientResponse, FerryClientError>?,
         repeatable: Bool,
@@ -256,14 +264,20 @@ public final class PartitionRouter: @unchecked Sendable {
     ) async throws(FerryClientError) -> ClientResponse {
         let end = Self.nowMs() + options.retryDeadlineMs
         var current = first
+        var unknownBefore = false
         while true {
             switch current {
             case .success(.error(let error))? where error.code == .timeout && repeatable && Self.nowMs() < end:
-                break
+                unknownBefore = true
+            case .success(.error(let error))? where unknownBefore:
+                throw .timeout("an earlier attempt's outcome is unknown; the last attempt: \(error)")
             case .success(let response)?:
                 return response
             case .failure(.timeout(let detail))?:
                 guard repeatable, Self.nowMs() < end else { throw .timeout(detail) }
+                unknownBefore = true
+            case .failure(let error)? where unknownBefore:
+                throw .timeout("an earlier attempt's outcome is unknown; the last attempt: \(error)")
             case .failure(let error)?:
                 throw error
             case nil:

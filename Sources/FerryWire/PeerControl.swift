@@ -5,21 +5,22 @@ import NIOCore
 ///
 /// | kind | name | group | body |
 /// |---|---|---|---|
-/// | 64 | alive | 0 | from u64, wall clock ms i64 (older builds omit it: 17 bytes) |
+/// | 64 | alive | 0 | from u64, wall clock ms i64 (older builds omit it: 17 bytes), flags u8 (only when set: 1 slow disk) |
 /// | 65 | quiesce | the group | from u64, term u64, commit u64 |
 /// | 66 | forward | 0 | from u64, a client frame holding a request |
 /// | 67 | forwardReply | 0 | from u64, a client frame holding the response (the request's correlation id) |
 ///
 /// `alive` is sent by every node to every peer each heartbeat interval: it is the one heartbeat that stands in
 /// for the heartbeats of all quiesced groups; its wall clock reading lets every node estimate the others' clocks
-/// (`PeerClocks`: entries are stamped with a majority's time, not one node's). `quiesce` tells the followers of an idle group that its leader
+/// (`PeerClocks`: entries are stamped with a majority's time, not one node's), and its flag `slowDisk` (a 26-byte
+/// frame, sent only while set) keeps leaderships away from a node whose fsyncs are slow. `quiesce` tells the followers of an idle group that its leader
 /// stopped heartbeating it and what it last committed (it doubles as the last heartbeat: a follower whose last
 /// heartbeat was lost still learns the commit index); they stop counting election time for as long as the
 /// leader's node stays alive. `forward` carries a client request that a node's API (SQS) routed to the peer
 /// that leads the partition, in the native protocol's frame (`ClientFrame`); the peer answers it with
 /// `forwardReply` as it would answer a client, on its own connection back.
 public enum PeerControl: Sendable, Hashable {
-    case alive(from: UInt64, wallMs: Int64?)
+    case alive(from: UInt64, wallMs: Int64?, slowDisk: Bool = false)
     case quiesce(groupID: UInt64, from: UInt64, term: UInt64, commit: UInt64)
     case forward(from: UInt64, ClientFrame)
     case forwardReply(from: UInt64, ClientFrame)
@@ -33,12 +34,14 @@ public enum PeerControl: Sendable, Hashable {
     public func encoded() -> ByteBuffer {
         var buffer = ByteBuffer()
         switch self {
-        case .alive(let from, let wallMs):
-            buffer.writeU32(wallMs == nil ? 8 + 1 + 8 : 8 + 1 + 16)
+        case .alive(let from, let wallMs, let slowDisk):
+            let flags = slowDisk ? 1 : 0
+            buffer.writeU32(wallMs == nil && flags == 0 ? 8 + 1 + 8 : flags == 0 ? 8 + 1 + 16 : 8 + 1 + 17)
             buffer.writeU64(0)
             buffer.writeU8(Self.aliveKind)
             buffer.writeU64(from)
-            if let wallMs { buffer.writeU64(UInt64(bitPattern: wallMs)) }
+            if wallMs != nil || flags != 0 { buffer.writeU64(UInt64(bitPattern: wallMs ?? 0)) }
+            if flags != 0 { buffer.writeU8(UInt8(flags)) }
         case .quiesce(let groupID, let from, let term, let commit):
             buffer.writeU32(8 + 1 + 24)
             buffer.writeU64(groupID)
@@ -78,7 +81,7 @@ public enum PeerInbound: Sendable, Hashable {
         if kind == PeerControl.forwardKind || kind == PeerControl.forwardReplyKind {
             return try decodeForward(kind: kind, length: Int(length), from: &buffer)
         }
-        let expected = kind == PeerControl.aliveKind ? (length == 17 ? 17 : 25) : 33
+        let expected = kind == PeerControl.aliveKind ? (length == 17 || length == 26 ? Int(length) : 25) : 33
         guard Int(length) == expected else {
             throw .malformed("control frame of \(length) bytes, expected \(expected)")
         }
@@ -89,8 +92,10 @@ public enum PeerInbound: Sendable, Hashable {
         let from = try buffer.readU64("from")
         if kind == PeerControl.aliveKind {
             guard groupID == 0 else { throw .malformed("alive frame for group \(groupID)") }
-            let wallMs = expected == 25 ? Int64(bitPattern: try buffer.readU64("wall clock")) : nil
-            return .control(.alive(from: from, wallMs: wallMs))
+            let wallMs = expected >= 25 ? Int64(bitPattern: try buffer.readU64("wall clock")) : nil
+            let flags = expected == 26 ? try buffer.readU8("flags") : 0
+            guard flags <= 1 else { throw .malformed("alive flags \(flags)") }
+            return .control(.alive(from: from, wallMs: wallMs, slowDisk: flags == 1))
         }
         let term = try buffer.readU64("term")
         return .control(.quiesce(groupID: groupID, from: from, term: term, commit: try buffer.readU64("commit")))

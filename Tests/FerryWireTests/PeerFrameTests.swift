@@ -139,6 +139,7 @@ import Testing
 @Suite struct PeerControlTests {
     @Test(arguments: [
         PeerControl.alive(from: 3, wallMs: 1_800_000_000_123), .alive(from: 2, wallMs: nil),
+        .alive(from: 4, wallMs: 1_800_000_000_124, slowDisk: true),
         .quiesce(groupID: 42, from: 2, term: 7, commit: 99),
         .forward(
             from: 2,

@@ -126,6 +126,45 @@ final class NemesisRunner: @unchecked Sendable {
             log("nemesis: \(kind) n\(node): \(what)")
             damaged = node
             heal = { self.cluster.script(["start", String(node)]) }
+        case "power-loss-random", "power-loss-all":
+            // The nodes hold unsynced writes in memory (storage_faults.power_loss): SIGKILL loses all of them.
+            target = kind == "power-loss-all" ? Array(1...cluster.nodes) : [randomNode()]
+            for node in target { cluster.script(["kill", String(node)]) }
+            heal = { for node in target { self.cluster.script(["start", String(node)]) } }
+        case "disk-full-random", "disk-full-all":
+            target = kind == "disk-full-all" ? Array(1...cluster.nodes) : [randomNode()]
+            for node in target { storageFaults(node, "full") }
+            heal = {
+                for node in target {
+                    self.storageFaults(node, "")
+                    self.startIfStopped(node)
+                }
+            }
+        case "slow-disk-leader":
+            let node = leader()
+            target = [node]
+            storageFaults(node, "fsync-delay-ms=\(Self.slowFsyncMs)")
+            heal = { self.storageFaults(node, "") }
+        case "fsync-fail-random":
+            // The node stops at the failed fsync (nothing written since the last one can be trusted); a
+            // supervisor would start it again, as the heal does.
+            let node = randomNode()
+            target = [node]
+            storageFaults(node, "fsync-fail")
+            heal = {
+                self.storageFaults(node, "")
+                self.startIfStopped(node)
+            }
+        case "clock-jump-leader", "clock-jump-random":
+            // One node's wall clock jumps minutes either way and stays there until the next clock fault (any
+            // other node's is put right): leaderships move between nodes whose clocks differ by minutes while
+            // the other faults go on. The heal at the end of the run puts every clock right.
+            let node = kind == "clock-jump-leader" ? leader() : randomNode()
+            target = [node]
+            let minutes = 2 + Int(random.next() % 9)
+            let offset = random.chance(0.5) ? "+\(minutes)m" : "-\(minutes)m"
+            for other in 1...cluster.nodes { clock(other, other == node ? offset : "+0") }
+            log("nemesis: \(kind) n\(node): wall clock \(offset)")
         case "kill-all":
             target = Array(1...cluster.nodes)
             for node in target { cluster.script(["kill", String(node)]) }
@@ -161,6 +200,33 @@ final class NemesisRunner: @unchecked Sendable {
         recorder.complete("nemesis", "fault", op, .ok) {
             $0.fault = kind
             $0.target = name
+        }
+    }
+
+    /// The fsync delay of `slow-disk-leader`.
+    static let slowFsyncMs = 400
+
+    /// Writes a node's storage fault layer control file (node.yaml `storage_faults`), whole at once.
+    func storageFaults(_ node: Int, _ words: String) {
+        guard scenario.usesStorageFaults else { return }
+        let path = "\(cluster.directory)/data/\(node)/storage-faults"
+        try? words.write(toFile: path + ".tmp", atomically: false, encoding: .utf8)
+        rename(path + ".tmp", path)
+    }
+
+    /// Sets a node's wall clock offset (libfaketime, read again every second): "+10m", "-3m", "+0".
+    func clock(_ node: Int, _ offset: String) {
+        guard let directory = ProcessInfo.processInfo.environment["FERRY_FAKETIME_DIR"] else { return }
+        let path = "\(directory)/node-\(node)"
+        try? offset.write(toFile: path + ".tmp", atomically: false, encoding: .utf8)
+        rename(path + ".tmp", path)
+    }
+
+    /// Starts a node that stopped itself (a failed fsync, or a full disk where it cannot wait).
+    func startIfStopped(_ node: Int) {
+        if !cluster.isRunning(node) {
+            log("nemesis: n\(node) had stopped; started again")
+            cluster.script(["start", String(node)])
         }
     }
 
@@ -225,6 +291,10 @@ final class NemesisRunner: @unchecked Sendable {
     /// Heals everything: partitions removed, paused nodes resumed, stopped nodes started.
     func healAll() {
         cluster.script(["heal"])
+        for id in 1...cluster.nodes {
+            storageFaults(id, "")
+            clock(id, "+0")
+        }
         for id in 1...cluster.nodes {
             if let pid = cluster.pid(id), kill(pid, 0) == 0 {
                 kill(pid, SIGCONT)

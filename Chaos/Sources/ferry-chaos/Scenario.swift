@@ -82,7 +82,10 @@ struct Scenario: Decodable {
     struct Nemesis: Decodable {
         /// Fault kinds, in turn from a seeded start: kill-leader, kill-random, pause, partition-leader,
         /// partition-minority, partition-oneway, partition-bridge, kill-all, delay (every peer chunk held
-        /// 100–300 ms by the proxy), drop (the proxy resets a peer connection on 2 % of chunks).
+        /// 100–300 ms by the proxy), drop (the proxy resets a peer connection on 2 % of chunks), join-leave;
+        /// disk damage (issue 18): corrupt-random, corrupt-leader, truncate-random; through the storage fault
+        /// layer: power-loss-random, power-loss-all, disk-full-random, disk-full-all, slow-disk-leader,
+        /// fsync-fail-random; clock-jump-leader, clock-jump-random (libfaketime).
         var faults: [String] = ["kill-leader"]
         /// A fault starts every `interval_seconds`, lasts `fault_seconds`, then heals.
         var intervalSeconds = 10
@@ -138,8 +141,24 @@ struct Scenario: Decodable {
     static let knownFaults: Set<String> = [
         "kill-leader", "kill-random", "pause", "partition-leader", "partition-minority", "partition-oneway",
         "partition-bridge", "kill-all", "delay", "drop", "join-leave", "corrupt-random", "corrupt-leader",
-        "truncate-random",
+        "truncate-random", "power-loss-random", "power-loss-all", "disk-full-random", "disk-full-all",
+        "slow-disk-leader", "fsync-fail-random", "clock-jump-leader", "clock-jump-random",
     ]
+
+    /// Faults through the nodes' storage fault layer (node.yaml `storage_faults`, `FaultyFileSystem`).
+    var usesStorageFaults: Bool {
+        nemesis.faults.contains {
+            $0.hasPrefix("power-loss") || $0.hasPrefix("disk-full") || $0.hasPrefix("slow-disk")
+                || $0.hasPrefix("fsync-fail")
+        }
+    }
+
+    /// Power loss: the nodes hold every write in memory until it is fsynced, so every SIGKILL of the run (the
+    /// kill faults' too) loses what a power failure would.
+    var usesPowerLoss: Bool { nemesis.faults.contains { $0.hasPrefix("power-loss") } }
+
+    /// Clock jumps: the nodes run under libfaketime (Cluster/local's FERRY_FAKETIME_DIR).
+    var usesClockJumps: Bool { nemesis.faults.contains { $0.hasPrefix("clock-jump") } }
 
     /// Faults that need the userspace proxy between the nodes.
     var usesProxy: Bool { nemesis.faults.contains { $0 == "delay" || $0 == "drop" } }

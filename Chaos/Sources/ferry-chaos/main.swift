@@ -93,6 +93,10 @@ func run() throws -> Bool {
     var proxy: PeerProxy?
     var extra = scenario.fsync == "always" ? "" : "fsync: \(scenario.fsync)"
     if !scenario.nodeConfig.isEmpty { extra += "\n" + scenario.nodeConfig }
+    if scenario.usesStorageFaults {
+        extra += "\nstorage_faults:\n  power_loss: \(scenario.usesPowerLoss)"
+    }
+    if scenario.usesClockJumps { setenv("FERRY_FAKETIME_DIR", out + "/clocks", 1) }
     if scenario.usesProxy {
         setenv("FERRY_PEER_PORT", "7150", 1)
         extra += "\npeer_listen_port: 7100"
