@@ -197,6 +197,13 @@ extension NodeRuntime {
     /// A routing refusal, unless this node's disk is full and the refusal names no other node to go to: then
     /// the full disk, the cause the client needs to hear.
     func refusal(_ error: WireError) -> WireError {
+        if metadata.core.repairing && error.code == .unavailable {
+            return WireError(
+                .unavailable,
+                "\(error.message) (node \(config.nodeID)'s metadata replica repairs after storage damage; "
+                    + "ferry cluster status)"
+            )
+        }
         guard let storageFull, error.leaderHint == 0 || error.leaderHint == config.nodeID else { return error }
         return WireError(.storageFull, storageFull)
     }
@@ -207,8 +214,18 @@ extension NodeRuntime {
         return PartitionRouting.GroupState(
             isLeader: isLeader,
             hasLiveQuorum: isLeader && hasLiveQuorum(group),
-            leaderHint: group.core.leaderHint
+            leaderHint: group.core.leaderHint,
+            repairingMajority: isLeader ? repairingMajority(group) : []
         )
+    }
+
+    /// The voters of a group led here that repair, when the others are no majority (`GroupState`).
+    func repairingMajority(_ group: GroupDriver) -> [UInt64] {
+        let repairing = group.core.repairingFollowers
+        guard !repairing.isEmpty else { return [] }
+        let voters = group.core.membership.voters
+        let damaged = repairing.filter { voters.contains($0) }
+        return (voters.count - damaged.count) * 2 > voters.count ? [] : damaged
     }
 
     /// Proposes the round's sends: each group's client batches, in arrival order, packed into entries of at most

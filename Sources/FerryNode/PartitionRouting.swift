@@ -12,11 +12,16 @@ package enum PartitionRouting {
         /// It hears a majority of the group's voters (node liveness).
         package var hasLiveQuorum: Bool
         package var leaderHint: UInt64?
+        /// A leader's voters that say they repair after storage damage, when too many of them do for the
+        /// healthy ones to make a majority (the group cannot commit until they are repaired, which it cannot do
+        /// either: it stops, and says why). Empty otherwise.
+        package var repairingMajority: [UInt64]
 
-        package init(isLeader: Bool, hasLiveQuorum: Bool, leaderHint: UInt64?) {
+        package init(isLeader: Bool, hasLiveQuorum: Bool, leaderHint: UInt64?, repairingMajority: [UInt64] = []) {
             self.isLeader = isLeader
             self.hasLiveQuorum = hasLiveQuorum
             self.leaderHint = leaderHint
+            self.repairingMajority = repairingMajority
         }
     }
 
@@ -72,6 +77,16 @@ package enum PartitionRouting {
                 return .refuseAndWake(
                     groupID: placed.groupID,
                     WireError(.unavailable, "node \(node) cannot reach a majority of \(queue)/\(partition)'s replicas")
+                )
+            }
+            guard group.repairingMajority.isEmpty else {
+                let nodes = group.repairingMajority.map(String.init).joined(separator: ", ")
+                return .refuse(
+                    WireError(
+                        .unavailable,
+                        "\(queue)/\(partition) stopped: its replicas on nodes \(nodes) repair after storage damage, "
+                            + "and the undamaged ones are no majority; it cannot commit (ferry cluster status)"
+                    )
                 )
             }
             return .serve(groupID: placed.groupID)

@@ -5,6 +5,8 @@ public struct RaftStatus: Sendable, Hashable {
         public var next: LogIndex
         public var state: String
         public var inflightMessages: Int
+        /// The follower said it repairs after storage damage (`RaftCore.repairing`): not counted toward commit.
+        public var repairing = false
     }
 
     public var id: NodeID
@@ -24,6 +26,12 @@ public struct RaftStatus: Sendable, Hashable {
 }
 
 extension RaftCore {
+    /// On a leader, the members that said they repair after storage damage (not counted toward commit).
+    public var repairingFollowers: [NodeID] {
+        guard case .leader(let leader) = role else { return [] }
+        return leader.progress.filter { $0.value.repairing }.map(\.key).sorted()
+    }
+
     public var status: RaftStatus {
         var progress: [NodeID: RaftStatus.Follower] = [:]
         if case .leader(let leader) = role {
@@ -38,7 +46,8 @@ extension RaftCore {
                     match: pr.match,
                     next: pr.next,
                     state: state,
-                    inflightMessages: pr.inflights.count
+                    inflightMessages: pr.inflights.count,
+                    repairing: pr.repairing
                 )
             }
         }

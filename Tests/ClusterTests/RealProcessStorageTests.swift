@@ -116,6 +116,57 @@ extension RealProcessTests {
         #expect(bodies.count == Set(bodies).count, "none twice")
     }
 
+    /// Damage on a majority (issue 18): two of three nodes are killed and a bit of each one's log is flipped.
+    /// Their groups repair (no vote, not counted toward commit), the undamaged replicas are no majority, and
+    /// the cluster stops rather than serve what it cannot vouch for: no send is acknowledged, nothing is
+    /// received, and the nodes say why (`ferry cluster status`: REPAIRING; a leader's refusal names them).
+    @Test func damageOnAMajorityStopsTheGroupsAndSaysWhy() throws {
+        let cluster = try RealCluster(name: "majority", base: 110)
+        defer { cluster.down() }
+        let client = try cluster.client(requestTimeoutMs: 1_000, retryDeadlineMs: 3_000)
+        let queue = try client.createQueue("majority.fifo", partitions: 1)
+        for n in 0..<50 {
+            _ = try client.send(
+                queue.name,
+                [SendRequest(body: RealCluster.body("m\(n)"), groupID: "g", deduplicationID: "m\(n)")]
+            )
+        }
+        for node in [1, 2] {
+            try cluster.kill(node)
+            let segment = "\(cluster.control.directory)/data/\(node)/wal/00000000000000000001.wal"
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))
+            bytes[64] ^= 0x10
+            try Data(bytes).write(to: URL(fileURLWithPath: segment))
+            try cluster.start(node)
+        }
+        func repairing(_ node: Int) -> Bool {
+            guard let status = try? client.nodeStatus(host: cluster.host(node), port: 7200) else { return false }
+            return status.groups.contains(where: \.repairing)
+        }
+        #expect(RealCluster.eventually(20) { repairing(1) && repairing(2) }, "both damaged replicas repair")
+        var refusals: [String] = []
+        for n in 0..<3 {
+            do {
+                let outcome = try client.send(
+                    queue.name,
+                    [SendRequest(body: RealCluster.body("x\(n)"), groupID: "g", deduplicationID: "x\(n)")]
+                )
+                if case .failure(let error) = outcome[0] { refusals.append("\(error)") }
+                if case .success = outcome[0] { Issue.record("x\(n) acknowledged by a group that cannot commit") }
+            } catch {
+                refusals.append("\(error)")
+            }
+        }
+        #expect(refusals.count == 3)
+        #expect(
+            refusals.allSatisfy { $0.contains("repair") || $0.contains("timeout") },
+            "a refusal says why: \(refusals)"
+        )
+        #expect((try? client.receive(queue.name, maxMessages: 10, waitMs: 0))?.isEmpty ?? true, "nothing served")
+        #expect(repairing(1) && repairing(2), "the damaged replicas still repair: nothing can repair them")
+        #expect(cluster.log(1).contains("repairs"), "the damaged nodes log why")
+    }
+
     /// A leader whose fsyncs take 400 ms more hands every leadership to its followers (and is given none back
     /// by leader balancing while it stays slow), under a steady trickle of sends that never fails.
     @Test func aSlowDiskHandsItsLeadershipsToItsFollowers() throws {

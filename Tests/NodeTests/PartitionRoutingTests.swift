@@ -52,6 +52,22 @@ import Testing
         #expect(Self.route("q.fifo", 1) == .serve(groupID: placed.groupID))
     }
 
+    /// Damage on a majority of a partition's replicas (issue 18): its leader cannot commit, and says why.
+    @Test func aLeaderWhoseReplicasMostlyRepairRefusesAndSaysWhy() {
+        let stopped = PartitionRouting.GroupState(
+            isLeader: true,
+            hasLiveQuorum: true,
+            leaderHint: 1,
+            repairingMajority: [2, 3]
+        )
+        guard case .refuse(let error) = Self.route("q.fifo", 1, local: stopped) else {
+            Issue.record("served")
+            return
+        }
+        #expect(error.code == .unavailable)
+        #expect(error.message.contains("nodes 2, 3 repair after storage damage"))
+    }
+
     @Test func onlyTheCaughtUpMetadataLeaderHearingAMajoritySaysAQueueIsMissing() {
         #expect(Self.code(Self.route("nope"))! == (.queueNotFound, 0))
         // A follower sends the client to the metadata leader; a node behind (or one that knows no leader, or a
