@@ -155,6 +155,7 @@ import Testing
         let config = try NodeConfig.parse(yaml: text)
         try config.validate()
         #expect(config.members.count == 3 && config.fsync == "always" && config.snapshotEveryEntries == 10_000)
+        #expect(config.slowDiskMs == 250 && config.storageFaults == nil, "no fault layer on a real node")
         #expect(
             config.sqs.auth == "sigv4" && config.sqs.accessKeys.count == 1 && config.sqs.accountID == "000000000000"
         )
@@ -175,6 +176,9 @@ import Testing
             }
         }
         #expect(field("  auth: open\n") == "sqs.auth")
+        #expect(throws: ConfigError.self) { try NodeConfig.parse(yaml: base + "slow_disk_ms: -1\n").validate() }
+        let faults = try NodeConfig.parse(yaml: base + "storage_faults:\n  power_loss: true\n")
+        #expect(faults.storageFaults == StorageFaultsConfig(powerLoss: true, controlFile: nil))
         #expect(field("  account_id: \"12\"\n") == "sqs.account_id")
         #expect(field("  access_keys:\n    - {id: short, secret: 0123456789abcdef}\n") == "sqs.access_keys[0].id")
         #expect(
