@@ -5,9 +5,11 @@
 /// second or more in the window: the producers are closed loops (one send at a time, queues in turn), so when
 /// all of them block on the partitions a fault stopped, the whole workload stops although other partitions
 /// serve; the gap between `worstUnavailabilityMs` (the cluster's first answer) and these is that blocking.
+/// `acknowledgedSends`: the sends (sessions' included) acknowledged in the window.
 public struct ClientView: Sendable, Hashable {
     public var atMs: Int64
     public var longestSendMs: Int64 = 0
+    public var acknowledgedSends = 0
     public var slowSeconds = 0
     public var silentSeconds = 0
     public var blockedProducers = 0
@@ -62,6 +64,9 @@ extension Checker {
                 if waited >= 1_000 { blocked.insert(send.process) }
             }
             view.blockedProducers = blocked.count
+            view.acknowledgedSends = sends.filter {
+                $0.outcome == .ok && $0.completeT >= fault.t && $0.completeT < windowEnd
+            }.count
             // Whole seconds in the window below half the steady rate: the longest run of them.
             var run = 0
             var second = Int((fault.t + 999) / 1_000)

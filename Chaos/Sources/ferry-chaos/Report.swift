@@ -32,7 +32,7 @@ enum Report {
             lines.append(row("steady rate (median second)", "\(report.steadySendsPerSecond) acknowledged sends/s"))
             lines.append(
                 "client view per fault kind: faults | longest send wait p50/max | seconds below half the steady "
-                    + "rate p50/max (none acknowledged, max) | producers blocked max"
+                    + "rate p50/max (none acknowledged, max) | producers blocked max | sends acknowledged in the windows"
             )
             for kind in report.clientView.keys.sorted() {
                 let views = report.clientView[kind]!
@@ -43,6 +43,7 @@ enum Report {
                 lines.append(
                     "  \(kind): \(views.count) | \(waits[(waits.count - 1) / 2])/\(waits.last!) ms | "
                         + "\(slow[(slow.count - 1) / 2])/\(slow.last!) s (\(silent) s) | \(blocked) of \(views[0].producers)"
+                        + " | \(views.map(\.acknowledgedSends).reduce(0, +))"
                 )
             }
         }
@@ -76,7 +77,7 @@ enum Report {
                     [
                         "at_ms": $0.atMs, "longest_send_ms": $0.longestSendMs, "slow_seconds": $0.slowSeconds,
                         "silent_seconds": $0.silentSeconds, "blocked_producers": $0.blockedProducers,
-                        "producers": $0.producers,
+                        "producers": $0.producers, "acknowledged_sends": $0.acknowledgedSends,
                     ] as [String: Any]
                 }
             },

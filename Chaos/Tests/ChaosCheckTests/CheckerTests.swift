@@ -391,6 +391,9 @@ import Testing
         #expect(view?.longestSendMs == 2_005)
         #expect(view?.blockedProducers == 2 && view?.producers == 3)
         #expect(view?.slowSeconds == 1 && view?.silentSeconds == 0)
+        // Acknowledged in the window (10,000 ms to the history's end, 19,905 ms): p3 99, p1 78, p2 83, the two
+        // retried sends 2.
+        #expect(view?.acknowledgedSends == 262)
     }
 
     @Test func replicasWithDifferentStateOrIndexAreCaught() {
