@@ -64,9 +64,10 @@ extension Checker {
                 if waited >= 1_000 { blocked.insert(send.process) }
             }
             view.blockedProducers = blocked.count
-            view.acknowledgedSends = sends.filter {
-                $0.outcome == .ok && $0.completeT >= fault.t && $0.completeT < windowEnd
-            }.count
+            view.acknowledgedSends =
+                sends.filter {
+                    $0.outcome == .ok && $0.completeT >= fault.t && $0.completeT < windowEnd
+                }.count
             // Whole seconds in the window below half the steady rate: the longest run of them.
             var run = 0
             var second = Int((fault.t + 999) / 1_000)
