@@ -2,8 +2,7 @@ import FerryModel
 import NIOCore
 
 extension ClientFrame {
-    /// Decodes one frame from the front of `buffer`.
-    /// - Returns: nil (consuming nothing) when the buffer does not yet hold a whole frame.
+    /// Decodes one frame from the front of `buffer`. Returns nil (consuming nothing) before a whole frame is there.
     /// - Throws: on any malformed frame; the length is checked against the limit before anything else is read.
     public static func decode(from buffer: inout ByteBuffer) throws(WireDecodeError) -> ClientFrame? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
