@@ -29,6 +29,9 @@ struct LoadBench: ParsableCommand {
             g<k> for k = request number mod --groups. Every body starts with its send time, so consumers measure
             send→received. With --prefill N and no producers, consumers drain N messages sent beforehand
             (not measured) and the rate is deleted messages per second until the queue is empty.
+            --keep-queues leaves the queues and what is in them at the end; --existing-queues uses them as they
+            are (neither created nor filled; with --prefill N the N messages are already there): a queue filled
+            by one run can be drained by another after a restart (Cluster/bench-memory does this).
 
             Output: a progress line every second (stderr), then a summary, or one JSON object with --json.
             Latencies are in milliseconds; CPU is user + system seconds of the node processes during the
@@ -92,6 +95,10 @@ struct LoadBench: ParsableCommand {
     var accessKeyID: String?
     @Option(help: "SQS secret access key (with --api sqs).")
     var secretAccessKey: String?
+    @Flag(help: "Leave the queues and their messages in place at the end.")
+    var keepQueues = false
+    @Flag(help: "Use the queues bench-<n> as they are: neither create, fill nor delete them.")
+    var existingQueues = false
     @Flag(help: "Print one JSON object instead of the summary.")
     var json = false
     @Flag(help: "No progress line.")
@@ -135,13 +142,13 @@ struct LoadBench: ParsableCommand {
         let credentials = EndpointOptions.credentials() ?? file?.credentials
         let client = try FerryClient(endpoints: cluster.endpoints, tls: tls, credentials: credentials)
         let names = (0..<queues).map { "bench-\($0)" + (kind == "fifo" ? ".fifo" : "") }
-        for name in names {
+        for name in names where !existingQueues {
             if (try? client.queueDescription(name)) != nil { try? client.deleteQueue(name) }
             var attributes = QueueAttributes()
             attributes.retentionSeconds = 3_600
             _ = try client.createQueue(name, partitions: partitions, attributes: attributes)
         }
-        defer { for name in names { try? client.deleteQueue(name) } }
+        defer { for name in names where !keepQueues && !existingQueues { try? client.deleteQueue(name) } }
         let engine = try LoadEngine(
             client: client,
             queues: names,
@@ -151,7 +158,7 @@ struct LoadBench: ParsableCommand {
             credentials: credentials
         )
         defer { engine.shutdown() }
-        if prefill > 0 || warmup > 0 {
+        if !existingQueues && (prefill > 0 || warmup > 0) {
             let fill = prefill > 0 ? prefill : warmup
             if !json && !quiet { writeError("warm-up: sending \(fill) messages\n") }
             try engine.fill(fill)

@@ -368,7 +368,10 @@ final class LoadEngine: @unchecked Sendable {
             switch answer {
             case .success(let counts):
                 self.counters.refused += counts.refused
-                if self.counts { self.counters.deleted += counts.done }
+                // A retry after an answer that never came finds the handles the first attempt spent: those
+                // messages are deleted too (a drain counting only `done` waited for them forever).
+                let spent = attempt > 0 ? counts.refused : 0
+                if self.counts { self.counters.deleted += counts.done + spent }
                 if self.measuring && self.drainTarget > 0 && self.counters.deleted >= self.drainTarget
                     && self.doneNs == nil
                 {
