@@ -11,10 +11,10 @@ extension QueuePartition {
         var delayed = 0
         var expectedGroups: [String: GroupState] = [:]
         var previous: UInt64?
-        for sequence in order where messages[sequence] != nil {
-            if let previous, previous >= sequence { problems.append("order not increasing at \(sequence)") }
+        problems += messages.invariantViolations()
+        for (sequence, message) in messages {
+            if let previous, previous >= sequence { problems.append("messages not in order at \(sequence)") }
             previous = sequence
-            let message = messages[sequence]!
             switch message.state {
             case .inFlight: inFlight += 1
             case .delayed: delayed += 1
@@ -28,11 +28,6 @@ extension QueuePartition {
                 expectedGroups[groupID, default: GroupState()].messages.append(sequence)
                 if case .inFlight = message.state { expectedGroups[groupID]!.inFlight += 1 }
             }
-        }
-        if let first = order.first, messages[first] == nil { problems.append("order starts with a removed message") }
-        let ordered = Set(order)
-        for sequence in messages.keys where !ordered.contains(sequence) {
-            problems.append("message \(sequence) missing from order")
         }
         if inFlight != counters.inFlight { problems.append("in flight \(counters.inFlight), counted \(inFlight)") }
         if delayed != counters.delayed { problems.append("delayed \(counters.delayed), counted \(delayed)") }

@@ -15,7 +15,7 @@ extension QueuePartition {
         }
         var results: [Result<SendOutcome, QueueError>] = []
         results.reserveCapacity(requests.count)
-        for (slot, request) in requests.enumerated() {
+        for (slot, request) in BodyPacking.packed(requests).enumerated() {
             let position = MessagePosition(partition: partition, index: index, slot: UInt16(slot))
             do {
                 results.append(.success(try send(request, at: position)))
@@ -104,11 +104,10 @@ extension QueuePartition {
             deduplicationID: request.deduplicationID,
             sentAtMs: nowMs,
             state: delaySeconds > 0 ? .delayed(untilMs: until) : .available,
-            origin: request.origin,
+            originBox: request.origin.map(OriginBox.init),
             availableAtMs: until
         )
         messages[sequence] = message
-        order.append(sequence)
         counters.sent += 1
         if delaySeconds > 0 {
             counters.delayed += 1
@@ -342,8 +341,7 @@ extension QueuePartition {
     /// a retry after a purge is still not enqueued twice and moves in progress still arrive.
     mutating func purge() -> Int {
         let count = messages.count
-        messages = [:]
-        order = []
+        messages.removeAll()
         groups = [:]
         ready = ReadyIndex()
         standardReady = []

@@ -130,16 +130,10 @@ extension QueuePartition {
         let allowed = (nowMs - task.startedAtMs) * Int64(task.maxMessagesPerSecond) / 1_000
         var budget = min(Int(allowed) - task.messagesMoved, QueueLimits.maxMovesPerEntry)
         guard budget > 0 else { return }
-        // `order` is sorted; find the cursor by bisection, then walk. Removals leave `order` untouched.
-        var low = 0
-        var high = order.count
-        while low < high {
-            let middle = (low + high) / 2
-            if order[middle] < task.cursor { low = middle + 1 } else { high = middle }
-        }
-        var at = low
-        while budget > 0, at < order.count, order[at] < task.endSequence {
-            let sequence = order[at]
+        // `messages` is sorted; find the cursor by bisection, then walk. Removals leave positions as they are.
+        var at = messages.index(atOrAfter: task.cursor)
+        while budget > 0, at < messages.endIndex, messages.sequence(at: at) < task.endSequence {
+            let sequence = messages.sequence(at: at)
             at += 1
             task.cursor = sequence + 1
             guard let message = messages[sequence] else { continue }
@@ -156,7 +150,7 @@ extension QueuePartition {
             }
             task.messagesSkipped += 1
         }
-        if at >= order.count || order[at] >= task.endSequence {
+        if at >= messages.endIndex || messages.sequence(at: at) >= task.endSequence {
             task.state = .completed
             finish(task)
         } else {

@@ -14,11 +14,10 @@ extension QueuePartition {
     /// dedup, move and attempt windows, producer sessions, outbox and move tasks. Derived indexes (groups,
     /// ready index, timers) are rebuilt on restore. Deterministic: equal states give equal bytes.
     public func snapshot() -> ByteBuffer {
-        // One allocation for the whole snapshot: bodies plus a bound on each message's and record's fields.
-        var estimate = 4_096 + dedup.count * 160 + movesTaken.count * 48
-        for message in messages.values {
-            estimate += message.body.readableBytes + message.messageAttributes.readableBytes + 600
-        }
+        // One allocation for the whole snapshot, of about its size: the buffer is written to a file, and a bound
+        // far above the size (600 bytes per message once) left hundreds of megabytes reserved (issue 19).
+        var estimate = 4_096 + dedup.count * 64 + movesTaken.count * 48
+        for message in messages.values { estimate += Self.snapshotBytes(message) }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(estimate)
         buffer.writeInteger(Self.snapshotMagic)
@@ -40,9 +39,8 @@ extension QueuePartition {
             buffer.writeInteger(total)
         }
 
-        let live = order.filter { messages[$0] != nil }
-        buffer.writeInteger(UInt32(live.count))
-        for sequence in live { Self.write(messages[sequence]!, sequence: sequence, into: &buffer) }
+        buffer.writeInteger(UInt32(messages.count))
+        for (sequence, message) in messages { Self.write(message, sequence: sequence, into: &buffer) }
 
         let dedupRecords = dedup.ordered
         buffer.writeInteger(UInt32(dedupRecords.count))
@@ -96,6 +94,14 @@ extension QueuePartition {
         buffer.writeInteger(UInt8(tasks.count))
         for task in tasks { QueueFields.write(task, into: &buffer) }
         return buffer
+    }
+
+    /// A bound on the bytes `write(_:sequence:into:)` writes for `message`: fixed fields take at most 81 bytes,
+    /// an origin 30 and its queue name.
+    static func snapshotBytes(_ message: StoredMessage) -> Int {
+        let strings = (message.groupID?.utf8.count ?? 0) + (message.deduplicationID?.utf8.count ?? 0)
+        let origin = message.origin.map { 30 + $0.sourceQueue.utf8.count } ?? 0
+        return 81 + message.body.readableBytes + message.messageAttributes.readableBytes + strings + origin
     }
 
     static func write(_ message: StoredMessage, sequence: UInt64, into buffer: inout ByteBuffer) {
@@ -164,9 +170,10 @@ extension QueuePartition {
 
         let messageCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 8, "message count")
         state.messages.reserveCapacity(messageCount)
-        state.order.reserveCapacity(messageCount)
         var previous: UInt64?
-        for _ in 0..<messageCount {
+        var run: [(UInt64, StoredMessage)] = []
+        run.reserveCapacity(BodyPacking.restoreRun)
+        for number in 0..<messageCount {
             let (sequence, message) = try readMessage(&buffer, version: version)
             guard previous.map({ $0 < sequence }) ?? true, sequence >> 10 <= state.appliedIndex,
                 message.token < state.nextFencingToken
@@ -175,14 +182,20 @@ extension QueuePartition {
                 throw .invalid("FIFO message without group")
             }
             previous = sequence
-            state.restoreMessage(sequence, message)
+            run.append((sequence, message))
+            if run.count == BodyPacking.restoreRun || number == messageCount - 1 {
+                for (sequence, message) in BodyPacking.packed(run) { state.restoreMessage(sequence, message) }
+                run.removeAll(keepingCapacity: true)
+            }
         }
 
         let dedupCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 24, "dedup count")
         state.dedup.reserveCapacity(dedupCount)
         for _ in 0..<dedupCount {
-            let key = try QueueFields.readString(&buffer, "dedup key")
+            var key = try QueueFields.readString(&buffer, "dedup key")
             let position = try QueueFields.readPosition(&buffer, "dedup")
+            // The key of a queued message's send is its deduplication id: one string for both, not two.
+            if let id = state.messages[position.sequenceNumber]?.deduplicationID, id == key { key = id }
             let atMs = try QueueFields.read(Int64.self, &buffer, "dedup time")
             try state.dedup.insertRestored(key, DedupRecord(position: position, acceptedAtMs: atMs), atMs: atMs)
         }
@@ -305,7 +318,6 @@ extension QueuePartition {
     /// Puts a restored message back with its derived state: group, ready index, timers, counters.
     mutating func restoreMessage(_ sequence: UInt64, _ message: StoredMessage) {
         messages[sequence] = message
-        order.append(sequence)
         if let timer = Self.timer(for: sequence, message) { timers.insert(timer) }
         switch message.state {
         case .delayed: counters.delayed += 1

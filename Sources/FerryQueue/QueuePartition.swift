@@ -49,10 +49,16 @@ public struct QueuePartition: Sendable {
         /// The fencing token of the latest delivery (0: never delivered).
         var token: UInt64 = 0
         var deliveredAtMs: Int64 = 0
-        var origin: MoveOrigin?
+        /// Where a moved message came from, boxed: most messages have none, and inline it took 40 bytes of each.
+        var originBox: OriginBox?
         /// When the message last became receivable: its send (or the end of its delay), or the end of its latest
         /// delivery's visibility. A FIFO group's place in the ready index is its head's (SQS's order).
         var availableAtMs: Int64 = 0
+
+        var origin: MoveOrigin? {
+            get { originBox?.origin }
+            set { originBox = newValue.map(OriginBox.init) }
+        }
 
         var moveCount: UInt16 { origin?.moveCount ?? 0 }
 
@@ -60,6 +66,12 @@ public struct QueuePartition: Sendable {
             if case .inFlight = state { return true }
             return false
         }
+    }
+
+    final class OriginBox: Sendable {
+        let origin: MoveOrigin
+
+        init(_ origin: MoveOrigin) { self.origin = origin }
     }
 
     struct GroupState: Sendable {
@@ -94,11 +106,8 @@ public struct QueuePartition: Sendable {
         var movesAbandoned: UInt64 = 0
     }
 
-    /// Live messages by sequence number.
-    var messages: [UInt64: StoredMessage] = [:]
-    /// Sequence numbers in increasing order (send order); entries of removed messages are skipped lazily and
-    /// compacted away when they outnumber the live ones.
-    var order = Deque<UInt64>()
+    /// Live messages by sequence number, in send order.
+    var messages = MessageStore()
     var groups: [String: GroupState] = [:]
     var ready = ReadyIndex()
     /// Standard queues: available messages, oldest first (lazy: stale items are skipped).
@@ -236,16 +245,11 @@ public struct QueuePartition: Sendable {
     }
 
     /// Retention counts from the send into this queue; sends are in sequence order and entry time never goes
-    /// back, so the oldest messages are at the front of `order`.
+    /// back, so the oldest messages are the first in `messages`.
     mutating func expireRetention() {
         let retentionMs = Int64(attributes.retentionSeconds) * 1_000
-        while let first = order.first {
-            guard let message = messages[first] else {
-                order.removeFirst()
-                continue
-            }
+        while let (first, message) = messages.first() {
             guard message.sentAtMs + retentionMs <= nowMs else { break }
-            order.removeFirst()
             _ = removeMessage(first)
             counters.expired += 1
         }
@@ -279,7 +283,7 @@ public struct QueuePartition: Sendable {
         }
     }
 
-    /// Removes a live message from every structure but `order` (skipped lazily) and returns it.
+    /// Removes a live message from every structure and returns it (its slot in `messages` is compacted later).
     mutating func removeMessage(_ sequence: UInt64) -> StoredMessage? {
         guard let message = messages.removeValue(forKey: sequence) else { return nil }
         switch message.state {
@@ -297,16 +301,13 @@ public struct QueuePartition: Sendable {
         return message
     }
 
-    /// Drops stale items from `order`, `standardReady` and `timers` when they outnumber the live ones, so
+    /// Drops stale items from `messages`, `standardReady` and `timers` when they outnumber the live ones, so
     /// memory follows the live backlog. Each filter walks only the structure it compacts, and runs only after
     /// the structure doubled its live count, so the cost is amortized O(1) per removal. Runs once per entry,
     /// never in the middle of a command.
     mutating func compactIfStale() {
-        // The front of `order` is always live after an entry: the oldest message is read in O(1).
-        while let first = order.first, messages[first] == nil { order.removeFirst() }
-        if order.count > 64 && order.count > 2 * messages.count {
-            order = Deque(order.filter { messages[$0] != nil })
-        }
+        // The front of `messages` is always live after an entry: the oldest message is read in O(1).
+        messages.compact()
         if standardReady.count > 64 && standardReady.count > 2 * (messages.count - counters.inFlight - counters.delayed)
         {
             standardReady = Heap(Set(standardReady.unordered.filter { messages[$0]?.state == .available }))
@@ -406,7 +407,7 @@ public struct QueuePartition: Sendable {
             visible: messages.count - counters.inFlight - counters.delayed,
             inFlight: counters.inFlight,
             delayed: counters.delayed,
-            oldestSentAtMs: order.first.flatMap { messages[$0]?.sentAtMs },
+            oldestSentAtMs: messages.oldest?.value.sentAtMs,
             groups: groups.count,
             groupsWithInFlight: counters.groupsWithInFlight,
             outbox: outbox.count,
@@ -471,7 +472,7 @@ public struct QueuePartition: Sendable {
     /// retention, a running move task): a leader with no traffic proposes `advanceTime` once it has passed.
     public var nextDeadlineMs: Int64? {
         var deadline = timers.min?.atMs
-        if let oldest = order.first, let message = messages[oldest] {
+        if let message = messages.oldest?.value {
             let expiry = message.sentAtMs + Int64(attributes.retentionSeconds) * 1_000
             deadline = min(deadline ?? expiry, expiry)
         }

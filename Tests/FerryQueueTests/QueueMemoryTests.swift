@@ -1,0 +1,102 @@
+import FerryModel
+import FerryQueue
+import NIOCore
+import Testing
+
+/// Issue 19: a queued message holds its own bytes, not the entry or snapshot it came in, and the message store
+/// keeps send order through removals in any order, retention, moves and snapshots.
+@Suite struct QueueMemoryTests {
+    static func requests(_ count: Int, prefix: String) -> [SendRequest] {
+        (0..<count).map { number in
+            SendRequest(
+                body: QueueHarness.body(prefix + "-" + String(String(number + 100_000_000_000).dropFirst())),
+                groupID: "group-\(number % 3)",
+                deduplicationID: String(repeating: "d", count: 100) + "\(prefix)\(number)"
+            )
+        }
+    }
+
+    @Test func anEnqueuedBodyHoldsItsEntrysBodiesOnlyNotTheEntry() throws {
+        var queue = QueueHarness()
+        let requests = Self.requests(10, prefix: "a")
+        let entryBytes = QueueEntry(timestampMs: queue.clockMs, command: .send(requests)).encoded().readableBytes
+        queue.apply(.send(requests))
+        guard case .success(let outcome) = queue.receive(10) else { throw QueueError.emptyBatch }
+        let bodies = requests.reduce(0) { $0 + $1.body.readableBytes }
+        #expect(outcome.deliveries.count == 10)
+        for delivery in outcome.deliveries {
+            #expect(delivery.body.storageCapacity < 2 * bodies)
+            #expect(delivery.body.storageCapacity < entryBytes / 4)
+        }
+    }
+
+    @Test func aRestoredBodyHoldsItsOwnRunNotTheSnapshot() throws {
+        var queue = QueueHarness()
+        queue.apply(.send(Self.requests(10, prefix: "b")))
+        let snapshot = queue.partition.snapshot()
+        var restored = QueueHarness()
+        restored.partition = try QueuePartition.restore(from: snapshot)
+        restored.index = queue.index
+        restored.clockMs = queue.clockMs
+        #expect(restored.partition.snapshot() == snapshot)
+        guard case .success(let outcome) = restored.receive(10) else { throw QueueError.emptyBatch }
+        #expect(Set(outcome.deliveries.map { QueueHarness.text($0.body) }) == Set((0..<10).map { "b-0000000000\($0)" }))
+        for delivery in outcome.deliveries { #expect(delivery.body.storageCapacity < snapshot.readableBytes / 4) }
+    }
+
+    /// Thousands of messages deleted in a scrambled order, some expiring by retention in one entry: every
+    /// invariant holds after each entry (the harness checks), the oldest message is always the first one left,
+    /// and a snapshot at the end restores to the same bytes.
+    @Test func removalsInAnyOrderKeepSendOrderAndTheOldestMessage() throws {
+        var queue = QueueHarness("plain") { $0.retentionSeconds = 60 }
+        for round in 0..<20 {
+            queue.apply(
+                .send(
+                    Self.requests(100, prefix: "r\(round)").map { request in
+                        var request = request
+                        request.groupID = nil
+                        request.deduplicationID = nil
+                        return request
+                    }
+                )
+            )
+        }
+        var handles: [ReceiptHandle] = []
+        for _ in 0..<200 {
+            guard case .success(let outcome) = queue.receive(10, visibility: 30) else { break }
+            handles += outcome.deliveries.map(\.handle)
+        }
+        #expect(handles.count == 2_000)
+        // Delete every third one, scrambled.
+        var order = Array(handles.enumerated().filter { $0.offset % 3 == 0 }.map(\.element))
+        var state: UInt64 = 7
+        for at in order.indices.reversed() {
+            state = state &* 6_364_136_223_846_793_005 &+ 1
+            order.swapAt(at, Int(state >> 33) % (at + 1))
+        }
+        for start in stride(from: 0, to: order.count, by: 10) {
+            queue.apply(.delete(Array(order[start..<min(start + 10, order.count)])))
+        }
+        let left = queue.partition.statistics
+        #expect(left.inFlight == 2_000 - order.count)
+        let oldest = left.oldestSentAtMs
+        #expect(oldest == 1_000_000)
+        let bytes = queue.partition.snapshot()
+        #expect(try QueuePartition.restore(from: bytes).snapshot() == bytes)
+        // Everything expires by retention in one entry.
+        queue.advance(seconds: 61)
+        #expect(queue.partition.statistics.inFlight == 0)
+        #expect(queue.partition.statistics.oldestSentAtMs == nil)
+        queue.apply(
+            .send(
+                Self.requests(1, prefix: "z").map { request in
+                    var request = request
+                    request.groupID = nil
+                    request.deduplicationID = nil
+                    return request
+                }
+            )
+        )
+        #expect(queue.receiveBodies() == ["z-00000000000"])
+    }
+}
