@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -46,8 +47,8 @@ public final class FaultyFileSystem: FileSystem {
     public let controlFile: String?
     /// Monotonic milliseconds; a parameter so that tests control when the control file is read again.
     let nowMs: () -> Int64
-    private var faults = Faults()
-    private var readAtMs: Int64 = .min
+    /// The faults read last and when: the Raft thread and the snapshot thread both read them (issue 19).
+    private let state = Mutex<(faults: Faults, readAtMs: Int64)>((Faults(), .min))
 
     public init(
         wrapping inner: any FileSystem,
@@ -70,17 +71,19 @@ public final class FaultyFileSystem: FileSystem {
     /// The faults in force now (the control file read again when 100 ms passed since the last read).
     public var current: Faults {
         let now = nowMs()
-        if let controlFile, now >= readAtMs + 100 {
-            readAtMs = now
-            faults = Faults(parsing: Self.read(controlFile))
+        return state.withLock { state in
+            if let controlFile, now >= state.readAtMs + 100 {
+                state.readAtMs = now
+                state.faults = Faults(parsing: Self.read(controlFile))
+            }
+            return state.faults
         }
-        return faults
     }
 
     /// A failed fsync is reported once per `fsync-fail` in the file: the harness writes it again for another.
     func consumeFsyncFailure() -> Bool {
         guard current.fsyncFail else { return false }
-        faults.fsyncFail = false
+        state.withLock { $0.faults.fsyncFail = false }
         if let controlFile {
             let words = Self.read(controlFile).split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
             Self.write(controlFile, words.filter { $0 != "fsync-fail" }.joined(separator: " "))

@@ -172,7 +172,9 @@ public final class GroupLog: RaftStorage {
     let conf: ConfState
     /// The newest snapshot, loaded lazily; its metadata is always known.
     private var snapshotMetadata: SnapshotMetadata
-    private var cachedSnapshot: Snapshot?
+    /// The snapshot read at open, handed to the first `snapshot()` (the node restores from it) and then dropped:
+    /// a snapshot is read from its file when a follower needs it, not held in memory (issue 19).
+    private var openedSnapshot: Snapshot?
     /// The last batch read, decoded: sequential reads touch each record once.
     private var cachedBatch: (location: RecordLocation, entries: [Entry])?
 
@@ -209,7 +211,7 @@ public final class GroupLog: RaftStorage {
                 state.markSegment = location.segment
             }
             state.snapshotIndex = max(state.snapshotIndex, metadata.index)
-            cachedSnapshot = newest
+            openedSnapshot = newest
             snapshotMetadata = metadata
         } else {
             snapshotMetadata = SnapshotMetadata(index: 0, term: 0, conf: conf)
@@ -231,6 +233,8 @@ public final class GroupLog: RaftStorage {
         state.abstainThroughTerm = max(state.abstainThroughTerm, term)
     }
 
+    /// The index of the newest snapshot the log took or installed (0: none).
+    public var newestSnapshotIndex: LogIndex { snapshotMetadata.index }
     public var firstIndex: LogIndex { state.baseIndex + 1 }
     public var lastIndex: LogIndex { state.lastIndex }
 
@@ -300,12 +304,14 @@ public final class GroupLog: RaftStorage {
     }
 
     public func snapshot() throws(RaftLogError) -> Snapshot {
-        if let cachedSnapshot { return cachedSnapshot }
+        if let openedSnapshot {
+            self.openedSnapshot = nil
+            return openedSnapshot
+        }
         if snapshotMetadata.index == 0 { return Snapshot(metadata: snapshotMetadata, data: ByteBuffer()) }
         do {
             let store = SnapshotStore(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
             guard let snapshot = try store.loadNewest() else { throw RaftLogError.snapshotTemporarilyUnavailable }
-            cachedSnapshot = snapshot
             return snapshot
         } catch let error as RaftLogError {
             throw error
@@ -398,6 +404,35 @@ public final class GroupLog: RaftStorage {
         return true
     }
 
+    /// What writes this group's snapshot files, for a thread other than the Raft thread (issue 19): it touches
+    /// nothing of the log. `finishSnapshot` then makes a written snapshot the log's own, on the Raft thread.
+    public var snapshotWriter: SnapshotFileWriter {
+        SnapshotFileWriter(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
+    }
+
+    /// Makes a snapshot that `snapshotWriter` wrote the newest (unless one installed since is newer: then the
+    /// written file is removed) and compacts the log to `compactTo`, as `createSnapshot` does.
+    public func finishSnapshot(_ metadata: SnapshotMetadata, compactTo: LogIndex) throws(RaftLogError) {
+        precondition(compactTo <= metadata.index, "compact beyond the snapshot")
+        if metadata.index > snapshotMetadata.index {
+            openedSnapshot = nil
+            snapshotMetadata = metadata
+        }
+        do {
+            try SnapshotStore(fileSystem: node.fileSystem, directory: node.snapshotDirectory(id))
+                .removeOlder(than: snapshotMetadata.index)
+        } catch {
+            throw .storage("\(error)")
+        }
+        // An installed snapshot may have restarted the log past this point meanwhile: nothing left to compact.
+        guard compactTo > state.baseIndex, compactTo <= state.lastIndex else { return }
+        let compactTerm = try term(at: compactTo)
+        let location = try write(WALRecord(group: id, index: compactTo, term: compactTerm, kind: .compacted))
+        state.compact(to: compactTo, term: compactTerm)
+        state.markSegment = location.segment
+        if let cached = cachedBatch, cached.entries.last.map({ $0.index <= compactTo }) ?? true { cachedBatch = nil }
+    }
+
     /// Writes the snapshot file durably (temporary file, fsync, rename, directory fsync) before any log record
     /// refers to it, then removes older snapshot files. False when the disk is full (the temporary file is
     /// removed by the next attempt).
@@ -409,12 +444,30 @@ public final class GroupLog: RaftStorage {
             if case .noSpace = error { return false }
             throw .storage("\(error)")
         }
-        cachedSnapshot = snapshot
+        openedSnapshot = nil
         snapshotMetadata = snapshot.metadata
         do {
             try store.removeOlder(than: snapshot.metadata.index)
         } catch {
             throw .storage("\(error)")
+        }
+        return true
+    }
+}
+
+/// Writes one group's snapshot files (temporary file, fsync, rename, directory fsync) and nothing else: safe on a
+/// snapshot thread while the Raft thread goes on with the group (issue 19), one snapshot of a group at a time.
+public struct SnapshotFileWriter: @unchecked Sendable {
+    let fileSystem: any FileSystem
+    let directory: String
+
+    /// False when the disk is full (the temporary file is removed by the next attempt).
+    public func write(_ snapshot: Snapshot) throws(StorageError) -> Bool {
+        do {
+            try SnapshotStore(fileSystem: fileSystem, directory: directory).save(snapshot)
+        } catch {
+            if case .noSpace = error { return false }
+            throw error
         }
         return true
     }
