@@ -27,6 +27,8 @@ final class GroupDriver {
     var lastStampAtMs: Int64 = 0
     var stampTerm: Term = 0
     var lastSnapshotIndex: LogIndex
+    /// The snapshot being encoded and written off the Raft thread, if one is (`NodeRuntime.maybeSnapshot`).
+    var snapshotTicket: UInt64?
     var lastTimeProposalMs: Int64 = 0
     /// Role and leader as of the latest ready: read on every round and tick, where reading them from `core` (a
     /// large value in a class) would copy it.

@@ -21,6 +21,8 @@ package enum NodeEvent: Sendable {
     case client(ClientCall)
     /// The destination committed these outbox moves of a partition group (or refused / was unreachable: nil).
     case movesForwarded(group: UInt64, ids: [UInt64]?)
+    /// A snapshot was encoded and written off the Raft thread (`NodeRuntime.maybeSnapshot`).
+    case snapshotWritten(SnapshotWritten)
     /// A metrics scrape: the Raft thread refreshes the series and answers with the exposition text.
     case metrics(@Sendable (String) -> Void)
     /// Graceful: hand leaderships off first. Not graceful: stop at once, as a crash would (tests).

@@ -282,6 +282,7 @@ public final class FerryNodeServer: @unchecked Sendable {
         if let warning = config.fsyncPolicy.startupWarning { NodeLog.warning(warning) }
         runtime = try NodeRuntime(config: config, storage: storage)
         runtime.tls = tls
+        runtime.snapshotExecutor = ThreadSnapshotExecutor()
         loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         transport = PeerTransport(config: config, group: loops, mailbox: runtime.mailbox, tls: tls)
         runtime.transport = transport

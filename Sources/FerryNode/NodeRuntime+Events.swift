@@ -49,6 +49,8 @@ extension NodeRuntime {
             if let group = groups[groupID], group.isLeader {
                 propose(.acknowledgeMoves(ids), to: group, refused: { _ in }) { _ in }
             }
+        case .snapshotWritten(let written):
+            snapshotWritten(written)
         case .metrics(let reply):
             reply(renderMetrics())
         case .stop(let graceful):

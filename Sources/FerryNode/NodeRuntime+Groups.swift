@@ -1,8 +1,10 @@
+import Dispatch
 import FerryModel
 import FerryQueue
 import FerryRaft
 import FerryStorage
 import FerryWire
+import NIOCore
 
 /// Group lifecycle: the groups the catalog places here are opened (from their snapshot and log) and those of
 /// deleted queues closed; a group whose applied index has run far enough past its last snapshot takes a new one.
@@ -84,26 +86,119 @@ extension NodeRuntime {
         }
     }
 
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Takes a snapshot of a group whose applied index ran `snapshot_every_entries` past its last one: the state
+    /// is copied here (copy-on-write: the collections the Raft thread then changes are copied once), encoded and
+    /// written by `snapshotExecutor`, and the log compacted when `.snapshotWritten` comes back (issue 19: encoding
+    /// and writing a 60 MB partition took 600–1,100 ms, in which the Raft thread answered nothing and the peers
+    /// started elections). One snapshot per group at a time.
     func maybeSnapshot(_ group: GroupDriver) throws {
         let applied = group.core.appliedIndex
-        guard applied >= group.lastSnapshotIndex + LogIndex(config.snapshotEveryEntries),
+        guard group.snapshotTicket == nil,
+            applied >= group.lastSnapshotIndex + LogIndex(config.snapshotEveryEntries),
             let term = group.core.term(at: applied)
         else { return }
-        let snapshot = Snapshot(
-            metadata: SnapshotMetadata(index: applied, term: term, conf: group.core.membership(at: applied)),
-            data: group.applicationSnapshot
-        )
+        let metadata = SnapshotMetadata(index: applied, term: term, conf: group.core.membership(at: applied))
         let keep = LogIndex(config.entriesKeptAfterSnapshot)
-        guard try group.log.createSnapshotUnlessFull(snapshot, compactTo: applied > keep ? applied - keep : 0) else {
-            // The log keeps everything the snapshot would have covered; the next one is taken after as many
-            // entries again.
-            NodeLog.warning("group \(group.groupID): snapshot put off: no space left on device")
-            group.lastSnapshotIndex = applied
-            return
+        snapshotTickets += 1
+        let written = SnapshotWritten(
+            groupID: group.groupID,
+            ticket: snapshotTickets,
+            metadata: metadata,
+            compactTo: applied > keep ? applied - keep : 0
+        )
+        group.snapshotTicket = written.ticket
+        let catalog = group.catalog
+        let partition = group.partition
+        let writer = group.log.snapshotWriter
+        let mailbox = mailbox
+        snapshotExecutor.run {
+            var written = written
+            let start = ContinuousClock.now
+            let snapshot = Snapshot(metadata: metadata, data: catalog?.snapshot() ?? partition!.snapshot())
+            let encoded = ContinuousClock.now
+            do throws(StorageError) {
+                written.outcome = .success(try writer.write(snapshot))
+            } catch {
+                written.outcome = .failure(error)
+            }
+            written.bytes = snapshot.data.readableBytes
+            written.encodingMs = Self.milliseconds(encoded - start)
+            written.writingMs = Self.milliseconds(ContinuousClock.now - encoded)
+            mailbox.post(.snapshotWritten(written))
         }
-        group.lastSnapshotIndex = applied
-        try storage.removeObsoleteSegments()
     }
+
+    /// A snapshot `maybeSnapshot` started is written (or could not be): the log takes it and compacts. A failed
+    /// write stops the node as a failed group commit does, unless a newer snapshot was installed meanwhile.
+    func snapshotWritten(_ written: SnapshotWritten) {
+        // A group closed or opened again meanwhile has a ticket of its own (or none): the result is not its.
+        guard let group = groups[written.groupID], group.snapshotTicket == written.ticket else { return }
+        group.snapshotTicket = nil
+        if written.encodingMs + written.writingMs >= 100 {
+            NodeLog.info(
+                "group \(group.groupID): snapshot at \(written.metadata.index) of \(written.bytes) bytes took "
+                    + "\(written.encodingMs + written.writingMs) ms on the snapshot thread (encoding "
+                    + "\(written.encodingMs) ms, writing \(written.writingMs) ms)"
+            )
+        }
+        do {
+            switch written.outcome {
+            case .success(true):
+                try group.log.finishSnapshot(written.metadata, compactTo: written.compactTo)
+                group.lastSnapshotIndex = written.metadata.index
+                try storage.removeObsoleteSegments()
+            case .success(false):
+                // The log keeps everything the snapshot would have covered; the next one is taken after as many
+                // entries again.
+                NodeLog.warning("group \(group.groupID): snapshot put off: no space left on device")
+                group.lastSnapshotIndex = written.metadata.index
+            case .failure(let error):
+                // An installed snapshot's clean-up removes older temporary files, this one's too.
+                guard group.log.newestSnapshotIndex < written.metadata.index else { return }
+                throw error
+            }
+        } catch {
+            NodeLog.error("storage failed, stopping: \(error)")
+            storageFailure = "\(error)"
+            running = false
+        }
+    }
+}
+
+/// A snapshot encoded and written off the Raft thread, and how that went (`NodeRuntime.maybeSnapshot`).
+package struct SnapshotWritten: Sendable {
+    var groupID: UInt64
+    var ticket: UInt64
+    var metadata: SnapshotMetadata
+    var compactTo: LogIndex
+    /// Written (true), put off because the disk is full (false), or failed.
+    var outcome: Result<Bool, StorageError> = .success(false)
+    var bytes = 0
+    var encodingMs: Int64 = 0
+    var writingMs: Int64 = 0
+}
+
+/// Where snapshots are encoded and written: a thread of their own on a real node (`ThreadSnapshotExecutor`), so
+/// the Raft thread never waits for one; inline in the simulator and the tests, which stay deterministic. Either
+/// way the result arrives as an event of a later round.
+package protocol SnapshotExecutor: Sendable {
+    func run(_ work: @escaping @Sendable () -> Void)
+}
+
+package struct InlineSnapshotExecutor: SnapshotExecutor {
+    package init() {}
+    package func run(_ work: @escaping @Sendable () -> Void) { work() }
+}
+
+package final class ThreadSnapshotExecutor: SnapshotExecutor {
+    private let queue = DispatchQueue(label: "ferry.snapshots", qos: .utility)
+
+    package init() {}
+    package func run(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
 }
 
 /// Protocol-aware recovery at run time (issue 18): a group whose stored records read back damaged is discarded

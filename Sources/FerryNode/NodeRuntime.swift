@@ -83,13 +83,17 @@ package final class NodeRuntime: @unchecked Sendable {
     /// succeeds (`processReadies`).
     var stalledReadies: [(GroupDriver, RaftReady)] = []
     /// Why the rounds stopped on their own (a storage failure: a failed fsync, an I/O error); nil otherwise.
-    package private(set) var storageFailure: String?
+    package internal(set) var storageFailure: String?
     /// Why this node refuses writes (its disk is full); nil when it does not.
     package private(set) var storageFull: String?
     /// Whether this node's fsyncs are slow (`DiskHealth`): it then leads nothing it can hand off.
     var diskHealth: DiskHealth
     /// Peers that say their disk is slow: leader balancing hands them nothing.
     var slowPeers: Set<UInt64> = []
+    /// Where snapshots are encoded and written (`maybeSnapshot`): inline unless the node sets a thread.
+    package var snapshotExecutor: any SnapshotExecutor = InlineSnapshotExecutor()
+    /// Numbers the snapshots started, so that a result finds the group that asked for it.
+    var snapshotTickets: UInt64 = 0
 
     /// - Parameters:
     ///   - nowMs, wallMs: the time of the first round (monotonic, wall clock).

@@ -102,7 +102,17 @@ package final class NodeSimulation: @unchecked Sendable {
         var runtime: NodeRuntime?
         var inbox: [NodeEvent] = []
         var wakeAtMs: Int64 = .max
+        /// The runtime's snapshot work, run some rounds after it started (`runRound`).
+        var snapshots = DeferredSnapshotExecutor()
         init(id: UInt64) { self.id = id }
+    }
+
+    /// Snapshot work held until the simulation runs it: a snapshot's result arrives some rounds after it started,
+    /// as from a real node's snapshot thread (issue 19), so what happens in between (more entries, a snapshot
+    /// installed by a leader, a repair, a crash that loses the work) is explored too.
+    final class DeferredSnapshotExecutor: SnapshotExecutor, @unchecked Sendable {
+        var pending: [@Sendable () -> Void] = []
+        func run(_ work: @escaping @Sendable () -> Void) { pending.append(work) }
     }
 
     /// A forwarded request's completion, called once: by the answer or by the timeout.
@@ -155,6 +165,8 @@ package final class NodeSimulation: @unchecked Sendable {
     let seed: UInt64
     let config: Config
     var rng: Xoshiro256
+    /// When deferred snapshot work runs (`runRound`).
+    var snapshotRNG: Xoshiro256
     var nowMs: Int64 = 0
     var queue = Heap<Scheduled>()
     var order: UInt64 = 0
@@ -193,6 +205,7 @@ package final class NodeSimulation: @unchecked Sendable {
         self.seed = seed
         self.config = config
         rng = Xoshiro256(seed: seed ^ 0x4E0D_E51E)
+        snapshotRNG = Xoshiro256(seed: seed ^ 0x5A4A_9517)
         members = (1...config.nodes).map {
             MemberConfig(id: UInt64($0), host: "198.18.0.\($0)", peerPort: 7100, clientPort: 7200, httpPort: 7300)
         }
@@ -255,6 +268,8 @@ package final class NodeSimulation: @unchecked Sendable {
             let link = Link(self, from: id)
             runtime.transport = link
             runtime.forwarder = link
+            simNode.snapshots = DeferredSnapshotExecutor()
+            runtime.snapshotExecutor = simNode.snapshots
             simNode.runtime = runtime
             simNode.inbox = []
             simNode.wakeAtMs = .max
@@ -319,6 +334,10 @@ package final class NodeSimulation: @unchecked Sendable {
         let simNode = node(id)
         simNode.wakeAtMs = .max
         guard let runtime = simNode.runtime, !paused.contains(id) else { return }
+        // A pending snapshot finishes in one round of three (its own generator: the other draws stay the same).
+        if !simNode.snapshots.pending.isEmpty && snapshotRNG.next() % 3 == 0 {
+            simNode.snapshots.pending.removeFirst()()
+        }
         // What the node's own callbacks posted (an outbox batch's outcome) comes first, as the mailbox would.
         let events = runtime.mailbox.takeNow() + simNode.inbox
         simNode.inbox = []
