@@ -16,6 +16,16 @@ import Testing
         }
     }
 
+    /// The same bodies for a standard queue: no group, no deduplication id.
+    static func plainRequests(_ count: Int, prefix: String) -> [SendRequest] {
+        requests(count, prefix: prefix).map { request in
+            var request = request
+            request.groupID = nil
+            request.deduplicationID = nil
+            return request
+        }
+    }
+
     @Test func anEnqueuedBodyHoldsItsEntrysBodiesOnlyNotTheEntry() throws {
         var queue = QueueHarness()
         let requests = Self.requests(10, prefix: "a")
@@ -50,16 +60,7 @@ import Testing
     @Test func removalsInAnyOrderKeepSendOrderAndTheOldestMessage() throws {
         var queue = QueueHarness("plain") { $0.retentionSeconds = 60 }
         for round in 0..<20 {
-            queue.apply(
-                .send(
-                    Self.requests(100, prefix: "r\(round)").map { request in
-                        var request = request
-                        request.groupID = nil
-                        request.deduplicationID = nil
-                        return request
-                    }
-                )
-            )
+            queue.apply(.send(Self.plainRequests(100, prefix: "r\(round)")))
         }
         var handles: [ReceiptHandle] = []
         for _ in 0..<200 {
@@ -87,16 +88,7 @@ import Testing
         queue.advance(seconds: 61)
         #expect(queue.partition.statistics.inFlight == 0)
         #expect(queue.partition.statistics.oldestSentAtMs == nil)
-        queue.apply(
-            .send(
-                Self.requests(1, prefix: "z").map { request in
-                    var request = request
-                    request.groupID = nil
-                    request.deduplicationID = nil
-                    return request
-                }
-            )
-        )
+        queue.apply(.send(Self.plainRequests(1, prefix: "z")))
         #expect(queue.receiveBodies() == ["z-00000000000"])
     }
 }
