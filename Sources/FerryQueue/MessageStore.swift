@@ -21,8 +21,6 @@ struct MessageStore: Sendable, Sequence {
     private var head = 0
     private(set) var count = 0
 
-    var isEmpty: Bool { count == 0 }
-
     mutating func reserveCapacity(_ capacity: Int) {
         sequences.reserveCapacity(capacity)
         slots.reserveCapacity(capacity)
@@ -133,7 +131,6 @@ struct MessageStore: Sendable, Sequence {
     }
 
     var values: LazyMapSequence<MessageStore, QueuePartition.StoredMessage> { lazy.map(\.value) }
-    var keys: LazyMapSequence<MessageStore, UInt64> { lazy.map(\.key) }
 
     /// Violations of the invariants above (O(n), for `QueuePartition.invariantViolations`).
     func invariantViolations() -> [String] {
