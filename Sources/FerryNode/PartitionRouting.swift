@@ -16,12 +16,21 @@ package enum PartitionRouting {
         /// healthy ones to make a majority (the group cannot commit until they are repaired, which it cannot do
         /// either: it stops, and says why). Empty otherwise.
         package var repairingMajority: [UInt64]
+        /// This replica repairs after storage damage (`RaftCore.repairing`): it votes for no one.
+        package var repairing: Bool
 
-        package init(isLeader: Bool, hasLiveQuorum: Bool, leaderHint: UInt64?, repairingMajority: [UInt64] = []) {
+        package init(
+            isLeader: Bool,
+            hasLiveQuorum: Bool,
+            leaderHint: UInt64?,
+            repairingMajority: [UInt64] = [],
+            repairing: Bool = false
+        ) {
             self.isLeader = isLeader
             self.hasLiveQuorum = hasLiveQuorum
             self.leaderHint = leaderHint
             self.repairingMajority = repairingMajority
+            self.repairing = repairing
         }
     }
 

@@ -68,6 +68,28 @@ import Testing
         #expect(error.message.contains("nodes 2, 3 repair after storage damage"))
     }
 
+    /// A replica that repairs and knows no leader (its partition's leader was damaged too, and no undamaged
+    /// majority can elect one) says why it refuses, rather than `notLeader` with no one to go to: a CI run's
+    /// client, after visiting every node, reported only "node 1 does not lead".
+    @Test func aRepairingReplicaThatKnowsNoLeaderSaysWhy() {
+        let repairing = PartitionRouting.GroupState(
+            isLeader: false,
+            hasLiveQuorum: false,
+            leaderHint: nil,
+            repairing: true
+        )
+        guard case .refuse(let error) = Self.route("q.fifo", 1, local: repairing) else {
+            Issue.record("served")
+            return
+        }
+        #expect(error.code == .unavailable && error.leaderHint == 0)
+        #expect(error.message.contains("node 1's replica of q.fifo/1 repairs after storage damage"))
+        // One that knows its leader sends the client there.
+        var led = repairing
+        led.leaderHint = 3
+        #expect(Self.code(Self.route("q.fifo", 1, local: led))! == (.notLeader, 3))
+    }
+
     @Test func onlyTheCaughtUpMetadataLeaderHearingAMajoritySaysAQueueIsMissing() {
         #expect(Self.code(Self.route("nope"))! == (.queueNotFound, 0))
         // A follower sends the client to the metadata leader; a node behind (or one that knows no leader, or a
