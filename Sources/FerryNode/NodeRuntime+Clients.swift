@@ -215,7 +215,8 @@ extension NodeRuntime {
             isLeader: isLeader,
             hasLiveQuorum: isLeader && hasLiveQuorum(group),
             leaderHint: group.core.leaderHint,
-            repairingMajority: isLeader ? repairingMajority(group) : []
+            repairingMajority: isLeader ? repairingMajority(group) : [],
+            repairing: group.core.repairing
         )
     }
 

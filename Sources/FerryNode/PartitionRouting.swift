@@ -100,6 +100,17 @@ package enum PartitionRouting {
             }
             return .serve(groupID: placed.groupID)
         }
+        // A repairing replica that knows no leader may be in a group that cannot elect one (its leader was
+        // damaged too): it says why it refuses, which `notLeader` with no one to go to would not.
+        if let group, group.repairing, group.leaderHint == nil {
+            return .refuse(
+                WireError(
+                    .unavailable,
+                    "node \(node)'s replica of \(queue)/\(partition) repairs after storage damage and knows no "
+                        + "leader; with a majority of replicas damaged none can be elected (ferry cluster status)"
+                )
+            )
+        }
         // A local replica knows the leader or knows that it does not (0: ask another node); a node without a
         // replica points at the preferred leader.
         let hint = group.map { $0.leaderHint ?? 0 } ?? placed.preferredLeader

@@ -73,8 +73,11 @@ public final class PartitionRouter: @unchecked Sendable {
             switch await transport.call(request, at: target, timeoutMs: timeoutMs ?? options.requestTimeoutMs) {
             case .success(let response):
                 guard case .error(let error) = response, error.code.isRetriable else { return response }
-                // A full disk is the cause a caller needs to hear, not the other nodes' `notLeader` that follows.
-                if case .server(let last) = lastError, last.code == .storageFull, error.code == .notLeader {
+                // A refusal that says why nothing serves (a full disk, a replica that repairs, no majority) is
+                // the cause a caller needs to hear, not the other nodes' `notLeader` that follows.
+                if case .server(let last) = lastError, last.code == .storageFull || last.code == .unavailable,
+                    error.code == .notLeader
+                {
                 } else {
                     lastError = .server(error)
                 }
