@@ -224,7 +224,7 @@ let package = Package(
         .testTarget(name: "FerryHTTPTests", dependencies: ["FerryHTTP", nioPosix], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryClientTests",
-            dependencies: ["FerryClient", "FerryRouter", "FerryModel", "FerryWire", nioCore, nioConcurrency],
+            dependencies: ["FerryClient", "FerryRouter", "FerryModel", "FerryWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .testTarget(

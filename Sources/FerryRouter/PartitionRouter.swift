@@ -55,6 +55,18 @@ public final class PartitionRouter: @unchecked Sendable {
 
     // MARK: Calls
 
+    /// What a call reports when it runs out of time, after `refusal` followed `last`: a refusal that says why
+    /// nothing serves (a full disk, a replica that repairs, no majority) is the cause a caller needs to hear,
+    /// not the other nodes' `notLeader` that follows; otherwise the latest.
+    package static func kept(_ last: FerryClientError, _ refusal: WireError) -> FerryClientError {
+        if case .server(let earlier) = last, earlier.code == .storageFull || earlier.code == .unavailable,
+            refusal.code == .notLeader
+        {
+            return last
+        }
+        return .server(refusal)
+    }
+
     /// Sends `request` to `first` (or any node), following `notLeader` hints and retrying retriable refusals and
     /// unreachable nodes until the retry deadline. A `timeout` (outcome unknown) is not retried here, nor a
     /// refused connection (TLS: every attempt would meet the same refusal).
@@ -73,14 +85,7 @@ public final class PartitionRouter: @unchecked Sendable {
             switch await transport.call(request, at: target, timeoutMs: timeoutMs ?? options.requestTimeoutMs) {
             case .success(let response):
                 guard case .error(let error) = response, error.code.isRetriable else { return response }
-                // A refusal that says why nothing serves (a full disk, a replica that repairs, no majority) is
-                // the cause a caller needs to hear, not the other nodes' `notLeader` that follows.
-                if case .server(let last) = lastError, last.code == .storageFull || last.code == .unavailable,
-                    error.code == .notLeader
-                {
-                } else {
-                    lastError = .server(error)
-                }
+                lastError = Self.kept(lastError, error)
                 let hint = error.leaderHint
                 if error.code == .notLeader, hint != 0, transport.knows(hint), target != .node(hint) {
                     onLeader?(hint)

@@ -1,80 +1,38 @@
-import FerryClient
 import FerryModel
+import FerryNet
 import FerryRouter
 import FerryWire
-import NIOConcurrencyHelpers
 import Testing
 
-/// What a call that found no node to serve it reports (`PartitionRouter.call`).
+/// What a call that found no node to serve it reports (`PartitionRouter.kept`, the refusal `call` reports
+/// when its retry deadline passes).
 @Suite struct RouterRefusalTests {
-    /// Answers every request with the refusal of the node it is sent to (`.any` goes round the nodes).
-    final class Refusals: RouterTransport, @unchecked Sendable {
-        let byNode: [UInt64: WireError]
-        let lock = NIOLock()
-        var asked: [UInt64] = []
-
-        init(_ byNode: [UInt64: WireError]) { self.byNode = byNode }
-
-        func start(
-            _ request: ClientRequest,
-            at target: RouteTarget,
-            timeoutMs: Int64,
-            _ completion: @escaping @Sendable (Result<ClientResponse, FerryClientError>) -> Void
-        ) {
-            let nodes = byNode.keys.sorted()
-            let node: UInt64
-            switch target {
-            case .node(let id): node = id
-            case .any(let attempt): node = nodes[attempt % nodes.count]
-            }
-            lock.withLock { asked.append(node) }
-            completion(.success(.error(byNode[node]!)))
-        }
-
-        func schedule(afterMs ms: Int64, _ body: @escaping @Sendable () -> Void) { body() }
-        func learned(_ cluster: ClusterDescription) {}
-        func knows(_ node: UInt64) -> Bool { byNode[node] != nil }
+    static func kept(_ refusals: [WireError]) -> WireError? {
+        var last = FerryClientError.unreachable("no node answered")
+        for refusal in refusals { last = PartitionRouter.kept(last, refusal) }
+        if case .server(let error) = last { return error }
+        return nil
     }
 
-    static func call(_ transport: Refusals) async -> FerryClientError? {
-        var options = RouterOptions()
-        options.retryDeadlineMs = 300
-        let router = PartitionRouter(transport: transport, options: options)
-        do throws(FerryClientError) {
-            _ = try await router.call(.describeCluster)
-            return nil
-        } catch {
-            return error
-        }
+    static let repairs = WireError(.unavailable, "node 1's replica of q.fifo/0 repairs after storage damage")
+    static let full = WireError(.storageFull, "node 1: no space left on device")
+    static func notLeader(_ node: UInt64) -> WireError {
+        WireError(.notLeader, "node \(node) does not lead q.fifo/0", leaderHint: 0)
     }
 
-    /// A refusal that says why nothing can serve (a repairing replica, a node without a majority) is what the
-    /// caller hears, not the `notLeader` of a node that merely knows no leader, whichever node was asked last.
-    @Test func aRefusalThatSaysWhyOutlivesALaterNotLeader() async {
-        let transport = Refusals([
-            1: WireError(.unavailable, "node 1's replica of q.fifo/0 repairs after storage damage"),
-            2: WireError(.notLeader, "node 2 does not lead q.fifo/0", leaderHint: 0),
-            3: WireError(.notLeader, "node 3 does not lead q.fifo/0", leaderHint: 0),
-        ])
-        let error = await Self.call(transport)
-        #expect(transport.lock.withLock { Set(transport.asked) } == [1, 2, 3], "every node was asked")
-        guard case .server(let refusal)? = error else {
-            Issue.record("expected a server refusal, got \(String(describing: error))")
-            return
-        }
-        #expect(refusal.code == .unavailable && refusal.message.contains("repairs after storage damage"))
+    /// A refusal that says why nothing can serve (a repairing replica, a full disk) is what the caller hears,
+    /// not the `notLeader` of a node that merely knows no leader, whichever node was asked last.
+    @Test func aRefusalThatSaysWhyOutlivesALaterNotLeader() {
+        #expect(Self.kept([Self.repairs, Self.notLeader(2), Self.notLeader(3)]) == Self.repairs)
+        #expect(Self.kept([Self.notLeader(2), Self.full, Self.notLeader(3)]) == Self.full)
+        // A later refusal that says why replaces it.
+        #expect(Self.kept([Self.repairs, Self.full, Self.notLeader(3)]) == Self.full)
     }
 
     /// Without such a refusal the last answer stands.
-    @Test func otherwiseTheLastRefusalStands() async {
-        let transport = Refusals([
-            1: WireError(.notLeader, "node 1 does not lead q.fifo/0", leaderHint: 0),
-            2: WireError(.notLeader, "node 2 does not lead q.fifo/0", leaderHint: 0),
-        ])
-        guard case .server(let refusal)? = await Self.call(transport) else {
-            Issue.record("expected a server refusal")
-            return
-        }
-        #expect(refusal.code == .notLeader)
+    @Test func otherwiseTheLastRefusalStands() {
+        #expect(Self.kept([Self.notLeader(1), Self.notLeader(2)]) == Self.notLeader(2))
+        let throttled = WireError(.throttled, "slow down")
+        #expect(Self.kept([Self.repairs, throttled]) == throttled)
     }
 }
