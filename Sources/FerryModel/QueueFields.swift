@@ -44,6 +44,7 @@ public enum QueueFields {
         buffer.writeInteger(handle.fencingToken)
     }
 
+    @inlinable
     public static func read<T: FixedWidthInteger>(
         _ type: T.Type,
         _ buffer: inout ByteBuffer,
@@ -54,12 +55,14 @@ public enum QueueFields {
     }
 
     /// A signed 32-bit count or duration that must not be negative.
+    @inlinable
     public static func readInt(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> Int {
         let value = try read(Int32.self, &buffer, field)
         guard value >= 0 else { throw .invalid("\(field) is negative") }
         return Int(value)
     }
 
+    @inlinable
     public static func readPresence(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> Bool {
         switch try read(UInt8.self, &buffer, field) {
         case 0: return false
@@ -88,6 +91,7 @@ public enum QueueFields {
         )
     }
 
+    @inlinable
     public static func readString(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> String {
         let length = Int(try read(UInt16.self, &buffer, field))
         guard buffer.readableBytes >= length else { throw .truncated(field) }
@@ -99,6 +103,7 @@ public enum QueueFields {
         return text
     }
 
+    @inlinable
     public static func readOptionalString(
         _ buffer: inout ByteBuffer,
         _ field: String
@@ -107,6 +112,7 @@ public enum QueueFields {
         return try readString(&buffer, field)
     }
 
+    @inlinable
     public static func readBytes(_ buffer: inout ByteBuffer, _ field: String) throws(QueueDecodeError) -> ByteBuffer {
         // `field` names the length too: an interpolated name would cost an allocation per decoded field.
         let length = try read(UInt32.self, &buffer, field)

@@ -59,12 +59,17 @@ struct MessageStore: Sendable, Sequence {
                 }
                 slots[position] = newValue
             } else if let newValue {
-                precondition(sequences.last.map { $0 < sequence } ?? true, "message \(sequence) added out of order")
-                sequences.append(sequence)
-                slots.append(newValue)
-                count += 1
+                append(sequence, newValue)
             }
         }
+    }
+
+    /// Adds a message above every sequence number held (a send, a restore): no search.
+    mutating func append(_ sequence: UInt64, _ message: QueuePartition.StoredMessage) {
+        precondition(sequences.last.map { $0 < sequence } ?? true, "message \(sequence) added out of order")
+        sequences.append(sequence)
+        slots.append(message)
+        count += 1
     }
 
     /// Removes the live message with this sequence number and returns it.

@@ -107,7 +107,7 @@ extension QueuePartition {
             originBox: request.origin.map(OriginBox.init),
             availableAtMs: until
         )
-        messages[sequence] = message
+        messages.append(sequence, message)
         counters.sent += 1
         if delaySeconds > 0 {
             counters.delayed += 1

@@ -188,6 +188,9 @@ extension QueuePartition {
                 run.removeAll(keepingCapacity: true)
             }
         }
+        // Each FIFO group's place in the ready index, once its messages are all back (its head and in-flight
+        // count are final only then).
+        for groupID in state.groups.keys { state.refreshGroup(groupID) }
 
         let dedupCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 24, "dedup count")
         state.dedup.reserveCapacity(dedupCount)
@@ -315,9 +318,10 @@ extension QueuePartition {
         return (sequence, message)
     }
 
-    /// Puts a restored message back with its derived state: group, ready index, timers, counters.
+    /// Puts a restored message back with its derived state: group, timers, counters (the ready index is
+    /// refreshed per group once all are back).
     mutating func restoreMessage(_ sequence: UInt64, _ message: StoredMessage) {
-        messages[sequence] = message
+        messages.append(sequence, message)
         if let timer = Self.timer(for: sequence, message) { timers.insert(timer) }
         switch message.state {
         case .delayed: counters.delayed += 1
@@ -327,7 +331,6 @@ extension QueuePartition {
         if kind == .fifo, let groupID = message.groupID {
             groups[groupID, default: GroupState()].messages.append(sequence)
             if case .inFlight = message.state { adjustInFlight(groupID, by: 1) }
-            refreshGroup(groupID)
         } else if message.state == .available {
             standardReady.insert(sequence)
         }
