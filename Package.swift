@@ -46,7 +46,11 @@ let package = Package(
         // The value types clients and nodes share: queue attributes, send/receive requests and results, message
         // positions, queue errors, the nodes' addresses, the partition hash, and their field encodings.
         .target(name: "FerryModel", dependencies: [nioCore], swiftSettings: swiftSettings),
-        .target(name: "FerryQueue", dependencies: ["FerryModel", nioCore, heap, deque], swiftSettings: swiftSettings),
+        .target(
+            name: "FerryQueue",
+            dependencies: ["FerryModel", "FerryCrypto", nioCore, heap, deque],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "FerryWire", dependencies: ["FerryRaft", "FerryModel", nioCore], swiftSettings: swiftSettings),
         .target(
             name: "FerrySimulator",

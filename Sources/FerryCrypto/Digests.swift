@@ -11,6 +11,28 @@ public enum Digests {
         withContiguous(bytes) { sha256($0) }
     }
 
+    /// The first 128 bits of the SHA-256 of `a`, `b` and `c` one after the other, as two big-endian words
+    /// (no allocation: the send path keys deduplication ids by it).
+    public static func sha256Prefix128(
+        _ a: UnsafeRawBufferPointer,
+        _ b: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+        _ c: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) -> (high: UInt64, low: UInt64) {
+        var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &out) { digest in
+            ferry_sha256_parts(
+                a.baseAddress,
+                a.count,
+                b.baseAddress,
+                b.count,
+                c.baseAddress,
+                c.count,
+                digest.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            )
+        }
+        return (UInt64(bigEndian: out.0), UInt64(bigEndian: out.1))
+    }
+
     /// MD5 of `bytes` (16 bytes): SQS's MD5OfMessageBody and MD5OfMessageAttributes, not a security measure.
     public static func md5(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         digest(bytes, EVP_md5(), length: 16)

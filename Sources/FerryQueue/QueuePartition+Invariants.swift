@@ -12,6 +12,7 @@ extension QueuePartition {
         var expectedGroups: [String: GroupState] = [:]
         // The store checks its own order (sequence numbers strictly increasing) and count.
         problems += messages.invariantViolations()
+        problems += dedup.invariantViolations
         for (sequence, message) in messages {
             switch message.state {
             case .inFlight: inFlight += 1

@@ -7,7 +7,7 @@ extension QueuePartition {
     /// Snapshot format version; bump on any change and keep reading the old ones (CHANGELOG).
     /// 2: attributes with policy and tags. 3: each message's `availableAtMs` (older snapshots: the send, or the
     /// end of the delay).
-    public static let snapshotVersion: UInt8 = 3
+    public static let snapshotVersion: UInt8 = 4
     static let snapshotMagic: UInt32 = 0x4651_534E  // "FQSN"
 
     /// The whole state as bytes: identity, attributes, time, every live message (with its delivery), the
@@ -16,7 +16,7 @@ extension QueuePartition {
     public func snapshot() -> ByteBuffer {
         // One allocation for the whole snapshot, of about its size: the buffer is written to a file, and a bound
         // far above the size (600 bytes per message once) left hundreds of megabytes reserved (issue 19).
-        var estimate = 4_096 + dedup.count * 64 + movesTaken.count * 48
+        var estimate = 4_096 + dedup.count * 40 + movesTaken.count * 48
         for message in messages.values { estimate += Self.snapshotBytes(message) }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(estimate)
@@ -42,12 +42,13 @@ extension QueuePartition {
         buffer.writeInteger(UInt32(messages.count))
         for (sequence, message) in messages { Self.write(message, sequence: sequence, into: &buffer) }
 
-        let dedupRecords = dedup.ordered
+        let dedupRecords = dedup.orderedRecords
         buffer.writeInteger(UInt32(dedupRecords.count))
-        for record in dedupRecords {
-            QueueFields.write(record.key, into: &buffer)
-            QueueFields.write(record.value.position, into: &buffer)
-            buffer.writeInteger(record.atMs)
+        for (key, record) in dedupRecords {
+            buffer.writeInteger(key.high)
+            buffer.writeInteger(key.low)
+            QueueFields.write(record.position, into: &buffer)
+            buffer.writeInteger(record.acceptedAtMs)
         }
         let moves = movesTaken.ordered
         buffer.writeInteger(UInt32(moves.count))
@@ -195,12 +196,18 @@ extension QueuePartition {
         let dedupCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 24, "dedup count")
         state.dedup.reserveCapacity(dedupCount)
         for _ in 0..<dedupCount {
-            var key = try QueueFields.readString(&buffer, "dedup key")
+            // Version 4 keeps the key's digest; earlier versions the scoped id, hashed here alike.
+            let key =
+                version >= 4
+                ? DedupKey(
+                    high: try QueueFields.read(UInt64.self, &buffer, "dedup key"),
+                    low: try QueueFields.read(UInt64.self, &buffer, "dedup key")
+                )
+                : DedupKey(scoped: try QueueFields.readString(&buffer, "dedup key"))
             let position = try QueueFields.readPosition(&buffer, "dedup")
-            // The key of a queued message's send is its deduplication id: one string for both, not two.
-            if let id = state.messages[position.sequenceNumber]?.deduplicationID, id == key { key = id }
+            guard position.partition == partitionNumber else { throw .invalid("dedup record of another partition") }
             let atMs = try QueueFields.read(Int64.self, &buffer, "dedup time")
-            try state.dedup.insertRestored(key, DedupRecord(position: position, acceptedAtMs: atMs), atMs: atMs)
+            try state.dedup.insertRestored(key, DedupRecord(position: position, acceptedAtMs: atMs))
         }
         let moveCount = try QueueFields.readCount(UInt32.self, &buffer, minimumItemBytes: 44, "moves count")
         for _ in 0..<moveCount {

@@ -146,6 +146,7 @@ public struct QueuePartition: Sendable {
         self.partitionCount = partitionCount
         self.kind = kind
         self.attributes = attributes
+        self.dedup = DedupWindow(partition: partition)
     }
 
     // MARK: Apply

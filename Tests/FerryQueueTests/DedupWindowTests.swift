@@ -9,41 +9,97 @@ import Testing
         DedupRecord(position: MessagePosition(partition: 0, index: index, slot: 0), acceptedAtMs: ms)
     }
 
+    func key(_ id: String) -> DedupKey { DedupWindow.key(deduplicationID: id, groupID: nil, scope: .queue) }
+
     @Test func dedupReturnsFirstResultInsideWindow() {
         var dedup = DedupWindow()
-        dedup.insert("o-981", record(7, at: 1_000))
-        #expect(dedup.lookup("o-981", nowMs: 1_000 + window - 1, windowMs: window) == record(7, at: 1_000))
-        #expect(dedup.lookup("o-981", nowMs: 1_000 + window, windowMs: window) == nil, "the window is half-open")
-        #expect(dedup.lookup("other", nowMs: 1_001, windowMs: window) == nil)
+        dedup.insert(key("o-981"), record(7, at: 1_000))
+        #expect(dedup.lookup(key("o-981"), nowMs: 1_000 + window - 1, windowMs: window) == record(7, at: 1_000))
+        #expect(dedup.lookup(key("o-981"), nowMs: 1_000 + window, windowMs: window) == nil, "the window is half-open")
+        #expect(dedup.lookup(key("other"), nowMs: 1_001, windowMs: window) == nil)
     }
 
     @Test func expiryForgetsOnlyRecordsOlderThanTheWindow() {
         var dedup = DedupWindow()
-        for n in 0..<100 { dedup.insert("id-\(n)", record(UInt64(n + 1), at: Int64(n * 10_000))) }
+        for n in 0..<100 { dedup.insert(key("id-\(n)"), record(UInt64(n + 1), at: Int64(n * 10_000))) }
         dedup.expire(nowMs: 500_000, windowMs: window)
         // The window is half-open: accepted at 200,000 ms is gone at 500,000 ms; ids 21 … 99 survive.
         #expect(dedup.count == 79)
-        #expect(dedup.lookup("id-20", nowMs: 500_000, windowMs: window) == nil)
-        #expect(dedup.lookup("id-21", nowMs: 500_000, windowMs: window) != nil)
-        #expect(dedup.orderedRecords.first?.key == "id-21")
+        #expect(dedup.lookup(key("id-20"), nowMs: 500_000, windowMs: window) == nil)
+        #expect(dedup.lookup(key("id-21"), nowMs: 500_000, windowMs: window) != nil)
+        #expect(dedup.orderedRecords.first?.key == key("id-21"))
+        #expect(dedup.invariantViolations.isEmpty)
     }
 
+    /// The key is the SHA-256 of the scoped id (the form snapshots before version 4 kept): the group and a
+    /// zero byte before the id under `messageGroup` scope.
     @Test func scopeMessageGroupSeparatesGroups() {
         let a = DedupWindow.key(deduplicationID: "d", groupID: "g1", scope: .messageGroup)
         let b = DedupWindow.key(deduplicationID: "d", groupID: "g2", scope: .messageGroup)
         #expect(a != b)
-        #expect(DedupWindow.key(deduplicationID: "d", groupID: "g1", scope: .queue) == "d")
+        #expect(a == DedupKey(scoped: "g1\u{0}d"))
+        #expect(key("d") == DedupKey(scoped: "d"))
+        // SHA-256("d") = 18ac3e7343f016890c510e93f935261169d9e3f565436429830faf0934f4f8e4.
+        #expect(key("d") == DedupKey(high: 0x18ac_3e73_43f0_1689, low: 0x0c51_0e93_f935_2611))
     }
 
     @Test func snapshotOrderRestoresTheSameWindow() {
         var dedup = DedupWindow()
-        for n in 0..<10 { dedup.insert("k\(n)", record(UInt64(n + 1), at: Int64(n))) }
+        for n in 0..<10 { dedup.insert(key("k\(n)"), record(UInt64(n + 1), at: Int64(n))) }
         var restored = DedupWindow()
         for (key, record) in dedup.orderedRecords { restored.insert(key, record) }
         #expect(restored.orderedRecords.map(\.key) == dedup.orderedRecords.map(\.key))
         restored.expire(nowMs: window + 5, windowMs: window)
         dedup.expire(nowMs: window + 5, windowMs: window)
         #expect(restored.orderedRecords.map(\.key) == dedup.orderedRecords.map(\.key))
+    }
+
+    /// The open-addressing table against a dictionary model, through growth, removals in the middle of probe
+    /// runs (keys forced into few home buckets) and the shrink once it is mostly empty.
+    @Test func theTableAgreesWithADictionaryThroughGrowthRemovalAndShrink() {
+        var dedup = DedupWindow()
+        var model: [DedupKey: DedupRecord] = [:]
+        var accepted: [DedupKey] = []
+        var generator = SplitMix(seed: 7)
+        var now: Int64 = 0
+        for round in 0..<20_000 {
+            now += Int64(generator.next() % 3)
+            // Keys whose low words share their last bits collide in small tables: long probe runs.
+            let key = DedupKey(high: generator.next(), low: generator.next() & ~0xFF | UInt64(round % 4))
+            let record = record(UInt64(round + 1), at: now)
+            dedup.insert(key, record)
+            model[key] = record
+            accepted.append(key)
+            if round % 97 == 0 {
+                let window = Int64(generator.next() % 2_000) + 1
+                dedup.expire(nowMs: now, windowMs: window)
+                accepted.removeAll { key in
+                    guard let kept = model[key], kept.acceptedAtMs + window <= now else { return false }
+                    model[key] = nil
+                    return true
+                }
+            }
+        }
+        #expect(dedup.invariantViolations.isEmpty)
+        #expect(dedup.count == model.count)
+        for (key, record) in model { #expect(dedup.lookup(key, nowMs: now, windowMs: .max / 2) == record) }
+        #expect(dedup.orderedRecords.map(\.key) == accepted)
+        dedup.expire(nowMs: now + 1, windowMs: 1)
+        #expect(dedup.count == 0 && dedup.invariantViolations.isEmpty)
+        #expect(dedup.lookup(accepted.first ?? key("x"), nowMs: now, windowMs: 10) == nil)
+    }
+}
+
+/// A small deterministic generator for the table test.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 
