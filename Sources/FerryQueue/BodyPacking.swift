@@ -1,54 +1,109 @@
 import FerryModel
 import NIOCore
 
-/// Bodies and message attributes copied into one buffer of exactly their size (issue 19).
+/// Bodies, message attributes and deduplication ids copied into one buffer of exactly their size (issue 19).
 ///
 /// A `ByteBuffer` slice keeps its whole storage alive: a queued message that held a slice of the log entry, the
 /// network frame or the snapshot file it arrived in kept all of those bytes (ids, headers, the other records of
 /// a snapshot) for as long as it stayed queued, about 1.5 times the bodies again. Messages are packed when they
 /// are enqueued (one buffer per entry) and when a snapshot is restored (one per `restoreRun` messages), so a
-/// message holds its own bytes and its run's buffer goes when the run's last message does.
+/// message holds its own bytes and its run's buffer goes when the run's last message does. A message's three
+/// parts are one slice (`StoredMessage.payload`).
 enum BodyPacking {
     /// Messages restored from a snapshot share a buffer per this many.
     static let restoreRun = 256
 
-    /// `parts` copied, in order, into one new buffer; the copies are slices of it. Empty parts stay empty
-    /// buffers (no storage).
-    static func packed(_ parts: [ByteBuffer]) -> [ByteBuffer] {
-        let total = parts.reduce(0) { $0 + $1.readableBytes }
-        guard total > 0 else { return parts }
-        var arena = ByteBufferAllocator().buffer(capacity: total)
-        var offsets: [Int] = []
-        offsets.reserveCapacity(parts.count)
-        for part in parts {
-            offsets.append(arena.writerIndex)
-            arena.writeImmutableBuffer(part)
-        }
-        return zip(parts, offsets).map { part, offset in
-            part.readableBytes == 0 ? ByteBuffer() : arena.getSlice(at: offset, length: part.readableBytes)!
-        }
+    /// What one message's payload is made of (`StoredMessage.payload`).
+    struct Parts {
+        var body: ByteBuffer
+        var attributes: ByteBuffer
+        /// The deduplication id's UTF-8 bytes (nil: none).
+        var deduplicationID: ByteBuffer?
+
+        var byteCount: Int { body.readableBytes + attributes.readableBytes + (deduplicationID?.readableBytes ?? 0) }
     }
 
-    /// The requests with their bodies and attributes packed into one buffer.
-    static func packed(_ requests: [SendRequest]) -> [SendRequest] {
-        let parts = packed(requests.flatMap { [$0.body, $0.messageAttributes] })
-        var requests = requests
-        for at in requests.indices {
-            requests[at].body = parts[2 * at]
-            requests[at].messageAttributes = parts[2 * at + 1]
+    /// Each message's body, attributes and deduplication id copied, in order, into one new arena of exactly
+    /// their size: one range of it per message.
+    static func payloads(_ messages: [Parts]) -> [Payload] {
+        let total = messages.reduce(0) { $0 + $1.byteCount }
+        guard total > 0 else { return Array(repeating: .empty, count: messages.count) }
+        precondition(total <= Int(UInt32.max), "payload arena of \(total) bytes")
+        let arena = PayloadArena(byteCount: total)
+        var offset = 0
+        var payloads: [Payload] = []
+        payloads.reserveCapacity(messages.count)
+        func copy(_ part: ByteBuffer) {
+            part.withUnsafeReadableBytes { bytes in
+                guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+                (arena.bytes.baseAddress! + offset).copyMemory(from: base, byteCount: bytes.count)
+                offset += bytes.count
+            }
         }
-        return requests
+        for parts in messages {
+            let start = offset
+            copy(parts.body)
+            copy(parts.attributes)
+            if let id = parts.deduplicationID { copy(id) }
+            payloads.append(Payload(arena: arena, offset: UInt32(start), length: UInt32(offset - start)))
+        }
+        return payloads
     }
 
-    /// The messages with their bodies and attributes packed into one buffer.
-    static func packed(_ messages: [(UInt64, QueuePartition.StoredMessage)]) -> [(UInt64, QueuePartition.StoredMessage)]
-    {
-        let parts = packed(messages.flatMap { [$0.1.body, $0.1.messageAttributes] })
-        var messages = messages
-        for at in messages.indices {
-            messages[at].1.body = parts[2 * at]
-            messages[at].1.messageAttributes = parts[2 * at + 1]
+    /// The payloads of an entry's sends.
+    static func payloads(_ requests: [SendRequest]) -> [Payload] {
+        payloads(
+            requests.map { request in
+                Parts(
+                    body: request.body,
+                    attributes: request.messageAttributes,
+                    deduplicationID: request.deduplicationID.map { ByteBuffer(string: $0) }
+                )
+            }
+        )
+    }
+}
+
+/// The bytes of the messages of one entry or restore run, in one allocation of exactly their size. (NIO rounds
+/// a `ByteBuffer`'s capacity up to a power of two: packed in one, they took up to twice their size.) Written
+/// once when made and never changed after, so the states that share it (a copy taken for a snapshot) read the
+/// same bytes; freed with its last message.
+final class PayloadArena: @unchecked Sendable {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(byteCount: Int) { bytes = .allocate(byteCount: byteCount, alignment: 1) }
+
+    deinit { bytes.deallocate() }
+}
+
+/// One message's body, attributes and deduplication id: a range of an arena.
+struct Payload: Sendable {
+    var arena: PayloadArena?
+    var offset: UInt32
+    var length: UInt32
+
+    static let empty = Payload(arena: nil, offset: 0, length: 0)
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard let arena, length > 0 else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return body(UnsafeRawBufferPointer(rebasing: arena.bytes[Int(offset)..<Int(offset) + Int(length)]))
+    }
+
+    /// A new buffer holding `bytes` (an empty buffer allocates nothing).
+    static func buffer(_ bytes: UnsafeRawBufferPointer) -> ByteBuffer {
+        bytes.isEmpty ? ByteBuffer() : ByteBuffer(bytes: bytes)
+    }
+}
+
+extension QueuePartition {
+    /// The bytes of the arenas the queued messages hold (each counted once): what their payloads cost.
+    package var payloadArenaBytes: Int {
+        var seen = Set<ObjectIdentifier>()
+        var total = 0
+        for (_, message) in messages {
+            guard let arena = message.payload.arena, seen.insert(ObjectIdentifier(arena)).inserted else { continue }
+            total += arena.bytes.count
         }
-        return messages
+        return total
     }
 }

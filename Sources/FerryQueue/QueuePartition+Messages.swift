@@ -15,10 +15,11 @@ extension QueuePartition {
         }
         var results: [Result<SendOutcome, QueueError>] = []
         results.reserveCapacity(requests.count)
-        for (slot, request) in BodyPacking.packed(requests).enumerated() {
+        let payloads = BodyPacking.payloads(requests)
+        for (slot, request) in requests.enumerated() {
             let position = MessagePosition(partition: partition, index: index, slot: UInt16(slot))
             do {
-                results.append(.success(try send(request, at: position)))
+                results.append(.success(try send(request, payload: payloads[slot], at: position)))
             } catch {
                 results.append(.failure(error))
             }
@@ -26,7 +27,11 @@ extension QueuePartition {
         return .sent(results)
     }
 
-    private mutating func send(_ request: SendRequest, at position: MessagePosition) throws(QueueError) -> SendOutcome {
+    private mutating func send(
+        _ request: SendRequest,
+        payload: Payload,
+        at position: MessagePosition
+    ) throws(QueueError) -> SendOutcome {
         try validate(request)
         if let stamp = request.producer {
             switch producers.check(stamp) {
@@ -58,7 +63,7 @@ extension QueuePartition {
             dedup.insert(key, DedupRecord(position: position, acceptedAtMs: nowMs))
         }
         if let stamp = request.producer { producers.record(stamp, position: position, nowMs: nowMs) }
-        enqueue(request, at: position)
+        enqueue(request, payload: payload, at: position)
         return .enqueued(position)
     }
 
@@ -93,15 +98,15 @@ extension QueuePartition {
         }
     }
 
-    private mutating func enqueue(_ request: SendRequest, at position: MessagePosition) {
+    private mutating func enqueue(_ request: SendRequest, payload: Payload, at position: MessagePosition) {
         let sequence = position.sequenceNumber
         let delaySeconds = request.origin != nil ? 0 : (request.delaySeconds ?? attributes.delaySeconds)
         let until = nowMs + Int64(delaySeconds) * 1_000
         let message = StoredMessage(
-            body: request.body,
-            messageAttributes: request.messageAttributes,
+            payload: payload,
+            attributesLength: request.messageAttributes.readableBytes,
+            deduplicationIDLength: request.deduplicationID?.utf8.count,
             groupID: request.groupID,
-            deduplicationID: request.deduplicationID,
             sentAtMs: nowMs,
             state: delaySeconds > 0 ? .delayed(untilMs: until) : .available,
             originBox: request.origin.map(OriginBox.init),

@@ -100,17 +100,28 @@ extension QueuePartition {
     /// A bound on the bytes `write(_:sequence:into:)` writes for `message`: fixed fields take at most 81 bytes,
     /// an origin 30 and its queue name.
     static func snapshotBytes(_ message: StoredMessage) -> Int {
-        let strings = (message.groupID?.utf8.count ?? 0) + (message.deduplicationID?.utf8.count ?? 0)
         let origin = message.origin.map { 30 + $0.sourceQueue.utf8.count } ?? 0
-        return 81 + message.body.readableBytes + message.messageAttributes.readableBytes + strings + origin
+        return 81 + Int(message.payload.length) + (message.groupID?.utf8.count ?? 0) + origin
     }
 
     static func write(_ message: StoredMessage, sequence: UInt64, into buffer: inout ByteBuffer) {
         buffer.writeInteger(sequence)
-        QueueFields.writeBytes(message.body, into: &buffer)
-        QueueFields.writeBytes(message.messageAttributes, into: &buffer)
-        QueueFields.writeOptional(message.groupID, into: &buffer)
-        QueueFields.writeOptional(message.deduplicationID, into: &buffer)
+        // As `QueueFields.writeBytes` and `writeOptional` write them: u32 length and bytes; then the group;
+        // then a presence byte, u16 length and UTF-8.
+        message.withParts { body, attributes, id in
+            buffer.writeInteger(UInt32(body.count))
+            buffer.writeBytes(body)
+            buffer.writeInteger(UInt32(attributes.count))
+            buffer.writeBytes(attributes)
+            QueueFields.writeOptional(message.groupID, into: &buffer)
+            if message.deduplicationIDLength == StoredMessage.noDeduplicationID {
+                buffer.writeInteger(UInt8(0))
+            } else {
+                buffer.writeInteger(UInt8(1))
+                buffer.writeInteger(UInt16(id.count))
+                buffer.writeBytes(id)
+            }
+        }
         buffer.writeInteger(message.sentAtMs)
         switch message.state {
         case .available:
@@ -173,9 +184,11 @@ extension QueuePartition {
         state.messages.reserveCapacity(messageCount)
         var previous: UInt64?
         var run: [(UInt64, StoredMessage)] = []
+        var parts: [BodyPacking.Parts] = []
         run.reserveCapacity(BodyPacking.restoreRun)
+        parts.reserveCapacity(BodyPacking.restoreRun)
         for number in 0..<messageCount {
-            let (sequence, message) = try readMessage(&buffer, version: version)
+            let (sequence, message, messageParts) = try readMessage(&buffer, version: version)
             guard previous.map({ $0 < sequence }) ?? true, sequence >> 10 <= state.appliedIndex,
                 message.token < state.nextFencingToken
             else { throw .invalid("message \(sequence) out of order or ahead of the state") }
@@ -184,9 +197,15 @@ extension QueuePartition {
             }
             previous = sequence
             run.append((sequence, message))
+            parts.append(messageParts)
             if run.count == BodyPacking.restoreRun || number == messageCount - 1 {
-                for (sequence, message) in BodyPacking.packed(run) { state.restoreMessage(sequence, message) }
+                for (payload, (sequence, message)) in zip(BodyPacking.payloads(parts), run) {
+                    var message = message
+                    message.payload = payload
+                    state.restoreMessage(sequence, message)
+                }
                 run.removeAll(keepingCapacity: true)
+                parts.removeAll(keepingCapacity: true)
             }
         }
         // Each FIFO group's place in the ready index, once its messages are all back (its head and in-flight
@@ -287,13 +306,13 @@ extension QueuePartition {
     static func readMessage(
         _ buffer: inout ByteBuffer,
         version: UInt8
-    ) throws(QueueDecodeError) -> (UInt64, StoredMessage) {
+    ) throws(QueueDecodeError) -> (UInt64, StoredMessage, BodyPacking.Parts) {
         let sequence = try QueueFields.read(UInt64.self, &buffer, "sequence")
         guard sequence >> 10 < MessagePosition.maxIndex else { throw .invalid("sequence") }
         let body = try QueueFields.readBytes(&buffer, "body")
         let attributes = try QueueFields.readBytes(&buffer, "message attributes")
         let groupID = try QueueFields.readOptionalString(&buffer, "group id")
-        let deduplicationID = try QueueFields.readOptionalString(&buffer, "deduplication id")
+        let deduplicationID = try readDeduplicationID(&buffer)
         let sentAtMs = try QueueFields.read(Int64.self, &buffer, "sent at")
         let state: StoredMessage.State
         switch try QueueFields.read(UInt8.self, &buffer, "message state") {
@@ -302,11 +321,12 @@ extension QueuePartition {
         case 2: state = .inFlight(untilMs: try QueueFields.read(Int64.self, &buffer, "visibility"))
         case let other: throw .invalid("message state \(other)")
         }
+        // The payload is filled in per restore run (`BodyPacking.payloads`).
         var message = StoredMessage(
-            body: body,
-            messageAttributes: attributes,
+            payload: .empty,
+            attributesLength: attributes.readableBytes,
+            deduplicationIDLength: deduplicationID?.readableBytes,
             groupID: groupID,
-            deduplicationID: deduplicationID,
             sentAtMs: sentAtMs,
             state: state
         )
@@ -322,7 +342,23 @@ extension QueuePartition {
         } else {
             message.availableAtMs = sentAtMs
         }
-        return (sequence, message)
+        return (
+            sequence, message, BodyPacking.Parts(body: body, attributes: attributes, deduplicationID: deduplicationID)
+        )
+    }
+
+    /// An optional string field read as its UTF-8 bytes (a message keeps its deduplication id as bytes).
+    static func readDeduplicationID(_ buffer: inout ByteBuffer) throws(QueueDecodeError) -> ByteBuffer? {
+        guard try QueueFields.readPresence(&buffer, "deduplication id") else { return nil }
+        let length = Int(try QueueFields.read(UInt16.self, &buffer, "deduplication id"))
+        guard length < StoredMessage.noDeduplicationID, let bytes = buffer.readSlice(length: length) else {
+            throw .truncated("deduplication id")
+        }
+        let valid = bytes.withUnsafeReadableBytes { raw in
+            raw.allSatisfy { $0 < 0x80 } || String(validating: raw, as: UTF8.self) != nil
+        }
+        guard valid else { throw .invalid("deduplication id is not UTF-8") }
+        return bytes
     }
 
     /// Puts a restored message back with its derived state: group, timers, counters (the ready index is

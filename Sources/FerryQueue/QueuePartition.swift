@@ -38,13 +38,17 @@ public struct QueuePartition: Sendable {
             case inFlight(untilMs: Int64)
         }
 
-        var body: ByteBuffer
-        var messageAttributes: ByteBuffer
+        /// The body, the message attributes and the deduplication id's UTF-8 bytes, one after the other, in the
+        /// arena the messages of an entry or a restore run share (`BodyPacking`): 16 bytes here, where three
+        /// fields took 64 and an id longer than 15 bytes a string allocation more.
+        var payload: Payload
         var groupID: String?
-        var deduplicationID: String?
         var sentAtMs: Int64
         var state: State
         var receiveCount: UInt32 = 0
+        var attributesLength: UInt32
+        /// `noDeduplicationID` when the message has none.
+        var deduplicationIDLength: UInt16
         var firstReceiveAtMs: Int64 = 0
         /// The fencing token of the latest delivery (0: never delivered).
         var token: UInt64 = 0
@@ -54,6 +58,59 @@ public struct QueuePartition: Sendable {
         /// When the message last became receivable: its send (or the end of its delay), or the end of its latest
         /// delivery's visibility. A FIFO group's place in the ready index is its head's (SQS's order).
         var availableAtMs: Int64 = 0
+
+        static let noDeduplicationID = UInt16.max
+
+        init(
+            payload: Payload,
+            attributesLength: Int,
+            deduplicationIDLength: Int?,
+            groupID: String?,
+            sentAtMs: Int64,
+            state: State,
+            originBox: OriginBox? = nil,
+            availableAtMs: Int64 = 0
+        ) {
+            self.payload = payload
+            self.attributesLength = UInt32(attributesLength)
+            self.deduplicationIDLength = deduplicationIDLength.map(UInt16.init) ?? Self.noDeduplicationID
+            self.groupID = groupID
+            self.sentAtMs = sentAtMs
+            self.state = state
+            self.originBox = originBox
+            self.availableAtMs = availableAtMs
+        }
+
+        private var deduplicationIDBytes: Int {
+            deduplicationIDLength == Self.noDeduplicationID ? 0 : Int(deduplicationIDLength)
+        }
+
+        var bodyLength: Int { Int(payload.length) - Int(attributesLength) - deduplicationIDBytes }
+
+        /// The payload's parts: body, attributes, deduplication id (empty when none).
+        func withParts<R>(
+            _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> R
+        ) -> R {
+            let bodyEnd = bodyLength
+            let attributesEnd = bodyEnd + Int(attributesLength)
+            return payload.withBytes { bytes in
+                body(
+                    UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]),
+                    UnsafeRawBufferPointer(rebasing: bytes[bodyEnd..<attributesEnd]),
+                    UnsafeRawBufferPointer(rebasing: bytes[attributesEnd...])
+                )
+            }
+        }
+
+        /// The body (a copy: the arena is not a `ByteBuffer`).
+        var body: ByteBuffer { withParts { body, _, _ in Payload.buffer(body) } }
+
+        var messageAttributes: ByteBuffer { withParts { _, attributes, _ in Payload.buffer(attributes) } }
+
+        var deduplicationID: String? {
+            guard deduplicationIDLength != Self.noDeduplicationID else { return nil }
+            return withParts { _, _, id in String(decoding: id, as: UTF8.self) }
+        }
 
         var origin: MoveOrigin? {
             get { originBox?.origin }

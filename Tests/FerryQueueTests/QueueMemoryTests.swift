@@ -26,32 +26,36 @@ import Testing
         }
     }
 
-    @Test func anEnqueuedBodyHoldsItsEntrysBodiesOnlyNotTheEntry() throws {
+    /// What the messages of an entry hold is one arena of exactly their bodies and deduplication ids: not the
+    /// entry (its group ids, headers), and not the power-of-two capacity a `ByteBuffer` would round it up to.
+    @Test func anEnqueuedEntryHoldsExactlyItsMessagesBytes() throws {
         var queue = QueueHarness()
         let requests = Self.requests(10, prefix: "a")
-        let entryBytes = QueueEntry(timestampMs: queue.clockMs, command: .send(requests)).encoded().readableBytes
         queue.apply(.send(requests))
+        let own = requests.reduce(0) { $0 + $1.body.readableBytes + $1.deduplicationID!.utf8.count }
+        #expect(queue.partition.payloadArenaBytes == own)
         guard case .success(let outcome) = queue.receive(10) else { throw QueueError.emptyBatch }
-        let bodies = requests.reduce(0) { $0 + $1.body.readableBytes }
         #expect(outcome.deliveries.count == 10)
-        for delivery in outcome.deliveries {
-            #expect(delivery.body.storageCapacity < 2 * bodies)
-            #expect(delivery.body.storageCapacity < entryBytes / 4)
+        for (delivery, request) in zip(outcome.deliveries.sorted { $0.handle.position < $1.handle.position }, requests)
+        {
+            #expect(delivery.body == request.body && delivery.deduplicationID == request.deduplicationID)
         }
     }
 
-    @Test func aRestoredBodyHoldsItsOwnRunNotTheSnapshot() throws {
+    /// A restored partition's messages hold arenas of exactly their bytes, one per run, not the snapshot.
+    @Test func aRestoredPartitionHoldsExactlyItsMessagesBytes() throws {
         var queue = QueueHarness()
         queue.apply(.send(Self.requests(10, prefix: "b")))
+        let held = queue.partition.payloadArenaBytes
         let snapshot = queue.partition.snapshot()
         var restored = QueueHarness()
         restored.partition = try QueuePartition.restore(from: snapshot)
         restored.index = queue.index
         restored.clockMs = queue.clockMs
         #expect(restored.partition.snapshot() == snapshot)
+        #expect(restored.partition.payloadArenaBytes == held)
         guard case .success(let outcome) = restored.receive(10) else { throw QueueError.emptyBatch }
         #expect(Set(outcome.deliveries.map { QueueHarness.text($0.body) }) == Set((0..<10).map { "b-0000000000\($0)" }))
-        for delivery in outcome.deliveries { #expect(delivery.body.storageCapacity < snapshot.readableBytes / 4) }
     }
 
     /// Thousands of messages deleted in a scrambled order, some expiring by retention in one entry: every
