@@ -113,14 +113,16 @@ public struct DedupKey: Sendable, Hashable, CustomStringConvertible {
 /// The deduplication ids seen within a queue partition's window: a send whose id was accepted less than
 /// `windowMs` ago returns the first send's result and enqueues nothing (DESIGN §1: replicated state).
 ///
-/// An open-addressing table of 32-byte buckets (key digest, sequence number, acceptance time; linear probing,
-/// removal by backward shift) and a queue of the keys in acceptance order: no string is kept and no hasher runs
-/// (a `[String: …]` dictionary took about 110 bytes per record and 14 % of the send path's time, issue 19).
-/// Time is the entries' leader timestamps, which never go backwards here, so records expire in insertion order.
-/// - Invariant: `order` holds every key of the table exactly once, by non-decreasing acceptance time.
-/// - Invariant: the table is empty or a power of two of buckets, at most three quarters used.
+/// The records (key digest, sequence number, acceptance time: 32 bytes) in acceptance order, numbered from the
+/// first ever inserted, and an open-addressing index of 8-byte slots (a record's number + 1; linear probing,
+/// removal by backward shift) that finds them: no string is kept and no hasher runs. A `[String: …]` dictionary
+/// took about 110 bytes per record and 14 % of the send path's time (issue 19); this takes 32 + 8 per slot.
+/// Time is the entries' leader timestamps, which never go backwards here, so records expire from the front.
+/// - Invariant: `records` is in non-decreasing acceptance time; a replaced record is left as a hole (empty key).
+/// - Invariant: every live record has exactly one slot, holding its number + 1; no slot names a hole.
+/// - Invariant: `slots` is empty or a power of two long, at most three quarters used.
 public struct DedupWindow: Sendable {
-    struct Bucket: Sendable {
+    struct Record: Sendable {
         var key: DedupKey
         var sequence: UInt64
         var atMs: Int64
@@ -128,14 +130,13 @@ public struct DedupWindow: Sendable {
 
     /// The partition whose positions the records name.
     public let partition: UInt32
-    private var buckets: [Bucket] = []
-    private var order = Deque<DedupKey>()
-    /// The acceptance time of the newest record.
-    private var lastInsertAtMs: Int64?
+    private var records = Deque<Record>()
+    /// The number of `records.first`.
+    private var firstNumber: UInt64 = 0
+    private var slots: [UInt64] = []
+    public private(set) var count = 0
 
     public init(partition: UInt32 = 0) { self.partition = partition }
-
-    public var count: Int { order.count }
 
     /// The key for an id under a scope.
     public static func key(deduplicationID: String, groupID: String?, scope: DeduplicationScope) -> DedupKey {
@@ -162,72 +163,74 @@ public struct DedupWindow: Sendable {
     }
 
     public mutating func reserveCapacity(_ count: Int) {
-        order.reserveCapacity(count)
+        records.reserveCapacity(count)
         let wanted = Self.capacity(for: count)
-        if wanted > buckets.count { rehash(capacity: wanted) }
+        if wanted > slots.count { rehash(capacity: wanted) }
     }
 
-    /// The bucket count that holds `count` records at most three quarters full (a power of two, at least 16).
+    /// The slot count that holds `count` records at most three quarters full (a power of two, at least 16).
     static func capacity(for count: Int) -> Int {
         var capacity = 16
         while capacity * 3 < count * 4 + 4 { capacity *= 2 }
         return capacity
     }
 
-    private func home(_ key: DedupKey) -> Int { Int(truncatingIfNeeded: key.low) & (buckets.count - 1) }
+    private func home(_ key: DedupKey) -> Int { Int(truncatingIfNeeded: key.low) & (slots.count - 1) }
 
-    /// The bucket holding `key`, if any.
+    private func record(number: UInt64) -> Record { records[Int(number - firstNumber)] }
+
+    /// The slot naming the live record of `key`, if any.
     private func find(_ key: DedupKey) -> Int? {
-        guard !buckets.isEmpty else { return nil }
-        let mask = buckets.count - 1
+        guard !slots.isEmpty else { return nil }
+        let mask = slots.count - 1
         var at = home(key)
-        while true {
-            let found = buckets[at].key
-            if found == key { return at }
-            if found == .empty { return nil }
+        while slots[at] != 0 {
+            if record(number: slots[at] - 1).key == key { return at }
             at = (at + 1) & mask
         }
+        return nil
     }
 
     private mutating func rehash(capacity: Int) {
-        let old = buckets
-        buckets = Array(repeating: Bucket(key: .empty, sequence: 0, atMs: 0), count: capacity)
-        for bucket in old where bucket.key != .empty { place(bucket) }
+        slots = Array(repeating: 0, count: capacity)
+        for (offset, record) in records.enumerated() where record.key != .empty {
+            place(record.key, number: firstNumber + UInt64(offset))
+        }
     }
 
-    /// Puts a bucket whose key is absent into the first free bucket from its home.
-    private mutating func place(_ bucket: Bucket) {
-        let mask = buckets.count - 1
-        var at = home(bucket.key)
-        while buckets[at].key != .empty { at = (at + 1) & mask }
-        buckets[at] = bucket
+    /// Puts the number of a record whose key has no slot into the first free slot from the key's home.
+    private mutating func place(_ key: DedupKey, number: UInt64) {
+        let mask = slots.count - 1
+        var at = home(key)
+        while slots[at] != 0 { at = (at + 1) & mask }
+        slots[at] = number + 1
     }
 
-    /// Empties bucket `at`, moving back the records after it that probed past it (so no lookup stops early).
-    private mutating func removeBucket(at start: Int) {
-        let mask = buckets.count - 1
+    /// Empties slot `at`, moving back the slots after it that probed past it (so no lookup stops early).
+    private mutating func removeSlot(at start: Int) {
+        let mask = slots.count - 1
         var hole = start
         var next = (hole + 1) & mask
-        while buckets[next].key != .empty {
-            let wanted = home(buckets[next].key)
-            // The record at `next` may fill the hole unless its home lies after the hole, up to `next`.
+        while slots[next] != 0 {
+            let wanted = home(record(number: slots[next] - 1).key)
+            // The slot at `next` may fill the hole unless its home lies after the hole, up to `next`.
             if (next - wanted) & mask >= (next - hole) & mask {
-                buckets[hole] = buckets[next]
+                slots[hole] = slots[next]
                 hole = next
             }
             next = (next + 1) & mask
         }
-        buckets[hole] = Bucket(key: .empty, sequence: 0, atMs: 0)
+        slots[hole] = 0
     }
 
-    private func record(_ bucket: Bucket) -> DedupRecord {
+    private func dedupRecord(_ record: Record) -> DedupRecord {
         DedupRecord(
             position: MessagePosition(
                 partition: partition,
-                index: bucket.sequence >> 10,
-                slot: UInt16(truncatingIfNeeded: bucket.sequence & 0x3FF)
+                index: record.sequence >> 10,
+                slot: UInt16(truncatingIfNeeded: record.sequence & 0x3FF)
             ),
-            acceptedAtMs: bucket.atMs
+            acceptedAtMs: record.atMs
         )
     }
 
@@ -236,54 +239,63 @@ public struct DedupWindow: Sendable {
 
     /// The first send's record when it was accepted less than `windowMs` before `nowMs`.
     public func lookup(_ key: DedupKey, nowMs: Int64, windowMs: Int64) -> DedupRecord? {
-        guard let at = find(key), nowMs < buckets[at].atMs + windowMs else { return nil }
-        return record(buckets[at])
+        guard let at = find(key) else { return nil }
+        let found = record(number: slots[at] - 1)
+        guard nowMs < found.atMs + windowMs else { return nil }
+        return dedupRecord(found)
     }
 
     /// Remembers an accepted send at its acceptance time, replacing an older record of the key.
     /// - Precondition: the acceptance time is not earlier than any remembered one.
     public mutating func insert(_ key: DedupKey, _ record: DedupRecord) {
-        if let newest = lastInsertAtMs, !order.isEmpty {
-            precondition(record.acceptedAtMs >= newest, "dedup window: time going backwards")
+        if let newest = records.last {
+            precondition(record.acceptedAtMs >= newest.atMs, "dedup window: time going backwards")
         }
-        let bucket = Bucket(key: key, sequence: record.position.sequenceNumber, atMs: record.acceptedAtMs)
+        let number = firstNumber + UInt64(records.count)
         if let at = find(key) {
-            // An expired record not yet swept: rare, so the linear removal from `order` is affordable.
-            buckets[at] = bucket
-            order.removeAll { $0 == key }
+            // An expired record not yet swept: its place in the order becomes a hole.
+            records[Int(slots[at] - 1 - firstNumber)].key = .empty
+            slots[at] = number + 1
         } else {
-            if (order.count + 1) * 4 > buckets.count * 3 { rehash(capacity: max(16, buckets.count * 2)) }
-            place(bucket)
+            if (count + 1) * 4 > slots.count * 3 { rehash(capacity: max(16, slots.count * 2)) }
+            place(key, number: number)
+            count += 1
         }
-        order.append(key)
-        lastInsertAtMs = record.acceptedAtMs
+        records.append(Record(key: key, sequence: record.position.sequenceNumber, atMs: record.acceptedAtMs))
     }
 
-    /// Forgets every record accepted `windowMs` or more before `nowMs`; gives memory back once the table is
+    /// Forgets every record accepted `windowMs` or more before `nowMs`; gives memory back once the window is
     /// mostly empty.
     public mutating func expire(nowMs: Int64, windowMs: Int64) {
         var removed = false
-        while let first = order.first, let at = find(first), buckets[at].atMs + windowMs <= nowMs {
-            order.removeFirst()
-            removeBucket(at: at)
+        while let first = records.first, first.atMs + windowMs <= nowMs {
+            if first.key != .empty, let at = find(first.key) {
+                removeSlot(at: at)
+                count -= 1
+            }
+            records.removeFirst()
+            firstNumber += 1
             removed = true
         }
         guard removed else { return }
-        if order.isEmpty {
-            buckets = []
-        } else if buckets.count > 1_024 && order.count * 8 < buckets.count {
-            rehash(capacity: Self.capacity(for: order.count * 2))
+        if records.isEmpty {
+            records = Deque()
+            slots = []
+        } else if slots.count > 1_024 && count * 8 < slots.count {
+            // Mostly empty: the records without their holes, in a deque of their size, and a smaller index.
+            records = Deque(records.filter { $0.key != .empty })
+            rehash(capacity: Self.capacity(for: count * 2))
         }
     }
 
     /// The records in acceptance order: the snapshot form, restored by inserting them in this order.
     public var orderedRecords: [(key: DedupKey, record: DedupRecord)] {
-        order.compactMap { key in find(key).map { (key, record(buckets[$0])) } }
+        records.filter { $0.key != .empty }.map { ($0.key, dedupRecord($0)) }
     }
 
     /// Inserts a snapshot record, refusing time going backwards or a key twice instead of trapping.
     mutating func insertRestored(_ key: DedupKey, _ record: DedupRecord) throws(QueueDecodeError) {
-        if let newest = lastInsertAtMs, !order.isEmpty, record.acceptedAtMs < newest {
+        if let newest = records.last, record.acceptedAtMs < newest.atMs {
             throw .invalid("window records out of order")
         }
         guard !contains(key) else { throw .invalid("window key twice") }
@@ -293,19 +305,21 @@ public struct DedupWindow: Sendable {
     /// What breaks the invariants (the simulator and tests check them).
     public var invariantViolations: [String] {
         var problems: [String] = []
-        let used = buckets.filter { $0.key != .empty }
-        if used.count != order.count { problems.append("dedup: \(used.count) buckets used, \(order.count) in order") }
-        if !buckets.isEmpty && (buckets.count & (buckets.count - 1) != 0 || used.count * 4 > buckets.count * 3) {
-            problems.append("dedup: \(used.count) of \(buckets.count) buckets used")
+        let used = slots.filter { $0 != 0 }.count
+        let live = records.filter { $0.key != .empty }.count
+        if used != count || live != count { problems.append("dedup: \(used) slots, \(live) records, count \(count)") }
+        if !slots.isEmpty && (slots.count & (slots.count - 1) != 0 || used * 4 > slots.count * 3) {
+            problems.append("dedup: \(used) of \(slots.count) slots used")
         }
         var previous = Int64.min
-        for key in order {
-            guard let at = find(key) else {
-                problems.append("dedup: key \(key) in order but not found")
+        for (offset, record) in records.enumerated() {
+            if record.atMs < previous { problems.append("dedup: records not by acceptance time") }
+            previous = record.atMs
+            guard record.key != .empty else { continue }
+            guard let at = find(record.key), slots[at] - 1 == firstNumber + UInt64(offset) else {
+                problems.append("dedup: record \(record.key) not found at its number")
                 continue
             }
-            if buckets[at].atMs < previous { problems.append("dedup: order not by acceptance time") }
-            previous = buckets[at].atMs
         }
         return problems
     }

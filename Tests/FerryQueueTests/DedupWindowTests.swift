@@ -54,8 +54,9 @@ import Testing
         #expect(restored.orderedRecords.map(\.key) == dedup.orderedRecords.map(\.key))
     }
 
-    /// The open-addressing table against a dictionary model, through growth, removals in the middle of probe
-    /// runs (keys forced into few home buckets) and the shrink once it is mostly empty.
+    /// The records and their open-addressing index against a dictionary model, through growth, removals in the
+    /// middle of probe runs (keys forced into few home slots), keys inserted again, and the shrink once the
+    /// window is mostly empty.
     @Test func theTableAgreesWithADictionaryThroughGrowthRemovalAndShrink() {
         var dedup = DedupWindow()
         var model: [DedupKey: DedupRecord] = [:]
@@ -70,6 +71,14 @@ import Testing
             dedup.insert(key, record)
             model[key] = record
             accepted.append(key)
+            // Now and then a key inserted again (as an expired record not yet swept is): it moves to the end.
+            if round % 50 == 25, let again = accepted.dropLast().randomElement(using: &generator) {
+                let replaced = self.record(UInt64(round + 1), at: now)
+                dedup.insert(again, replaced)
+                model[again] = replaced
+                accepted.removeAll { $0 == again }
+                accepted.append(again)
+            }
             if round % 97 == 0 {
                 let window = Int64(generator.next() % 2_000) + 1
                 dedup.expire(nowMs: now, windowMs: window)
@@ -91,7 +100,7 @@ import Testing
 }
 
 /// A small deterministic generator for the table test.
-struct SplitMix {
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
