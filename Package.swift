@@ -72,6 +72,8 @@ let package = Package(
         ),
         // glibc's posix_spawn_file_actions_addclosefrom_np: processes the tools start inherit no sockets.
         .target(name: "CSpawn"),
+        // glibc's mallopt, which Swift's Glibc module does not declare (the node fixes its mmap threshold).
+        .target(name: "CMalloc"),
         // Segmented write-ahead log, snapshots and hard state on files: implements FerryRaft's storage.
         .target(name: "FerryStorage", dependencies: ["FerryRaft", "CLZ4", nioCore], swiftSettings: swiftSettings),
         // Raw disk limit and FerryStorage append throughput, open time: the benchmark command.
@@ -95,6 +97,7 @@ let package = Package(
                 "FerryCrypto",
                 "FerryHTTP",
                 "FerryTLS",
+                "CMalloc",
                 nioCore,
                 nioPosix,
                 nioConcurrency,

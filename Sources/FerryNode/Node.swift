@@ -1,3 +1,4 @@
+import CMalloc
 import FerryCrypto
 import FerryHTTP
 import FerryModel
@@ -272,6 +273,10 @@ public final class FerryNodeServer: @unchecked Sendable {
             )
             fileSystem = layer
         }
+        // glibc raises its mmap threshold up to 32 MB each time a large block is freed, after which snapshot
+        // buffers and grown deques come from the heap and their freed pages stay resident (issue 19): a fixed
+        // threshold keeps every block of 1 MiB or more mapped on its own, returned to the system when freed.
+        _ = ferry_malloc_fix_mmap_threshold(1 << 20)
         let storage = try NodeStorage(
             fileSystem: fileSystem,
             directory: config.dataDirectory,
