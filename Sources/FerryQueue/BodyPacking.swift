@@ -1,14 +1,14 @@
 import FerryModel
 import NIOCore
 
-/// Bodies, message attributes and deduplication ids copied into one buffer of exactly their size (issue 19).
+/// Bodies, message attributes and deduplication ids copied into one arena of exactly their size (issue 19).
 ///
 /// A `ByteBuffer` slice keeps its whole storage alive: a queued message that held a slice of the log entry, the
 /// network frame or the snapshot file it arrived in kept all of those bytes (ids, headers, the other records of
 /// a snapshot) for as long as it stayed queued, about 1.5 times the bodies again. Messages are packed when they
 /// are enqueued (one buffer per entry) and when a snapshot is restored (one per `restoreRun` messages), so a
-/// message holds its own bytes and its run's buffer goes when the run's last message does. A message's three
-/// parts are one slice (`StoredMessage.payload`).
+/// message holds its own bytes and its run's arena goes when the run's last message does. A message's three
+/// parts are one range of a `PayloadArena` (`StoredMessage.payload`).
 enum BodyPacking {
     /// Messages restored from a snapshot share a buffer per this many.
     static let restoreRun = 256
@@ -17,10 +17,14 @@ enum BodyPacking {
     struct Parts {
         var body: ByteBuffer
         var attributes: ByteBuffer
-        /// The deduplication id's UTF-8 bytes (nil: none).
+        /// The deduplication id: its UTF-8 bytes (read from a snapshot) or the string (of a send); nil: none.
         var deduplicationID: ByteBuffer?
+        var deduplicationIDText: String? = nil
 
-        var byteCount: Int { body.readableBytes + attributes.readableBytes + (deduplicationID?.readableBytes ?? 0) }
+        var byteCount: Int {
+            body.readableBytes + attributes.readableBytes + (deduplicationID?.readableBytes ?? 0)
+                + (deduplicationIDText?.utf8.count ?? 0)
+        }
     }
 
     /// Each message's body, attributes and deduplication id copied, in order, into one new arena of exactly
@@ -33,18 +37,17 @@ enum BodyPacking {
         var offset = 0
         var payloads: [Payload] = []
         payloads.reserveCapacity(messages.count)
-        func copy(_ part: ByteBuffer) {
-            part.withUnsafeReadableBytes { bytes in
-                guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-                (arena.bytes.baseAddress! + offset).copyMemory(from: base, byteCount: bytes.count)
-                offset += bytes.count
-            }
+        func copy(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+            (arena.bytes.baseAddress! + offset).copyMemory(from: base, byteCount: bytes.count)
+            offset += bytes.count
         }
         for parts in messages {
             let start = offset
-            copy(parts.body)
-            copy(parts.attributes)
-            if let id = parts.deduplicationID { copy(id) }
+            parts.body.withUnsafeReadableBytes(copy)
+            parts.attributes.withUnsafeReadableBytes(copy)
+            parts.deduplicationID?.withUnsafeReadableBytes(copy)
+            if var id = parts.deduplicationIDText { id.withUTF8 { copy(UnsafeRawBufferPointer($0)) } }
             payloads.append(Payload(arena: arena, offset: UInt32(start), length: UInt32(offset - start)))
         }
         return payloads
@@ -57,7 +60,8 @@ enum BodyPacking {
                 Parts(
                     body: request.body,
                     attributes: request.messageAttributes,
-                    deduplicationID: request.deduplicationID.map { ByteBuffer(string: $0) }
+                    deduplicationID: nil,
+                    deduplicationIDText: request.deduplicationID
                 )
             }
         )
