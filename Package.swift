@@ -216,7 +216,11 @@ let package = Package(
             exclude: ["testdata"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FerryQueueTests", dependencies: ["FerryQueue", "FerryModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryQueueTests",
+            dependencies: ["FerryQueue", "FerryModel", "FerryRaft"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FerryStorageTests",
             dependencies: ["FerryStorage", "FerryRaft", nioCore],

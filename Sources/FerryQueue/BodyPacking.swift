@@ -99,6 +99,61 @@ struct Payload: Sendable {
     }
 }
 
+extension QueuePartition.StoredMessage {
+    static let noDeduplicationID = UInt16.max
+
+    init(
+        payload: Payload,
+        attributesLength: Int,
+        deduplicationIDLength: Int?,
+        groupID: String?,
+        sentAtMs: Int64,
+        state: State,
+        originBox: QueuePartition.OriginBox? = nil,
+        availableAtMs: Int64 = 0
+    ) {
+        self.payload = payload
+        self.attributesLength = UInt32(attributesLength)
+        self.deduplicationIDLength = deduplicationIDLength.map(UInt16.init) ?? Self.noDeduplicationID
+        self.groupID = groupID
+        self.sentAtMs = sentAtMs
+        self.state = state
+        self.originBox = originBox
+        self.availableAtMs = availableAtMs
+    }
+
+    private var deduplicationIDBytes: Int {
+        deduplicationIDLength == Self.noDeduplicationID ? 0 : Int(deduplicationIDLength)
+    }
+
+    var bodyLength: Int { Int(payload.length) - Int(attributesLength) - deduplicationIDBytes }
+
+    /// The payload's parts: body, attributes, deduplication id (empty when none).
+    func withParts<R>(
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> R
+    ) -> R {
+        let bodyEnd = bodyLength
+        let attributesEnd = bodyEnd + Int(attributesLength)
+        return payload.withBytes { bytes in
+            body(
+                UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]),
+                UnsafeRawBufferPointer(rebasing: bytes[bodyEnd..<attributesEnd]),
+                UnsafeRawBufferPointer(rebasing: bytes[attributesEnd...])
+            )
+        }
+    }
+
+    /// The body (a copy: the arena is not a `ByteBuffer`).
+    var body: ByteBuffer { withParts { body, _, _ in Payload.buffer(body) } }
+
+    var messageAttributes: ByteBuffer { withParts { _, attributes, _ in Payload.buffer(attributes) } }
+
+    var deduplicationID: String? {
+        guard deduplicationIDLength != Self.noDeduplicationID else { return nil }
+        return withParts { _, _, id in String(decoding: id, as: UTF8.self) }
+    }
+}
+
 extension QueuePartition {
     /// The bytes of the arenas the queued messages hold (each counted once): what their payloads cost.
     package var payloadArenaBytes: Int {

@@ -6,7 +6,8 @@ import NIOCore
 extension QueuePartition {
     /// Snapshot format version; bump on any change and keep reading the old ones (CHANGELOG).
     /// 2: attributes with policy and tags. 3: each message's `availableAtMs` (older snapshots: the send, or the
-    /// end of the delay).
+    /// end of the delay). 4: deduplication keys as 128-bit SHA-256 digests (`DedupKey`; older snapshots: the
+    /// scoped id, hashed on restore).
     public static let snapshotVersion: UInt8 = 4
     static let snapshotMagic: UInt32 = 0x4651_534E  // "FQSN"
 

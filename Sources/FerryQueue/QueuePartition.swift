@@ -59,59 +59,6 @@ public struct QueuePartition: Sendable {
         /// delivery's visibility. A FIFO group's place in the ready index is its head's (SQS's order).
         var availableAtMs: Int64 = 0
 
-        static let noDeduplicationID = UInt16.max
-
-        init(
-            payload: Payload,
-            attributesLength: Int,
-            deduplicationIDLength: Int?,
-            groupID: String?,
-            sentAtMs: Int64,
-            state: State,
-            originBox: OriginBox? = nil,
-            availableAtMs: Int64 = 0
-        ) {
-            self.payload = payload
-            self.attributesLength = UInt32(attributesLength)
-            self.deduplicationIDLength = deduplicationIDLength.map(UInt16.init) ?? Self.noDeduplicationID
-            self.groupID = groupID
-            self.sentAtMs = sentAtMs
-            self.state = state
-            self.originBox = originBox
-            self.availableAtMs = availableAtMs
-        }
-
-        private var deduplicationIDBytes: Int {
-            deduplicationIDLength == Self.noDeduplicationID ? 0 : Int(deduplicationIDLength)
-        }
-
-        var bodyLength: Int { Int(payload.length) - Int(attributesLength) - deduplicationIDBytes }
-
-        /// The payload's parts: body, attributes, deduplication id (empty when none).
-        func withParts<R>(
-            _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> R
-        ) -> R {
-            let bodyEnd = bodyLength
-            let attributesEnd = bodyEnd + Int(attributesLength)
-            return payload.withBytes { bytes in
-                body(
-                    UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]),
-                    UnsafeRawBufferPointer(rebasing: bytes[bodyEnd..<attributesEnd]),
-                    UnsafeRawBufferPointer(rebasing: bytes[attributesEnd...])
-                )
-            }
-        }
-
-        /// The body (a copy: the arena is not a `ByteBuffer`).
-        var body: ByteBuffer { withParts { body, _, _ in Payload.buffer(body) } }
-
-        var messageAttributes: ByteBuffer { withParts { _, attributes, _ in Payload.buffer(attributes) } }
-
-        var deduplicationID: String? {
-            guard deduplicationIDLength != Self.noDeduplicationID else { return nil }
-            return withParts { _, _, id in String(decoding: id, as: UTF8.self) }
-        }
-
         var origin: MoveOrigin? {
             get { originBox?.origin }
             set { originBox = newValue.map(OriginBox.init) }

@@ -1,5 +1,6 @@
 import FerryModel
 import FerryQueue
+import FerryRaft
 import Testing
 
 @Suite struct DedupWindowTests {
@@ -61,7 +62,7 @@ import Testing
         var dedup = DedupWindow()
         var model: [DedupKey: DedupRecord] = [:]
         var accepted: [DedupKey] = []
-        var generator = SplitMix(seed: 7)
+        var generator = Xoshiro256(seed: 7)
         var now: Int64 = 0
         for round in 0..<20_000 {
             now += Int64(generator.next() % 3)
@@ -96,19 +97,6 @@ import Testing
         dedup.expire(nowMs: now + 1, windowMs: 1)
         #expect(dedup.count == 0 && dedup.invariantViolations.isEmpty)
         #expect(dedup.lookup(accepted.first ?? key("x"), nowMs: now, windowMs: 10) == nil)
-    }
-}
-
-/// A small deterministic generator for the table test.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
