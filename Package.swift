@@ -154,12 +154,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The load of `ferry bench`: the closed-loop engine (producers, consumers, counters, histograms) over a
+        // transport, and the native protocol's transport. The SQS transport lives with the command (FerrySQS).
+        .target(
+            name: "FerryLoad",
+            dependencies: [
+                "FerryClient", "FerryModel", "FerryWire", nioCore, nioPosix,
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // One binary: `ferry node` and the client commands.
         .executableTarget(
             name: "ferry",
             dependencies: [
                 "FerryNode", "FerrySQS", "FerryClient", "FerryRouter", "FerryNet", "FerryModel", "FerryWire", "CSpawn",
-                "FerryHTTP", "FerryTLS", nioCore,
+                "FerryHTTP", "FerryTLS", "FerryLoad", nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -236,6 +246,11 @@ let package = Package(
         .testTarget(
             name: "FerryClientTests",
             dependencies: ["FerryClient", "FerryRouter", "FerryModel", "FerryWire", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryLoadTests",
+            dependencies: ["FerryLoad", "FerryModel", "FerryWire", nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import FerryLoad
 import FerryModel
 import Histogram
 
@@ -7,11 +8,6 @@ struct BenchReport {
     let result: (counters: LoadEngine.Counters, seconds: Double)
     let serverCPUSeconds: Double?
 
-    static func ms(_ us: UInt64) -> String {
-        let value = Double(us) / 1_000
-        return value < 10 ? String(Double(Int(value * 1_000)) / 1_000) : String(Double(Int(value * 10)) / 10)
-    }
-
     /// The figure the CPU is divided by: acknowledged sends, or deleted messages when only consuming.
     var messages: Int { settings.producers > 0 ? result.counters.acknowledged : result.counters.deleted }
     var perSecond: (Int) -> Double { { Double($0) / result.seconds } }
@@ -19,9 +15,11 @@ struct BenchReport {
     func latencies(_ histogram: Histogram<UInt64>) -> [(String, String)] {
         guard histogram.totalCount > 0 else { return [] }
         return [
-            ("p50", Self.ms(histogram.valueAtPercentile(50))), ("p90", Self.ms(histogram.valueAtPercentile(90))),
-            ("p99", Self.ms(histogram.valueAtPercentile(99))), ("p99_9", Self.ms(histogram.valueAtPercentile(99.9))),
-            ("max", Self.ms(histogram.max)),
+            ("p50", LoadEngine.ms(histogram.valueAtPercentile(50))),
+            ("p90", LoadEngine.ms(histogram.valueAtPercentile(90))),
+            ("p99", LoadEngine.ms(histogram.valueAtPercentile(99))),
+            ("p99_9", LoadEngine.ms(histogram.valueAtPercentile(99.9))),
+            ("max", LoadEngine.ms(histogram.max)),
         ]
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryClient
+import FerryLoad
 import FerryModel
 import FerryWire
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSpawn
 import FerryClient
+import FerryLoad
 import FerryModel
 import FerryWire
 import Histogram
@@ -149,14 +150,23 @@ struct LoadBench: ParsableCommand {
             _ = try client.createQueue(name, partitions: partitions, attributes: attributes)
         }
         defer { for name in names where !keepQueues && !existingQueues { try? client.deleteQueue(name) } }
+        let sqs = api == "sqs" ? try sqsCredentials(cluster) : nil
         let engine = try LoadEngine(
-            client: client,
+            cluster: try LoadEngine.settledCluster(client, queues: names),
             queues: names,
-            settings: self,
-            sqs: api == "sqs" ? try sqsCredentials(cluster) : nil,
-            tls: tls,
-            credentials: credentials
-        )
+            settings: load
+        ) { cluster, queues, group in
+            if let sqs {
+                return try SQSLoadTransport(cluster: cluster, queues: queues, credentials: sqs, loop: group.next())
+            }
+            return try NativeLoadTransport(
+                cluster: cluster,
+                queues: queues,
+                group: group,
+                security: tls.map(FerryClient.security),
+                credentials: credentials
+            )
+        }
         defer { engine.shutdown() }
         if !existingQueues && (prefill > 0 || warmup > 0) {
             let fill = prefill > 0 ? prefill : warmup
@@ -172,6 +182,24 @@ struct LoadBench: ParsableCommand {
 }
 
 extension LoadBench {
+    /// The options the load engine reads.
+    var load: LoadSettings {
+        var load = LoadSettings()
+        load.kind = kind
+        load.size = size
+        load.producers = producers
+        load.consumers = consumers
+        load.groups = groups
+        load.window = window
+        load.batch = batch
+        load.receives = receives
+        load.duration = duration
+        load.count = count
+        load.rate = rate
+        load.prefill = prefill
+        return load
+    }
+
     /// The key for `--api sqs`: the options, the environment as aws-cli reads it, or the local cluster's file.
     func sqsCredentials(_ cluster: BenchCluster) throws -> SQSCredentials {
         let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
@@ -272,16 +300,4 @@ struct BenchCluster {
         guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
         return user + system
     }
-}
-
-/// Writes to standard error (progress and notes; standard output keeps the report).
-func writeError(_ text: String) {
-    var text = text
-    text.withUTF8 { bytes in _ = Glibc.write(2, bytes.baseAddress, bytes.count) }
-}
-
-func nowNs() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
 }

@@ -1,3 +1,4 @@
+import FerryLoad
 import FerryModel
 import FerrySQS
 import FerryWire

@@ -1,7 +1,5 @@
-import ArgumentParser
 import FerryClient
 import FerryModel
-import FerryTLS
 import FerryWire
 import Histogram
 import NIOCore
@@ -11,38 +9,62 @@ import NIOPosix
     import Glibc
 #endif
 
+/// What the engine runs: the `ferry bench run` options it reads (LoadBench validates them).
+package struct LoadSettings: Sendable {
+    package var kind = "fifo"
+    package var size = 128
+    package var producers = 1
+    package var consumers = 0
+    package var groups = 64
+    package var window = 256
+    package var batch = 1
+    package var receives = 8
+    package var duration: Double = 10
+    package var count = 0
+    package var rate: Double = 0
+    package var prefill = 0
+
+    package init() {}
+}
+
+/// A load that cannot run (its queues are missing, its fill did not finish).
+package struct LoadError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
+}
+
 /// The load of `ferry bench run`. Everything after set-up runs on one event loop (the one the connections use),
 /// so the counters need no lock: every answer is counted and the next request started in the answer's
 /// callback. The main thread only starts phases and reads the counters through `loop.submit`.
-final class LoadEngine: @unchecked Sendable {
-    struct Counters {
-        var sendLatencyUs = Histogram<UInt64>(
+package final class LoadEngine: @unchecked Sendable {
+    package struct Counters {
+        package var sendLatencyUs = Histogram<UInt64>(
             highestTrackableValue: 600_000_000,
             numberOfSignificantValueDigits: .three
         )
-        var receiveLatencyUs = Histogram<UInt64>(
+        package var receiveLatencyUs = Histogram<UInt64>(
             highestTrackableValue: 3_600_000_000,
             numberOfSignificantValueDigits: .three
         )
         /// Messages acknowledged / received / deleted while measuring (answers that came before the end).
-        var acknowledged = 0
-        var received = 0
-        var deleted = 0
+        package var acknowledged = 0
+        package var received = 0
+        package var deleted = 0
         /// Messages the cluster refused, requests that failed or timed out (and were sent again).
-        var refused = 0
-        var failedRequests = 0
+        package var refused = 0
+        package var failedRequests = 0
         /// Failed requests by cause (error code, or the client-side failure).
-        var failures: [String: Int] = [:]
-        var emptyReceives = 0
+        package var failures: [String: Int] = [:]
+        package var emptyReceives = 0
         /// Receive requests answered in the measured phase (messages per receive: `received / receives`).
-        var receives = 0
+        package var receives = 0
     }
 
-    let settings: LoadBench
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let loop: any EventLoop
-    let queues: [QueueDescription]
-    let fifo: Bool
+    package let settings: LoadSettings
+    package let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    package let loop: any EventLoop
+    package let queues: [QueueDescription]
+    package let fifo: Bool
     private var transport: (any LoadTransport)!
     private let nodeIDs: [UInt64]
     /// Queue index → partition → the node believed to lead it.
@@ -70,21 +92,10 @@ final class LoadEngine: @unchecked Sendable {
     /// The first refusal that sending again cannot help (a bad setting): it ends the run, reported once.
     private var refusal: LoadFailure?
 
-    /// - Parameter sqs: the key for `--api sqs` (nil: the native protocol).
-    init(
-        client: FerryClient,
-        queues names: [String],
-        settings: LoadBench,
-        sqs: SQSCredentials? = nil,
-        tls: ClientTLS? = nil,
-        credentials: Credentials? = nil
-    ) throws {
-        self.settings = settings
-        self.loop = group.next()
-        self.fifo = settings.kind == "fifo"
-        // A new queue's partitions elect leaders and then hand leadership to their preferred nodes (the first
-        // replica; the nodes rebalance every 5 s): wait, at most 20 s, until the bench queues' partitions are led
-        // there, or else have leaders that stayed the same for 6 s.
+    /// The cluster once the bench queues' partitions have settled: a new queue's partitions elect leaders and then
+    /// hand leadership to their preferred nodes (the first replica; the nodes rebalance every 5 s). Waits, at most
+    /// 20 s, until they are led there, or else have leaders that stayed the same for 6 s.
+    package static func settledCluster(_ client: FerryClient, queues names: [String]) throws -> ClusterDescription {
         var cluster = try client.describe()
         var stableSince = nowNs()
         let waitEnd = nowNs() + 20_000_000_000
@@ -105,9 +116,22 @@ final class LoadEngine: @unchecked Sendable {
             cluster = fresh
             if nowNs() - stableSince >= 6_000_000_000 { break }
         }
+        return cluster
+    }
+
+    /// - Parameter transport: makes the transport once the queues are known, on the engine's event loop group.
+    package init(
+        cluster: ClusterDescription,
+        queues names: [String],
+        settings: LoadSettings,
+        transport: (ClusterDescription, [QueueDescription], MultiThreadedEventLoopGroup) throws -> any LoadTransport
+    ) throws {
+        self.settings = settings
+        self.loop = group.next()
+        self.fifo = settings.kind == "fifo"
         self.queues = try names.map { name in
             guard let queue = cluster.queues.first(where: { $0.name == name }) else {
-                throw ValidationError("queue \(name) is missing from the metadata")
+                throw LoadError("queue \(name) is missing from the metadata")
             }
             return queue
         }
@@ -119,22 +143,17 @@ final class LoadEngine: @unchecked Sendable {
         }
         filler = LoadBody.filler(size: settings.size)
         runID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        if let sqs {
-            transport = try SQSLoadTransport(cluster: cluster, queues: queues, credentials: sqs, loop: loop)
-        } else {
-            transport = try NativeLoadTransport(
-                cluster: cluster,
-                queues: queues,
-                group: group,
-                security: tls.map(FerryClient.security),
-                credentials: credentials
-            )
+        do {
+            self.transport = try transport(cluster, queues, group)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
         }
     }
 
     /// Closes the connections and stops the event loop (from the main thread, when the run is over; a callback
     /// still pending may hold the engine, so this cannot wait for `deinit`).
-    func shutdown() {
+    package func shutdown() {
         transport?.close()
         try? group.syncShutdownGracefully()
     }
@@ -142,7 +161,7 @@ final class LoadEngine: @unchecked Sendable {
     // MARK: Phases (main thread)
 
     /// Sends `total` messages (window 256 per producer, batches of 10), unmeasured, and waits for their answers.
-    func fill(_ total: Int) throws {
+    package func fill(_ total: Int) throws {
         let producers = max(1, settings.producers)
         try loop.submit {
             self.issueLimit = total
@@ -156,11 +175,11 @@ final class LoadEngine: @unchecked Sendable {
             if sent >= total && busy == 0 { break }
         }
         let done = try loop.submit { self.inFlight == 0 && self.issued >= total }.wait()
-        guard done else { throw ValidationError("the warm-up of \(total) messages did not finish in time") }
+        guard done else { throw LoadError("the warm-up of \(total) messages did not finish in time") }
     }
 
     /// The measured phase; returns the counters and the measured seconds.
-    func measure(progress: Bool) throws -> (counters: Counters, seconds: Double) {
+    package func measure(progress: Bool) throws -> (counters: Counters, seconds: Double) {
         let limitNs = UInt64(settings.duration * 1e9)
         let start = try! loop.submit {
             self.issueLimit = self.settings.count
@@ -214,7 +233,13 @@ final class LoadEngine: @unchecked Sendable {
         return (counters, Double(end - start) / 1e9)
     }
 
-    static func progressLine(_ at: Double, _ now: Counters, _ before: Counters, _ seconds: Double) -> String {
+    /// Microseconds as milliseconds: three decimals below 10 ms, one above.
+    package static func ms(_ us: UInt64) -> String {
+        let value = Double(us) / 1_000
+        return value < 10 ? String(Double(Int(value * 1_000)) / 1_000) : String(Double(Int(value * 10)) / 10)
+    }
+
+    package static func progressLine(_ at: Double, _ now: Counters, _ before: Counters, _ seconds: Double) -> String {
         func rate(_ a: Int, _ b: Int) -> String { String(Int(Double(a - b) / seconds)) }
         var line =
             "\r[\(Int(at.rounded())) s] acknowledged \(now.acknowledged) (\(rate(now.acknowledged, before.acknowledged))/s)"
@@ -222,7 +247,7 @@ final class LoadEngine: @unchecked Sendable {
             line += ", received \(now.received), deleted \(now.deleted) (\(rate(now.deleted, before.deleted))/s)"
         }
         if now.sendLatencyUs.totalCount > 0 {
-            line += ", send p99 \(BenchReport.ms(now.sendLatencyUs.valueAtPercentile(99))) ms"
+            line += ", send p99 \(Self.ms(now.sendLatencyUs.valueAtPercentile(99))) ms"
         }
         return line + "   "
     }
@@ -380,10 +405,12 @@ final class LoadEngine: @unchecked Sendable {
                 self.inFlight -= 1
             case .failure(let error):
                 self.failed(error, queueIndex, partition)
-                if attempt < 5 {
-                    self.retry { self.delete(queueIndex, partition, handles, attempt: attempt + 1) }
-                } else {
+                // Sent again until it is answered (the run's end stops it): a delete given up after a few
+                // attempts may have been applied, and a drain that never counts its messages never ends.
+                if self.stopping {
                     self.inFlight -= 1
+                } else {
+                    self.retry { self.delete(queueIndex, partition, handles, attempt: attempt + 1) }
                 }
             }
         }
@@ -415,4 +442,16 @@ final class LoadEngine: @unchecked Sendable {
         }
         loop.scheduleTask(in: .milliseconds(20)) { again() }
     }
+}
+
+/// Writes to standard error (progress and notes; standard output keeps the report).
+package func writeError(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in _ = Glibc.write(2, bytes.baseAddress, bytes.count) }
+}
+
+package func nowNs() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
 }

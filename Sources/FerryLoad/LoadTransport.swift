@@ -8,7 +8,7 @@ import NIOPosix
 /// API (`--api sqs`). The load engine decides what to send and when; a transport turns one send, receive or
 /// delete into requests of its protocol and the answers back into counts. Every call is made on the engine's
 /// event loop and completes there.
-protocol LoadTransport: AnyObject {
+package protocol LoadTransport: AnyObject {
     /// Sends one batch to a partition (`leader`: the node believed to lead it, 0 when unknown).
     func send(
         _ queue: Int,
@@ -31,45 +31,61 @@ protocol LoadTransport: AnyObject {
 }
 
 /// Messages of one request that the cluster took (acknowledged or deleted) and that it refused one by one.
-struct LoadCounts: Sendable {
-    var done = 0
-    var refused = 0
+package struct LoadCounts: Sendable {
+    package var done = 0
+    package var refused = 0
+
+    package init(done: Int = 0, refused: Int = 0) {
+        self.done = done
+        self.refused = refused
+    }
 }
 
 /// A received message: when it was sent (read from its body) and what deletes it.
-struct LoadDelivery: Sendable {
-    var sentAtNs: UInt64?
-    var handle: LoadHandle
+package struct LoadDelivery: Sendable {
+    package var sentAtNs: UInt64?
+    package var handle: LoadHandle
+
+    package init(sentAtNs: UInt64?, handle: LoadHandle) {
+        self.sentAtNs = sentAtNs
+        self.handle = handle
+    }
 }
 
-enum LoadHandle: Sendable {
+package enum LoadHandle: Sendable {
     case native(ReceiptHandle)
     case sqs(String)
 }
 
 /// A request that failed as a whole: its cause for the report, and what the engine does next.
-struct LoadFailure: Error, Sendable, CustomStringConvertible {
-    var cause: String
+package struct LoadFailure: Error, Sendable, CustomStringConvertible {
+    package var cause: String
     /// The node the answer named as leader (native `notLeader`).
-    var leaderHint: UInt64 = 0
+    package var leaderHint: UInt64 = 0
     /// Sending it again cannot help (a bad setting); the engine prints it.
-    var permanent = false
+    package var permanent = false
 
-    var description: String { "the cluster refused the bench's request: \(cause)" }
+    package init(cause: String, leaderHint: UInt64 = 0, permanent: Bool = false) {
+        self.cause = cause
+        self.leaderHint = leaderHint
+        self.permanent = permanent
+    }
+
+    package var description: String { "the cluster refused the bench's request: \(cause)" }
 }
 
 /// The bodies the load sends: the send time (monotonic ns) as 16 hex digits, then printable filler, so the
 /// same body is valid for the native protocol and for SQS (whose bodies are text).
-enum LoadBody {
-    static let timeDigits = 16
+package enum LoadBody {
+    package static let timeDigits = 16
     private static let hex = Array("0123456789abcdef".utf8)
 
-    static func filler(size: Int) -> [UInt8] {
+    package static func filler(size: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<max(0, size - timeDigits)).map { _ in UInt8.random(in: 0x61...0x7a, using: &generator) }
     }
 
-    static func make(sentAt: UInt64, filler: [UInt8]) -> ByteBuffer {
+    package static func make(sentAt: UInt64, filler: [UInt8]) -> ByteBuffer {
         var body = ByteBuffer()
         body.reserveCapacity(timeDigits + filler.count)
         for shift in stride(from: 60, through: 0, by: -4) {
@@ -80,7 +96,7 @@ enum LoadBody {
     }
 
     /// The send time at the start of `bytes`, if it is there.
-    static func sentAt<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt64? {
+    package static func sentAt<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt64? {
         guard bytes.count >= timeDigits else { return nil }
         var value: UInt64 = 0
         for byte in bytes.prefix(timeDigits) {
@@ -97,12 +113,12 @@ enum LoadBody {
 }
 
 /// The native protocol: one pipelined connection per node, each request to the partition's leader.
-final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
+package final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
     private let queues: [QueueDescription]
     private let nodeIDs: [UInt64]
     private var connections: [UInt64: Connection] = [:]
 
-    init(
+    package init(
         cluster: ClusterDescription,
         queues: [QueueDescription],
         group: any EventLoopGroup,
@@ -122,7 +138,7 @@ final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
         }
     }
 
-    func send(
+    package func send(
         _ queue: Int,
         _ partition: UInt32,
         leader: UInt64,
@@ -137,7 +153,12 @@ final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
             }
     }
 
-    func receive(_ queue: Int, _ partition: UInt32, leader: UInt64, waitMs: Int64) -> EventLoopFuture<[LoadDelivery]> {
+    package func receive(
+        _ queue: Int,
+        _ partition: UInt32,
+        leader: UInt64,
+        waitMs: Int64
+    ) -> EventLoopFuture<[LoadDelivery]> {
         let request = ReceiveRequest(maxMessages: QueueLimits.maxReceiveMessages)
         return start(
             .receive(queue: queues[queue].name, partition: partition, request: request, waitMs: UInt32(waitMs)),
@@ -155,7 +176,7 @@ final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
         }
     }
 
-    func delete(
+    package func delete(
         _ queue: Int,
         _ partition: UInt32,
         leader: UInt64,
@@ -171,7 +192,7 @@ final class NativeLoadTransport: LoadTransport, @unchecked Sendable {
             }
     }
 
-    func close() {
+    package func close() {
         for connection in connections.values { connection.close() }
     }
 
