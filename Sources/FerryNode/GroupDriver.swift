@@ -27,6 +27,10 @@ final class GroupDriver {
     var lastStampAtMs: Int64 = 0
     var stampTerm: Term = 0
     var lastSnapshotIndex: LogIndex
+    /// The size of the group's last snapshot (0: none taken or installed since the node started), and the bytes
+    /// of the entries applied since it was started: `SnapshotCadence`.
+    var lastSnapshotBytes = 0
+    var appliedBytesSinceSnapshot = 0
     /// The snapshot being encoded and written off the Raft thread, if one is (`NodeRuntime.maybeSnapshot`).
     var snapshotTicket: UInt64?
     var lastTimeProposalMs: Int64 = 0
@@ -105,6 +109,7 @@ final class GroupDriver {
     /// Applies one committed entry; answers its waiter when this node proposed it in the entry's term.
     func apply(_ entry: Entry) -> AppliedResult? {
         var result: AppliedResult?
+        appliedBytesSinceSnapshot += entry.payload.readableBytes
         if entry.kind == .normal && entry.payload.readableBytes > 0 {
             if catalog != nil {
                 if let applied = catalog?.apply(index: entry.index, payload: entry.payload) {

@@ -90,7 +90,8 @@ extension NodeRuntime {
         duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
-    /// Takes a snapshot of a group whose applied index ran `snapshot_every_entries` past its last one: the state
+    /// Takes a snapshot of a group that is due one (`SnapshotCadence`: its applied index ran
+    /// `snapshot_every_entries` past its last one, and a large state waits for log bytes too): the state
     /// is copied here (copy-on-write: the collections the Raft thread then changes are copied once), encoded and
     /// written by `snapshotExecutor`, and the log compacted when `.snapshotWritten` comes back (issue 19: encoding
     /// and writing a 60 MB partition took 600–1,100 ms, in which the Raft thread answered nothing and the peers
@@ -98,9 +99,15 @@ extension NodeRuntime {
     func maybeSnapshot(_ group: GroupDriver) throws {
         let applied = group.core.appliedIndex
         guard group.snapshotTicket == nil,
-            applied >= group.lastSnapshotIndex + LogIndex(config.snapshotEveryEntries),
+            SnapshotCadence.due(
+                entriesSince: applied - min(applied, group.lastSnapshotIndex),
+                bytesSince: group.appliedBytesSinceSnapshot,
+                lastSnapshotBytes: group.lastSnapshotBytes,
+                everyEntries: config.snapshotEveryEntries
+            ),
             let term = group.core.term(at: applied)
         else { return }
+        group.appliedBytesSinceSnapshot = 0
         let metadata = SnapshotMetadata(index: applied, term: term, conf: group.core.membership(at: applied))
         let keep = LogIndex(config.entriesKeptAfterSnapshot)
         snapshotTickets += 1
@@ -150,6 +157,7 @@ extension NodeRuntime {
             case .success(true):
                 try group.log.finishSnapshot(written.metadata, compactTo: written.compactTo)
                 group.lastSnapshotIndex = written.metadata.index
+                group.lastSnapshotBytes = written.bytes
                 try storage.removeObsoleteSegments()
             case .success(false):
                 // The log keeps everything the snapshot would have covered; the next one is taken after as many
@@ -239,5 +247,22 @@ extension NodeRuntime {
             "group \(group.groupID) repaired: it holds the leader's commit of term \(group.core.abstainThroughTerm); "
                 + "it votes again from the next term"
         )
+    }
+}
+
+/// When a group takes a snapshot. After `snapshot_every_entries` applied entries; and, when its last snapshot was
+/// large, only once the entries applied since hold a quarter of that snapshot's bytes. A deep queue's snapshot
+/// costs its whole state (300 MB and 2–4 s per partition at 10M queued messages) while its drain's entries are
+/// small deletes: by entries alone a drain of 10M messages rewrote the state every 10,000 deletes. The rule keeps
+/// snapshot bytes written at most four times the log bytes they compact, and a restart's replay at most a
+/// quarter of the state's size in log. Small states (tests, chaos scenarios) snapshot by entries as before.
+package enum SnapshotCadence {
+    /// Snapshots at least this large wait for log bytes as well (16 MiB: about 0.1 s to encode here).
+    package static let largeSnapshotBytes = 16 << 20
+
+    package static func due(entriesSince: LogIndex, bytesSince: Int, lastSnapshotBytes: Int, everyEntries: Int) -> Bool
+    {
+        guard entriesSince >= LogIndex(everyEntries) else { return false }
+        return lastSnapshotBytes < largeSnapshotBytes || bytesSince >= lastSnapshotBytes / 4
     }
 }

@@ -333,6 +333,8 @@ struct NodeReadyPerformer: RaftReadyPerformer {
             group.partition = try QueuePartition.restore(from: snapshot.data)
         }
         group.lastSnapshotIndex = snapshot.metadata.index
+        group.lastSnapshotBytes = snapshot.data.readableBytes
+        group.appliedBytesSinceSnapshot = 0
         NodeLog.info("group \(group.groupID) installed a snapshot at \(snapshot.metadata.index)")
     }
 
