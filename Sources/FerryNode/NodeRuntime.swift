@@ -210,7 +210,6 @@ package final class NodeRuntime: @unchecked Sendable {
             var pending: [(GroupDriver, RaftReady)] = []
             var mustSync = false
             for group in orderedGroups {
-                let id = group.groupID
                 while let ready = group.core.readyIfAny() {
                     if let soft = ready.softState {
                         group.isLeader = soft.role == .leader
