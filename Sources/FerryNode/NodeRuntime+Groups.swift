@@ -42,6 +42,8 @@ extension NodeRuntime {
             partition: partition,
             snapshotIndex: snapshot.metadata.index
         )
+        // The replay of the log after it must not make a large state snapshot again every few thousand entries.
+        groups[id]!.lastSnapshotBytes = snapshot.data.readableBytes
     }
 
     /// Opens the partition groups the catalog places here and closes those of deleted queues, and those this
