@@ -74,8 +74,14 @@ let package = Package(
         .target(name: "CSpawn"),
         // glibc's mallopt, which Swift's Glibc module does not declare (the node fixes its mmap threshold).
         .target(name: "CMalloc"),
+        // Linux's sync_file_range, which Swift's Glibc module does not declare (snapshot files pace their writes).
+        .target(name: "CFileSync"),
         // Segmented write-ahead log, snapshots and hard state on files: implements FerryRaft's storage.
-        .target(name: "FerryStorage", dependencies: ["FerryRaft", "CLZ4", nioCore], swiftSettings: swiftSettings),
+        .target(
+            name: "FerryStorage",
+            dependencies: ["FerryRaft", "CLZ4", "CFileSync", nioCore],
+            swiftSettings: swiftSettings
+        ),
         // Raw disk limit and FerryStorage append throughput, open time: the benchmark command.
         .executableTarget(
             name: "ferry-storage-bench",

@@ -183,5 +183,11 @@ final class FaultyFile: StorageFile {
         try inner.sync()
     }
 
+    /// Paces only what reached the inner file: under power loss the bytes are held here until `sync()`.
+    func writeBack(_ range: Range<Int>, wait: Bool) {
+        let written = range.clamped(to: 0..<inner.size)
+        if !written.isEmpty { inner.writeBack(written, wait: wait) }
+    }
+
     func close() { inner.close() }
 }

@@ -57,6 +57,10 @@ public protocol StorageFile: AnyObject {
     func truncate(to size: Int) throws(StorageError)
     /// fdatasync: everything appended so far is durable when this returns.
     func sync() throws(StorageError)
+    /// Starts writing the appended bytes in `range` to the device and, when `wait`, returns once they are written.
+    /// Changes nothing about durability (only `sync()` makes data durable, and a file system may ignore this):
+    /// it paces a large file so that its bytes do not queue in front of the log's fdatasync all at once.
+    func writeBack(_ range: Range<Int>, wait: Bool)
     func close()
 }
 

@@ -461,6 +461,9 @@ public struct SnapshotFileWriter: @unchecked Sendable {
     let fileSystem: any FileSystem
     let directory: String
 
+    /// The pieces a snapshot file is written in: at most two of them wait on the device at a time.
+    public static var writeBackBytes: Int { SnapshotStore.writeBackBytes }
+
     /// False when the disk is full (the temporary file is removed by the next attempt).
     public func write(_ snapshot: Snapshot) throws(StorageError) -> Bool {
         do {

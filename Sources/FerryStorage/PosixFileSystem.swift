@@ -1,3 +1,4 @@
+import CFileSync
 import NIOCore
 
 #if canImport(Glibc)
@@ -133,6 +134,12 @@ final class PosixFile: StorageFile {
 
     func sync() throws(StorageError) {
         if fdatasync(fd) != 0 { throw PosixFileSystem.failure(path, "fdatasync") }
+    }
+
+    func writeBack(_ range: Range<Int>, wait: Bool) {
+        // A hint: an error here (a file system without sync_file_range) is the next fdatasync's to report.
+        let (offset, count) = (Int64(range.lowerBound), Int64(range.count))
+        _ = wait ? ferry_writeback_wait(fd, offset, count) : ferry_writeback_start(fd, offset, count)
     }
 
     func close() {

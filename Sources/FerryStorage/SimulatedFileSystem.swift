@@ -149,5 +149,8 @@ final class SimulatedFile: StorageFile {
         content.durable = content.current
     }
 
+    /// Nothing to pace: memory has no device queue, and durability comes only from `sync()`.
+    func writeBack(_ range: Range<Int>, wait: Bool) {}
+
     func close() {}
 }

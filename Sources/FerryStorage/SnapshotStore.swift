@@ -29,24 +29,33 @@ struct SnapshotStore {
         return (index, term)
     }
 
-    static func encode(_ snapshot: Snapshot) -> ByteBuffer {
-        var body = ByteBuffer()
+    /// The bytes a snapshot file is written in. Each piece's writeback starts when it is appended and the next
+    /// piece waits until the one before it is on the device, so that a snapshot of hundreds of megabytes never
+    /// queues more than two pieces in front of the log's fdatasync (issue 19: unpaced, the log's fsync waited
+    /// 300-600 ms behind a snapshot file's writeback, on every node at once, and leaders lost their followers).
+    static let writeBackBytes = 2 << 20
+
+    /// The file's bytes before the state: magic, version, checksum, then the metadata the checksum covers first.
+    /// The file is this followed by `snapshot.data`, so the state is never copied into a second buffer.
+    static func header(_ snapshot: Snapshot) -> ByteBuffer {
+        var covered = ByteBuffer()
         let metadata = snapshot.metadata
-        body.writeInteger(metadata.index, endianness: .little)
-        body.writeInteger(metadata.term, endianness: .little)
+        covered.writeInteger(metadata.index, endianness: .little)
+        covered.writeInteger(metadata.term, endianness: .little)
         for members in [metadata.conf.voters, metadata.conf.learners] {
-            body.writeInteger(UInt16(members.count), endianness: .little)
-            for member in members { body.writeInteger(member, endianness: .little) }
+            covered.writeInteger(UInt16(members.count), endianness: .little)
+            for member in members { covered.writeInteger(member, endianness: .little) }
         }
-        body.writeInteger(UInt64(snapshot.data.readableBytes), endianness: .little)
-        var data = snapshot.data
-        body.writeBuffer(&data)
-        var file = ByteBuffer()
-        file.writeBytes(magic)
-        file.writeInteger(formatVersion, endianness: .little)
-        file.writeInteger(body.withUnsafeReadableBytes { CRC32C.checksum($0) }, endianness: .little)
-        file.writeBuffer(&body)
-        return file
+        covered.writeInteger(UInt64(snapshot.data.readableBytes), endianness: .little)
+        let checksum = snapshot.data.withUnsafeReadableBytes { data in
+            CRC32C.update(covered.withUnsafeReadableBytes { CRC32C.checksum($0) }, data)
+        }
+        var header = ByteBuffer()
+        header.writeBytes(magic)
+        header.writeInteger(formatVersion, endianness: .little)
+        header.writeInteger(checksum, endianness: .little)
+        header.writeBuffer(&covered)
+        return header
     }
 
     static func decode(_ bytes: ByteBuffer, path: String) throws(StorageError) -> Snapshot {
@@ -89,7 +98,19 @@ struct SnapshotStore {
         try fileSystem.remove(temporary)
         let file = try fileSystem.open(temporary, create: true)
         defer { file.close() }
-        try file.append(Self.encode(snapshot))
+        try file.append(Self.header(snapshot))
+        var data = snapshot.data
+        var unpaced = 0
+        var previous: Range<Int>?
+        while data.readableBytes > 0 {
+            try file.append(data.readSlice(length: min(Self.writeBackBytes, data.readableBytes))!)
+            guard file.size - unpaced >= Self.writeBackBytes || data.readableBytes == 0 else { continue }
+            let piece = unpaced..<file.size
+            file.writeBack(piece, wait: false)
+            if let previous { file.writeBack(previous, wait: true) }
+            previous = piece
+            unpaced = file.size
+        }
         try file.sync()
         try fileSystem.rename(temporary, to: path)
         try fileSystem.syncDirectory(directory)
