@@ -131,6 +131,23 @@ func segmentedLog(rounds: Int) throws -> SimulatedFileSystem {
         #expect(try reopened.initialState().0 == HardState(term: 1, vote: 1, commit: 400))
     }
 
+    /// Compaction drops every batch it covers at once and keeps the one it cuts through, in memory and reopened.
+    @Test func compactionIntoTheMiddleOfABatchKeepsItsTail() throws {
+        let fs = SimulatedFileSystem()
+        let node = try NodeStorage(fileSystem: fs, directory: "/d")
+        let log = try node.group(1, conf: conf)
+        for batch in 0..<2_000 { try log.append(entries(LogIndex(batch * 3 + 1)...LogIndex(batch * 3 + 3), term: 1)) }
+        try node.sync()
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: 4_500, term: 1, conf: conf), data: payload("s"))
+        try log.createSnapshot(snapshot, compactTo: 3_001)
+        try node.sync()
+        for reopened in [log, try NodeStorage(fileSystem: fs, directory: "/d").group(1, conf: conf)] {
+            #expect(reopened.firstIndex == 3_002)
+            #expect(try reopened.entries(from: 3_002, to: 3_008, maxBytes: .max) == entries(3_002...3_007, term: 1))
+            #expect(try reopened.entries(from: 5_998, to: 6_001, maxBytes: .max) == entries(5_998...6_000, term: 1))
+        }
+    }
+
     /// A crash between any two writes loses nothing that a completed sync covered, and the reopened log is a
     /// consistent prefix of what was written.
     @Test func crashAtEveryWriteStepKeepsEverySyncedWrite() throws {
