@@ -1,4 +1,3 @@
-import DequeModule
 import FerryCrypto
 import FerryModel
 import NIOCore
@@ -130,10 +129,11 @@ public struct DedupWindow: Sendable {
 
     /// The partition whose positions the records name.
     public let partition: UInt32
-    private var records = Deque<Record>()
+    /// Chunked, as the hash slots are: a snapshot's copy shares them and a change copies one chunk (issue 19).
+    private var records = ChunkedDeque<Record>()
     /// The number of `records.first`.
     private var firstNumber: UInt64 = 0
-    private var slots: [UInt64] = []
+    private var slots = ChunkedDeque<UInt64>()
     public private(set) var count = 0
 
     public init(partition: UInt32 = 0) { self.partition = partition }
@@ -192,7 +192,7 @@ public struct DedupWindow: Sendable {
     }
 
     private mutating func rehash(capacity: Int) {
-        slots = Array(repeating: 0, count: capacity)
+        slots = ChunkedDeque(repeating: 0, count: capacity)
         for (offset, record) in records.enumerated() where record.key != .empty {
             place(record.key, number: firstNumber + UInt64(offset))
         }
@@ -279,11 +279,11 @@ public struct DedupWindow: Sendable {
         }
         guard removed else { return }
         if records.isEmpty {
-            records = Deque()
-            slots = []
+            records = ChunkedDeque()
+            slots = ChunkedDeque()
         } else if slots.count > 1_024 && count * 8 < slots.count {
             // Mostly empty: the records without their holes, in a deque of their size, and a smaller index.
-            records = Deque(records.filter { $0.key != .empty })
+            records = ChunkedDeque(records.lazy.filter { $0.key != .empty })
             rehash(capacity: Self.capacity(for: count * 2))
         }
     }
@@ -300,6 +300,14 @@ public struct DedupWindow: Sendable {
         }
         guard !contains(key) else { throw .invalid("window key twice") }
         insert(key, record)
+    }
+
+    /// How many chunks of this window are shared with `other`, of how many (tests of copy-on-write per chunk).
+    func chunks(sharedWith other: DedupWindow) -> (shared: Int, total: Int) {
+        (
+            records.sharedChunks(with: other.records) + slots.sharedChunks(with: other.slots),
+            records.chunkCount + slots.chunkCount
+        )
     }
 
     /// What breaks the invariants (the simulator and tests check them).
@@ -321,6 +329,6 @@ public struct DedupWindow: Sendable {
                 continue
             }
         }
-        return problems
+        return problems + records.invariantViolations("dedup records") + slots.invariantViolations("dedup slots")
     }
 }

@@ -1,9 +1,7 @@
-import DequeModule
-
 /// The live messages of a partition by sequence number, in send order (issue 19).
 ///
 /// Messages arrive in increasing sequence order and leave in any order, mostly oldest first. They are kept in two
-/// parallel deques sorted by sequence number, `sequences` and `slots` (nil once removed), and found by bisection:
+/// parallel chunked deques (a snapshot's copy shares them; a change copies one chunk) sorted by sequence number, `sequences` and `slots` (nil once removed), and found by bisection:
 /// a message costs its own size plus 8 bytes, where a dictionary kept 1.3 to 2.7 buckets per message and was the
 /// largest thing in a node's memory with a deep queue (a bucket per message and a half, 192 bytes each).
 ///
@@ -15,8 +13,8 @@ import DequeModule
 struct MessageStore: Sendable, Sequence {
     typealias Element = (key: UInt64, value: QueuePartition.StoredMessage)
 
-    private var sequences = Deque<UInt64>()
-    private var slots = Deque<QueuePartition.StoredMessage?>()
+    private var sequences = ChunkedDeque<UInt64>()
+    private var slots = ChunkedDeque<QueuePartition.StoredMessage?>()
     /// No live slot is before this position (removals at the front move it on lazily).
     private var head = 0
     private(set) var count = 0
@@ -105,8 +103,8 @@ struct MessageStore: Sendable, Sequence {
             head = 0
         }
         guard slots.count > 64 && slots.count > 2 * count else { return }
-        var keptSequences = Deque<UInt64>()
-        var keptSlots = Deque<QueuePartition.StoredMessage?>()
+        var keptSequences = ChunkedDeque<UInt64>()
+        var keptSlots = ChunkedDeque<QueuePartition.StoredMessage?>()
         keptSequences.reserveCapacity(count)
         keptSlots.reserveCapacity(count)
         for (sequence, message) in self {
@@ -137,6 +135,14 @@ struct MessageStore: Sendable, Sequence {
 
     var values: LazyMapSequence<MessageStore, QueuePartition.StoredMessage> { lazy.map(\.value) }
 
+    /// How many chunks of this store are shared with `other`, of how many (tests of copy-on-write per chunk).
+    func chunks(sharedWith other: MessageStore) -> (shared: Int, total: Int) {
+        (
+            sequences.sharedChunks(with: other.sequences) + slots.sharedChunks(with: other.slots),
+            sequences.chunkCount + slots.chunkCount
+        )
+    }
+
     /// Violations of the invariants above (O(n), for `QueuePartition.invariantViolations`).
     func invariantViolations() -> [String] {
         var problems: [String] = []
@@ -146,6 +152,7 @@ struct MessageStore: Sendable, Sequence {
         }
         if slots.compactMap({ $0 }).count != count { problems.append("message store: count \(count) is wrong") }
         if slots.prefix(head).contains(where: { $0 != nil }) { problems.append("message store: live before head") }
-        return problems
+        return problems + sequences.invariantViolations("message store sequences")
+            + slots.invariantViolations("message store slots")
     }
 }

@@ -71,3 +71,13 @@ extension QueuePartition {
         return problems
     }
 }
+
+extension QueuePartition {
+    /// How many chunks of the large collections (messages, dedup window) this partition shares with `other`, of
+    /// how many: a copy (a snapshot's) shares all, and each change after it unshares only what it touched.
+    package func chunks(sharedWith other: QueuePartition) -> (shared: Int, total: Int) {
+        let store = messages.chunks(sharedWith: other.messages)
+        let window = dedup.chunks(sharedWith: other.dedup)
+        return (store.shared + window.shared, store.total + window.total)
+    }
+}
