@@ -13,8 +13,11 @@ import NIOCore
 // For each group count: a backlog of N messages (128-byte bodies, 100 sends per entry, groups round-robin) is
 // built through `apply`, timed as send throughput; then consume rounds of one receive entry (10 requests of
 // 10 messages) and one delete entry for what it handed out, timed separately; then snapshot and restore of the
-// full backlog. Finally the receive cost of a small group beside another group's backlog of 0, N/10 and N
-// messages (its head in flight), as a ratio: a scan would grow with N; the index keeps it near 1.
+// full backlog, and the apply time of one send entry while a copy of the partition is held (as the snapshot
+// thread holds one while it encodes) against the median send entry: the first change after a snapshot begins
+// must not copy the state whole (issue 19). Finally the receive cost of a small group beside another group's
+// backlog of 0, N/10 and N messages (its head in flight), as a ratio: a scan would grow with N; the index keeps
+// it near 1.
 // Figures are medians over R runs; the machine is shared, so compare ratios within one run.
 
 func option(_ name: String, _ arguments: [String]) -> String? {
@@ -113,9 +116,9 @@ print(
 )
 print("")
 print(
-    "| groups | send msg/s | send entries/s | receive msg/s | receive entries/s | delete msg/s | snapshot MB | snapshot s | restore s |"
+    "| groups | send msg/s | send entries/s | receive msg/s | receive entries/s | delete msg/s | snapshot MB | snapshot s | restore s | entry after copy ms | entry ms |"
 )
-print("|---|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for groups in groupCounts {
     var sendRates: [Double] = []
     var receiveRates: [Double] = []
@@ -124,6 +127,7 @@ for groups in groupCounts {
     var snapshotBytes = 0
     var snapshotTimes: [Double] = []
     var restoreTimes: [Double] = []
+    var afterCopyTimes: [Double] = []
     for _ in 0..<runs {
         var driver = Driver()
         let t0 = seconds()
@@ -138,6 +142,11 @@ for groups in groupCounts {
         let restored = try! QueuePartition.restore(from: snapshot)
         restoreTimes.append(seconds() - t2)
         precondition(restored.statistics.visible == backlog, "restore lost messages")
+        let held = driver.partition
+        let t3 = seconds()
+        driver.fill(sendsPerEntry, groups: groups, prefix: "after", dedupPrefix: "a")
+        afterCopyTimes.append(seconds() - t3)
+        withExtendedLifetime(held) {}
 
         var consumed = 0
         var receiveSeconds = 0.0
@@ -159,7 +168,8 @@ for groups in groupCounts {
         "| \(groups) | \(formatted(median(sendRates))) | \(formatted(median(sendRates) / Double(sendsPerEntry))) | "
             + "\(formatted(median(receiveRates))) | \(formatted(median(receiveEntryRates))) | "
             + "\(formatted(median(deleteRates))) | \(formatted(Double(snapshotBytes) / 1_048_576)) | "
-            + "\(formatted(median(snapshotTimes))) | \(formatted(median(restoreTimes))) |"
+            + "\(formatted(median(snapshotTimes))) | \(formatted(median(restoreTimes))) | "
+            + "\(formatted(median(afterCopyTimes) * 1_000)) | \(formatted(1_000 * Double(sendsPerEntry) / median(sendRates))) |"
     )
 }
 
