@@ -254,7 +254,7 @@ extension NodeRuntime {
 
 /// When a group takes a snapshot. After `snapshot_every_entries` applied entries; and, when its last snapshot was
 /// large, only once the entries applied since hold a quarter of that snapshot's bytes. A deep queue's snapshot
-/// costs its whole state (300 MB and 2–4 s per partition at 10M queued messages) while its drain's entries are
+/// costs its whole state (300–640 MB and 3–12 s per partition at 10M queued messages) while its drain's entries are
 /// small deletes: by entries alone a drain of 10M messages rewrote the state every 10,000 deletes. The rule keeps
 /// snapshot bytes written at most four times the log bytes they compact, and a restart's replay at most a
 /// quarter of the state's size in log. Small states (tests, chaos scenarios) snapshot by entries as before.
