@@ -1,24 +1,13 @@
 import FerryModel
 import FerryQueue
+import FerryRaft
 import Testing
 
 /// The chunked deque under the message store and the dedup window (issue 19): it behaves as an array does, and a
 /// copy (a snapshot's) is unshared one chunk at a time, never as a whole.
 @Suite struct ChunkedDequeTests {
-    /// A seeded generator (SplitMix64): the same operations on every run.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test(arguments: [1, 2, 3, 4]) func itDoesWhatAnArrayDoes(seed: UInt64) {
-        var random = Generator(state: seed)
+        var random = Xoshiro256(seed: seed)
         var deque = ChunkedDeque<Int>()
         var model: [Int] = []
         var next = 0
