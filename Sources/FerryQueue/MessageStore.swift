@@ -1,9 +1,10 @@
 /// The live messages of a partition by sequence number, in send order (issue 19).
 ///
 /// Messages arrive in increasing sequence order and leave in any order, mostly oldest first. They are kept in two
-/// parallel chunked deques (a snapshot's copy shares them; a change copies one chunk) sorted by sequence number, `sequences` and `slots` (nil once removed), and found by bisection:
-/// a message costs its own size plus 8 bytes, where a dictionary kept 1.3 to 2.7 buckets per message and was the
-/// largest thing in a node's memory with a deep queue (a bucket per message and a half, 192 bytes each).
+/// parallel chunked deques sorted by sequence number, `sequences` and `slots` (nil once removed), and found by
+/// bisection (a snapshot's copy shares their chunks; a change copies the chunk it touches): a message costs its
+/// own size plus 8 bytes, where a dictionary kept 1.3 to 2.7 buckets per message and was the largest thing in a
+/// node's memory with a deep queue (a bucket per message and a half, 192 bytes each).
 ///
 /// A removal only empties its slot, so positions (`index(atOrAfter:)`, `sequence(at:)`) stay valid within a
 /// command; `compact()` (once per entry) drops the empty slots at the front, and all of them once they outnumber
