@@ -31,8 +31,8 @@ struct SnapshotStore {
 
     /// The bytes a snapshot file is written in. Each piece's writeback starts when it is appended and the next
     /// piece waits until the one before it is on the device, so that a snapshot of hundreds of megabytes never
-    /// queues more than two pieces in front of the log's fdatasync (issue 19: unpaced, the log's fsync waited
-    /// 300-600 ms behind a snapshot file's writeback, on every node at once, and leaders lost their followers).
+    /// queues more than two pieces in front of the log's fdatasync (issue 19: unpaced, an off-CPU profile caught
+    /// the log's fdatasync waiting 300-600 ms behind snapshot files' writeback, on every node at once).
     static let writeBackBytes = 2 << 20
 
     /// The file's bytes before the state: magic, version, checksum, then the metadata the checksum covers first.
