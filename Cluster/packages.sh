@@ -9,11 +9,14 @@
 # (SwiftPM finds both through it), iptables (Cluster/local partition).
 ferry_packages=(liblz4-dev libssl-dev pkg-config iptables)
 
-# Prints the packages among the arguments that are not installed, one per line.
+# Prints the packages among the arguments that are not installed, one per line. Only the package's state counts,
+# not what is wanted of it: a package on hold ("hold ok installed") or one whose purge dpkg refused because others
+# depend on it ("purge ok installed") is installed, and apt-get, finding it at its newest version, would not
+# change it.
 ferry_missing_packages() {
   local package
   for package in "$@"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || echo "$package"
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null)" = installed ] || echo "$package"
   done
 }
 
