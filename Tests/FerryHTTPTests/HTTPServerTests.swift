@@ -61,10 +61,11 @@ import Testing
                     connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
-            guard connected == 0 else {
-                close(descriptor)
-                throw POSIXError(.ECONNREFUSED)
-            }
+            // No close here: a class whose initializer throws once every property is set is deinitialized, and
+            // `deinit` closes the descriptor. Closing it here too closed it twice, and the second close could hit
+            // a descriptor another test's server had just accepted under the same number (NIO then trapped in
+            // getsockname with EBADF, and that test's connection went dead).
+            guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
         }
 
         deinit { close(descriptor) }
