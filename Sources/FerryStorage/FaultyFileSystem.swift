@@ -124,11 +124,14 @@ public final class FaultyFileSystem: FileSystem {
 }
 
 /// A file of `FaultyFileSystem`: appends held until `sync()` under power loss, faults from the control file.
-final class FaultyFile: StorageFile {
+///
+/// The log's fdatasync may run on a storage thread while the Raft thread reads the same segment (issue 19): the
+/// held bytes and the inner file are touched under one lock (the fsync's delay and the inner fdatasync are not).
+final class FaultyFile: StorageFile, @unchecked Sendable {
     let inner: any StorageFile
     let fileSystem: FaultyFileSystem
     /// Appended but not yet written (power loss mode): what a page cache holds and a power failure loses.
-    private var pending = ByteBuffer()
+    private let pending = Mutex(ByteBuffer())
 
     init(inner: any StorageFile, fileSystem: FaultyFileSystem) {
         self.inner = inner
@@ -136,46 +139,54 @@ final class FaultyFile: StorageFile {
     }
 
     var path: String { inner.path }
-    var size: Int { inner.size + pending.readableBytes }
+    var size: Int { pending.withLock { inner.size + $0.readableBytes } }
 
     func read(at offset: Int, count: Int) throws(StorageError) -> ByteBuffer {
-        let written = inner.size
-        var result = offset < written ? try inner.read(at: offset, count: min(count, written - offset)) : ByteBuffer()
-        let end = min(offset + count, size)
-        let from = max(offset, written)
-        if end > from, let tail = pending.getSlice(at: pending.readerIndex + from - written, length: end - from) {
-            var tail = tail
-            result.writeBuffer(&tail)
+        try pending.withLock { pending throws(StorageError) -> ByteBuffer in
+            let written = inner.size
+            var result =
+                offset < written ? try inner.read(at: offset, count: min(count, written - offset)) : ByteBuffer()
+            let end = min(offset + count, written + pending.readableBytes)
+            let from = max(offset, written)
+            if end > from, var tail = pending.getSlice(at: pending.readerIndex + from - written, length: end - from) {
+                result.writeBuffer(&tail)
+            }
+            return result
         }
-        return result
     }
 
     func append(_ bytes: ByteBuffer) throws(StorageError) {
         if fileSystem.current.full { throw .noSpace(path: path) }
-        if fileSystem.powerLoss {
-            var bytes = bytes
-            pending.writeBuffer(&bytes)
-        } else {
-            try inner.append(bytes)
+        try pending.withLock { pending throws(StorageError) in
+            if fileSystem.powerLoss {
+                var bytes = bytes
+                pending.writeBuffer(&bytes)
+            } else {
+                try inner.append(bytes)
+            }
         }
     }
 
     func truncate(to newSize: Int) throws(StorageError) {
-        let written = inner.size
-        if newSize >= written {
-            pending.moveWriterIndex(to: pending.readerIndex + min(pending.readableBytes, newSize - written))
-        } else {
-            pending.clear()
-            try inner.truncate(to: newSize)
+        try pending.withLock { pending throws(StorageError) in
+            let written = inner.size
+            if newSize >= written {
+                pending.moveWriterIndex(to: pending.readerIndex + min(pending.readableBytes, newSize - written))
+            } else {
+                pending.clear()
+                try inner.truncate(to: newSize)
+            }
         }
     }
 
     func sync() throws(StorageError) {
         let faults = fileSystem.current
         if faults.fsyncDelayMs > 0 { usleep(UInt32(faults.fsyncDelayMs) * 1_000) }
-        if pending.readableBytes > 0 {
-            try inner.append(pending)
-            pending.clear()
+        try pending.withLock { pending throws(StorageError) in
+            if pending.readableBytes > 0 {
+                try inner.append(pending)
+                pending.clear()
+            }
         }
         if fileSystem.consumeFsyncFailure() {
             throw .io(path: path, operation: "fdatasync", reason: "Input/output error (storage fault layer)")
@@ -185,7 +196,7 @@ final class FaultyFile: StorageFile {
 
     /// Paces only what reached the inner file: under power loss the bytes are held here until `sync()`.
     func writeBack(_ range: Range<Int>, wait: Bool) {
-        let written = range.clamped(to: 0..<inner.size)
+        let written = pending.withLock { _ in range.clamped(to: 0..<inner.size) }
         if !written.isEmpty { inner.writeBack(written, wait: wait) }
     }
 

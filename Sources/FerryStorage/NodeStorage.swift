@@ -202,6 +202,27 @@ public final class NodeStorage {
         }
     }
 
+    /// Group commit, first half (asynchronous storage writes, `WriteAheadLog.beginSync()`): writes what is
+    /// buffered and returns the fdatasync to run on any thread, then `finishSync()`; nil when nothing is left
+    /// to sync (or, under `fsync: never`, once written).
+    public func beginSync() throws(StorageError) -> WALSync? {
+        switch fsync {
+        case .always, .interval: return try wal.beginSync()
+        case .never:
+            try wal.flush()
+            return nil
+        }
+    }
+
+    /// Group commit, second half: waits for the sync in flight (or runs it) and records it.
+    public func finishSync() throws(StorageError) { try wal.finishSync() }
+
+    /// The group commit whose fdatasync runs now, if any.
+    public var syncInFlight: WALSync? { wal.syncInFlight }
+
+    /// How long the last finished fdatasync took.
+    public var lastSyncNanoseconds: Int64 { wal.lastSyncNanoseconds }
+
     func append(_ records: [WALRecord]) throws(StorageError) -> [RecordLocation] {
         if wal.needsRoll {
             do {

@@ -61,6 +61,10 @@ public final class WriteAheadLog {
     public private(set) var failure: StorageError?
     /// A `synced` mark was written after the last fsync.
     private var markUnsynced = false
+    /// The group commit whose fdatasync runs now (`beginSync`): nothing is written to the files meanwhile.
+    public private(set) var syncInFlight: WALSync?
+    /// How long the last finished fdatasync took.
+    public private(set) var lastSyncNanoseconds: Int64 = 0
     /// The damage found at start-up, in log order.
     public private(set) var damage: [WALDamage] = []
 
@@ -306,7 +310,7 @@ public final class WriteAheadLog {
     /// Writes the buffered records. On a full disk nothing is lost: the records stay buffered and the write
     /// is tried again by the next flush.
     func flush() throws(StorageError) {
-        guard buffered.readableBytes > 0, let file = active else { return }
+        guard syncInFlight == nil, buffered.readableBytes > 0, let file = active else { return }
         do {
             try file.append(buffered)
         } catch {
@@ -343,20 +347,58 @@ public final class WriteAheadLog {
     /// - Parameter mark: false before sealing a segment: no mark is written, and a mark still unsynced is synced,
     ///   so that a sealed segment is durable to its last byte.
     func sync(mark: Bool) throws(StorageError) {
+        try finishSync()
+        guard let sync = try startSync(mark: mark) else { return }
+        sync.run()
+        try finishSync()
+    }
+
+    /// Group commit, first half (asynchronous storage writes): writes what is buffered and returns the fdatasync
+    /// that makes it durable, for the caller to `run()` on any thread; nil when nothing is unsynced. Until
+    /// `finishSync()`, appends stay buffered and every record appended before this call is durable only once
+    /// the sync has finished.
+    public func beginSync() throws(StorageError) -> WALSync? {
+        try finishSync()
+        return try startSync(mark: true)
+    }
+
+    private func startSync(mark: Bool) throws(StorageError) -> WALSync? {
         if let failure { throw failure }
         try flush()
-        guard unsyncedBytes > 0 || (!mark && markUnsynced), let file = active else { return }
-        do {
-            try file.sync()
-        } catch {
+        guard unsyncedBytes > 0 || (!mark && markUnsynced), let file = active else { return nil }
+        let sync = WALSync(file: file, durableSize: file.size, mark: mark)
+        syncInFlight = sync
+        return sync
+    }
+
+    /// Group commit, second half: waits for the sync in flight (running it here if no thread has), then records
+    /// it: every record appended before `beginSync()` is durable. Nothing to do when no sync is in flight.
+    ///
+    /// Then (unless the segment is being sealed) it writes, without syncing, a `synced` record saying how many
+    /// bytes of the segment are now durable (see `sync()`).
+    public func finishSync() throws(StorageError) {
+        guard let sync = syncInFlight else { return }
+        let outcome = sync.wait()
+        syncInFlight = nil
+        lastSyncNanoseconds = outcome.nanoseconds
+        if let error = outcome.failure {
             // A failed fsync may have dropped dirty pages: nothing written since the last sync can be trusted.
             failure = error
             throw error
         }
+        // Nothing was written to the file while the sync ran: all of it is durable now.
         unsyncedBytes = 0
         markUnsynced = false
-        guard mark else { return }
-        let durable = file.size
+        guard sync.mark, let file = active else { return }
+        let durable = sync.durableSize
+        if buffered.readableBytes > 0 {
+            // Records were appended while the sync ran: their locations follow the file's end, so the mark goes
+            // after them (a mark placed later still says only what it says: bytes below `durable` are durable).
+            WALRecord(group: WALRecord.nodeRecordGroup, index: UInt64(durable), term: 0, kind: .synced)
+                .encode(into: &buffered)
+            markUnsynced = true
+            return
+        }
         var record = ByteBuffer()
         WALRecord(group: WALRecord.nodeRecordGroup, index: UInt64(durable), term: 0, kind: .synced)
             .encode(into: &record)
