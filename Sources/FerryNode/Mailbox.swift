@@ -25,6 +25,8 @@ package enum NodeEvent: Sendable {
     case snapshotWritten(SnapshotWritten)
     /// A metrics scrape: the Raft thread refreshes the series and answers with the exposition text.
     case metrics(@Sendable (String) -> Void)
+    /// The storage thread finished a group commit's fdatasync: the round records it (`NodeRuntime.reapSync`).
+    case storageSynced
     /// Graceful: hand leaderships off first. Not graceful: stop at once, as a crash would (tests).
     case stop(graceful: Bool)
 }

@@ -288,6 +288,7 @@ public final class FerryNodeServer: @unchecked Sendable {
         runtime = try NodeRuntime(config: config, storage: storage)
         runtime.tls = tls
         runtime.snapshotExecutor = ThreadSnapshotExecutor()
+        if config.storageThread { runtime.syncExecutor = ThreadSyncExecutor(mailbox: runtime.mailbox) }
         loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         transport = PeerTransport(config: config, group: loops, mailbox: runtime.mailbox, tls: tls)
         runtime.transport = transport

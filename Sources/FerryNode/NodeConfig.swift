@@ -157,6 +157,10 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     /// A disk whose group commits take longer than this (the median of the last 8) is slow: the node hands its
     /// leaderships to its followers and is given none until it is fast again (`DiskHealth`; 0: never).
     public var slowDiskMs = 250
+    /// The group commit's fdatasync runs on a storage thread while the Raft thread goes on with the next round
+    /// (asynchronous storage writes, issue 19; `storage_thread`, default true). False: each round waits for its
+    /// fsync on the Raft thread (for comparisons). Acknowledgements wait for a majority's fsync either way.
+    public var storageThread = true
     /// The storage fault layer (`FaultyFileSystem`, issue 18) for fault-injection runs; nil (the default): none.
     public var storageFaults: StorageFaultsConfig?
 
@@ -186,6 +190,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case clientAuth = "client_auth"
         case storageFaults = "storage_faults"
         case slowDiskMs = "slow_disk_ms"
+        case storageThread = "storage_thread"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -208,6 +213,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         clientAuth = try values.decodeIfPresent(String.self, forKey: .clientAuth) ?? "none"
         storageFaults = try values.decodeIfPresent(StorageFaultsConfig.self, forKey: .storageFaults)
         slowDiskMs = try values.decodeIfPresent(Int.self, forKey: .slowDiskMs) ?? 250
+        storageThread = try values.decodeIfPresent(Bool.self, forKey: .storageThread) ?? true
     }
 
     /// Parses YAML text.

@@ -53,6 +53,8 @@ extension NodeRuntime {
             snapshotWritten(written)
         case .metrics(let reply):
             reply(renderMetrics())
+        case .storageSynced:
+            break  // a wake-up: the round's `processReadies` records the finished sync
         case .stop(let graceful):
             if !graceful {
                 crashed = true

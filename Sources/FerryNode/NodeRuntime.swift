@@ -79,9 +79,17 @@ package final class NodeRuntime: @unchecked Sendable {
     var forgetProposed = false
     /// Membership checks (every 5 ticks) in a row that found the metadata group without a known leader.
     var metadataLeaderlessTicks = 0
-    /// Readies written but not yet durable because the disk is full: completed, in order, once a group commit
-    /// succeeds (`processReadies`).
-    var stalledReadies: [(GroupDriver, RaftReady)] = []
+    /// Readies written to the log and not yet completed, in batches in the order they were taken
+    /// (`processReadies`): a batch completes once it is durable (or needs no sync) and every earlier one has.
+    var written: [WrittenBatch] = []
+    /// Batches numbered so far; batches up to `durableBatches` are durable; the last one that needs a sync.
+    var writtenBatches: UInt64 = 0
+    var durableBatches: UInt64 = 0
+    var syncNeededThrough: UInt64 = 0
+    /// The group commit in flight covers the batches up to this one (nil: none in flight).
+    var syncCovers: UInt64?
+    /// Where the group commit's fdatasync runs: inline unless the node sets a storage thread (issue 19).
+    package var syncExecutor: any StorageSyncExecutor = InlineSyncExecutor()
     /// Why the rounds stopped on their own (a storage failure: a failed fsync, an I/O error); nil otherwise.
     package internal(set) var storageFailure: String?
     /// Why this node refuses writes (its disk is full); nil when it does not.
@@ -155,7 +163,7 @@ package final class NodeRuntime: @unchecked Sendable {
     package var isRunning: Bool { running }
 
     /// Every group here is quiesced: nothing will change until a client, a peer or a deadline wakes one.
-    package var isQuiet: Bool { orderedGroups.allSatisfy(\.quiesced) }
+    package var isQuiet: Bool { written.isEmpty && syncCovers == nil && orderedGroups.allSatisfy(\.quiesced) }
 
     /// One round at the given time: the events, then the round's packed sends, a tick when one is due (with
     /// housekeeping), every group's readies, and the round's frames.
@@ -195,19 +203,25 @@ package final class NodeRuntime: @unchecked Sendable {
     /// Readies of every group through `RaftReadyLoop`: each ready's sends and writes, one group commit for all,
     /// then each ready's durable half.
     ///
+    /// Asynchronous storage writes (issue 19): the group commit's fdatasync runs on `syncExecutor`. While it
+    /// runs, later rounds go on taking readies: their `messages` leave (a leader's appends) and their writes are
+    /// buffered in the log; the next group commit starts once this one has finished and covers all of them. The
+    /// durable half of a batch (acknowledgements, votes, applies, answers) waits for the commit that covers it,
+    /// in order. Inline, the commit finishes before `startSync` returns and a round is what it was.
+    ///
     /// A full disk (issue 18) stops this half-way without losing anything: the writes stay buffered in the log
-    /// (`WriteAheadLog.flush`), the readies wait in `stalledReadies`, no new ready is taken (so no vote, no
+    /// (`WriteAheadLog.flush`), the batches wait in `written`, no new ready is taken (so no vote, no
     /// acknowledgement and no heartbeat leaves: the other nodes elect a leader among themselves), clients are
     /// refused (`storageFull`), and every round tries the group commit again until space returns.
     private func processReadies() throws {
-        if !stalledReadies.isEmpty {
-            guard try groupCommit() else { return }
-            let stalled = stalledReadies
-            stalledReadies = []
-            try complete(stalled)
+        try reapSync()
+        try completeWritten()
+        if storageFull != nil {
+            guard try startSync() else { return }
+            try completeWritten()
         }
         for _ in 0..<8 {
-            var pending: [(GroupDriver, RaftReady)] = []
+            var batch: [(GroupDriver, RaftReady)] = []
             var mustSync = false
             for group in orderedGroups {
                 while let ready = group.core.readyIfAny() {
@@ -222,28 +236,30 @@ package final class NodeRuntime: @unchecked Sendable {
                     var performer = NodeReadyPerformer(runtime: self, group: group)
                     try RaftReadyLoop.write(ready, to: &performer)
                     mustSync = mustSync || ready.mustSync
-                    pending.append((group, ready))
+                    batch.append((group, ready))
                 }
             }
-            guard !pending.isEmpty else { return }
+            guard !batch.isEmpty else { return }
+            writtenBatches += 1
+            written.append(WrittenBatch(number: writtenBatches, readies: batch, mustSync: mustSync))
+            if mustSync { syncNeededThrough = writtenBatches }
             // `messages` may leave before this node's writes are durable (a leader's appends to its followers):
             // sending them now lets the followers' fsyncs run while this one does.
             flush()
-            if mustSync {
-                guard try groupCommit() else {
-                    stalledReadies = pending
-                    return
-                }
-            }
-            try complete(pending)
+            guard try startSync() else { return }
+            try completeWritten()
         }
     }
 
-    /// The round's one fsync. False while the disk is full: the node then refuses writes (`storageFull`).
-    private func groupCommit() throws -> Bool {
-        let start = ContinuousClock.now
+    /// Starts the group commit of every batch written so far, unless one is in flight (the next one covers what
+    /// is written meanwhile) or no batch waits for one. False while the disk is full: the node then refuses
+    /// writes (`storageFull`).
+    private func startSync() throws -> Bool {
+        try reapSync()
+        guard storage.syncInFlight == nil, syncCovers == nil, syncNeededThrough > durableBatches else { return true }
+        let sync: WALSync?
         do {
-            try storage.sync()
+            sync = try storage.beginSync()
         } catch {
             guard case .noSpace(let path) = error else { throw error }
             if storageFull == nil {
@@ -255,23 +271,54 @@ package final class NodeRuntime: @unchecked Sendable {
             storageFull = "node \(config.nodeID): no space left on device (\(path)); retry elsewhere or later"
             return false
         }
-        let nanoseconds = Int64((ContinuousClock.now - start) / .nanoseconds(1))
-        metrics.fsyncSeconds.recordNanoseconds(nanoseconds)
-        if diskHealth.record(ms: nanoseconds / 1_000_000) {
-            if diskHealth.isSlow {
-                NodeLog.warning(
-                    "slow disk: the last group commits took \(diskHealth.medianMs) ms (median; slow_disk_ms "
-                        + "\(config.slowDiskMs)); handing leaderships to followers"
-                )
-            } else {
-                NodeLog.info("disk no longer slow: group commits take \(diskHealth.medianMs) ms (median)")
-            }
-        }
         if storageFull != nil {
             NodeLog.warning("space returned: node \(config.nodeID) writes again")
             storageFull = nil
         }
+        guard let sync else {
+            // Nothing unsynced: what is written was made durable by an earlier sync (a segment roll).
+            durableBatches = writtenBatches
+            return true
+        }
+        syncCovers = writtenBatches
+        syncExecutor.start(sync)
+        try reapSync()
         return true
+    }
+
+    /// Records a finished group commit: the batches it covers are durable. A sync still running is left alone.
+    func reapSync() throws {
+        guard let covers = syncCovers else { return }
+        if let sync = storage.syncInFlight {
+            guard sync.isFinished else { return }
+            try storage.finishSync()
+            recordSync(nanoseconds: storage.lastSyncNanoseconds)
+        }
+        // (Without a sync in flight, a synchronous one of the storage, a roll's, finished it.)
+        durableBatches = max(durableBatches, covers)
+        syncCovers = nil
+    }
+
+    /// The group commit's duration: the fsync histogram and the disk's health.
+    private func recordSync(nanoseconds: Int64) {
+        metrics.fsyncSeconds.recordNanoseconds(nanoseconds)
+        guard diskHealth.record(ms: nanoseconds / 1_000_000) else { return }
+        if diskHealth.isSlow {
+            NodeLog.warning(
+                "slow disk: the last group commits took \(diskHealth.medianMs) ms (median; slow_disk_ms "
+                    + "\(config.slowDiskMs)); handing leaderships to followers"
+            )
+        } else {
+            NodeLog.info("disk no longer slow: group commits take \(diskHealth.medianMs) ms (median)")
+        }
+    }
+
+    /// The durable half of the written batches, in order, as far as they are durable (or need no sync).
+    private func completeWritten() throws {
+        while let first = written.first, first.number <= durableBatches || !first.mustSync {
+            written.removeFirst()
+            try complete(first.readies)
+        }
     }
 
     /// The durable half of readies whose writes are durable: sends, restores, applies, advances, snapshots.
@@ -301,6 +348,14 @@ package final class NodeRuntime: @unchecked Sendable {
         outgoing = [:]
         for peer in batch.keys.sorted() { transport?.send(batch[peer]!, to: peer) }
     }
+}
+
+/// Readies taken in one pass of `NodeRuntime.processReadies` and written to the log together.
+struct WrittenBatch {
+    var number: UInt64
+    var readies: [(GroupDriver, RaftReady)]
+    /// Some ready of the batch must be durable before its durable half (`RaftReady.mustSync`).
+    var mustSync: Bool
 }
 
 /// The node's side of the ready loop: a group's writes go to its log in the node's storage (made durable by

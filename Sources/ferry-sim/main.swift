@@ -14,7 +14,7 @@ import FerrySimulator
 // With --queue every node runs a FerryQueue partition driven by simulated producers and consumers, and the
 // queue contract is checked too.
 //   ferry-sim elections [--trials N] [--voters 3|5]
-//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--wild-clocks-ms MS] [--drain-ms MS] [--membership] [--disk-faults] [--full-disks]
+//   ferry-sim node [--seeds N] [--first-seed S] [--seed S] [--max-failures N] [--classic] [--max-skew-ms MS] [--wild-clocks-ms MS] [--drain-ms MS] [--membership] [--disk-faults] [--full-disks] [--inline-syncs]
 //
 // The node mode runs three real nodes (NodeRuntime with FerryStorage on simulated disks) at virtual time with
 // crashes, whole-cluster crashes, partitions and lost frames, and checks the clients' view of the queue.
@@ -133,6 +133,8 @@ case "node":
     config.diskFaults = arguments.contains("--disk-faults")
     // --full-disks: one node's disk or every node's full for a while (issue 18).
     config.fullDisks = arguments.contains("--full-disks")
+    // --inline-syncs: every group commit finishes in its round (how the seeds found before issue 19 replay).
+    if arguments.contains("--inline-syncs") { config.deferredSyncs = false }
     NodeLog.muted = true
     let started = monotonicSeconds()
     var failures = 0
@@ -163,6 +165,7 @@ case "node":
                 + (config.membership ? " --membership" : "")
                 + (config.diskFaults ? " --disk-faults" : "")
                 + (config.fullDisks ? " --full-disks" : "")
+                + (config.deferredSyncs || !config.nodeFaults ? "" : " --inline-syncs")
             print("replay: swift run -c release ferry-sim node --seed \(seed)\(flags)")
             if failures >= maxFailures { break }
         }

@@ -8,7 +8,8 @@ import Testing
     init() { NodeLog.muted = true }
 
     /// Seeds that caught a node bug when its fix was reverted; each must pass. They replay under the faults
-    /// they were found with (`Config.classic`: before pauses and graceful restarts).
+    /// they were found with (`Config.classic`: before pauses and graceful restarts). The seeds found before
+    /// group commits finished in later rounds (issue 19) replay with them inline (`beforeIssue19`).
     @Test(arguments: NodeRegressionSeeds.all)
     func aRegressionSeedPasses(_ seed: UInt64) {
         let report = NodeSimulation(seed: seed, config: .classic).run()
@@ -24,7 +25,7 @@ import Testing
     /// on the monotonic clock.
     @Test(arguments: NodeRegressionSeeds.clockJumps)
     func aClockJumpSeedPasses(_ seed: UInt64) {
-        var config = NodeSimulation.Config()
+        var config = NodeSimulation.Config.beforeIssue19
         config.wildClockSkewMs = 600_000
         let report = NodeSimulation(seed: seed, config: config).run()
         #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
@@ -37,6 +38,16 @@ import Testing
     /// planted break `disk-full-ack-unsynced`.
     @Test(arguments: NodeRegressionSeeds.fullDisks)
     func aFullDiskSeedPasses(_ seed: UInt64) {
+        var config = NodeSimulation.Config.beforeIssue19
+        config.fullDisks = true
+        let report = NodeSimulation(seed: seed, config: config).run()
+        #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
+        #expect(report.faults.keys.contains { $0.hasPrefix("disk full") }, "seed \(seed) filled a disk")
+    }
+
+    /// Full-disk seeds that caught `disk-full-ack-unsynced` with group commits finishing rounds later (issue 19).
+    @Test(arguments: NodeRegressionSeeds.fullDisksDeferredSyncs)
+    func aFullDiskSeedWithDeferredSyncsPasses(_ seed: UInt64) {
         var config = NodeSimulation.Config()
         config.fullDisks = true
         let report = NodeSimulation(seed: seed, config: config).run()
@@ -46,18 +57,28 @@ import Testing
 
     @Test(arguments: NodeRegressionSeeds.diskFaults)
     func aDiskFaultSeedPasses(_ seed: UInt64) {
-        var config = NodeSimulation.Config()
+        var config = NodeSimulation.Config.beforeIssue19
         config.diskFaults = true
         let report = NodeSimulation(seed: seed, config: config).run()
         #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
         #expect(report.faults["disk: bit flip", default: 0] + report.faults["disk: truncation", default: 0] > 0)
     }
 
+    /// Seeds that lost acknowledged sends when group commits first finished rounds after they began
+    /// (asynchronous storage writes, issue 19): the `synced` mark went into the file in front of records appended
+    /// while the sync ran, their reads failed as damage and the groups repaired away acknowledged entries.
+    @Test(arguments: NodeRegressionSeeds.asyncStorage)
+    func anAsyncStorageSeedPasses(_ seed: UInt64) {
+        let report = NodeSimulation(seed: seed).run()
+        #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
+        #expect(report.acknowledged > 0 && report.delivered > 0, "seed \(seed) did some work")
+    }
+
     /// Seeds found with the node simulator's membership faults (`ferry-sim node --membership`), each with what it
     /// caught.
     @Test(arguments: NodeRegressionSeeds.membership)
     func aMembershipSeedPasses(_ seed: UInt64) {
-        var config = NodeSimulation.Config()
+        var config = NodeSimulation.Config.beforeIssue19
         config.membership = true
         let report = NodeSimulation(seed: seed, config: config).run()
         #expect(report.violations.isEmpty, "seed \(seed): \(report.violations.prefix(5))")
@@ -122,6 +143,12 @@ enum NodeRegressionSeeds {
         44,  // an acknowledged send lost
     ]
 
+    /// Found with full disks and deferred group commits, under `disk-full-ack-unsynced`: a delete lost.
+    static let fullDisksDeferredSyncs: [UInt64] = [3]
+
+    /// Found when group commits began finishing in later rounds (`DeferredSyncExecutor`, issue 19).
+    static let asyncStorage: [UInt64] = [2, 3, 4, 6, 7]
+
     /// Found with membership faults (`--membership`).
     static let membership: [UInt64] = [
         // Harness: a node that started joining was never added (changes were not sent again after the faults
@@ -143,4 +170,14 @@ enum NodeRegressionSeeds {
         37,  // same
         48,  // a retried send enqueued twice (a dedup window aged by a clock minutes ahead)
     ]
+}
+
+extension NodeSimulation.Config {
+    /// The node simulator as it was when the older regression seeds were found: every group commit finishes in
+    /// the round that began it.
+    static var beforeIssue19: Self {
+        var config = Self()
+        config.deferredSyncs = false
+        return config
+    }
 }
