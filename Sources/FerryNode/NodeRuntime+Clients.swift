@@ -234,6 +234,17 @@ extension NodeRuntime {
     /// attributes). The partition applies an entry's
     /// messages one after another, so a packed entry has the effect of its batches as separate entries in the
     /// same order; each client gets the results of its own messages.
+    /// Sends never proposed when the rounds stop (they waited for a group commit): not enqueued, said so.
+    func failPendingSends() {
+        let all = pendingSends
+        pendingSends = [:]
+        pendingSendGroups = []
+        let error = WireError(.notLeader, "node \(config.nodeID) stopped before proposing this send", leaderHint: 0)
+        for id in all.keys.sorted() {
+            for call in all[id]! { call.reply(.error(error)) }
+        }
+    }
+
     func proposePendingSends() {
         guard !pendingSendGroups.isEmpty else { return }
         let order = pendingSendGroups

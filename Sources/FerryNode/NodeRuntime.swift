@@ -173,7 +173,18 @@ package final class NodeRuntime: @unchecked Sendable {
         for event in events { handle(event) }
         clusterWallMs = peerClocks.clusterWallMs(localWallMs: wallMs, nowMs: self.nowMs, members: peerIDs)
         if crashed { return }
-        proposePendingSends()
+        do {
+            try reapSync()
+        } catch {
+            NodeLog.error("storage failed, stopping: \(error)")
+            storageFailure = "\(error)"
+            running = false
+            return
+        }
+        // While a group commit runs, the round's sends wait for it and are packed with those that arrive
+        // meanwhile: entries (and the records and frames that carry them) stay as large as when each round waited
+        // for its fsync; the rounds in between step the peers' messages and write the followers' entries.
+        if syncCovers == nil { proposePendingSends() }
         if self.nowMs >= nextTickMs {
             tickGroups(now: self.nowMs)
             nextTickMs = self.nowMs + Int64(config.tickMs)
@@ -197,6 +208,7 @@ package final class NodeRuntime: @unchecked Sendable {
     /// crash, the storage is synced.
     package func finish() {
         for group in orderedGroups { group.failWaiters(notIn: .max) }
+        failPendingSends()
         if !crashed { try? storage.sync() }
     }
 

@@ -22,8 +22,13 @@ extension RealProcessTests {
     /// Every disk full: sends are refused (`storageFull`, or no answer while a node still believes it leads),
     /// the nodes say why in their status, and nothing is written; once space returns, sends are acknowledged
     /// again and every message acknowledged before, during and after is received exactly once.
+    /// The nodes run their group commits on a storage thread (`storage_thread`, issue 19), as the EIO test's do.
     @Test func everyDiskFullRefusesWritesUntilSpaceReturnsAndLosesNothing() throws {
-        let cluster = try RealCluster(name: "full", base: 80, extra: "storage_faults:\n  power_loss: true")
+        let cluster = try RealCluster(
+            name: "full",
+            base: 80,
+            extra: "storage_thread: true\nstorage_faults:\n  power_loss: true"
+        )
         defer { cluster.down() }
         let client = try cluster.client(requestTimeoutMs: 1_000, retryDeadlineMs: 3_000)
         let queue = try client.createQueue("full.fifo", partitions: 2)
@@ -85,8 +90,14 @@ extension RealProcessTests {
     /// A failed fsync (EIO) ends the node's process (its unsynced pages cannot be trusted, so it must not go on
     /// writing, nor linger unable to): a supervisor starts it again on its durable log, and nothing acknowledged
     /// is lost. Found by the chaos scenario disk-errors (the process stayed up with its Raft thread stopped).
+    /// The fsync fails on the storage thread (`storage_thread: true`, issue 19): the Raft thread learns it when it
+    /// records the sync, and stops the same way.
     @Test func aFailedFsyncEndsTheNodeProcessAndARestartLosesNothing() throws {
-        let cluster = try RealCluster(name: "eio", base: 100, extra: "storage_faults:\n  power_loss: true")
+        let cluster = try RealCluster(
+            name: "eio",
+            base: 100,
+            extra: "storage_thread: true\nstorage_faults:\n  power_loss: true"
+        )
         defer { cluster.down() }
         let client = try cluster.client()
         let queue = try client.createQueue("eio.fifo", partitions: 2)
