@@ -229,11 +229,6 @@ extension NodeRuntime {
         return (voters.count - damaged.count) * 2 > voters.count ? [] : damaged
     }
 
-    /// Proposes the round's sends: each group's client batches, in arrival order, packed into entries of at most
-    /// `MessagePosition.maxSlots` messages and about `SendPacking.entryBytes` message bytes (bodies and
-    /// attributes). The partition applies an entry's
-    /// messages one after another, so a packed entry has the effect of its batches as separate entries in the
-    /// same order; each client gets the results of its own messages.
     /// Sends never proposed when the rounds stop (they waited for a group commit): not enqueued, said so.
     func failPendingSends() {
         let all = pendingSends
@@ -245,6 +240,11 @@ extension NodeRuntime {
         }
     }
 
+    /// Proposes the round's sends: each group's client batches, in arrival order, packed into entries of at most
+    /// `MessagePosition.maxSlots` messages and about `SendPacking.entryBytes` message bytes (bodies and
+    /// attributes). The partition applies an entry's
+    /// messages one after another, so a packed entry has the effect of its batches as separate entries in the
+    /// same order; each client gets the results of its own messages.
     func proposePendingSends() {
         guard !pendingSendGroups.isEmpty else { return }
         let order = pendingSendGroups

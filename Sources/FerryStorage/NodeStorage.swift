@@ -196,10 +196,9 @@ public final class NodeStorage {
 
     /// Group commit: one fsync covers the appends of every group since the previous one.
     public func sync() throws(StorageError) {
-        switch fsync {
-        case .always, .interval: try wal.sync()
-        case .never: try wal.flush()
-        }
+        guard let sync = try beginSync() else { return }
+        sync.run()
+        try finishSync()
     }
 
     /// Group commit, first half (asynchronous storage writes, `WriteAheadLog.beginSync()`): writes what is
