@@ -170,12 +170,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operator's console served by every node (`/console`) and the status API it reads (`/status/v1/…`):
+        // embedded assets, SigV4-signed reads, queue history sampled on the node.
+        .target(
+            name: "FerryConsole",
+            dependencies: [
+                "FerryHTTP", "FerryRouter", "FerryNet", "FerrySQS", "FerryModel", "FerryWire", nioCore, nioConcurrency,
+            ],
+            swiftSettings: swiftSettings
+        ),
         // One binary: `ferry node` and the client commands.
         .executableTarget(
             name: "ferry",
             dependencies: [
                 "FerryNode", "FerrySQS", "FerryClient", "FerryRouter", "FerryNet", "FerryModel", "FerryWire", "CSpawn",
-                "FerryHTTP", "FerryTLS", "FerryLoad", nioCore,
+                "FerryHTTP", "FerryTLS", "FerryLoad", "FerryConsole", nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -249,6 +258,11 @@ let package = Package(
         ),
         .testTarget(name: "FerrySQSTests", dependencies: ["FerrySQS"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryHTTPTests", dependencies: ["FerryHTTP", nioPosix], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryConsoleTests",
+            dependencies: ["FerryConsole", "FerrySQS", "FerryRouter", "FerryNet", "FerryModel", "FerryWire", "FerryHTTP"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FerryClientTests",
             dependencies: ["FerryClient", "FerryRouter", "FerryModel", "FerryWire", nioCore],

@@ -52,14 +52,21 @@ public enum HTTPLimits {
 public typealias HTTPAPIHandler =
     @Sendable (HTTPRequestParts) async -> (status: Int, headers: [(String, String)], body: [UInt8])
 
-/// The SQS API of a node's HTTP port: its handler and its metrics (Prometheus text appended to the node's own).
+/// The SQS API of a node's HTTP port: its handler and its metrics (Prometheus text appended to the node's own),
+/// and the pages served beside it (the console and its status API), routed before the API's paths.
 public struct HTTPAPI: Sendable {
     public var handler: HTTPAPIHandler
     public var metrics: @Sendable () -> String
+    public var pages: HTTPServer.Route?
 
-    public init(handler: @escaping HTTPAPIHandler, metrics: @escaping @Sendable () -> String) {
+    public init(
+        handler: @escaping HTTPAPIHandler,
+        metrics: @escaping @Sendable () -> String,
+        pages: HTTPServer.Route? = nil
+    ) {
         self.handler = handler
         self.metrics = metrics
+        self.pages = pages
     }
 }
 

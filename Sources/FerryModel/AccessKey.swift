@@ -13,6 +13,9 @@ public struct AccessKey: Sendable, Hashable {
     public var createdAtMs: Int64
     public var previousSecret: String?
     public var previousUntilMs: Int64
+    /// May only read (node.yaml's `read_only`). Not part of the encoded key: the cluster's own keys
+    /// (`ferry auth`) are never read-only in this format.
+    public var readOnly = false
 
     public init(
         id: String,

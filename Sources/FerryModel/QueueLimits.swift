@@ -9,6 +9,8 @@ public enum QueueLimits {
     public static let maxBatchEntries = 10
     /// Messages handed out by one receive.
     public static let maxReceiveMessages = 10
+    /// Most messages one peek (the console's, `peekMessages`) reads from a partition.
+    public static let peekLimit = 100
 
     public static let maxVisibilityTimeoutSeconds = 43_200
     public static let defaultVisibilityTimeoutSeconds = 30

@@ -34,8 +34,9 @@ public final class NativeAuth: Sendable {
                 id: key.id,
                 secret: key.secret,
                 account: key.accountID ?? config.sqs.accountID,
-                admin: key.accountID == nil
+                admin: key.accountID == nil && !key.readOnly
             )
+            root[key.id]!.readOnly = key.readOnly
         }
         rootKeys = root
         self.authorize =
@@ -78,7 +79,8 @@ public final class NativeAuth: Sendable {
 
     static func need(_ request: ClientRequest) -> Need {
         switch request {
-        case .hello, .describeCluster, .nodeStatus, .groupDigest, .initProducer, .authBegin, .authProve: return .nothing
+        case .hello, .describeCluster, .nodeStatus, .nodeHealth, .groupDigest, .initProducer, .authBegin, .authProve:
+            return .nothing
         case .listQueues: return .list
         case .changeCluster, .changeKeys, .listKeys: return .admin
         case .createQueue(let name, _, _): return .queue(action: "CreateQueue", name: name)
@@ -92,6 +94,8 @@ public final class NativeAuth: Sendable {
         case .delete(let name, _, _): return .queue(action: "DeleteMessage", name: name)
         case .changeVisibility(let name, _, _): return .queue(action: "ChangeMessageVisibility", name: name)
         case .queueStatistics(let name, _): return .queue(action: "GetQueueAttributes", name: name)
+        // A peek shows message bodies, which only receiving does in SQS: it needs that permission.
+        case .peekMessages(let name, _, _): return .queue(action: "ReceiveMessage", name: name)
         case .startMoveTask(let name, _, _): return .queue(action: "StartMessageMoveTask", name: name)
         case .cancelMoveTask(let name, _, _): return .queue(action: "CancelMessageMoveTask", name: name)
         case .listMoveTasks(let name, _): return .queue(action: "ListMessageMoveTasks", name: name)

@@ -287,6 +287,13 @@ public final class FerryNodeServer: @unchecked Sendable {
         if let warning = config.fsyncPolicy.startupWarning { NodeLog.warning(warning) }
         runtime = try NodeRuntime(config: config, storage: storage)
         runtime.tls = tls
+        let dataDirectory = config.dataDirectory
+        runtime.diskSpace = {
+            var space = statvfs()
+            guard statvfs(dataDirectory, &space) == 0 else { return (0, 0) }
+            let unit = UInt64(space.f_frsize)
+            return (UInt64(space.f_blocks) * unit, UInt64(space.f_bavail) * unit)
+        }
         runtime.snapshotExecutor = ThreadSnapshotExecutor()
         if config.storageThread { runtime.syncExecutor = ThreadSyncExecutor(mailbox: runtime.mailbox) }
         loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)

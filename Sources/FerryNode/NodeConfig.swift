@@ -16,6 +16,7 @@ public typealias MemberConfig = CatalogNode
 ///   access_keys:
 ///     - {id: AKIAFERRYLOCAL0000001, secret: "…"}
 ///     - {id: AKIAFERRYOTHER0000001, secret: "…", account_id: "111122223333"}  # another account: queue policies
+///     - {id: AKIAFERRYWATCH0000001, secret: "…", read_only: true}  # looks, changes nothing (console, both APIs)
 /// ```
 public struct SQSConfig: Sendable, Hashable, Codable {
     public struct AccessKey: Sendable, Hashable, Codable {
@@ -24,17 +25,30 @@ public struct SQSConfig: Sendable, Hashable, Codable {
         /// The account the key belongs to (`account_id`; default the API's own account). A key of another
         /// account acts on this cluster's queues only where a queue's policy allows it.
         public var accountID: String?
+        /// `read_only: true`: the key may look (the status API, the console, the SQS API's read actions) but
+        /// change nothing, on either API.
+        public var readOnly: Bool
 
-        public init(id: String, secret: String, accountID: String? = nil) {
+        public init(id: String, secret: String, accountID: String? = nil, readOnly: Bool = false) {
             self.id = id
             self.secret = secret
             self.accountID = accountID
+            self.readOnly = readOnly
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let values = try decoder.container(keyedBy: CodingKeys.self)
+            id = try values.decode(String.self, forKey: .id)
+            secret = try values.decode(String.self, forKey: .secret)
+            accountID = try values.decodeIfPresent(String.self, forKey: .accountID)
+            readOnly = try values.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
         }
 
         enum CodingKeys: String, CodingKey {
             case id
             case secret
             case accountID = "account_id"
+            case readOnly = "read_only"
         }
     }
 

@@ -2,7 +2,8 @@ import FerryHTTP
 import NIOCore
 
 /// The node's HTTP port (FerryHTTP on the node's event loop): `GET /metrics` (Prometheus text), `GET /health`,
-/// and `POST`/`GET` of `/` and `/<account>/<queue>` for the SQS API when one is given (DESIGN §6).
+/// and `POST`/`GET` of `/` and `/<account>/<queue>` for the SQS API when one is given (DESIGN §6), with the
+/// API's pages (the console at `/console`, the status API at `/status/v1/…`).
 package enum NodeHTTP {
     /// Binds `host:port` and serves; returns once the listener is bound.
     /// - Throws: `ConfigError` (`http_port`) when the port cannot be bound.
@@ -23,11 +24,13 @@ package enum NodeHTTP {
         }
         let health: HTTPAPIHandler = { _ in (200, [("Content-Type", "text/plain; charset=utf-8")], Array("ok\n".utf8)) }
         let handler = api?.handler
+        let pages = api?.pages
         let server: HTTPServer
         do {
             server = try HTTPServer(host: host, port: port, group: group, serverName: "ferry", security: security) {
                 method,
                 path in
+                if let page = pages?(method, path) { return page }
                 switch (method, path) {
                 case ("GET", "/metrics"): return metrics
                 case ("GET", "/health"): return health

@@ -99,6 +99,8 @@ extension NodeRuntime {
             }
         case .nodeStatus:
             reply(.nodeStatus(status()))
+        case .nodeHealth:
+            reply(.nodeHealth(health()))
         case .groupDigest(let groupID):
             guard let group = groups[groupID] else { return reply(.digest(applied: 0, digest: 0)) }
             var digest: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -109,6 +111,13 @@ extension NodeRuntime {
         case .queueStatistics(let queue, let partition):
             route(queue, partition, reply) { group in
                 reply(.statistics(group.partition!.statistics, nowMs: group.partition!.nowMs))
+            }
+        case .peekMessages(let queue, let partition, let maxMessages):
+            guard (1...UInt32(QueueLimits.peekLimit)).contains(maxMessages) else {
+                return reply(.error(WireError(.invalidArgument, "a peek takes 1…\(QueueLimits.peekLimit) messages")))
+            }
+            route(queue, partition, reply) { group in
+                reply(.received(group.partition!.peek(limit: Int(maxMessages))))
             }
         case .startMoveTask(let queue, let partition, let request):
             route(queue, partition, reply) { group in

@@ -106,4 +106,18 @@ extension NodeRuntime {
         answer.storageFull = storageFull ?? ""
         return answer
     }
+
+    func health() -> NodeHealth {
+        let (median, max) = healthRecord.syncFigures
+        let disk = diskSpace?() ?? (total: 0, free: 0)
+        return NodeHealth(
+            nodeID: config.nodeID,
+            fsyncMedianMicros: median,
+            fsyncMaxMicros: max,
+            diskTotalBytes: disk.total,
+            diskFreeBytes: disk.free,
+            slowDisk: diskHealth.isSlow,
+            leadershipChanges: healthRecord.leadershipChanges
+        )
+    }
 }

@@ -32,6 +32,10 @@ package final class NodeRuntime: @unchecked Sendable {
     /// The access keys of the applied catalog, for the threads that verify requests (the SQS API), published
     /// whenever an applied entry or snapshot changes them.
     package let keys = KeyTable()
+    /// The file system of the data directory, total and free bytes (`NodeHealth`); nil: unknown (the simulator).
+    package var diskSpace: (@Sendable () -> (total: UInt64, free: UInt64))?
+    /// Group commit durations and leadership changes, for `NodeHealth`.
+    var healthRecord = HealthRecord()
     /// The current round's time: monotonic (timers, liveness, long polls) and this node's wall clock (sent to peers).
     private(set) var nowMs: Int64
     private(set) var wallMs: Int64
@@ -241,6 +245,14 @@ package final class NodeRuntime: @unchecked Sendable {
                         group.isLeader = soft.role == .leader
                         if soft.role == .preCandidate || soft.role == .candidate { group.elections += 1 }
                         if let leader = soft.leader, leader != group.leader { group.leaderChanges += 1 }
+                        if (soft.leader ?? 0) != group.leader {
+                            healthRecord.recordLeader(
+                                group: group.groupID,
+                                term: group.core.status.term,
+                                leader: soft.leader ?? 0,
+                                atMs: wallMs
+                            )
+                        }
                         group.leader = soft.leader ?? 0
                     }
                     // A repair's end is written before the ready's writes: before any vote it may now cast.
@@ -314,6 +326,7 @@ package final class NodeRuntime: @unchecked Sendable {
     /// The group commit's duration: the fsync histogram and the disk's health.
     private func recordSync(nanoseconds: Int64) {
         metrics.fsyncSeconds.recordNanoseconds(nanoseconds)
+        healthRecord.recordSync(nanoseconds: nanoseconds)
         guard diskHealth.record(ms: nanoseconds / 1_000_000) else { return }
         if diskHealth.isSlow {
             NodeLog.warning(

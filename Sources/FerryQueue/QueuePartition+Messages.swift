@@ -270,6 +270,25 @@ extension QueuePartition {
         return outcome
     }
 
+    /// Up to `limit` messages in the partition's order (visible, in flight and delayed alike), changing
+    /// nothing: no receive is counted and no visibility changes. Their handles carry fencing token 0, which
+    /// `check` refuses, so a peek deletes and hides nothing; `visibleAgainAtMs` is the deadline of a message in
+    /// flight and 0 for any other.
+    public func peek(limit: Int) -> [Delivery] {
+        var answer: [Delivery] = []
+        var at = messages.index(atOrAfter: 0)
+        while answer.count < limit, at < messages.endIndex {
+            let sequence = messages.sequence(at: at)
+            at += 1
+            guard let message = messages[sequence] else { continue }
+            var delivery = delivery(sequence, message)
+            delivery.handle = ReceiptHandle(position: delivery.position, fencingToken: 0)
+            if !message.isInFlight { delivery.visibleAgainAtMs = 0 }
+            answer.append(delivery)
+        }
+        return answer
+    }
+
     // MARK: Delete and change visibility
 
     /// Looks a handle up: the message's sequence number, or nil when the message is gone (deleted, expired,

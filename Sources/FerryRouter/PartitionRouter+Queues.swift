@@ -179,6 +179,28 @@ extension PartitionRouter {
         return all
     }
 
+    /// Up to `maxMessages` of the queue's messages, oldest sent first, read at each partition's leader without
+    /// changing them (no receive counted, no visibility change; their handles delete nothing).
+    public func peek(_ queueName: String, maxMessages: Int) async throws(FerryClientError) -> [Delivery] {
+        let queue = try await queue(queueName)
+        let limit = UInt32(max(1, min(maxMessages, QueueLimits.peekLimit)))
+        var all: [Delivery] = []
+        for partition in 0..<queue.partitions {
+            all += try Self.expect(
+                try await callPartition(
+                    queue,
+                    partition,
+                    .peekMessages(queue: queueName, partition: partition, maxMessages: limit)
+                )
+            ) { if case .received(let messages) = $0 { messages } else { nil } }
+        }
+        return Array(
+            all.sorted { ($0.sentAtMs, $0.position.sequenceNumber) < ($1.sentAtMs, $1.position.sequenceNumber) }.prefix(
+                Int(limit)
+            )
+        )
+    }
+
     /// The queue's description (cached metadata, refreshed on a miss); `queueNotFound` when there is none.
     public func queueDescription(_ name: String) async throws(FerryClientError) -> QueueDescription {
         try await queue(name)

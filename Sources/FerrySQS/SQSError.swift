@@ -149,6 +149,17 @@ public struct SQSError: Error, Sendable, Equatable {
             message: "Invalid value for the parameter \(name)." + (reason.map { " Reason: \($0)" } ?? "")
         )
     }
+    /// A read-only key asked for an action that changes something (`SQSAuthorization.readActions`).
+    static func readOnlyKey(_ principal: String, action: String) -> SQSError {
+        SQSError(
+            status: 403,
+            shape: "AccessDeniedException",
+            code: "AccessDenied",
+            message: "User: \(principal) is not authorized to perform: sqs:\(action) because the key is read-only",
+            namespace: coral
+        )
+    }
+
     /// IAM's refusal (403, `AccessDenied`), in AWS's words; nothing of the key but its ARN.
     static func accessDenied(_ principal: String, action: String, resource: String, explicit: Bool) -> SQSError {
         SQSError(

@@ -11,11 +11,8 @@ extension Context {
         var sourceArn: String
     }
 
-    /// AWS's task handle: base64 of `{"sourceArn":…,"taskId":…}`.
     static func taskHandle(taskID: String, sourceARN: String) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(TaskHandle(taskId: taskID, sourceArn: sourceARN)))?.base64EncodedString() ?? ""
+        MoveTaskHandle.make(taskID: taskID, sourceARN: sourceARN)
     }
 
     static func parseTaskHandle(_ handle: String) -> (taskID: String, sourceARN: String)? {
@@ -165,5 +162,16 @@ extension Context {
             byID[task.taskID] = sum
         }
         return byID.values.sorted { ($0.startedAtMs, $0.taskID) > ($1.startedAtMs, $1.taskID) }
+    }
+}
+
+/// AWS's task handle of a message move task: base64 of `{"sourceArn":…,"taskId":…}` (the SQS API and the
+/// console show the same handle).
+public enum MoveTaskHandle {
+    public static func make(taskID: String, sourceARN: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(Context.TaskHandle(taskId: taskID, sourceArn: sourceARN)))?.base64EncodedString()
+            ?? ""
     }
 }

@@ -28,19 +28,24 @@ public final class SQSService: Sendable {
         public var keyAccounts: [String: String]
         /// The account of a key `keyAccounts` does not name (the cluster's keys), or nil for `account`.
         public var keyAccount: (@Sendable (String) -> String?)?
+        /// Whether a key may only read (`read_only` in node.yaml): it is refused every operation but
+        /// `SQSAuthorization.readActions`.
+        public var readOnly: (@Sendable (String) -> Bool)?
 
         public init(
             authentication: Authentication,
             account: String = "000000000000",
             defaultRegion: String = "us-east-1",
             keyAccounts: [String: String] = [:],
-            keyAccount: (@Sendable (String) -> String?)? = nil
+            keyAccount: (@Sendable (String) -> String?)? = nil,
+            readOnly: (@Sendable (String) -> Bool)? = nil
         ) {
             self.authentication = authentication
             self.account = account
             self.defaultRegion = defaultRegion
             self.keyAccounts = keyAccounts
             self.keyAccount = keyAccount
+            self.readOnly = readOnly
         }
     }
 
@@ -154,6 +159,11 @@ public final class SQSService: Sendable {
             if queuePath && SQSOperation.unscoped.contains(action) { throw .invalidAction(action) }
             operation = action
             input = .query(parameters, path: queuePath ? request.path : nil)
+        }
+        if let principal, configuration.readOnly?(principal.keyID) == true,
+            !SQSAuthorization.readActions.contains(operation)
+        {
+            throw .readOnlyKey(principal.arn, action: operation)
         }
         let host = request.values("host").first ?? "localhost"
         let context = Context(
@@ -361,6 +371,13 @@ extension SQSError {
 /// may do anything its policy does not explicitly deny (and always read and change the policy); another account
 /// only what the policy allows, never the owner-only actions. A batch needs its single action.
 public enum SQSAuthorization {
+    /// What a read-only key may do (on either API): look, never change a queue or its messages. Receiving
+    /// changes a message's visibility, so it is not a read.
+    public static let readActions: Set<String> = [
+        "GetQueueUrl", "GetQueueAttributes", "ListQueues", "ListQueueTags", "ListDeadLetterSourceQueues",
+        "ListMessageMoveTasks",
+    ]
+
     /// The refusal, or nil when `operation` (an SQS operation name) on the queue is allowed.
     public static func denial(
         account: String,

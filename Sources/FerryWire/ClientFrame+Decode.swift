@@ -118,6 +118,10 @@ extension ClientFrame {
                 groupID: try QueueFields.readOptionalString(&buffer, "group id")
             )
         case 14: return .nodeStatus
+        case 28: return .nodeHealth
+        case 29:
+            let (queue, partition) = try target(&buffer)
+            return .peekMessages(queue: queue, partition: partition, maxMessages: try buffer.readU32("max messages"))
         case 15:
             let (queue, partition) = try target(&buffer)
             return .queueStatistics(queue: queue, partition: partition)
@@ -361,6 +365,7 @@ extension ClientFrame {
             for _ in 0..<n { keys.append(try AccessKeyInfo.read(&buffer)) }
             return .keys(keys)
         case 19: return .authChallenge(nonce: try QueueFields.readString(&buffer, "nonce"))
+        case 21: return .nodeHealth(try readHealth(&buffer))
         case 20:
             return .authenticated(
                 keyID: try QueueFields.readString(&buffer, "key id"),
@@ -454,47 +459,5 @@ extension ClientFrame {
             origin: try QueueFields.readOrigin(&buffer),
             availableAtMs: try QueueFields.read(Int64.self, &buffer, "available at")
         )
-    }
-
-    static func readGroup(_ buffer: inout ByteBuffer) throws -> GroupStatus {
-        let groupID = try buffer.readU64("group id")
-        let queue = try QueueFields.readString(&buffer, "queue")
-        let partition = try buffer.readU32("partition")
-        let leader = try buffer.readU64("leader")
-        let term = try buffer.readU64("term")
-        let commit = try buffer.readU64("commit")
-        let applied = try buffer.readU64("applied")
-        var followers: [GroupStatus.FollowerProgress] = []
-        for _ in 0..<(try count(&buffer, "follower count", minimumItemBytes: 16)) {
-            followers.append(
-                GroupStatus.FollowerProgress(
-                    node: try buffer.readU64("follower"),
-                    matchIndex: try buffer.readU64("match")
-                )
-            )
-        }
-        var status = GroupStatus(
-            groupID: groupID,
-            queue: queue,
-            partition: partition,
-            leader: leader,
-            term: term,
-            commitIndex: commit,
-            appliedIndex: applied,
-            followers: followers
-        )
-        var lists: [[UInt64]] = []
-        for field in ["voters", "learners"] {
-            var list: [UInt64] = []
-            for _ in 0..<(try count(&buffer, field, minimumItemBytes: 8)) { list.append(try buffer.readU64(field)) }
-            lists.append(list)
-        }
-        (status.voters, status.learners) = (lists[0], lists[1])
-        switch try buffer.readU8("repairing") {
-        case 0: status.repairing = false
-        case 1: status.repairing = true
-        case let other: throw WireDecodeError.invalidValue(field: "repairing", value: UInt64(other))
-        }
-        return status
     }
 }

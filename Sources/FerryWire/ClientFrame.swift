@@ -98,6 +98,8 @@ public struct ClientFrame: Sendable, Hashable {
         case .listKeys: return 25
         case .authBegin: return 26
         case .authProve: return 27
+        case .nodeHealth: return 28
+        case .peekMessages: return 29
         }
     }
 
@@ -123,6 +125,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .keys: return 18
         case .authChallenge: return 19
         case .authenticated: return 20
+        case .nodeHealth: return 21
         }
     }
 
@@ -131,7 +134,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .hello(let client):
             buffer.writeInteger(protocolVersion)
             QueueFields.write(client, into: &buffer)
-        case .describeCluster, .nodeStatus:
+        case .describeCluster, .nodeStatus, .nodeHealth:
             break
         case .createQueue(let name, let partitions, let attributes):
             QueueFields.write(name, into: &buffer)
@@ -172,6 +175,9 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.writeOptional(groupID, into: &buffer)
         case .queueStatistics(let queue, let partition):
             writeTarget(queue, partition, into: &buffer)
+        case .peekMessages(let queue, let partition, let maxMessages):
+            writeTarget(queue, partition, into: &buffer)
+            buffer.writeInteger(maxMessages)
         case .groupDigest(let groupID):
             buffer.writeInteger(groupID)
         case .startMoveTask(let queue, let partition, let request):
@@ -319,6 +325,8 @@ public struct ClientFrame: Sendable, Hashable {
             for group in status.groups { write(group, into: &buffer) }
             buffer.writeInteger(status.tlsNotAfter)
             QueueFields.write(status.storageFull, into: &buffer)
+        case .nodeHealth(let health):
+            write(health, into: &buffer)
         case .error(let error):
             write(error, into: &buffer)
         case .statistics(let statistics, let nowMs):

@@ -160,8 +160,13 @@ public enum ClientRequest: Sendable, Hashable {
     case initProducer(producerID: UInt64?)
     case sendStatus(queue: String, partition: UInt32, deduplicationID: String, groupID: String?)
     case nodeStatus
+    /// The answering node's health for the console (`NodeHealth`); a node before issue 20 refuses the kind.
+    case nodeHealth
     /// A partition's `QueueStatistics` (SQS's Approximate* numbers), answered by its leader.
     case queueStatistics(queue: String, partition: UInt32)
+    /// Up to `maxMessages` (1…`peekLimit`) of a partition's messages, read at its leader without changing them
+    /// (answered `received`, handles that delete nothing; the console's peek). Kind 29, since issue 20.
+    case peekMessages(queue: String, partition: UInt32, maxMessages: UInt32)
     /// A Raft group's state on the node that receives it: its applied index and a digest of its application
     /// state (replicas at the same applied index must answer the same digest; the chaos checker compares them).
     case groupDigest(groupID: UInt64)
@@ -223,6 +228,7 @@ public enum ClientResponse: Sendable, Hashable {
     case producer(id: UInt64, epoch: UInt32)
     case sendStatus(SendStatus)
     case nodeStatus(NodeStatus)
+    case nodeHealth(NodeHealth)
     case error(WireError)
     /// A partition's statistics and the leader's entry time they were read at.
     case statistics(QueueStatistics, nowMs: Int64)

@@ -88,6 +88,7 @@ enum Seeds {
                 .receive(queue: "orders.fifo", partition: 1, request: ReceiveRequest(maxMessages: 10), waitMs: 20_000)
             ),
             ("status", .nodeStatus),
+            ("health", .nodeHealth),
             ("delete-queue", .deleteQueue(name: "orders.fifo")),
             (
                 "create-key",
@@ -104,6 +105,28 @@ enum Seeds {
                 "status-response",
                 bytes(
                     ClientFrame.response(2, .nodeStatus(NodeStatus(nodeID: 1, fsync: "always", groups: []))).encoded()
+                )
+            )
+        )
+        seeds.append(
+            (
+                "health-response",
+                bytes(
+                    ClientFrame.response(
+                        3,
+                        .nodeHealth(
+                            NodeHealth(
+                                nodeID: 2,
+                                fsyncMedianMicros: 480,
+                                fsyncMaxMicros: 3_100,
+                                diskTotalBytes: 1 << 36,
+                                diskFreeBytes: 1 << 34,
+                                leadershipChanges: [
+                                    NodeHealth.LeadershipChange(groupID: 5, term: 3, leader: 2, atMs: 1_700_000_000_000)
+                                ]
+                            )
+                        )
+                    ).encoded()
                 )
             )
         )

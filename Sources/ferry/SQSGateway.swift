@@ -1,3 +1,4 @@
+import FerryConsole
 import FerryHTTP
 import FerryModel
 import FerryNet
@@ -129,25 +130,29 @@ struct RouterSQSBackend: SQSBackend {
 /// node.yaml (`sqs.access_keys`) or one of the cluster's keys (`ferry auth`, looked up as this node applied them).
 func sqsAPI(config: NodeConfig, router: PartitionRouter, keys: KeyTable) -> HTTPAPI {
     let authentication: SQSService.Authentication
+    var verifier: SigV4Verifier?
     if config.sqs.auth == "none" {
         NodeLog.warning("the SQS API accepts unsigned requests (sqs.auth: none): local experiments only")
         authentication = .none
     } else {
         var secrets: [String: String] = [:]
         for key in config.sqs.accessKeys { secrets[key.id] = key.secret }
-        authentication = .sigV4(
-            SigV4Verifier(secrets: secrets) { id in keys.key(id)?.secrets(atMs: MonotonicClock.wallMs()) }
-        )
+        let signatures = SigV4Verifier(secrets: secrets) { id in keys.key(id)?.secrets(atMs: MonotonicClock.wallMs()) }
+        verifier = signatures
+        authentication = .sigV4(signatures)
     }
+    let keyAccounts = Dictionary(
+        uniqueKeysWithValues: config.sqs.accessKeys.compactMap { key in key.accountID.map { (key.id, $0) } }
+    )
+    let readOnlyKeys = Set(config.sqs.accessKeys.filter(\.readOnly).map(\.id))
     let service = SQSService(
         configuration: SQSService.Configuration(
             authentication: authentication,
             account: config.sqs.accountID,
             defaultRegion: config.sqs.region,
-            keyAccounts: Dictionary(
-                uniqueKeysWithValues: config.sqs.accessKeys.compactMap { key in key.accountID.map { (key.id, $0) } }
-            ),
-            keyAccount: { id in keys.key(id)?.account }
+            keyAccounts: keyAccounts,
+            keyAccount: { id in keys.key(id)?.account },
+            readOnly: { id in readOnlyKeys.contains(id) }
         ),
         backend: RouterSQSBackend(router: router)
     )
@@ -174,7 +179,22 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter, keys: KeyTable) -> HTTP
             keys.failed(remote, api: "sqs", reason: code, nowMs: MonotonicClock.nowMs())
         }
     }
-    return HTTPAPI(handler: handler, metrics: { service.counters.render() })
+    let console = ConsoleAPI(
+        configuration: ConsoleAPI.Configuration(
+            nodeID: config.nodeID,
+            account: config.sqs.accountID,
+            region: config.sqs.region,
+            verifier: verifier,
+            keyAccount: { id in keyAccounts[id] ?? keys.key(id)?.account },
+            readOnly: { id in readOnlyKeys.contains(id) }
+        ),
+        router: router
+    )
+    return HTTPAPI(
+        handler: handler,
+        metrics: { service.counters.render() },
+        pages: { method, path in console.route(method: method, path: path) }
+    )
 }
 
 /// The native port's authorization (`client_auth: keys`): the SQS API's rules (`SQSAuthorization`), with the
@@ -182,7 +202,10 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter, keys: KeyTable) -> HTTP
 func nativeAuthorizer(config: NodeConfig) -> NativeAuth.Authorizer {
     let region = config.sqs.region
     return { key, action, queue, policy, owner in
-        SQSAuthorization.denial(
+        if key.readOnly && !SQSAuthorization.readActions.contains(action) {
+            return "key \(key.id) is read-only: it may not \(action) on \(queue)"
+        }
+        return SQSAuthorization.denial(
             account: key.account,
             principalARN: "arn:aws:iam::\(key.account):user/\(key.id)",
             owner: owner,

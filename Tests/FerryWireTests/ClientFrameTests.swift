@@ -55,6 +55,7 @@ import Testing
         .initProducer(producerID: 12),
         .sendStatus(queue: "orders.fifo", partition: 3, deduplicationID: "o-1", groupID: "cust-1"),
         .nodeStatus,
+        .nodeHealth,
         .groupDigest(groupID: 7),
         .queueStatistics(queue: "orders.fifo", partition: 1),
         .startMoveTask(
@@ -193,6 +194,21 @@ import Testing
                     ).with(voters: [1, 2, 3], learners: [4], repairing: true)
                 ]
             ).with(storageFull: "node 1: no space left on device (/d/wal/1.wal)")
+        ),
+        .nodeHealth(NodeHealth(nodeID: 3)),
+        .nodeHealth(
+            NodeHealth(
+                nodeID: 1,
+                fsyncMedianMicros: 512,
+                fsyncMaxMicros: 9_000,
+                diskTotalBytes: 250 << 30,
+                diskFreeBytes: 60 << 30,
+                slowDisk: true,
+                leadershipChanges: [
+                    NodeHealth.LeadershipChange(groupID: 0, term: 2, leader: 1, atMs: 1_700_000_000_000),
+                    NodeHealth.LeadershipChange(groupID: 20, term: 4, leader: 0, atMs: 1_700_000_000_500),
+                ]
+            )
         ),
         .error(WireError(.storageFull, "node 1: no space left on device")),
         .error(WireError(.notLeader, "node 1 does not lead orders.fifo/0", leaderHint: 3)),
