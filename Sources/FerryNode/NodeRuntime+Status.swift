@@ -59,6 +59,26 @@ extension NodeRuntime {
             storageFull == nil ? 0 : 1,
             help: "1 while the node's disk is full: it refuses writes and its groups wait for space"
         )
+        metrics.gauge(
+            "ferry_storage_slow_disk",
+            [],
+            diskHealth.isSlow ? 1 : 0,
+            help: "1 while the node judges its disk slow (slow_disk_ms) and hands its leaderships away"
+        )
+        if let disk = diskSpace?() {
+            metrics.gauge(
+                "ferry_storage_disk_total_bytes",
+                [],
+                Double(disk.total),
+                help: "Size of the file system that holds the data directory"
+            )
+            metrics.gauge(
+                "ferry_storage_disk_free_bytes",
+                [],
+                Double(disk.free),
+                help: "Space left to the node on the file system that holds the data directory"
+            )
+        }
         return metrics.render()
     }
 

@@ -72,6 +72,7 @@ extension Context {
         let messages = deliveries.map { delivery in
             message(delivery, queue: queue, systemNames: systemNames, attributeNames: input.messageAttributeNames ?? [])
         }
+        if messages.isEmpty { service.counters.emptyReceive(queue: queue.name) }
         return ok(ReceiveMessageOutput(messages: messages.isEmpty ? nil : messages))
     }
 

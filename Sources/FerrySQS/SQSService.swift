@@ -74,8 +74,21 @@ public final class SQSService: Sendable {
     ) {
         let wire = SQSProtocol(of: request)
         let reply: Reply
+        let start = ContinuousClock.now
+        var operation = "unknown"
+        defer {
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            counters.observe(operation: operation, seconds: seconds)
+        }
         do throws(SQSError) {
-            reply = try await answer(request, wire: wire, nowSeconds: nowSeconds, requestID: requestID)
+            reply = try await answer(
+                request,
+                wire: wire,
+                nowSeconds: nowSeconds,
+                requestID: requestID,
+                operation: &operation
+            )
         } catch {
             counters.count(error: error)
             if SQSError.authenticationCodes.contains(error.code) { onAuthenticationFailure?(error.code) }
@@ -117,7 +130,8 @@ public final class SQSService: Sendable {
         _ request: SigV4Verifier.Request,
         wire: SQSProtocol,
         nowSeconds: Int64,
-        requestID: String
+        requestID: String,
+        operation named: inout String
     ) async throws(SQSError) -> Reply {
         let region: String
         var principal: Principal?
@@ -160,6 +174,7 @@ public final class SQSService: Sendable {
             operation = action
             input = .query(parameters, path: queuePath ? request.path : nil)
         }
+        named = operation
         if let principal, configuration.readOnly?(principal.keyID) == true,
             !SQSAuthorization.readActions.contains(operation)
         {
