@@ -201,6 +201,12 @@ public final class FerryClient: @unchecked Sendable {
         return try Self.expect(response) { if case .digest(let a, let d) = $0 { (a, d) } else { nil } }
     }
 
+    /// One node's health: fsync figures, disk space, the leadership changes it saw (`ClientRequest.nodeHealth`).
+    public func nodeHealth(host: String, port: Int) throws(FerryClientError) -> NodeHealth {
+        let response = try connection(host, port).call(.nodeHealth, timeoutMs: options.requestTimeoutMs)
+        return try Self.expect(response) { if case .nodeHealth(let h) = $0 { h } else { nil } }
+    }
+
     /// One node's view of its Raft groups.
     public func nodeStatus(host: String, port: Int) throws(FerryClientError) -> NodeStatus {
         let response = try connection(host, port).call(.nodeStatus, timeoutMs: options.requestTimeoutMs)

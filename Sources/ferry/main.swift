@@ -16,7 +16,7 @@ struct Ferry: ParsableCommand {
         abstract: "Ferry: a replicated FIFO queue cluster.",
         subcommands: [
             NodeCommand.self, QueueCommandGroup.self, SendCommand.self, ReceiveCommand.self, ClusterCommandGroup.self,
-            BenchCommandGroup.self, AuthCommandGroup.self,
+            BenchCommandGroup.self, AuthCommandGroup.self, TopCommand.self,
         ]
     )
 }
