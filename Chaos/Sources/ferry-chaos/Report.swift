@@ -1,8 +1,9 @@
 import ChaosCheck
 import Foundation
 
-/// The run's report in its directory: `summary.txt` (the table), `summary.json` (for tools) and `report.html`
-/// (the table and a timeline: acknowledged sends per second and send latency, faults shaded).
+/// The run's report in its directory: `summary.txt` (the table), `summary.json` (for tools), `timeline.svg`
+/// (`Timeline`: faults, acknowledged sends per second, send latency, unavailability windows) and `report.html`
+/// (the table and the timeline).
 enum Report {
     static func table(_ scenario: Scenario, _ report: CheckReport, durationMs: Int64) -> String {
         var lines: [String] = []
@@ -87,63 +88,13 @@ enum Report {
         json["violations"] = counts
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: directory + "/summary.json"))
-        try html(text, history, durationMs).write(toFile: directory + "/report.html", atomically: true, encoding: .utf8)
+        let svg = Timeline.svg(history, durationMs: durationMs)
+        try svg.write(toFile: directory + "/timeline.svg", atomically: true, encoding: .utf8)
+        try html(text, svg).write(toFile: directory + "/report.html", atomically: true, encoding: .utf8)
     }
 
-    /// An HTML page with the table and an inline SVG timeline.
-    static func html(_ table: String, _ history: [HistoryEvent], _ durationMs: Int64) -> String {
-        let seconds = max(1, Int((durationMs + 999) / 1_000))
-        var acknowledged = [Int](repeating: 0, count: seconds + 1)
-        var latencies = [[Int64]](repeating: [], count: seconds + 1)
-        var invokes: [String: Int64] = [:]
-        var faults: [(start: Int64, end: Int64, label: String)] = []
-        for event in history {
-            let key = "\(event.process)#\(event.op)"
-            if event.type == .invoke {
-                invokes[key] = event.t
-                if event.f == "fault" { faults.append((event.t, durationMs, event.fault ?? "?")) }
-                continue
-            }
-            if event.f == "fault", let at = faults.lastIndex(where: { $0.label == (event.fault ?? "?") }) {
-                faults[at].end = event.t
-            }
-            guard event.f == "send", event.type == .ok, let start = invokes[key] else { continue }
-            let second = min(seconds, Int(event.t / 1_000))
-            acknowledged[second] += 1
-            latencies[second].append(event.t - start)
-        }
-        let width = 1_000.0
-        let height = 260.0
-        let x = { (ms: Int64) in 50 + Double(ms) / Double(seconds * 1_000) * (width - 70) }
-        let maxRate = Double(max(1, acknowledged.max() ?? 1))
-        let worst = latencies.map { $0.max() ?? 0 }
-        let maxLatency = Double(max(1, worst.max() ?? 1))
-        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(Int(width))' height='\(Int(height) + 40)'>"
-        svg += "<rect x='0' y='0' width='\(Int(width))' height='\(Int(height) + 40)' fill='white'/>"
-        for fault in faults {
-            let left = x(fault.start)
-            let span = max(2, x(fault.end) - left)
-            svg += "<rect x='\(left)' y='10' width='\(span)' height='\(height - 20)' fill='#f4a6a6' opacity='0.45'/>"
-            svg += "<text x='\(left + 2)' y='22' font-size='10' fill='#a00'>\(fault.label)</text>"
-        }
-        var rate = ""
-        var latency = ""
-        for second in 0...seconds {
-            let px = x(Int64(second) * 1_000)
-            rate += "\(px),\(height - 10 - Double(acknowledged[second]) / maxRate * (height - 40)) "
-            latency += "\(px),\(height - 10 - Double(worst[second]) / maxLatency * (height - 40)) "
-        }
-        svg += "<polyline points='\(rate)' fill='none' stroke='#1f5fbf' stroke-width='1.5'/>"
-        svg += "<polyline points='\(latency)' fill='none' stroke='#d08000' stroke-width='1'/>"
-        svg += "<line x1='50' y1='\(height - 10)' x2='\(width - 20)' y2='\(height - 10)' stroke='black'/>"
-        svg += "<text x='50' y='\(height + 10)' font-size='11'>0 s</text>"
-        svg += "<text x='\(width - 60)' y='\(height + 10)' font-size='11'>\(seconds) s</text>"
-        svg +=
-            "<text x='60' y='\(height + 30)' font-size='11' fill='#1f5fbf'>acknowledged sends/s (max \(Int(maxRate)))</text>"
-        svg +=
-            "<text x='400' y='\(height + 30)' font-size='11' fill='#d08000'>worst send latency per second (max \(Int(maxLatency)) ms)</text>"
-        svg += "<text x='750' y='\(height + 30)' font-size='11' fill='#a00'>faults shaded</text>"
-        svg += "</svg>"
+    /// An HTML page with the table and the timeline (`Timeline`, also written alone as `timeline.svg`).
+    static func html(_ table: String, _ svg: String) -> String {
         let escaped = table.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         return "<!doctype html><html><head><meta charset='utf-8'><title>Ferry chaos run</title></head><body>"
             + "<h1>Ferry chaos run</h1><pre>\(escaped)</pre>\(svg)</body></html>\n"
