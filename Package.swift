@@ -185,6 +185,7 @@ let package = Package(
             dependencies: [
                 "FerryNode", "FerrySQS", "FerryClient", "FerryRouter", "FerryNet", "FerryModel", "FerryWire", "CSpawn",
                 "FerryHTTP", "FerryTLS", "FerryLoad", "FerryConsole", nioCore,
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -275,7 +276,10 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["FerryNode", "FerryNodeSim", "FerryWire", "FerryQueue", "FerryModel"],
+            dependencies: [
+                "FerryNode", "FerryNodeSim", "FerryWire", "FerryQueue", "FerryModel",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // In-process clusters at real time (ports, timers, deadlines). Tests/run runs them in a process of their

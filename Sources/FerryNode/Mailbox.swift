@@ -31,13 +31,38 @@ package enum NodeEvent: Sendable {
     case stop(graceful: Bool)
 }
 
+/// A client request's id in the node's log lines, kept in parts and written out only when a line is written (the
+/// native port's hot path builds no string): the SQS API's request id (`x-amzn-RequestId`), or one the node
+/// gives it, `n<node>-c<connection>-<correlation id>` on the native port and `n<from>-f<forward id>` for a
+/// request another node forwarded.
+package enum RequestID: Sendable, CustomStringConvertible {
+    case api(String)
+    case native(connection: UInt64, correlation: UInt32)
+    case forwarded(from: UInt64, id: UInt32)
+
+    package var description: String {
+        switch self {
+        case .api(let id): return id
+        case .native(let connection, let correlation): return "n\(NodeLog.nodeID)-c\(connection)-\(correlation)"
+        case .forwarded(let from, let id): return "n\(from)-f\(id)"
+        }
+    }
+}
+
 /// A client request and how to answer it (the closure writes to the client's channel from any thread).
 package struct ClientCall: Sendable {
     package var request: ClientRequest
     package var reply: @Sendable (ClientResponse) -> Void
+    /// Names the request in the node's log lines (`RequestID`); nil for the node's own calls.
+    package var requestID: RequestID?
 
-    package init(request: ClientRequest, reply: @escaping @Sendable (ClientResponse) -> Void) {
+    package init(
+        request: ClientRequest,
+        requestID: RequestID? = nil,
+        reply: @escaping @Sendable (ClientResponse) -> Void
+    ) {
         self.request = request
+        self.requestID = requestID
         self.reply = reply
     }
 }

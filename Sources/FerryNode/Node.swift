@@ -14,36 +14,6 @@ import NIOPosix
     import Glibc
 #endif
 
-/// Log lines as JSON with stable keys (`level`, `msg`), never message bodies.
-public enum NodeLog {
-    nonisolated(unsafe) public static var nodeID: UInt64 = 0
-    /// No lines at all (a simulator runs thousands of nodes' lives per second).
-    nonisolated(unsafe) package static var muted = false
-    /// Sees every line's level and message as well (tests that check what a refusal logs).
-    nonisolated(unsafe) package static var observer: (@Sendable (String, String) -> Void)?
-
-    static func write(_ level: String, _ message: String) {
-        guard !muted else { return }
-        observer?(level, message)
-        var escaped = ""
-        for scalar in message.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        let line =
-            "{\"ts\":\(MonotonicClock.wallMs()),\"level\":\"\(level)\",\"node\":\(nodeID),\"msg\":\"\(escaped)\"}\n"
-        line.withCString { _ = Glibc.write(2, $0, strlen($0)) }
-    }
-
-    public static func info(_ message: String) { write("info", message) }
-    public static func warning(_ message: String) { write("warning", message) }
-    public static func error(_ message: String) { write("error", message) }
-}
-
 /// Serves the native client protocol: decodes `ClientFrame`s, hands each request to the Raft thread, and
 /// writes each answer with the request's correlation id (answers may come out of order). With `client_auth:
 /// keys` (`NativeAuth`) the connection must prove a key first, and each request is authorized for it here,
@@ -64,9 +34,17 @@ final class ClientInboundHandler: ChannelInboundHandler {
     }
     private var session = Session.none
 
+    /// Numbers the node's client connections (request ids).
+    private static let connections = NIOLockedValueBox<UInt64>(0)
+    private let connection: UInt64
+
     init(mailbox: Mailbox, auth: NativeAuth? = nil) {
         self.mailbox = mailbox
         self.auth = auth
+        connection = Self.connections.withLockedValue {
+            $0 += 1
+            return $0
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -86,7 +64,10 @@ final class ClientInboundHandler: ChannelInboundHandler {
                 }
                 mailbox.post(
                     .client(
-                        ClientCall(request: request) { response in writer.write(ClientFrame.response(id, response)) }
+                        ClientCall(request: request, requestID: .native(connection: connection, correlation: id)) {
+                            response in
+                            writer.write(ClientFrame.response(id, response))
+                        }
                     )
                 )
             }
@@ -243,6 +224,7 @@ public final class FerryNodeServer: @unchecked Sendable {
     ) throws {
         try config.validate()
         NodeLog.nodeID = config.nodeID
+        NodeLog.configure(try config.logLevelTable())
         self.config = config
         _ = mkdir(config.dataDirectory, 0o755)
         let lockPath = config.dataDirectory + "/LOCK"

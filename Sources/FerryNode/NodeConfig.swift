@@ -1,5 +1,6 @@
 import FerryModel
 import FerryStorage
+import Logging
 import Yams
 
 /// One member of the cluster: its id and where it listens. The catalog records the same value, and clients
@@ -177,6 +178,9 @@ public struct NodeConfig: Sendable, Hashable, Codable {
     /// with 3 ms fsyncs, so each round waits for its fsync on the Raft thread unless this is set. Acknowledgements
     /// wait for a majority's fsync either way.
     public var storageThread = false
+    /// Log levels by subsystem (`log_levels: {client: debug, raft: warning}`; `LogSubsystem`'s names, swift-log's
+    /// levels trace … critical); a subsystem not named logs at `info`.
+    public var logLevels: [String: String] = [:]
     /// The storage fault layer (`FaultyFileSystem`, issue 18) for fault-injection runs; nil (the default): none.
     public var storageFaults: StorageFaultsConfig?
 
@@ -206,6 +210,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         case clientAuth = "client_auth"
         case storageFaults = "storage_faults"
         case slowDiskMs = "slow_disk_ms"
+        case logLevels = "log_levels"
         case storageThread = "storage_thread"
     }
 
@@ -230,6 +235,29 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         storageFaults = try values.decodeIfPresent(StorageFaultsConfig.self, forKey: .storageFaults)
         slowDiskMs = try values.decodeIfPresent(Int.self, forKey: .slowDiskMs) ?? 250
         storageThread = try values.decodeIfPresent(Bool.self, forKey: .storageThread) ?? false
+        logLevels = try values.decodeIfPresent([String: String].self, forKey: .logLevels) ?? [:]
+    }
+
+    /// `log_levels` as `NodeLog.configure` takes them.
+    /// - Throws: `ConfigError` naming an unknown subsystem or level.
+    public func logLevelTable() throws(ConfigError) -> [LogSubsystem: Logger.Level] {
+        var table: [LogSubsystem: Logger.Level] = [:]
+        for (name, level) in logLevels {
+            guard let subsystem = LogSubsystem(rawValue: name) else {
+                throw ConfigError(
+                    field: "log_levels.\(name)",
+                    reason: "no such subsystem; one of \(LogSubsystem.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            guard let value = Logger.Level(rawValue: level) else {
+                throw ConfigError(
+                    field: "log_levels.\(name)",
+                    reason: "trace, debug, info, notice, warning, error or critical, not \(level)"
+                )
+            }
+            table[subsystem] = value
+        }
+        return table
     }
 
     /// Parses YAML text.
@@ -285,6 +313,7 @@ public struct NodeConfig: Sendable, Hashable, Codable {
         guard (1..<electionTicks).contains(heartbeatTicks) else {
             throw ConfigError(field: "heartbeat_ticks", reason: "1…election_ticks-1")
         }
+        _ = try logLevelTable()
         guard (0...60_000).contains(slowDiskMs) else {
             throw ConfigError(field: "slow_disk_ms", reason: "0 (never) … 60000 ms")
         }

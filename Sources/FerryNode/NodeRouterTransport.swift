@@ -1,6 +1,7 @@
 import FerryNet
 import FerryRouter
 import FerryWire
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -47,8 +48,11 @@ final class NodeRouterTransport: RouterTransport, @unchecked Sendable {
             node = order[attempt % order.count]
         }
         let answer = Answer(completion)
+        let trace = RequestTrace.id
         if node == me {
-            mailbox.post(.client(ClientCall(request: request) { answer.give(.success($0)) }))
+            mailbox.post(
+                .client(ClientCall(request: request, requestID: trace.map(RequestID.api)) { answer.give(.success($0)) })
+            )
             let timer = group.next().scheduleTask(in: .milliseconds(timeoutMs)) {
                 answer.give(.failure(.timeout("node \(node) did not answer within \(timeoutMs) ms")))
             }
@@ -56,6 +60,16 @@ final class NodeRouterTransport: RouterTransport, @unchecked Sendable {
         }
         guard knows(node) else { return answer.give(.failure(.unreachable("node \(node) is not a member"))) }
         let id = peers.forwarded.register(peer: node, answer)
+        if NodeLog.enabled(.debug, .peer) {
+            NodeLog.log(
+                .debug,
+                "request \(request.kindName) forwarded to node \(node) as n\(me)-f\(id)",
+                .peer,
+                event: "forwarded",
+                requestID: trace,
+                ["forwarded_as": .string("n\(me)-f\(id)")]
+            )
+        }
         guard peers.send([PeerControl.forward(from: me, .request(id, request)).encoded()], to: node) else {
             peers.forwarded.drop(id)
             return answer.give(.failure(.unreachable("no connection to node \(node)")))

@@ -2,13 +2,30 @@ import FerryModel
 import FerryQueue
 import FerryRaft
 import FerryWire
+import Logging
 import NIOCore
 
 /// Client requests on the Raft thread: each routed to its partition's group (`PartitionRouting`), proposed
 /// (sends packed per round, `SendPacking`) or answered from the applied state, and answered when applied.
 extension NodeRuntime {
     func handle(_ call: ClientCall) {
-        let reply = call.reply
+        var reply = call.reply
+        if NodeLog.enabled(.debug, .client) {
+            let (id, kind, answer) = (call.requestID?.description, call.request.kindName, call.reply)
+            NodeLog.log(.debug, "request \(kind)", .client, event: "request", requestID: id)
+            reply = { response in
+                if case .error(let error) = response {
+                    NodeLog.log(
+                        .debug,
+                        "request \(kind) refused: \(error.code) (\(error.message))",
+                        .client,
+                        event: "refused",
+                        requestID: id
+                    )
+                }
+                answer(response)
+            }
+        }
         switch call.request {
         case .hello:
             reply(

@@ -1,6 +1,7 @@
 import FerryQueue
 import FerryRaft
 import FerryWire
+import Logging
 
 /// The events a round handles: Raft frames and control frames from peers, peers lost and joined, client calls,
 /// outbox batches forwarded, metrics requests and stops.
@@ -66,6 +67,8 @@ extension NodeRuntime {
     }
 
     func heard(from peer: UInt64) {
-        if liveness.heard(from: peer, at: nowMs) { NodeLog.info("peer \(peer) heard again") }
+        if liveness.heard(from: peer, at: nowMs) {
+            NodeLog.log(.info, "peer \(peer) heard again", .peer, event: "peer-heard")
+        }
     }
 }

@@ -4,6 +4,7 @@ import FerryQueue
 import FerryRaft
 import FerryStorage
 import FerryWire
+import Logging
 import NIOCore
 
 /// Group lifecycle: the groups the catalog places here are opened (from their snapshot and log) and those of
@@ -21,9 +22,13 @@ extension NodeRuntime {
         seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         let repair = log.repair
         if repair.repairing {
-            NodeLog.warning(
+            NodeLog.log(
+                .warning,
                 "group \(id) repairs: \(storage.repairs[id] ?? "its stored records were damaged"); it grants no vote "
-                    + "and does not count toward commit until it holds what the leader committed in its term"
+                    + "and does not count toward commit until it holds what the leader committed in its term",
+                .raft,
+                event: "repairing",
+                group: id
             )
         }
         let core = try RaftCore(
@@ -78,7 +83,7 @@ extension NodeRuntime {
                         partition: partition
                     )
                 } catch {
-                    NodeLog.error("cannot open group \(placed.groupID) of \(queue.name): \(error)")
+                    NodeLog.error("cannot open group \(placed.groupID) of \(queue.name): \(error)", .raft)
                 }
             }
         }
@@ -148,10 +153,14 @@ extension NodeRuntime {
         guard let group = groups[written.groupID], group.snapshotTicket == written.ticket else { return }
         group.snapshotTicket = nil
         if written.encodingMs + written.writingMs >= 100 {
-            NodeLog.info(
+            NodeLog.log(
+                .info,
                 "group \(group.groupID): snapshot at \(written.metadata.index) of \(written.bytes) bytes took "
                     + "\(written.encodingMs + written.writingMs) ms on the snapshot thread (encoding "
-                    + "\(written.encodingMs) ms, writing \(written.writingMs) ms)"
+                    + "\(written.encodingMs) ms, writing \(written.writingMs) ms)",
+                .raft,
+                event: "snapshot",
+                group: group.groupID
             )
         }
         do {
@@ -164,7 +173,7 @@ extension NodeRuntime {
             case .success(false):
                 // The log keeps everything the snapshot would have covered; the next one is taken after as many
                 // entries again.
-                NodeLog.warning("group \(group.groupID): snapshot put off: no space left on device")
+                NodeLog.warning("group \(group.groupID): snapshot put off: no space left on device", .storage)
                 group.lastSnapshotIndex = written.metadata.index
             case .failure(let error):
                 // An installed snapshot's clean-up removes older temporary files, this one's too.
@@ -172,7 +181,7 @@ extension NodeRuntime {
                 throw error
             }
         } catch {
-            NodeLog.error("storage failed, stopping: \(error)")
+            NodeLog.log(.error, "storage failed, stopping: \(error)", .storage, event: "storage-failed")
             storageFailure = "\(error)"
             running = false
         }
@@ -218,7 +227,13 @@ extension NodeRuntime {
         for group in orderedGroups {
             guard case .corrupt(let reason)? = group.core.storageFailure else { continue }
             let id = group.groupID
-            NodeLog.error("group \(id): \(reason); its log is discarded and it repairs from its peers")
+            NodeLog.log(
+                .error,
+                "group \(id): \(reason); its log is discarded and it repairs from its peers",
+                .raft,
+                event: "repairing",
+                group: id
+            )
             group.failWaiters(notIn: .max)
             let voters = group.core.membership.voters
             do {
@@ -236,7 +251,10 @@ extension NodeRuntime {
                     try openGroup(id, voters: voters, catalog: Catalog(), partition: nil)
                 }
             } catch {
-                NodeLog.error("group \(id) cannot be opened again for its repair, it stays stopped here: \(error)")
+                NodeLog.error(
+                    "group \(id) cannot be opened again for its repair, it stays stopped here: \(error)",
+                    .raft
+                )
             }
         }
     }
@@ -245,9 +263,13 @@ extension NodeRuntime {
     func recordFinishedRepair(_ group: GroupDriver) throws {
         guard group.log.repair.repairing, !group.core.repairing else { return }
         try group.log.finishRepair(abstainThroughTerm: group.core.abstainThroughTerm)
-        NodeLog.info(
+        NodeLog.log(
+            .info,
             "group \(group.groupID) repaired: it holds the leader's commit of term \(group.core.abstainThroughTerm); "
-                + "it votes again from the next term"
+                + "it votes again from the next term",
+            .raft,
+            event: "repaired",
+            group: group.groupID
         )
     }
 }

@@ -2,6 +2,7 @@ import FerryModel
 import FerryQueue
 import FerryRaft
 import FerryWire
+import Logging
 
 /// Cluster membership on the node (issue 16): the metadata group records which nodes exist and which voters
 /// each group should have (`Catalog+Membership`); here each group's leader moves its Raft membership there one
@@ -93,7 +94,13 @@ extension NodeRuntime {
             switch step {
             case .change(let change):
                 if (try? group.core.proposeMembershipChange(change)) != nil {
-                    NodeLog.info("group \(group.groupID): \(change)")
+                    NodeLog.log(
+                        .info,
+                        "group \(group.groupID): \(change)",
+                        .membership,
+                        event: "membership",
+                        group: group.groupID
+                    )
                     group.wake()
                 }
             case .transferLeadership(let target):

@@ -2,6 +2,7 @@ import FerryModel
 import FerryQueue
 import FerryRaft
 import FerryWire
+import Logging
 import NIOCore
 
 /// Ticks (DESIGN §6): groups tick unless quiesced, idle leaders quiesce their groups, one `alive` frame per
@@ -13,7 +14,12 @@ extension NodeRuntime {
     func tickGroups(now: Int64) {
         tickCount += 1
         for (peer, silentMs) in liveness.newlySilent(at: now) {
-            NodeLog.warning("peer \(peer) silent for \(silentMs) ms; its groups elect new leaders")
+            NodeLog.log(
+                .warning,
+                "peer \(peer) silent for \(silentMs) ms; its groups elect new leaders",
+                .peer,
+                event: "peer-lost"
+            )
             peerLost(peer)
             // Leaders here that lost their majority tick again, so that check-quorum steps them down.
             for group in orderedGroups where group.quiesced && group.isLeader && !hasLiveQuorum(group) {

@@ -4,6 +4,7 @@ import FerryRaft
 import FerryRouter
 import FerryStorage
 import FerryWire
+import Logging
 import NIOCore
 import Prometheus
 
@@ -180,7 +181,7 @@ package final class NodeRuntime: @unchecked Sendable {
         do {
             try reapSync()
         } catch {
-            NodeLog.error("storage failed, stopping: \(error)")
+            NodeLog.log(.error, "storage failed, stopping: \(error)", .storage, event: "storage-failed")
             storageFailure = "\(error)"
             running = false
             return
@@ -197,7 +198,7 @@ package final class NodeRuntime: @unchecked Sendable {
         do {
             try processReadies()
         } catch {
-            NodeLog.error("storage failed, stopping: \(error)")
+            NodeLog.log(.error, "storage failed, stopping: \(error)", .storage, event: "storage-failed")
             storageFailure = "\(error)"
             running = false
         }
@@ -246,11 +247,20 @@ package final class NodeRuntime: @unchecked Sendable {
                         if soft.role == .preCandidate || soft.role == .candidate { group.elections += 1 }
                         if let leader = soft.leader, leader != group.leader { group.leaderChanges += 1 }
                         if (soft.leader ?? 0) != group.leader {
+                            let term = group.core.status.term
                             healthRecord.recordLeader(
                                 group: group.groupID,
-                                term: group.core.status.term,
+                                term: term,
                                 leader: soft.leader ?? 0,
                                 atMs: wallMs
+                            )
+                            NodeLog.log(
+                                .info,
+                                soft.leader.map { "group \(group.groupID) term \(term): node \($0) leads" }
+                                    ?? "group \(group.groupID) term \(term): no leader (an election runs)",
+                                .raft,
+                                event: "leader",
+                                group: group.groupID
                             )
                         }
                         group.leader = soft.leader ?? 0
@@ -289,14 +299,15 @@ package final class NodeRuntime: @unchecked Sendable {
             if storageFull == nil {
                 NodeLog.error(
                     "no space left on device (\(path)): node \(config.nodeID) refuses writes and waits for space; "
-                        + "nothing acknowledged is lost"
+                        + "nothing acknowledged is lost",
+                    .storage
                 )
             }
             storageFull = "node \(config.nodeID): no space left on device (\(path)); retry elsewhere or later"
             return false
         }
         if storageFull != nil {
-            NodeLog.warning("space returned: node \(config.nodeID) writes again")
+            NodeLog.warning("space returned: node \(config.nodeID) writes again", .storage)
             storageFull = nil
         }
         guard let sync else {
@@ -331,10 +342,11 @@ package final class NodeRuntime: @unchecked Sendable {
         if diskHealth.isSlow {
             NodeLog.warning(
                 "slow disk: the last group commits took \(diskHealth.medianMs) ms (median; slow_disk_ms "
-                    + "\(config.slowDiskMs)); handing leaderships to followers"
+                    + "\(config.slowDiskMs)); handing leaderships to followers",
+                .storage
             )
         } else {
-            NodeLog.info("disk no longer slow: group commits take \(diskHealth.medianMs) ms (median)")
+            NodeLog.info("disk no longer slow: group commits take \(diskHealth.medianMs) ms (median)", .storage)
         }
     }
 
@@ -414,7 +426,13 @@ struct NodeReadyPerformer: RaftReadyPerformer {
         group.lastSnapshotIndex = snapshot.metadata.index
         group.lastSnapshotBytes = snapshot.data.readableBytes
         group.appliedBytesSinceSnapshot = 0
-        NodeLog.info("group \(group.groupID) installed a snapshot at \(snapshot.metadata.index)")
+        NodeLog.log(
+            .info,
+            "group \(group.groupID) installed a snapshot at \(snapshot.metadata.index)",
+            .raft,
+            event: "snapshot-installed",
+            group: group.groupID
+        )
     }
 
     mutating func apply(_ entries: [Entry]) {

@@ -43,7 +43,7 @@ public struct TLSConfig: Sendable, Hashable, Codable {
     ///   the CA.
     func open() throws(ConfigError) -> TLSStore {
         do {
-            return try TLSStore(files: files) { NodeLog.warning($0) }
+            return try TLSStore(files: files) { NodeLog.warning($0, .tls) }
         } catch {
             throw ConfigError(field: field(of: error.file), reason: error.description)
         }

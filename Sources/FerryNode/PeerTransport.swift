@@ -78,7 +78,8 @@ final class PeerInboundHandler: ChannelInboundHandler {
                 guard let hello = try PeerHello.decode(&buffer) else { return }
                 guard hello.clusterID == clusterID, hello.to == nodeID, hello.from != nodeID else {
                     NodeLog.warning(
-                        "peer connection refused: cluster \(hello.clusterID), from \(hello.from), to \(hello.to)"
+                        "peer connection refused: cluster \(hello.clusterID), from \(hello.from), to \(hello.to)",
+                        .peer
                     )
                     context.close(promise: nil)
                     return
@@ -86,7 +87,8 @@ final class PeerInboundHandler: ChannelInboundHandler {
                 if let identity, let refusal = transport.refusal(of: hello.from, names: identity.names ?? []) {
                     transport.tls?.refused("peer", "identity")
                     NodeLog.warning(
-                        "peer connection from \(context.remoteAddress.map { "\($0)" } ?? "?") refused: \(refusal)"
+                        "peer connection from \(context.remoteAddress.map { "\($0)" } ?? "?") refused: \(refusal)",
+                        .peer
                     )
                     context.close(promise: nil)
                     return
@@ -104,7 +106,7 @@ final class PeerInboundHandler: ChannelInboundHandler {
                     let (id, transport, me) = (frame.correlationID, transport, nodeID)
                     mailbox.post(
                         .client(
-                            ClientCall(request: request) { response in
+                            ClientCall(request: request, requestID: .forwarded(from: from, id: id)) { response in
                                 let reply = PeerControl.forwardReply(from: me, .response(id, response))
                                 transport.reply(reply.encoded(), to: from)
                             }
@@ -119,7 +121,7 @@ final class PeerInboundHandler: ChannelInboundHandler {
             }
             buffer.discardReadBytes()
         } catch {
-            NodeLog.warning("peer \(peer ?? 0) sent a bad frame, closing: \(error)")
+            NodeLog.warning("peer \(peer ?? 0) sent a bad frame, closing: \(error)", .peer)
             context.close(promise: nil)
         }
     }

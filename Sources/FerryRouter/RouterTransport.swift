@@ -32,6 +32,12 @@ public protocol RouterTransport: Sendable {
     func knows(_ node: UInt64) -> Bool
 }
 
+/// The id of the API request a task serves (the SQS API's `x-amzn-RequestId`), so that a node's router can carry
+/// it into the node's log lines.
+public enum RequestTrace {
+    @TaskLocal public static var id: String?
+}
+
 /// How long requests wait and how long a call keeps retrying.
 public struct RouterOptions: Sendable {
     /// How long one request may wait for its answer.

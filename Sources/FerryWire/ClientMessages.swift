@@ -214,6 +214,11 @@ public enum ClientRequest: Sendable, Hashable {
     case authProve(clientNonce: String, proof: String)
 }
 
+extension ClientRequest {
+    /// The request's kind, e.g. `send` (for log lines: never its contents).
+    public var kindName: String { Mirror(reflecting: self).children.first?.label ?? String(describing: self) }
+}
+
 /// The answer to one request, matched by correlation id.
 public enum ClientResponse: Sendable, Hashable {
     case hello(nodeID: UInt64, clusterID: String, protocolVersion: UInt16)

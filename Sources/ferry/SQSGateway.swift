@@ -6,6 +6,7 @@ import FerryNode
 import FerryRouter
 import FerrySQS
 import FerryWire
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -175,9 +176,25 @@ func sqsAPI(config: NodeConfig, router: PartitionRouter, keys: KeyTable) -> HTTP
             keys.count(api: "sqs", reason: "throttled")
             return service.refuseThrottled(request, requestID: id)
         }
-        return await service.handle(request, nowSeconds: Int64(time(nil)), requestID: id) { code in
-            keys.failed(remote, api: "sqs", reason: code, nowMs: MonotonicClock.nowMs())
+        // The request id goes with the calls this request makes (`RequestTrace`) into the nodes' log lines.
+        let answer = await RequestTrace.$id.withValue(id) {
+            await service.handle(request, nowSeconds: Int64(time(nil)), requestID: id) { code in
+                keys.failed(remote, api: "sqs", reason: code, nowMs: MonotonicClock.nowMs())
+            }
         }
+        let level: Logger.Level = answer.status >= 500 ? .warning : .debug
+        if NodeLog.enabled(level, .sqs) {
+            let target = parts.headers.first { $0.name.lowercased() == "x-amz-target" }?.value ?? "query protocol"
+            NodeLog.log(
+                level,
+                "\(parts.method) \(target) from \(remote): \(answer.status)",
+                .sqs,
+                event: "request",
+                requestID: id,
+                ["status": .string(String(answer.status))]
+            )
+        }
+        return answer
     }
     let console = ConsoleAPI(
         configuration: ConsoleAPI.Configuration(
