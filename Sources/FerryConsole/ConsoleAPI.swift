@@ -109,6 +109,9 @@ public final class ConsoleAPI: Sendable {
                     }
                     return Self.json(try await status.peek(String(segments[1])))
                 }
+                if segments.count == 3, segments[0] == "queues", segments[2] == "groups", !segments[1].isEmpty {
+                    return Self.json(try await status.groups(String(segments[1])))
+                }
                 guard segments.count == 2, segments[0] == "queues", !segments[1].isEmpty else {
                     throw StatusFailure(404, "NotFound", "no status document at \(parts.path)")
                 }

@@ -5,7 +5,7 @@ extension ConsoleAssets {
         "use strict";
         (function (Ferry) {
           const $ = (id) => document.getElementById(id);
-          const state = { credentials: null, identity: null, timer: null, peek: null, busy: false };
+          const state = { credentials: null, identity: null, timer: null, peek: null, groups: null, busy: false };
 
           function banner(text, kind) {
             const element = $("banner");
@@ -66,6 +66,7 @@ extension ConsoleAssets {
               if (where.page === "queue") {
                 const detail = await status("queues/" + encodeURIComponent(where.name));
                 html = Ferry.views.queue(detail, state.identity);
+                if (state.groups && state.groups.queue === where.name) html += Ferry.views.groups(state.groups.list);
                 if (state.peek && state.peek.queue === where.name) html += Ferry.views.peeked(state.peek.messages);
               }
             } catch (error) {
@@ -115,6 +116,14 @@ extension ConsoleAssets {
                 return "Purge of " + name + " accepted";
               });
             };
+            const showGroups = $("show-groups");
+            if (showGroups) {
+              showGroups.onclick = () => act("Groups", async () => {
+                const answer = await status("queues/" + encodeURIComponent(name) + "/groups");
+                state.groups = { queue: name, list: answer.groups };
+                return answer.groups.length + " FIFO groups with messages (largest first, at most 20)";
+              });
+            }
             $("peek").onclick = () => act("Peek", async () => {
               const answer = await status("queues/" + encodeURIComponent(name) + "/messages");
               state.peek = { queue: name, messages: answer.messages };
@@ -163,6 +172,7 @@ extension ConsoleAssets {
             clearInterval(state.timer);
             state.identity = null;
             state.peek = null;
+            state.groups = null;
             showLogin("");
           };
           window.addEventListener("hashchange", () => {

@@ -16,8 +16,10 @@ extension ConsoleAssets {
             return n.toFixed(i ? 1 : 0) + " " + units[i];
           };
           const micros = (us) => !us ? "–" : us < 1000 ? us + " µs" : (us / 1000).toFixed(2) + " ms";
-          const age = (s) => !s ? "–" : s < 120 ? s + " s" : s < 7200 ? Math.round(s / 60) + " min" :
+          const age = (s) => s < 120 ? s + " s" : s < 7200 ? Math.round(s / 60) + " min" :
             (s / 3600).toFixed(1) + " h";
+          // A queue's oldest message: none when it is empty.
+          const oldest = (q) => q.visible + q.inFlight + q.delayed ? age(q.oldestAgeSeconds) : "–";
           const clock = (ms) => new Date(ms).toLocaleTimeString("en-GB", { hour12: false });
           const tile = (label, value, cls, id) =>
             `<div class="tile"${id ? ` id="${id}"` : ""}><div class="label">${esc(label)}</div>` +
@@ -106,7 +108,7 @@ extension ConsoleAssets {
             const rows = doc.queues.map((q) => `<tr data-queue="${esc(q.name)}">` +
               cell(`<a href="#queue/${encodeURIComponent(q.name)}">${esc(q.name)}</a>`) +
               cell(q.partitions, true) + cell(num(q.visible), true) + cell(num(q.inFlight), true) +
-              cell(num(q.delayed), true) + cell(age(q.oldestAgeSeconds), true) +
+              cell(num(q.delayed), true) + cell(oldest(q), true) +
               cell(q.fifo ? `${num(q.groups)} (${num(q.groupsWithInFlight)} blocked)` : "–", true) +
               cell(q.deadLetterQueue ? `→ ${esc(q.deadLetterQueue)} after ${q.maxReceiveCount}` : "–") +
               cell(q.deadLetterSources.length ? "DLQ of " + q.deadLetterSources.map(esc).join(", ") : "–") +
@@ -146,7 +148,7 @@ extension ConsoleAssets {
               (identity.readOnly ? `<p class="warn">This key is read-only: the SQS API refuses its actions.</p>` : "") +
               `<div class="tiles">` + tile("Visible", num(q.visible), "", "tile-visible") +
               tile("In flight", num(q.inFlight), "", "tile-inflight") + tile("Delayed", num(q.delayed)) +
-              tile("Oldest message", age(q.oldestAgeSeconds), "", "tile-oldest") +
+              tile("Oldest message", oldest(q), "", "tile-oldest") +
               (q.fifo ? tile("FIFO groups with a backlog", num(q.groups)) +
                 tile("Groups blocked by a message in flight", num(q.groupsWithInFlight)) : "") +
               tile("Sent (total)", num(q.sent), "", "tile-sent") + tile("Dead-lettered (total)", num(q.deadLettered)) +
@@ -158,6 +160,7 @@ extension ConsoleAssets {
               `<div class="actions">` +
               (isDLQ ? `<button id="start-redrive">Start redrive to source queues</button>` : "") +
               `<button id="peek" class="plain">Peek at messages</button>` +
+              (q.fifo ? `<button id="show-groups" class="plain">FIFO groups with a backlog</button>` : "") +
               `<button id="purge" class="danger">Purge queue</button></div>` +
               `<div class="charts">` +
               chart(detail.history, [{ key: "sentPerSecond", label: "sent", color: "#0b6bcb" },
@@ -170,6 +173,15 @@ extension ConsoleAssets {
               `<div id="peeked"></div>`;
           }
 
+          function groups(list) {
+            const rows = list.map((g) => `<tr data-group-id="${esc(g.groupId)}">` +
+              cell(`<span class="mono">${esc(g.groupId)}</span>`) + cell(num(g.messages), true) +
+              cell(g.inFlight ? `<span class="warn">${g.inFlight} (blocked)</span>` : "0", true) +
+              cell(age(g.oldestAgeSeconds), true) + "</tr>");
+            return `<h2>FIFO groups with a backlog (largest first)</h2>` +
+              table("groups-table", ["Group", N("Messages"), N("In flight"), N("Oldest")], rows);
+          }
+
           function peeked(messages) {
             const rows = messages.map((m) => "<tr>" + cell(`<span class="mono">${esc(m.messageId)}</span>`) +
               cell(esc(m.groupId || "–")) + cell(clock(m.sentAtMs)) + cell(m.receiveCount, true) +
@@ -178,7 +190,7 @@ extension ConsoleAssets {
               table("peek-table", ["Message id", "Group", "Sent", N("Receives"), "Body"], rows);
           }
 
-          Ferry.views = { cluster, partitions, queues, queue, peeked };
+          Ferry.views = { cluster, partitions, queues, queue, peeked, groups };
         })(window.Ferry);
         """#
 }

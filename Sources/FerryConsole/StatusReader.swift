@@ -222,6 +222,23 @@ package final class StatusReader: Sendable {
         )
     }
 
+    func groups(_ name: String) async throws(StatusFailure) -> StatusReports.Groups {
+        let groups = try await Self.mapped { () async throws(FerryClientError) in
+            try await router.groupBacklog(name, maxGroups: Self.peekMessages)
+        }
+        let now = ConsoleAPI.wallMs()
+        return StatusReports.Groups(
+            groups: groups.map { group in
+                StatusReports.Group(
+                    groupId: group.groupID,
+                    messages: group.messages,
+                    inFlight: group.inFlight,
+                    oldestAgeSeconds: max(0, now - group.oldestSentAtMs) / 1_000
+                )
+            }
+        )
+    }
+
     static func state(_ state: MoveTaskStatus.State) -> String {
         switch state {
         case .running: return "RUNNING"

@@ -159,6 +159,22 @@ public enum StatusReports {
         public var body: String
     }
 
+    /// `GET /status/v1/queues/<name>/groups`: the FIFO groups with the most messages (at most 20), across the
+    /// queue's partitions. Asked on demand (each partition walks all its groups).
+    public struct Groups: Codable, Sendable {
+        public var groups: [Group]
+    }
+
+    public struct Group: Codable, Sendable {
+        public var groupId: String
+        /// Its messages (visible, in flight, delayed).
+        public var messages: Int
+        /// In flight now; while one is, the group's next message waits.
+        public var inFlight: Int
+        /// Age of its oldest message, seconds.
+        public var oldestAgeSeconds: Int64
+    }
+
     /// An error document: `{"error": {"code": …, "message": …}}`.
     public struct Failure: Codable, Sendable {
         public struct Body: Codable, Sendable {

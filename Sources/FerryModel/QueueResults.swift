@@ -142,6 +142,24 @@ public struct MoveTaskStatus: Sendable, Hashable {
 }
 
 /// The numbers SQS reports as `Approximate*` attributes (exact here), for one partition.
+/// A FIFO group with messages in a partition (the console's "FIFO groups with a backlog").
+public struct GroupBacklog: Sendable, Hashable {
+    public var groupID: String
+    /// Its messages in the partition (visible, in flight and delayed).
+    public var messages: Int
+    /// Those in flight: while one is, the group's next message waits (the group is blocked).
+    public var inFlight: Int
+    /// When its oldest message was sent (the entry's time).
+    public var oldestSentAtMs: Int64
+
+    public init(groupID: String, messages: Int, inFlight: Int, oldestSentAtMs: Int64) {
+        self.groupID = groupID
+        self.messages = messages
+        self.inFlight = inFlight
+        self.oldestSentAtMs = oldestSentAtMs
+    }
+}
+
 public struct QueueStatistics: Sendable, Hashable {
     public var visible: Int
     public var inFlight: Int

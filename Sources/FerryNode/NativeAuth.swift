@@ -96,6 +96,7 @@ public final class NativeAuth: Sendable {
         case .queueStatistics(let name, _): return .queue(action: "GetQueueAttributes", name: name)
         // A peek shows message bodies, which only receiving does in SQS: it needs that permission.
         case .peekMessages(let name, _, _): return .queue(action: "ReceiveMessage", name: name)
+        case .groupBacklog(let name, _, _): return .queue(action: "GetQueueAttributes", name: name)
         case .startMoveTask(let name, _, _): return .queue(action: "StartMessageMoveTask", name: name)
         case .cancelMoveTask(let name, _, _): return .queue(action: "CancelMessageMoveTask", name: name)
         case .listMoveTasks(let name, _): return .queue(action: "ListMessageMoveTasks", name: name)

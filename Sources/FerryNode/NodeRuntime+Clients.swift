@@ -129,6 +129,13 @@ extension NodeRuntime {
             route(queue, partition, reply) { group in
                 reply(.statistics(group.partition!.statistics, nowMs: group.partition!.nowMs))
             }
+        case .groupBacklog(let queue, let partition, let maxGroups):
+            guard (1...UInt32(QueueLimits.peekLimit)).contains(maxGroups) else {
+                return reply(.error(WireError(.invalidArgument, "a backlog lists 1…\(QueueLimits.peekLimit) groups")))
+            }
+            route(queue, partition, reply) { group in
+                reply(.groups(group.partition!.groupBacklog(limit: Int(maxGroups))))
+            }
         case .peekMessages(let queue, let partition, let maxMessages):
             guard (1...UInt32(QueueLimits.peekLimit)).contains(maxMessages) else {
                 return reply(.error(WireError(.invalidArgument, "a peek takes 1…\(QueueLimits.peekLimit) messages")))

@@ -289,6 +289,26 @@ extension QueuePartition {
         return answer
     }
 
+    /// The `limit` FIFO groups with the most messages (ties: the older head first), changing nothing. A walk
+    /// over every group: the console asks for it on demand, not on every refresh.
+    public func groupBacklog(limit: Int) -> [GroupBacklog] {
+        var all: [GroupBacklog] = []
+        all.reserveCapacity(groups.count)
+        for (id, group) in groups where !group.messages.isEmpty {
+            let oldest = group.messages.first.flatMap { messages[$0]?.sentAtMs } ?? 0
+            all.append(
+                GroupBacklog(
+                    groupID: id,
+                    messages: group.messages.count,
+                    inFlight: group.inFlight,
+                    oldestSentAtMs: oldest
+                )
+            )
+        }
+        all.sort { ($0.messages, -$0.oldestSentAtMs, $0.groupID) > ($1.messages, -$1.oldestSentAtMs, $1.groupID) }
+        return Array(all.prefix(limit))
+    }
+
     // MARK: Delete and change visibility
 
     /// Looks a handle up: the message's sequence number, or nil when the message is gone (deleted, expired,

@@ -201,6 +201,25 @@ extension PartitionRouter {
         )
     }
 
+    /// The queue's FIFO groups with the most messages, at most `maxGroups`, over all partitions (a group lives in
+    /// one partition), read at each partition's leader.
+    public func groupBacklog(_ queueName: String, maxGroups: Int) async throws(FerryClientError) -> [GroupBacklog] {
+        let queue = try await queue(queueName)
+        let limit = UInt32(max(1, min(maxGroups, QueueLimits.peekLimit)))
+        var all: [GroupBacklog] = []
+        for partition in 0..<queue.partitions {
+            all += try Self.expect(
+                try await callPartition(
+                    queue,
+                    partition,
+                    .groupBacklog(queue: queueName, partition: partition, maxGroups: limit)
+                )
+            ) { if case .groups(let groups) = $0 { groups } else { nil } }
+        }
+        all.sort { ($0.messages, -$0.oldestSentAtMs, $0.groupID) > ($1.messages, -$1.oldestSentAtMs, $1.groupID) }
+        return Array(all.prefix(Int(limit)))
+    }
+
     /// The queue's description (cached metadata, refreshed on a miss); `queueNotFound` when there is none.
     public func queueDescription(_ name: String) async throws(FerryClientError) -> QueueDescription {
         try await queue(name)

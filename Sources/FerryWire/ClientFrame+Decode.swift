@@ -122,6 +122,9 @@ extension ClientFrame {
         case 29:
             let (queue, partition) = try target(&buffer)
             return .peekMessages(queue: queue, partition: partition, maxMessages: try buffer.readU32("max messages"))
+        case 30:
+            let (queue, partition) = try target(&buffer)
+            return .groupBacklog(queue: queue, partition: partition, maxGroups: try buffer.readU32("max groups"))
         case 15:
             let (queue, partition) = try target(&buffer)
             return .queueStatistics(queue: queue, partition: partition)
@@ -366,6 +369,7 @@ extension ClientFrame {
             return .keys(keys)
         case 19: return .authChallenge(nonce: try QueueFields.readString(&buffer, "nonce"))
         case 21: return .nodeHealth(try readHealth(&buffer))
+        case 22: return .groups(try readGroups(&buffer))
         case 20:
             return .authenticated(
                 keyID: try QueueFields.readString(&buffer, "key id"),

@@ -75,6 +75,32 @@ extension ClientFrame {
         }
     }
 
+    static func write(_ groups: [GroupBacklog], into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt16(groups.count))
+        for group in groups {
+            QueueFields.write(group.groupID, into: &buffer)
+            buffer.writeInteger(UInt32(clamping: group.messages))
+            buffer.writeInteger(UInt32(clamping: group.inFlight))
+            buffer.writeInteger(group.oldestSentAtMs)
+        }
+    }
+
+    static func readGroups(_ buffer: inout ByteBuffer) throws -> [GroupBacklog] {
+        let n = try count(&buffer, "group count", minimumItemBytes: 2 + 4 + 4 + 8)
+        var groups: [GroupBacklog] = []
+        for _ in 0..<n {
+            groups.append(
+                GroupBacklog(
+                    groupID: try QueueFields.readString(&buffer, "group id"),
+                    messages: Int(try buffer.readU32("messages")),
+                    inFlight: Int(try buffer.readU32("in flight")),
+                    oldestSentAtMs: try QueueFields.read(Int64.self, &buffer, "oldest sent at")
+                )
+            )
+        }
+        return groups
+    }
+
     static func readHealth(_ buffer: inout ByteBuffer) throws -> NodeHealth {
         var health = NodeHealth(nodeID: try buffer.readU64("node id"))
         health.fsyncMedianMicros = try QueueFields.read(Int64.self, &buffer, "fsync median")

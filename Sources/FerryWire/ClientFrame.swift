@@ -100,6 +100,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .authProve: return 27
         case .nodeHealth: return 28
         case .peekMessages: return 29
+        case .groupBacklog: return 30
         }
     }
 
@@ -126,6 +127,7 @@ public struct ClientFrame: Sendable, Hashable {
         case .authChallenge: return 19
         case .authenticated: return 20
         case .nodeHealth: return 21
+        case .groups: return 22
         }
     }
 
@@ -175,9 +177,9 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.writeOptional(groupID, into: &buffer)
         case .queueStatistics(let queue, let partition):
             writeTarget(queue, partition, into: &buffer)
-        case .peekMessages(let queue, let partition, let maxMessages):
+        case .peekMessages(let queue, let partition, let count), .groupBacklog(let queue, let partition, let count):
             writeTarget(queue, partition, into: &buffer)
-            buffer.writeInteger(maxMessages)
+            buffer.writeInteger(count)
         case .groupDigest(let groupID):
             buffer.writeInteger(groupID)
         case .startMoveTask(let queue, let partition, let request):
@@ -327,6 +329,8 @@ public struct ClientFrame: Sendable, Hashable {
             QueueFields.write(status.storageFull, into: &buffer)
         case .nodeHealth(let health):
             write(health, into: &buffer)
+        case .groups(let groups):
+            write(groups, into: &buffer)
         case .error(let error):
             write(error, into: &buffer)
         case .statistics(let statistics, let nowMs):

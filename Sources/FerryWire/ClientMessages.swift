@@ -167,6 +167,9 @@ public enum ClientRequest: Sendable, Hashable {
     /// Up to `maxMessages` (1…`peekLimit`) of a partition's messages, read at its leader without changing them
     /// (answered `received`, handles that delete nothing; the console's peek). Kind 29, since issue 20.
     case peekMessages(queue: String, partition: UInt32, maxMessages: UInt32)
+    /// The partition's FIFO groups with the most messages, at most `maxGroups` (1…`peekLimit`), read at its
+    /// leader (answered `groups`). Kind 30, since issue 20.
+    case groupBacklog(queue: String, partition: UInt32, maxGroups: UInt32)
     /// A Raft group's state on the node that receives it: its applied index and a digest of its application
     /// state (replicas at the same applied index must answer the same digest; the chaos checker compares them).
     case groupDigest(groupID: UInt64)
@@ -234,6 +237,9 @@ public enum ClientResponse: Sendable, Hashable {
     case sendStatus(SendStatus)
     case nodeStatus(NodeStatus)
     case nodeHealth(NodeHealth)
+    /// FIFO groups with a backlog (kind 22): `count u16 | (group string | messages u32 | in flight u32 |
+    /// oldest sent at i64)*`.
+    case groups([GroupBacklog])
     case error(WireError)
     /// A partition's statistics and the leader's entry time they were read at.
     case statistics(QueueStatistics, nowMs: Int64)

@@ -89,6 +89,8 @@ enum Seeds {
             ),
             ("status", .nodeStatus),
             ("health", .nodeHealth),
+            ("peek", .peekMessages(queue: "orders.fifo", partition: 0, maxMessages: 20)),
+            ("groups", .groupBacklog(queue: "orders.fifo", partition: 0, maxGroups: 20)),
             ("delete-queue", .deleteQueue(name: "orders.fifo")),
             (
                 "create-key",

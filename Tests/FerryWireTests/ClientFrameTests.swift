@@ -56,6 +56,8 @@ import Testing
         .sendStatus(queue: "orders.fifo", partition: 3, deduplicationID: "o-1", groupID: "cust-1"),
         .nodeStatus,
         .nodeHealth,
+        .peekMessages(queue: "orders.fifo", partition: 3, maxMessages: 20),
+        .groupBacklog(queue: "orders.fifo", partition: 1, maxGroups: 100),
         .groupDigest(groupID: 7),
         .queueStatistics(queue: "orders.fifo", partition: 1),
         .startMoveTask(
@@ -196,6 +198,11 @@ import Testing
             ).with(storageFull: "node 1: no space left on device (/d/wal/1.wal)")
         ),
         .nodeHealth(NodeHealth(nodeID: 3)),
+        .groups([]),
+        .groups([
+            GroupBacklog(groupID: "customer-17", messages: 12, inFlight: 1, oldestSentAtMs: 1_700_000_000_000),
+            GroupBacklog(groupID: "ü-group", messages: 1, inFlight: 0, oldestSentAtMs: 0),
+        ]),
         .nodeHealth(
             NodeHealth(
                 nodeID: 1,
