@@ -176,6 +176,7 @@ extension ConsoleAssets {
             showLogin("");
           };
           window.addEventListener("hashchange", () => {
+            banner("");  // an action's outcome belongs to the page it was taken on
             $("view").dataset.html = "";
             render();
           });

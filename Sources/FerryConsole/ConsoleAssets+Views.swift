@@ -37,10 +37,13 @@ extension ConsoleAssets {
             const lagging = doc.partitions.filter((p) => p.followers.some((f) => f.lag >= 10)).length;
             const rows = doc.nodes.map((n) => {
               const used = n.diskTotalBytes ? (100 * (1 - n.diskFreeBytes / n.diskTotalBytes)).toFixed(0) + " %" : "–";
-              const tls = n.tlsNotAfter ? new Date(n.tlsNotAfter * 1000).toISOString().slice(0, 10) : "plain";
+              const tls = !n.reachable ? "–" : n.tlsNotAfter ?
+                new Date(n.tlsNotAfter * 1000).toISOString().slice(0, 10) : "plain";
+              const count = (value) => n.reachable ? value : "–";
               return `<tr data-node="${n.id}">` + cell(n.id) + cell(esc(n.address) + ":" + n.httpPort) +
                 cell(`<span class="${n.health === "ok" ? "ok" : "bad"}">${esc(n.health)}</span>`) +
-                cell(esc(n.fsync)) + cell(n.leaderOf, true) + cell(n.followerOf, true) + cell(n.repairing, true) +
+                cell(esc(n.fsync) || "–") + cell(count(n.leaderOf), true) + cell(count(n.followerOf), true) +
+                cell(count(n.repairing), true) +
                 cell(micros(n.fsyncMedianMicros), true) + cell(micros(n.fsyncMaxMicros), true) +
                 cell(used, true) + cell(bytes(n.diskFreeBytes), true) + cell(tls) + "</tr>";
             });

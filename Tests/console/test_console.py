@@ -5,6 +5,7 @@ of each page go to $FERRY_CONSOLE_SHOTS.
 """
 
 import os
+import subprocess
 import time
 
 import boto3
@@ -203,3 +204,30 @@ def test_a_read_only_key_sees_but_is_refused_actions(browser, sqs):
     click(browser, "peek")
     wait_for(lambda: "AccessDenied" in text(browser, "#banner") and "peek" in text(browser, "#banner"), "peek refused")
     assert visible(sqs, url) == 7
+
+
+def test_a_node_down_is_shown_and_its_leaderships_move(browser):
+    # Still logged in with the read-only key: looking needs no more.
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    subprocess.run([os.path.join(root, "Cluster", "local"), "kill", "3"], check=True, capture_output=True)
+    killed_ms = time.time() * 1000
+    try:
+        browser.get(URL + "#cluster")
+        wait_for(lambda: text(browser, "#tile-nodes .value") == "2 / 3", "two nodes answering")
+        row = browser.find_element(By.CSS_SELECTOR, '#nodes tr[data-node="3"]').text
+        assert "unreachable" in row, row
+        shot(browser, "10-node-down.png")
+        browser.get(URL + "#partitions")
+
+        def moved():
+            rows = browser.find_elements(By.CSS_SELECTOR, "#partitions tbody tr[data-group]")
+            leaders = [row.find_elements(By.CSS_SELECTOR, "td")[3].text for row in rows]
+            return rows and all(leader in ("1", "2") for leader in leaders)
+
+        wait_for(moved, "every partition led by node 1 or 2", seconds=45)
+        assert browser.find_elements(By.CSS_SELECTOR, "#leadership tbody tr"), "no leadership change listed"
+        assert not browser.find_element(By.ID, "banner").is_displayed(), "an earlier page's message is still shown"
+        shot(browser, "11-leaderships-moved.png")
+    finally:
+        subprocess.run([os.path.join(root, "Cluster", "local"), "start", "3"], capture_output=True)
+    assert time.time() * 1000 - killed_ms < 120_000
