@@ -18,7 +18,7 @@ public enum LogSubsystem: String, CaseIterable, Sendable {
     case peer
     /// Client requests on the native port and through the node's router (one line per request at `debug`).
     case client
-    /// The SQS API's requests (one line per request at `debug`, refusals by the service at `warning`).
+    /// The SQS API's requests (one line per request at `debug`; answers of 500 and above at `warning`).
     case sqs
     /// TLS: certificates, refused connections.
     case tls
