@@ -58,9 +58,6 @@ public final class ConsoleAPI: Sendable {
         )
     }
 
-    /// Stops the history sampler.
-    public func shutdown() { history.stop() }
-
     /// The handler of `method path`, or nil when the console does not serve it.
     public func route(method: String, path: String) -> HTTPAPIHandler? {
         guard method == "GET" || method == "HEAD" else { return nil }

@@ -21,7 +21,6 @@ package final class QueueHistory: Sendable {
         var samples: [String: [Sample]] = [:]
         var lastUseMs: Int64 = 0
         var sampling = false
-        var stopped = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -29,25 +28,25 @@ package final class QueueHistory: Sendable {
     /// The status API was used at `wallMs`: the sampler goes on for an hour from then.
     func touched(wallMs: Int64) { state.withLockedValue { $0.lastUseMs = wallMs } }
 
-    /// Starts the sampler, once.
+    /// Starts the sampler, once. It holds the history only while it samples: when the console is gone (its
+    /// node stopped), the next wake-up ends it.
     func startSampling(_ reader: StatusReader) {
         let start = state.withLockedValue { state -> Bool in
-            guard !state.sampling, !state.stopped else { return false }
+            guard !state.sampling else { return false }
             state.sampling = true
             return true
         }
         guard start else { return }
         Task.detached { [weak self] in
-            while let self, !self.state.withLockedValue({ $0.stopped }) {
-                try? await Task.sleep(nanoseconds: UInt64(Self.spacingMs) * 1_000_000)
+            while true {
+                try? await Task.sleep(nanoseconds: UInt64(QueueHistory.spacingMs) * 1_000_000)
+                guard let self else { return }
                 let now = ConsoleAPI.wallMs()
                 guard now - self.state.withLockedValue({ $0.lastUseMs }) < Self.keepMs else { continue }
                 if let queues = try? await reader.queues() { self.record(queues, atMs: ConsoleAPI.wallMs()) }
             }
         }
     }
-
-    func stop() { state.withLockedValue { $0.stopped = true } }
 
     package init() {}
 
